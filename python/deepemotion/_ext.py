@@ -1,0 +1,43 @@
+"""Access to the compiled core `deepemotion._C`, with errors that say what to do."""
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from . import _C  # type: ignore[attr-defined]
+
+    _IMPORT_ERROR: Exception | None = None
+except ImportError as exc:  # pragma: no cover - only on a broken install
+    _C = None  # type: ignore[assignment]
+    _IMPORT_ERROR = exc
+
+
+def has_ext() -> bool:
+    return _C is not None
+
+
+def assert_has_ext() -> Any:
+    """Return the compiled module or raise an ImportError explaining how to get it."""
+    if _C is None:
+        raise ImportError(
+            "deepemotion's compiled core (deepemotion._C) could not be imported: "
+            f"{_IMPORT_ERROR}. Reinstall with `pip install --force-reinstall --no-cache-dir deepemotion` "
+            "(it needs a C++17 compiler and CMake >= 3.24 when no wheel matches your platform)."
+        )
+    return _C
+
+
+def build_info() -> dict[str, Any]:
+    """What the compiled core contains.
+
+    Keys: ``version``, ``cuda`` (CUDA kernels built), ``cuda_archs`` (CMake architecture list),
+    ``cuda_version`` (toolkit it was built with), ``tensorrt`` (plugin and runner built),
+    ``compiler``.
+    """
+    return dict(assert_has_ext().build_info())
+
+
+def cuda_available() -> bool:
+    """True when the CUDA kernels were built and at least one GPU is visible."""
+    ext = assert_has_ext()
+    return bool(ext.build_info()["cuda"]) and ext.cuda_device_count() > 0

@@ -1,0 +1,152 @@
+"""Micro-benchmark of affine_grid_sample: ours against PyTorch's affine_grid + grid_sample, side by
+side in one process, on the CPU and (where present) the GPU.
+
+    python -m deepemotion.kernel_bench [--device cpu|cuda|all] [--batches 1 64 4096] [--json out.json]
+
+GPU times come from CUDA events around the launches (median over repeats), CPU times from
+perf_counter. Bandwidth = (bytes read + bytes written) / time, counting each input and output
+element once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_BATCHES = (1, 64, 4096)
+
+
+def _theta(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    th = np.zeros((n, 2, 3), np.float32)
+    ang = rng.uniform(-0.3, 0.3, n)
+    s = rng.uniform(0.8, 1.2, n)
+    th[:, 0, 0] = s * np.cos(ang)
+    th[:, 0, 1] = -s * np.sin(ang)
+    th[:, 1, 0] = s * np.sin(ang)
+    th[:, 1, 1] = s * np.cos(ang)
+    th[:, :, 2] = rng.uniform(-0.1, 0.1, (n, 2))
+    return th
+
+
+def _cases(batches: tuple[int, ...]) -> list[tuple[str, tuple[int, int, int, int], tuple[int, int]]]:
+    cases = [(f"batch {n} of 1x48x48", (n, 1, 48, 48), (48, 48)) for n in batches]
+    cases.append(("8 full frames 1x480x640 -> 48x48 crops", (8, 1, 480, 640), (48, 48)))
+    return cases
+
+
+def _time_cpu(fn: Callable[[], Any], min_time: float) -> float:
+    fn()  # warm-up
+    times: list[float] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_time or len(times) < 5:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _time_cuda(torch: Any, fn: Callable[[], Any], min_time: float) -> float:
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    times: list[float] = []
+    wall = time.perf_counter()
+    while time.perf_counter() - wall < min_time or len(times) < 10:
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / 1e3)
+    return statistics.median(times)
+
+
+def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_time: float = 0.3,
+        dtypes: tuple[str, ...] = ("float32", "float16")) -> list[dict[str, Any]]:
+    import torch
+
+    from deepemotion import _C
+    from deepemotion.export.reference import affine_grid_sample_reference
+
+    rows: list[dict[str, Any]] = []
+    for label, (n, c, h, w), (oh, ow) in _cases(batches):
+        x_np = np.random.default_rng(1).uniform(0, 1, (n, c, h, w)).astype(np.float32)
+        th_np = _theta(n)
+        for dtype in dtypes if device == "cuda" else ("float32",):
+            tdt = getattr(torch, dtype)
+            esize = 2 if dtype == "float16" else 4
+            nbytes = (x_np.size + n * c * oh * ow) * esize + th_np.nbytes
+            if device == "cpu":
+                xt, tt = torch.from_numpy(x_np), torch.from_numpy(th_np)
+                t_ours = _time_cpu(lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False), min_time)
+                with torch.no_grad():
+                    t_torch = _time_cpu(lambda: affine_grid_sample_reference(xt, tt, oh, ow), min_time)
+            else:
+                xt = torch.from_numpy(x_np).cuda().to(tdt)
+                tt = torch.from_numpy(th_np).cuda()
+                out = torch.empty(n, c, oh, ow, device="cuda", dtype=tdt)
+                stream = torch.cuda.current_stream().cuda_stream
+                t_ours = _time_cuda(torch, lambda: _C.affine_grid_sample_cuda(xt, tt, out, False, stream), min_time)
+                with torch.no_grad():
+                    t_torch = _time_cuda(torch, lambda: affine_grid_sample_reference(xt, tt, oh, ow), min_time)
+            rows.append({
+                "case": label, "device": device, "dtype": dtype, "batch": n,
+                "ours_ms": t_ours * 1e3, "torch_ms": t_torch * 1e3, "speedup_vs_torch": t_torch / t_ours,
+                "ours_GBps": nbytes / t_ours / 1e9, "torch_GBps": nbytes / t_torch / 1e9,
+            })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'case':46} {'device':6} {'dtype':8} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'ours GB/s':>10}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['case']:46} {r['device']:6} {r['dtype']:8} {r['ours_ms']:10.4f} {r['torch_ms']:10.4f} "
+                     f"{r['speedup_vs_torch']:6.2f}x {r['ours_GBps']:10.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deepemotion.kernel_bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    p.add_argument("--batches", type=int, nargs="+", default=list(DEFAULT_BATCHES))
+    p.add_argument("--min-time", type=float, default=0.3, help="seconds of timed runs per case (default 0.3)")
+    p.add_argument("--json", help="write the rows (and machine info) to this JSON file")
+    args = p.parse_args(argv)
+
+    import deepemotion
+
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    rows: list[dict[str, Any]] = []
+    for dev in devices:
+        if dev == "cuda" and not deepemotion.cuda_available():
+            why = "no CUDA kernels in this build" if not deepemotion.build_info()["cuda"] else "no GPU visible"
+            print(f"skipping cuda: {why}", file=sys.stderr)
+            if args.device == "cuda":
+                return 2
+            continue
+        rows += run(dev, tuple(args.batches), args.min_time)
+    print(format_table(rows))
+    if args.json:
+        import platform
+
+        import torch
+
+        info = {"python": platform.python_version(), "machine": platform.machine(), "torch": torch.__version__,
+                "build_info": deepemotion.build_info()}
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name()
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Helpers shared by the tests."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def data_dir() -> Path | None:
+    """The real data sets folder ($DEEPEMOTION_DATA), or None."""
+    d = os.environ.get("DEEPEMOTION_DATA")
+    return Path(d) if d and Path(d).is_dir() else None
+
+
+def require_data(name: str) -> Path:
+    d = data_dir()
+    if d is None:
+        pytest.skip("real data not available: set DEEPEMOTION_DATA to the folder holding the .npz data sets")
+    p = d / name
+    if not p.exists():
+        pytest.skip(f"{p} not found")
+    return p
+
+
+def random_theta(rng: np.random.Generator, n: int, large: bool = True) -> np.ndarray:
+    """Random affine matrices; with large=True, big rotations, scales and translations that sample
+    well outside the image."""
+    ang = rng.uniform(-np.pi, np.pi, n) if large else rng.uniform(-0.3, 0.3, n)
+    scale = rng.uniform(0.3, 2.5, (n, 2)) if large else rng.uniform(0.8, 1.2, (n, 2))
+    shear = rng.uniform(-0.5, 0.5, n) if large else np.zeros(n)
+    trans = rng.uniform(-1.8, 1.8, (n, 2)) if large else rng.uniform(-0.2, 0.2, (n, 2))
+    c, s = np.cos(ang), np.sin(ang)
+    th = np.empty((n, 2, 3), np.float32)
+    th[:, 0, 0] = scale[:, 0] * c
+    th[:, 0, 1] = -scale[:, 1] * s + shear
+    th[:, 1, 0] = scale[:, 0] * s
+    th[:, 1, 1] = scale[:, 1] * c
+    th[:, :, 2] = trans
+    return th
