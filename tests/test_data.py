@@ -1,0 +1,139 @@
+"""Data loaders: FER2013 CSV, npz archives, image folders, subject folds; errors name file and line."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepemotion.data import (CONTEMPT, DataError, load_fer2013_csv, load_image_folder, load_npz,
+                              resolve_dataset, subject_folds)
+from deepemotion.labels import CLASSES
+
+from _helpers import require_data
+
+
+def _pixels(v: int) -> str:
+    return " ".join([str(v)] * 2304)
+
+
+def write_csv(path, rows):
+    path.write_text("emotion,pixels,Usage\n" + "".join(f"{e},{p},{u}\n" for e, p, u in rows))
+    return path
+
+
+def test_fer_csv_splits(tmp_path):
+    f = write_csv(tmp_path / "fer.csv", [(0, _pixels(1), "Training"), (3, _pixels(200), "PublicTest"),
+                                         (6, _pixels(7), "PrivateTest"), (5, _pixels(9), "Training")])
+    all_ = load_fer2013_csv(f)
+    assert all_.images.shape == (4, 48, 48) and all_.images.dtype == np.uint8
+    assert all_.groups.tolist() == ["train", "public_test", "private_test", "train"]
+    tr = load_fer2013_csv(f, "Training")
+    assert tr.labels.tolist() == [0, 5] and tr.images[1, 0, 0] == 9
+    assert load_fer2013_csv(f, "public_test").labels.tolist() == [3]
+
+
+@pytest.mark.parametrize("row, msg", [
+    ("9," + _pixels(1) + ",Training", r"fer\.csv:3: emotion must be 0-6"),
+    ("x," + _pixels(1) + ",Training", r"fer\.csv:3: emotion must be an integer"),
+    ("1,1 2 3,Training", r"fer\.csv:3: expected 2304 pixels, got 3"),
+    ("1," + _pixels(300) + ",Training", r"fer\.csv:3: pixel values must be 0-255"),
+    ("1," + _pixels(1).replace("1", "a", 1) + ",Training", r"fer\.csv:3: pixels must be space-separated"),
+    ("1," + _pixels(1) + ",Validation", r"fer\.csv:3: unknown Usage"),
+])
+def test_fer_csv_malformed_rows_name_file_and_line(tmp_path, row, msg):
+    f = tmp_path / "fer.csv"
+    f.write_text("emotion,pixels,Usage\n0," + _pixels(0) + ",Training\n" + row + "\n")
+    with pytest.raises(DataError, match=msg):
+        load_fer2013_csv(f)
+
+
+def test_fer_csv_bad_header_and_missing(tmp_path):
+    f = tmp_path / "x.csv"
+    f.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"x\.csv:1: header"):
+        load_fer2013_csv(f)
+    with pytest.raises(DataError, match="no such file"):
+        load_fer2013_csv(tmp_path / "missing.csv")
+
+
+def test_image_folder(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(0)
+    for cls, n in [("happy", 2), ("Anger", 1), ("contempt", 1), ("surprised", 1)]:
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            cv2.imwrite(str(tmp_path / cls / f"S{i:03d}_001_{i}.png"), rng.integers(0, 255, (64, 60), np.uint8))
+    ds = load_image_folder(tmp_path, group_by="prefix")
+    assert ds.images.shape == (4, 48, 48)
+    assert sorted(ds.labels.tolist()) == [0, 3, 3, 5]
+    assert set(ds.groups.tolist()) == {"S000", "S001"}
+    kept = load_image_folder(tmp_path, keep_contempt=True)
+    assert (kept.labels == CONTEMPT).sum() == 1 and kept.class_names[-1] == "contempt"
+
+
+def test_image_folder_errors(tmp_path):
+    (tmp_path / "joyful").mkdir()
+    with pytest.raises(DataError, match="unknown class folder"):
+        load_image_folder(tmp_path)
+    (tmp_path / "joyful").rmdir()
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "happy" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"broken\.png: cannot be read"):
+        load_image_folder(tmp_path)
+
+
+def test_npz_errors(tmp_path):
+    np.savez(tmp_path / "bad.npz", images=np.zeros((2, 48, 48), np.uint8), labels=np.zeros(2, np.int64))
+    with pytest.raises(DataError, match="missing array 'split'"):
+        load_npz(tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(DataError, match="not a readable"):
+        load_npz(tmp_path / "junk.npz")
+
+
+def test_subject_folds_are_disjoint():
+    groups = np.array([f"S{i % 13}" for i in range(200)])
+    folds = subject_folds(groups, 5, seed=3)
+    seen = np.zeros(200, int)
+    for tr, te in folds:
+        assert not set(groups[tr]) & set(groups[te])
+        seen[te] += 1
+    assert np.all(seen == 1)
+    with pytest.raises(ValueError):
+        subject_folds(groups, 14)
+
+
+# --- real data ($DEEPEMOTION_DATA) ------------------------------------------------------------
+
+@pytest.mark.data
+def test_real_fer2013():
+    p = require_data("fer2013.npz")
+    tr = load_npz(p, "train")
+    assert len(tr) == 28709
+    assert tr.class_counts().tolist() == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    assert len(load_npz(p, "public_test")) == 3589
+    with pytest.raises(DataError, match="no split 'private_test'"):
+        load_npz(p, "private_test")
+
+
+@pytest.mark.data
+def test_real_ckplus_contempt_and_subjects():
+    p = require_data("ckplus48.npz")
+    ck = load_npz(p)
+    assert len(ck) == 981 - 54 and CONTEMPT not in ck.labels
+    assert ck.class_counts()[:6].tolist() == [135, 177, 75, 207, 84, 249]
+    assert ck.class_counts()[6] == 0  # CK+48 has no neutral image
+    assert len(load_npz(p, keep_contempt=True)) == 981
+    assert len(set(ck.groups.tolist())) >= 100
+
+
+@pytest.mark.data
+def test_real_jaffe_variants():
+    p = require_data("jaffe.npz")
+    full = load_npz(p)
+    crop = load_npz(p, variant="images_facecrop")
+    assert len(full) == len(crop) == 213
+    assert not np.array_equal(full.images, crop.images)
+    assert sorted(set(full.groups.tolist())) == ["KA", "KL", "KM", "KR", "MK", "NA", "NM", "TM", "UY", "YM"]
+    assert full.class_counts().tolist() == [30, 29, 32, 31, 31, 30, 30]
+    assert resolve_dataset(str(p)).name == "jaffe"
+    assert CLASSES[3] == "happy"
