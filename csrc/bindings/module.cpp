@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "deepemotion/affine_grid_sample.h"
+#include "deepemotion/crop_faces.h"
 
 #ifndef DEEPEMOTION_VERSION
 #define DEEPEMOTION_VERSION "0.0.0"
@@ -90,6 +91,64 @@ py::array_t<float> sample_cpu(const py::object& input_obj, const py::object& the
   {
     py::gil_scoped_release release;
     deepemotion::affine_grid_sample_cpu(in_ptr, th_ptr, out_ptr, s, threads);
+  }
+  return out;
+}
+
+py::array_t<float> crop_faces(const py::object& frame_obj, const py::object& boxes_obj, int out_size, float mean,
+                              float std, int supersample, int threads) {
+  if (!py::isinstance<py::array>(frame_obj)) {
+    throw py::type_error("crop_faces: frame must be a numpy.ndarray, got " +
+                         std::string(py::str(py::type::of(frame_obj).attr("__name__"))));
+  }
+  auto frame = py::reinterpret_borrow<py::array>(frame_obj);
+  if (!frame.dtype().is(py::dtype::of<uint8_t>())) {
+    throw py::type_error("crop_faces: frame must be uint8, got " + std::string(py::str(frame.dtype())));
+  }
+  const auto fshape = shape_of(frame);
+  if (!(fshape.size() == 2 || (fshape.size() == 3 && (fshape[2] == 3 || fshape[2] == 1)))) {
+    throw py::value_error("crop_faces: frame must be HxW (gray) or HxWx3 (BGR), got shape " + shape_str(fshape));
+  }
+  if (fshape[0] < 1 || fshape[1] < 1) throw py::value_error("crop_faces: frame is empty, shape " + shape_str(fshape));
+  if (fshape[0] * fshape[1] > kMaxPlane) throw py::value_error("crop_faces: frame too large");
+  if (!(frame.flags() & py::array::c_style)) {
+    throw py::value_error("crop_faces: frame must be C-contiguous (use numpy.ascontiguousarray)");
+  }
+  if (!py::isinstance<py::array>(boxes_obj)) throw py::type_error("crop_faces: boxes must be a numpy.ndarray");
+  auto boxes = py::reinterpret_borrow<py::array>(boxes_obj);
+  if (!boxes.dtype().is(py::dtype::of<int32_t>())) {
+    throw py::type_error("crop_faces: boxes must be int32, got " + std::string(py::str(boxes.dtype())));
+  }
+  const auto bshape = shape_of(boxes);
+  if (bshape.size() != 2 || bshape[1] != 4) {
+    throw py::value_error("crop_faces: boxes must have shape (N, 4) as (x, y, w, h), got " + shape_str(bshape));
+  }
+  if (!(boxes.flags() & py::array::c_style)) throw py::value_error("crop_faces: boxes must be C-contiguous");
+  if (out_size < 1) throw py::value_error("crop_faces: out_size must be positive, got " + std::to_string(out_size));
+  if (supersample < 0 || supersample > 16) {
+    throw py::value_error("crop_faces: supersample must be in 0..16 (0: per-box auto), got " +
+                          std::to_string(supersample));
+  }
+  if (!(std > 0.0f)) throw py::value_error("crop_faces: std must be positive");
+  const int64_t n = bshape[0];
+  const auto* b = static_cast<const int32_t*>(boxes.data());
+  const int64_t H = fshape[0], W = fshape[1];
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t x = b[4 * i], y = b[4 * i + 1], w = b[4 * i + 2], h = b[4 * i + 3];
+    if (w < 1 || h < 1 || x < 0 || y < 0 || x + w > W || y + h > H) {
+      throw py::value_error("crop_faces: box " + std::to_string(i) + " (x=" + std::to_string(x) + ", y=" +
+                            std::to_string(y) + ", w=" + std::to_string(w) + ", h=" + std::to_string(h) +
+                            ") must have w, h >= 1 and lie inside the " + std::to_string(W) + "x" +
+                            std::to_string(H) + " frame");
+    }
+  }
+  py::array_t<float> out({n, int64_t{1}, int64_t{out_size}, int64_t{out_size}});
+  const deepemotion::FrameView view{static_cast<const uint8_t*>(frame.data()), static_cast<int>(H),
+                                    static_cast<int>(W), fshape.size() == 3 ? static_cast<int>(fshape[2]) : 1};
+  float* out_ptr = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    deepemotion::crop_faces_cpu(view, b, n, out_size, mean, std, supersample, out_ptr, threads);
   }
   return out;
 }
@@ -224,6 +283,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("affine_grid_sample_cpu", &sample_cpu, py::arg("input"), py::arg("theta"), py::arg("out_h"), py::arg("out_w"),
         py::arg("align_corners") = false, py::arg("threads") = 0,
         "Affine grid + bilinear sampling (zeros padding) of a float32 NCHW numpy array; theta is (N, 2, 3) float32.");
+  m.def("crop_faces", &crop_faces, py::arg("frame"), py::arg("boxes"), py::arg("out_size") = 48,
+        py::arg("mean") = 0.5f, py::arg("std") = 0.5f, py::arg("supersample") = 1, py::arg("threads") = 0,
+        "Resample each (x, y, w, h) int32 box of a uint8 HxW / HxWx3 (BGR) frame to out_size^2, gray and "
+        "normalised ((v/255 - mean)/std), as one (N, 1, out_size, out_size) float32 array. supersample: "
+        "sub-samples per axis (0: per box, clamp(min(w, h) / out_size, 1, 4)).");
 #if defined(DEEPEMOTION_WITH_CUDA)
   m.def("affine_grid_sample_cuda", &sample_cuda, py::arg("input"), py::arg("theta"), py::arg("output"),
         py::arg("align_corners") = false, py::arg("stream") = 0,

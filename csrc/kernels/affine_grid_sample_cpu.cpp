@@ -1,16 +1,10 @@
 // CPU kernel of affine_grid_sample: loops around the shared math in affine_grid_sample_math.h.
-#include <algorithm>
-#include <thread>
-#include <vector>
-
 #include "deepemotion/affine_grid_sample.h"
 #include "affine_grid_sample_math.h"
+#include "parallel.h"
 
 namespace deepemotion {
 namespace {
-
-// Below this many output values one thread is faster than starting others.
-constexpr int64_t kMinWorkPerThread = 1 << 15;
 
 void sample_images(const float* input, const float* theta, float* output, const SampleShape& s, int64_t n_begin,
                    int64_t n_end) {
@@ -41,21 +35,9 @@ void affine_grid_sample_cpu(const float* input, const float* theta, float* outpu
                             int max_threads) {
   if (shape.n <= 0 || shape.c <= 0 || shape.out_h <= 0 || shape.out_w <= 0) return;
   const int64_t work = shape.n * shape.c * shape.out_h * shape.out_w;
-  int64_t threads = max_threads > 0 ? max_threads : static_cast<int64_t>(std::thread::hardware_concurrency());
-  threads = std::max<int64_t>(1, std::min({threads, shape.n, work / kMinWorkPerThread}));
-  if (threads == 1) {
-    sample_images(input, theta, output, shape, 0, shape.n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(threads - 1));
-  const int64_t chunk = (shape.n + threads - 1) / threads;
-  for (int64_t t = 1; t < threads; ++t) {
-    const int64_t b = t * chunk, e = std::min(shape.n, b + chunk);
-    if (b < e) pool.emplace_back(sample_images, input, theta, output, std::cref(shape), b, e);
-  }
-  sample_images(input, theta, output, shape, 0, std::min(shape.n, chunk));
-  for (auto& th : pool) th.join();
+  parallel_for(shape.n, work, max_threads, [&](int64_t b, int64_t e) {
+    sample_images(input, theta, output, shape, b, e);
+  });
 }
 
 }  // namespace deepemotion

@@ -88,6 +88,14 @@ struct BilinearTaps {
 
 DEEPEMOTION_HOST_DEVICE int clamp_index(int i, int size) { return i < 0 ? 0 : (i >= size ? size - 1 : i); }
 
+// Border padding (grid_sample's padding_mode="border"): the point is clamped into the image first,
+// so edge pixels repeat outwards. Used to resample a region of a frame as cv2.resize would.
+DEEPEMOTION_HOST_DEVICE SourcePoint clamp_to_image(SourcePoint p, int in_w, int in_h) {
+  const float mx = static_cast<float>(in_w - 1), my = static_cast<float>(in_h - 1);
+  // written so that NaN ends up at 0
+  return SourcePoint{p.x > 0.0f ? (p.x < mx ? p.x : mx) : 0.0f, p.y > 0.0f ? (p.y < my ? p.y : my) : 0.0f};
+}
+
 DEEPEMOTION_HOST_DEVICE BilinearTaps bilinear_taps(SourcePoint p, int in_w, int in_h) {
   // Points far outside would overflow int: clamp to a range that still lies fully outside.
   // NaN compares false and lands at -lim, outside, with its weights zeroed below.

@@ -9,11 +9,14 @@ from __future__ import annotations
 from ._ext import build_info, cuda_available
 from .labels import CLASSES, NUM_CLASSES
 from .ops import affine_grid_sample
+from .recognizer import Face, Recognizer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CLASSES",
+    "Face",
+    "Recognizer",
     "NUM_CLASSES",
     "__version__",
     "affine_grid_sample",

@@ -1,0 +1,160 @@
+"""Inference backends: ONNX Runtime (CPU, CUDA provider), PyTorch (reference) and TensorRT.
+
+A backend maps a normalised batch (N, 1, 48, 48) float32 to logits (N, 7). ``create_backend``
+holds the policy: ``"auto"`` never raises and picks the best available; naming a backend that is
+missing raises :class:`BackendUnavailable` saying what to install.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BACKENDS = ("onnxruntime", "onnxruntime-cuda", "torch", "tensorrt")
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here; the message says what to install or build."""
+
+
+class Backend:
+    name: str = "?"
+    device: str = "cpu"
+
+    def run(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} on {self.device}>"
+
+
+def _onnx_bytes(model: str | os.PathLike[str] | bytes | None) -> bytes:
+    from .weights import bundled_path
+
+    if model is None:
+        return bundled_path("onnx").read_bytes()
+    if isinstance(model, bytes):
+        return model
+    path = Path(model)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    if path.suffix == ".onnx":
+        return path.read_bytes()
+    if path.suffix in (".pt", ".pth"):
+        try:
+            from deepemotion.export.to_onnx import export_portable
+
+            from .train import load_checkpoint
+        except ImportError as exc:
+            raise BackendUnavailable(f"running a PyTorch checkpoint ({path.name}) needs torch and onnx: "
+                                     f"pip install 'deepemotion[export]' ({exc})") from None
+        model_, _ = load_checkpoint(path)
+        return export_portable(model_)
+    raise ValueError(f"{path}: unknown model format (expected .onnx or a .pt checkpoint)")
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime session. Session.run is thread-safe, so one backend serves many threads."""
+
+    def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
+                 threads: int | None = None, optimized: bool = True) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - a runtime dependency
+            raise BackendUnavailable(f"onnxruntime is not installed: pip install onnxruntime ({exc})") from None
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendUnavailable("ONNX Runtime has no CUDA provider here: pip install onnxruntime-gpu "
+                                         "(and a matching CUDA/cuDNN), or use backend='onnxruntime'")
+            providers.insert(0, "CUDAExecutionProvider")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        if not optimized:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        self.session = ort.InferenceSession(_onnx_bytes(model), sess_options=opts, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"
+        self.device = device
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+class TorchBackend(Backend):
+    """PyTorch eager, the reference. Model from the bundled weights or a checkpoint."""
+
+    def __init__(self, model: Any = None, device: str = "cpu") -> None:
+        try:
+            import torch
+        except ImportError:
+            raise BackendUnavailable("backend 'torch' needs PyTorch: pip install 'deepemotion[train]'") from None
+        from .weights import load_model
+
+        if model is None or isinstance(model, (str, os.PathLike)):
+            spec = "bundled" if model is None else str(model)
+            if spec.endswith(".onnx"):
+                raise ValueError("backend 'torch' needs a .pt checkpoint or the bundled model, not an .onnx file")
+            model, _ = load_model(spec)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable("backend 'torch' on cuda: this PyTorch has no CUDA device")
+        self.torch = torch
+        self.model = model.eval().to(device)
+        self.name, self.device = "torch", device
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        t = self.torch.from_numpy(x).to(self.device)
+        with self.torch.inference_mode():
+            return self.model(t).float().cpu().numpy()
+
+
+def tensorrt_status() -> tuple[bool, str]:
+    """(available, reason). TensorRT needs the Python package and our plugin/runner build."""
+    from ._ext import build_info
+
+    if not build_info()["tensorrt"]:
+        return False, ("this build of deepemotion has no TensorRT plugin and runner (build_info()['tensorrt'] is "
+                       "False): install TensorRT (libnvinfer + headers, e.g. JetPack on a Jetson or "
+                       "'pip install tensorrt') and reinstall deepemotion from source with TensorRT_ROOT set")
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False, "the TensorRT Python package is missing: pip install tensorrt (or use JetPack's python3-libnvinfer)"
+    return True, ""
+
+
+def create_backend(name: str = "auto", model: Any = None, device: str | None = None, **kw: Any) -> Backend:
+    """Make a backend. ``auto``: ONNX Runtime with the CUDA provider when it has one, else ONNX
+    Runtime on the CPU (TensorRT is picked only by name, with an engine built by ``fer-export``)."""
+    if name == "auto":
+        try:
+            return OnnxRuntimeBackend(model, device="cuda", **kw) if device in (None, "cuda") and _ort_has_cuda() \
+                else OnnxRuntimeBackend(model, device="cpu", **kw)
+        except BackendUnavailable:
+            return OnnxRuntimeBackend(model, device="cpu", **kw)
+    if name == "onnxruntime":
+        return OnnxRuntimeBackend(model, device=device or "cpu", **kw)
+    if name == "onnxruntime-cuda":
+        return OnnxRuntimeBackend(model, device="cuda", **kw)
+    if name == "torch":
+        return TorchBackend(model, device=device or "cpu")
+    if name == "tensorrt":
+        ok, why = tensorrt_status()
+        if not ok:
+            raise BackendUnavailable(f"backend 'tensorrt' is not available: {why}")
+        from .tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(model, **kw)
+    raise ValueError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
+
+
+def _ort_has_cuda() -> bool:
+    try:
+        import onnxruntime as ort
+
+        return "CUDAExecutionProvider" in ort.get_available_providers()
+    except ImportError:  # pragma: no cover
+        return False

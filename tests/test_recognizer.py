@@ -1,0 +1,264 @@
+"""Recognizer: crops vs OpenCV, detection on real faces at known positions, JSON, bad input, threads."""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+import deepemotion
+from deepemotion import Recognizer, _C
+from deepemotion.cli_predict import main as predict_main
+from deepemotion.data import load_npz
+from deepemotion.labels import CLASSES
+
+from _helpers import require_data
+
+
+@pytest.fixture(scope="module")
+def rec() -> Recognizer:
+    return Recognizer()
+
+
+def smooth_frame(rng, h=480, w=640, channels=3):
+    f = rng.integers(0, 256, (h, w, channels) if channels == 3 else (h, w), np.uint8)
+    return cv2.GaussianBlur(f, (9, 9), 3)
+
+
+# --- crops: one C++ call against an OpenCV crop + resize reference ----------------------------
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_crop_matches_opencv_linear(rng, channels):
+    frame = smooth_frame(rng, channels=channels)
+    boxes = np.array([[100, 50, 200, 180], [0, 0, 48, 48], [600, 400, 40, 80], [17, 300, 333, 171]], np.int32)
+    got = _C.crop_faces(frame, boxes, 48, 0.5, 0.5, 1)
+    assert got.shape == (4, 1, 48, 48) and got.dtype == np.float32
+    gray = frame if channels == 1 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    for i, (x, y, w, h) in enumerate(boxes):
+        ref = cv2.resize(np.ascontiguousarray(gray[y:y + h, x:x + w]), (48, 48), interpolation=cv2.INTER_LINEAR)
+        # OpenCV rounds gray to uint8 and resizes in 11-bit fixed point: at most ~1 grey level apart
+        np.testing.assert_allclose((got[i, 0] * 0.5 + 0.5) * 255, ref, atol=1.2)
+
+
+def test_crop_supersample_matches_opencv_area(rng):
+    frame = smooth_frame(rng, channels=1)
+    got = _C.crop_faces(frame, np.array([[40, 40, 192, 192]], np.int32), 48, 0.5, 0.5, 4)
+    ref = cv2.resize(np.ascontiguousarray(frame[40:232, 40:232]), (48, 48), interpolation=cv2.INTER_AREA)
+    diff = np.abs((got[0, 0] * 0.5 + 0.5) * 255 - ref)
+    assert diff.max() < 1.5 and diff.mean() < 0.5
+
+
+@pytest.mark.parametrize("frame, boxes, exc, match", [
+    (np.zeros((10, 10), np.float32), np.zeros((0, 4), np.int32), TypeError, "uint8"),
+    (np.zeros((10, 10, 4), np.uint8), np.zeros((0, 4), np.int32), ValueError, "HxW"),
+    (np.zeros((10, 10), np.uint8), np.zeros((1, 4), np.float32), TypeError, "int32"),
+    (np.zeros((10, 10), np.uint8), np.zeros((1, 3), np.int32), ValueError, r"\(N, 4\)"),
+    (np.zeros((10, 10), np.uint8), np.array([[5, 5, 6, 2]], np.int32), ValueError, "box 0"),
+    (np.zeros((10, 10), np.uint8), np.array([[0, 0, 0, 2]], np.int32), ValueError, "w, h >= 1"),
+    (np.zeros((10, 20), np.uint8)[:, ::2], np.zeros((0, 4), np.int32), ValueError, "C-contiguous"),
+])
+def test_crop_bad_input(frame, boxes, exc, match):
+    with pytest.raises(exc, match=match):
+        _C.crop_faces(frame, boxes)
+
+
+# --- Recognizer API ---------------------------------------------------------------------------
+
+def test_example_image_has_a_happy_astronaut(rec):
+    from deepemotion.cli_predict import example_image
+
+    img = cv2.imread(str(example_image()))
+    faces = rec.predict(img)
+    assert len(faces) == 1
+    f = faces[0]
+    x, y, w, h = f.box
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 170  # the face, not the shuttle
+    assert f.probs.shape == (7,) and abs(float(f.probs.sum()) - 1) < 1e-5
+    assert f.label == CLASSES[int(np.argmax(f.probs))] and f.score == pytest.approx(float(f.probs.max()))
+    d = f.to_dict()
+    assert set(d) == {"box", "label", "score", "probs"} and list(d["probs"]) == list(CLASSES)
+    json.dumps(d)
+
+
+def test_no_face_gives_empty_list(rec, rng):
+    assert rec.predict(np.full((240, 320, 3), 127, np.uint8)) == []
+    assert rec.predict(np.zeros((240, 320), np.uint8), boxes=np.zeros((0, 4))) == []
+
+
+def test_boxes_argument_and_gray_frames(rec, rng):
+    frame = smooth_frame(rng)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    a = rec.predict(frame, boxes=[[10, 20, 100, 120]])
+    b = rec.predict(gray, boxes=np.array([10, 20, 100, 120]))
+    assert a[0].box == (10, 20, 100, 120)
+    np.testing.assert_allclose(a[0].probs, b[0].probs, atol=2e-3)  # BGR->gray rounding only
+
+
+def test_predict_faces_forms_agree(rec, rng):
+    crops = [rng.integers(0, 255, (60, 50), np.uint8), cv2.cvtColor(smooth_frame(rng, 70, 70), cv2.COLOR_BGR2GRAY)]
+    one_by_one = [rec.predict_faces(c)[0] for c in crops]
+    listed = rec.predict_faces(crops)
+    for a, b in zip(one_by_one, listed):
+        np.testing.assert_array_equal(a.probs, b.probs)
+    same = np.stack([crops[1], crops[1][::-1]])
+    batch = rec.predict_faces(same)                 # N x H x W array: one C++ call
+    each = rec.predict_faces(list(same))
+    for a, b in zip(batch, each):
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+    assert rec.predict_faces([]) == []
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    ("frame", TypeError, "numpy.ndarray"),
+    (np.zeros((0, 10, 3), np.uint8), ValueError, "empty"),
+    (np.zeros((10, 10, 4), np.uint8), ValueError, "BGRA"),
+    (np.zeros((10, 10, 2), np.uint8), ValueError, "HxW"),
+    (np.zeros((2, 10, 10, 3), np.uint8), ValueError, "HxW"),
+    (np.zeros((10, 10), np.int16), TypeError, "uint8"),
+    (np.full((10, 10), np.nan, np.float32), ValueError, "NaN"),
+    (np.full((10, 10), 300.0), ValueError, r"\[0, 255\]"),
+])
+def test_bad_frames(rec, bad, exc, match):
+    with pytest.raises(exc, match=match):
+        rec.predict(bad)
+
+
+def test_bad_boxes_and_args(rec):
+    frame = np.zeros((100, 100, 3), np.uint8)
+    with pytest.raises(ValueError, match="inside the 100x100 frame"):
+        rec.predict(frame, boxes=[[50, 50, 60, 10]])
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        rec.predict(frame, boxes=[[1, 2, 3]])
+    with pytest.raises(ValueError, match="NaN"):
+        rec.predict(frame, boxes=[[np.nan, 2, 3, 4]])
+    with pytest.raises(ValueError, match="smoothing"):
+        Recognizer(smoothing=1.5)
+    with pytest.raises(ValueError, match="unknown backend"):
+        Recognizer(backend="magic")
+    with pytest.raises(ValueError, match="pass boxes="):
+        Recognizer(detector=None).predict(frame)
+
+
+def test_missing_backend_says_what_to_install():
+    from deepemotion._backends import BackendUnavailable, create_backend
+
+    if not deepemotion.build_info()["tensorrt"]:
+        with pytest.raises(BackendUnavailable, match="TensorRT"):
+            Recognizer(backend="tensorrt")
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(BackendUnavailable, match="onnxruntime-gpu"):
+            create_backend("onnxruntime-cuda")
+    assert create_backend("auto").name.startswith("onnxruntime")  # auto never raises
+
+
+def test_torch_backend_matches_onnxruntime(rng):
+    pytest.importorskip("torch")
+    frame = smooth_frame(rng)
+    boxes = [[10, 20, 100, 120], [300, 200, 150, 150]]
+    a = Recognizer(backend="onnxruntime").predict(frame, boxes=boxes)
+    b = Recognizer(backend="torch").predict(frame, boxes=boxes)
+    for fa, fb in zip(a, b):
+        np.testing.assert_allclose(fa.probs, fb.probs, atol=1e-4)
+
+
+def test_smoothing_is_an_ema_over_matched_faces(rng):
+    frame1, frame2 = smooth_frame(rng), smooth_frame(rng)
+    raw = Recognizer()
+    p1 = raw.predict(frame1, boxes=[[100, 100, 120, 120]])[0].probs
+    p2 = raw.predict(frame2, boxes=[[104, 98, 120, 120]])[0].probs
+    sm = Recognizer(smoothing=0.7)
+    sm.predict(frame1, boxes=[[100, 100, 120, 120]])
+    got = sm.predict(frame2, boxes=[[104, 98, 120, 120], [400, 300, 100, 100]])
+    np.testing.assert_allclose(got[0].probs, 0.7 * p1 + 0.3 * p2, atol=1e-6)
+    # a face with no overlapping predecessor is not smoothed
+    np.testing.assert_allclose(got[1].probs, raw.predict(frame2, boxes=[[400, 300, 100, 100]])[0].probs, atol=1e-6)
+
+
+def test_thread_safe_concurrent_calls(rec, rng):
+    frames = [smooth_frame(rng) for _ in range(6)]
+    boxes = [[50, 60, 150, 150], [300, 100, 120, 140]]
+    expected = [[f.probs for f in rec.predict(fr, boxes=boxes)] for fr in frames]
+    results: dict[tuple[int, int], list[np.ndarray]] = {}
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        try:
+            for r in range(5):
+                for i, fr in enumerate(frames):
+                    results[(t, r * 10 + i)] = [f.probs for f in rec.predict(fr, boxes=boxes)]
+                    rec.predict(fr)  # the detector path, concurrently
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 4 * 5 * 6
+    for (t, k), probs in results.items():
+        for a, b in zip(probs, expected[k % 10]):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+# --- real faces at known positions ------------------------------------------------------------
+
+@pytest.mark.data
+def test_detector_finds_real_faces_at_known_positions(rec, rng):
+    """CK+ faces (real photos), upscaled and pasted into a synthetic frame: the Haar detector finds
+    each where it was put, and the frame predictions equal predict_faces on the same crops."""
+    ck = load_npz(require_data("ckplus48.npz"))
+    frame = cv2.GaussianBlur(rng.integers(90, 140, (480, 640), np.uint8), (15, 15), 5)
+    spots = [(40, 60, 160), (360, 200, 200)]
+    picks = [ck.images[i] for i in (0, 500)]
+    for (x, y, s), face in zip(spots, picks):
+        big = cv2.resize(face, (s, s), interpolation=cv2.INTER_CUBIC)
+        frame[y:y + s, x:x + s] = big
+    faces = rec.predict(frame)
+    assert len(faces) == 2, [f.box for f in faces]
+    found = sorted(faces, key=lambda f: f.box[0])
+    for f, (x, y, s) in zip(found, spots):
+        fx, fy, fw, fh = f.box
+        inter = max(0, min(fx + fw, x + s) - max(fx, x)) * max(0, min(fy + fh, y + s) - max(fy, y))
+        iou = inter / (fw * fh + s * s - inter)
+        assert iou > 0.6, (f.box, (x, y, s))
+        crop = frame[fy:fy + fh, fx:fx + fw]
+        np.testing.assert_allclose(rec.predict_faces([crop])[0].probs, f.probs, atol=1e-6)
+
+
+# --- fer-predict ------------------------------------------------------------------------------
+
+def test_fer_predict_example_writes_annotated_and_json(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert predict_main(["--example", "--out", str(out), "--json", str(tmp_path / "res.jsonl")]) == 0
+    assert (out / "astronaut_annotated.jpg").is_file()
+    lines = (tmp_path / "res.jsonl").read_text().splitlines()
+    rec = json.loads(lines[0])
+    assert set(rec) >= {"source", "frame", "latency_ms", "faces"}
+    assert rec["faces"][0]["label"] in CLASSES
+    assert "happy" in capsys.readouterr().out
+
+
+def test_fer_predict_video(tmp_path, rng):
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(5):
+        w.write(smooth_frame(rng, 240, 320))
+    w.release()
+    assert predict_main([str(path), "--out", str(tmp_path / "o"), "--json", str(tmp_path / "v.jsonl"),
+                         "--quiet"]) == 0
+    lines = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in lines] == list(range(5))
+    assert (tmp_path / "o" / "clip_annotated.mp4").is_file()
+
+
+def test_fer_predict_errors(tmp_path):
+    assert predict_main([str(tmp_path / "missing.jpg"), "--quiet"]) == 1
+    assert predict_main(["--example", "--backend", "tensorrt", "--quiet"]) == (
+        2 if not deepemotion.build_info()["tensorrt"] else 0)
