@@ -62,26 +62,30 @@ class ExportableDeepEmotion(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
-        theta = m.theta(x)                                              # (N, 2, 3)
+        theta = m.theta(x).float()                                      # (N, 2, 3), FP32 even in an FP16 graph
         grid = torch.matmul(self.grid, theta.transpose(1, 2))          # (N, H*W, 2)
-        grid = grid.reshape(-1, INPUT_SIZE, INPUT_SIZE, 2)
+        grid = grid.reshape(-1, INPUT_SIZE, INPUT_SIZE, 2).to(x.dtype)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
         x = m.features(x)
         x = F.relu(m.fc1(m.dropout(x)))
         return m.fc2(x)
 
 
-def export_portable(model: DeepEmotion, path: str | Path | None = None) -> bytes:
-    """Export the portable flavour; returns the serialized model (and writes it to ``path``)."""
-    wrapped = ExportableDeepEmotion(model.eval()).eval()
+def export_portable(model: DeepEmotion, path: str | Path | None = None, half: bool = False) -> bytes:
+    """Export the portable flavour; returns the serialized model (and writes it to ``path``).
+    ``half``: FP16 weights and I/O (for strongly typed TensorRT networks); theta stays FP32."""
+    import copy
+
+    src = copy.deepcopy(model).eval()
+    wrapped = ExportableDeepEmotion(src.half() if half else src).eval()
     buf = io.BytesIO()
-    x = torch.zeros(2, 1, INPUT_SIZE, INPUT_SIZE)
+    x = torch.zeros(2, 1, INPUT_SIZE, INPUT_SIZE, dtype=torch.float16 if half else torch.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(wrapped, (x,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
                           do_constant_folding=True)
-    data = _finalize(buf.getvalue(), model, "portable")
+    data = _finalize(buf.getvalue(), model, "portable-fp16" if half else "portable")
     if path is not None:
         Path(path).write_bytes(data)
     return data
@@ -116,7 +120,10 @@ def to_plugin_graph(portable: bytes) -> bytes:
     if len(samplers) != 1:
         raise ValueError(f"expected one GridSample in the portable graph, found {len(samplers)}")
     gs = samplers[0]
-    reshape = producers.get(gs.input[1])
+    grid_src = producers.get(gs.input[1])
+    if grid_src is not None and grid_src.op_type == "Cast":  # FP16 graph: the FP32 grid is cast down
+        grid_src = producers.get(grid_src.input[0])
+    reshape = grid_src
     matmul = producers.get(reshape.input[0]) if reshape is not None and reshape.op_type == "Reshape" else None
     if matmul is None or matmul.op_type != "MatMul":
         raise ValueError("GridSample's grid does not come from Reshape(MatMul(base_grid, theta^T))")
@@ -136,7 +143,7 @@ def to_plugin_graph(portable: bytes) -> bytes:
     node = helper.make_node(PLUGIN_OP, [gs.input[0], transpose.input[0]], list(gs.output), name="stn/AffineGridSample",
                             domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,
                             plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_DOMAIN)
-    dead = {id(gs), id(reshape), id(matmul), id(transpose)}
+    dead = {id(gs), id(reshape), id(matmul), id(transpose)}  # a Cast left unused is pruned below
     nodes = []
     for n in g.node:
         if id(n) == id(gs):
@@ -150,7 +157,7 @@ def to_plugin_graph(portable: bytes) -> bytes:
     proto.opset_import.append(helper.make_opsetid(PLUGIN_DOMAIN, 1))
     for prop in proto.metadata_props:
         if prop.key == "flavour":
-            prop.value = "plugin"
+            prop.value = prop.value.replace("portable", "plugin")
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -170,8 +177,8 @@ def _prune(g: Any) -> None:
     g.initializer.extend(inits)
 
 
-def export_plugin(model: DeepEmotion, path: str | Path | None = None) -> bytes:
-    data = to_plugin_graph(export_portable(model))
+def export_plugin(model: DeepEmotion, path: str | Path | None = None, half: bool = False) -> bytes:
+    data = to_plugin_graph(export_portable(model, half=half))
     if path is not None:
         Path(path).write_bytes(data)
     return data

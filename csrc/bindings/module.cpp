@@ -239,6 +239,20 @@ void sample_cuda(const py::object& input_obj, const py::object& theta_obj, const
   }
 }
 
+py::dict cuda_device_info(int device) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    throw py::value_error("cuda_device_info: no CUDA device " + std::to_string(device));
+  }
+  py::dict d;
+  d["name"] = std::string(prop.name);
+  d["compute_capability"] = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+  d["total_memory"] = static_cast<int64_t>(prop.totalGlobalMem);
+  d["multiprocessors"] = prop.multiProcessorCount;
+  return d;
+}
+
 int cuda_device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -294,6 +308,8 @@ PYBIND11_MODULE(_C, m) {
         "Same op on CUDA arrays (__cuda_array_interface__); writes into `output` (N, C, out_h, out_w) "
         "asynchronously on `stream` (a cudaStream_t as int; 0 = legacy default stream).");
   m.def("cuda_device_count", &cuda_device_count, "Number of CUDA devices visible (0 when no driver or GPU).");
+  m.def("cuda_device_info", &cuda_device_info, py::arg("device") = 0,
+        "Name, compute capability and memory of a CUDA device.");
 #endif
   m.def("build_info", &build_info, "What this build of deepemotion._C contains.");
 }

@@ -1,0 +1,85 @@
+// deepemotion._trt: the TensorRT engine runner for Python (built only when TensorRT is found).
+#include <NvInferRuntime.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "tensorrt/engine_runner.h"
+
+namespace py = pybind11;
+using deepemotion::trt::EngineRunner;
+
+namespace {
+
+py::array run(EngineRunner& r, const py::array& input) {
+  const auto& in = r.input();
+  const bool half = in.type == nvinfer1::DataType::kHALF;
+  if (!(input.dtype().is(half ? py::dtype("float16") : py::dtype::of<float>()))) {
+    throw py::type_error(std::string("EngineRunner.run: input must be ") + deepemotion::trt::type_name(in.type) +
+                         ", got " + std::string(py::str(input.dtype())));
+  }
+  if (!(input.flags() & py::array::c_style)) throw py::value_error("EngineRunner.run: input must be C-contiguous");
+  if (input.ndim() != static_cast<py::ssize_t>(in.sample_shape.size() + 1)) {
+    throw py::value_error("EngineRunner.run: input has the wrong number of dimensions");
+  }
+  for (size_t i = 0; i < in.sample_shape.size(); ++i) {
+    if (input.shape(static_cast<py::ssize_t>(i + 1)) != in.sample_shape[i]) {
+      throw py::value_error("EngineRunner.run: input shape does not match the engine's");
+    }
+  }
+  const int64_t n = input.shape(0);
+  if (n > r.max_batch()) {
+    throw py::value_error("EngineRunner.run: batch " + std::to_string(n) + " exceeds the engine's maximum " +
+                          std::to_string(r.max_batch()) + " (rebuild with a larger --max-batch)");
+  }
+  std::vector<py::ssize_t> shape{n};
+  for (auto d : r.output().sample_shape) shape.push_back(d);
+  py::array out(r.output().type == nvinfer1::DataType::kHALF ? py::dtype("float16") : py::dtype::of<float>(), shape);
+  const void* src = input.data();
+  void* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    r.run_host(src, dst, n);
+  }
+  return out;
+}
+
+uintptr_t cuda_pointer(const py::object& obj, const char* what) {
+  if (!py::hasattr(obj, "__cuda_array_interface__")) {
+    throw py::type_error(std::string("EngineRunner.run_device: ") + what + " must expose __cuda_array_interface__");
+  }
+  py::dict cai = obj.attr("__cuda_array_interface__");
+  return cai["data"].cast<py::tuple>()[0].cast<uintptr_t>();
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_trt, m) {
+  m.doc() = "TensorRT engine runner (deepemotion)";
+  m.attr("tensorrt_version") = std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR) + "." +
+                               std::to_string(NV_TENSORRT_PATCH);
+  py::class_<EngineRunner>(m, "EngineRunner")
+      .def(py::init<const std::string&, const std::string&, bool>(), py::arg("engine_path"),
+           py::arg("plugin_library") = "", py::arg("use_cuda_graph") = false)
+      .def("run", &run, py::arg("input"), "Host numpy batch in, host numpy batch out.")
+      .def(
+          "run_device",
+          [](EngineRunner& r, const py::object& in, const py::object& out, int64_t n, uintptr_t stream) {
+            const uintptr_t pi = cuda_pointer(in, "input"), po = cuda_pointer(out, "output");
+            py::gil_scoped_release release;
+            r.run_device(reinterpret_cast<const void*>(pi), reinterpret_cast<void*>(po), n,
+                         reinterpret_cast<cudaStream_t>(stream));
+          },
+          py::arg("input"), py::arg("output"), py::arg("n"), py::arg("stream") = 0,
+          "Device arrays (__cuda_array_interface__) in and out, asynchronous on `stream`.")
+      .def_property_readonly("max_batch", &EngineRunner::max_batch)
+      .def_property_readonly("min_batch", &EngineRunner::min_batch)
+      .def_property_readonly("input_name", [](const EngineRunner& r) { return r.input().name; })
+      .def_property_readonly("output_name", [](const EngineRunner& r) { return r.output().name; })
+      .def_property_readonly("input_dtype", [](const EngineRunner& r) { return deepemotion::trt::type_name(r.input().type); })
+      .def_property_readonly("output_dtype",
+                             [](const EngineRunner& r) { return deepemotion::trt::type_name(r.output().type); })
+      .def_property_readonly("uses_cuda_graph", &EngineRunner::uses_cuda_graph);
+}

@@ -1,0 +1,147 @@
+"""ONNX export: portable flavour (ONNX Runtime) and plugin flavour (onnx.reference + our C++
+kernel) both equal PyTorch; the graphs have the ops TensorRT needs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx import helper
+
+from deepemotion.cli_export import main as export_main
+from deepemotion.export.to_onnx import (OPSET, PLUGIN_DOMAIN, PLUGIN_OP, base_grid, export_portable,
+                                        reference_session, to_plugin_graph)
+from deepemotion.model import DeepEmotion
+from deepemotion.weights import load_model
+
+
+def tilted_model(**kw) -> DeepEmotion:
+    """Random weights with a localization net that regresses a non-identity theta."""
+    torch.manual_seed(0)
+    m = DeepEmotion(**kw).eval()
+    with torch.no_grad():
+        m.fc_loc[2].weight.normal_(0, 0.05)
+        m.fc_loc[2].bias.copy_(torch.tensor([0.9, 0.2, 0.05, -0.15, 1.1, -0.1]))
+    return m
+
+
+MODELS = {"random-tilted": lambda: tilted_model(), "random-bn-w16": lambda: tilted_model(width=16, batch_norm=True),
+          "bundled": lambda: load_model()[0]}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def model_and_graphs(request):
+    m = MODELS[request.param]()
+    portable = export_portable(m)
+    return m, portable, to_plugin_graph(portable)
+
+
+def _x(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, 48, 48, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_portable_graph_ops(model_and_graphs):
+    _, portable, _ = model_and_graphs
+    g = onnx.load_from_string(portable)
+    onnx.checker.check_model(g, full_check=True)
+    ops = [n.op_type for n in g.graph.node]
+    assert "AffineGrid" not in ops and "ReduceSum" not in ops
+    assert ops.count("GridSample") == 1 and "MatMul" in ops
+    gs = next(n for n in g.graph.node if n.op_type == "GridSample")
+    attrs = {a.name: helper.get_attribute_value(a) for a in gs.attribute}
+    assert attrs["mode"] == b"bilinear"  # opset-16 spelling; "linear" (opset 20) is what TensorRT misreads
+    assert attrs.get("padding_mode", b"zeros") == b"zeros"
+    assert {o.domain: o.version for o in g.opset_import}[""] == OPSET <= 18
+    assert g.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # dynamic batch
+
+
+@pytest.mark.parametrize("n", [1, 3, 64])
+def test_portable_equals_torch_in_onnxruntime(model_and_graphs, n):
+    m, portable, _ = model_and_graphs
+    x = _x(n, seed=n)
+    sess = ort.InferenceSession(portable, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = m(x).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_plugin_graph_node(model_and_graphs):
+    _, _, plugin = model_and_graphs
+    g = onnx.load_from_string(plugin)
+    onnx.checker.check_model(g)
+    ops = [n.op_type for n in g.graph.node]
+    assert ops.count(PLUGIN_OP) == 1
+    assert "GridSample" not in ops and "MatMul" not in ops and "Transpose" not in ops
+    node = next(n for n in g.graph.node if n.op_type == PLUGIN_OP)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    assert node.domain == PLUGIN_DOMAIN == "deepemotion"
+    assert attrs == {"out_h": 48, "out_w": 48, "align_corners": 0, "plugin_version": b"1",
+                     "plugin_namespace": b"deepemotion"}
+    assert {o.domain for o in g.opset_import} >= {"", "deepemotion"}
+    assert not any(i.name.endswith("grid") for i in g.graph.initializer)  # base grid constant removed
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_plugin_graph_equals_torch_with_reference_evaluator(model_and_graphs, n):
+    m, _, plugin = model_and_graphs
+    x = _x(n, seed=10 + n)
+    got = reference_session(plugin).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = m(x).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_fp16_graphs_keep_theta_fp32():
+    m = tilted_model()
+    portable = export_portable(m, half=True)
+    g = onnx.load_from_string(to_plugin_graph(portable))
+    assert g.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    node = next(n for n in g.graph.node if n.op_type == PLUGIN_OP)
+    # theta reaches the plugin through a Cast to FP32
+    cast = next(n for n in g.graph.node if node.input[1] in n.output)
+    assert cast.op_type == "Cast" and helper.get_attribute_value(cast.attribute[0]) == onnx.TensorProto.FLOAT
+    sess = ort.InferenceSession(portable, providers=["CPUExecutionProvider"])
+    x = _x(4)
+    got = sess.run(None, {"input": x.half().numpy()})[0].astype(np.float32)
+    with torch.no_grad():
+        want = m(x).numpy()
+    assert np.abs(got - want).max() < 2e-2  # FP16 weights and activations
+
+
+def test_rewrite_rejects_foreign_graphs():
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])
+    gr = helper.make_tensor_value_info("g", onnx.TensorProto.FLOAT, [1, 4, 4, 2])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1, 4, 4])
+    g = helper.make_graph([helper.make_node("GridSample", ["x", "g"], ["y"])], "t", [x, gr], [y])
+    with pytest.raises(ValueError, match="does not come from"):
+        to_plugin_graph(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+
+def test_base_grid_is_torchs():
+    for ac in (False, True):
+        th = torch.tensor([[[1.0, 0, 0], [0, 1.0, 0]]])
+        want = torch.nn.functional.affine_grid(th, [1, 1, 5, 7], align_corners=ac).reshape(-1, 2)
+        torch.testing.assert_close(base_grid(5, 7, ac)[:, :2], want)
+
+
+def test_fer_export_onnx_cli(tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert export_main(["onnx", "--out", str(out)]) == 0
+    assert out.is_file() and (tmp_path / "m.plugin.onnx").is_file()
+    text = capsys.readouterr().out
+    assert "ONNX Runtime vs PyTorch" in text and "reference evaluator vs PyTorch" in text
+    assert export_main(["formats"]) == 0
+    assert "engine" in capsys.readouterr().out
+
+
+def test_fer_export_engine_without_tensorrt(tmp_path, capsys):
+    import deepemotion
+
+    if deepemotion.build_info()["tensorrt"]:
+        pytest.skip("TensorRT is available here; tests/test_plugin_trt.py covers engines")
+    assert export_main(["engine", "--out", str(tmp_path / "m.engine")]) == 2
+    assert "TensorRT" in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""TensorRT: engines with the AffineGridSample plugin, the C++ runner and the tensorrt backend.
+
+Runs where TensorRT and a GPU exist and deepemotion was built with TensorRT; skips with a reason
+elsewhere (our CPU machines and CI have no TensorRT).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import deepemotion
+
+
+def _why_not() -> str | None:
+    if not deepemotion.build_info()["tensorrt"]:
+        return "this build has no TensorRT plugin/runner (TensorRT not found at build time)"
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "the tensorrt Python package is not installed"
+    if not deepemotion.cuda_available():
+        return "no CUDA GPU visible"
+    return None
+
+
+pytestmark = [pytest.mark.tensorrt, pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))]
+
+
+@pytest.fixture(scope="module", params=["fp32", "fp16"])
+def engine(request, tmp_path_factory):
+    from deepemotion.cli_export import main as export_main
+
+    out = tmp_path_factory.mktemp("trt") / f"m_{request.param}.engine"
+    assert export_main(["engine", "--out", str(out), "--precision", request.param, "--batch", "1", "8", "32"]) == 0
+    return out, request.param
+
+
+def _batch(n: int) -> np.ndarray:
+    return (np.random.default_rng(n).random((n, 1, 48, 48), np.float32) * 2 - 1).astype(np.float32)
+
+
+def test_engine_matches_onnxruntime(engine):
+    from deepemotion._backends import create_backend
+
+    path, precision = engine
+    trt_b = create_backend("tensorrt", str(path))
+    ort_b = create_backend("onnxruntime")
+    for n in (1, 7, 32, 40):  # 40 > max batch: run in slices
+        got, want = trt_b.run(_batch(n)), ort_b.run(_batch(n))
+        tol = 1e-3 if precision == "fp32" else 5e-2
+        np.testing.assert_allclose(got, want, atol=tol, rtol=0)
+        assert (got.argmax(1) == want.argmax(1)).mean() >= (1.0 if precision == "fp32" else 0.9)
+
+
+def test_sidecar_and_recognizer(engine):
+    path, precision = engine
+    side = json.loads(open(str(path) + ".json").read())
+    assert side["precision"] == precision and side["batch_profile"] == {"min": 1, "opt": 8, "max": 32}
+    assert side["plugin"].startswith("deepemotion::AffineGridSample")
+    rec = deepemotion.Recognizer(model=str(path), backend="tensorrt")
+    from deepemotion.cli_predict import example_image
+    import cv2
+
+    faces = rec.predict(cv2.imread(str(example_image())))
+    ref = deepemotion.Recognizer().predict(cv2.imread(str(example_image())))
+    assert [f.label for f in faces] == [f.label for f in ref]
+
+
+def test_cuda_graph_runner(engine):
+    from deepemotion import _trt
+    from deepemotion.tensorrt_backend import plugin_library
+
+    path, _ = engine
+    r = _trt.EngineRunner(str(path), str(plugin_library()), True)
+    dt = np.float16 if r.input_dtype == "float16" else np.float32
+    x = _batch(8).astype(dt)
+    a, b = r.run(x), r.run(x)  # second call replays the captured graph
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="exceeds"):
+        r.run(_batch(33).astype(dt))
+
+
+def test_mismatched_sidecar_says_rebuild(engine, tmp_path):
+    import shutil
+
+    from deepemotion._backends import BackendUnavailable, create_backend
+
+    path, _ = engine
+    copy = tmp_path / "other.engine"
+    shutil.copy(path, copy)
+    side = json.loads(open(str(path) + ".json").read())
+    side["gpu"], side["compute_capability"] = "Some Other GPU", "5.3"
+    (tmp_path / "other.engine.json").write_text(json.dumps(side))
+    with pytest.raises(BackendUnavailable, match="rebuild"):
+        create_backend("tensorrt", str(copy))
