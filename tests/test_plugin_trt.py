@@ -6,6 +6,7 @@ elsewhere (our CPU machines and CI have no TensorRT).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def test_engine_matches_onnxruntime(engine):
 
 def test_sidecar_and_recognizer(engine):
     path, precision = engine
-    side = json.loads(open(str(path) + ".json").read())
+    side = json.loads(Path(str(path) + ".json").read_text())
     assert side["precision"] == precision and side["batch_profile"] == {"min": 1, "opt": 8, "max": 32}
     assert side["plugin"].startswith("deepemotion::AffineGridSample")
     rec = deepemotion.Recognizer(model=str(path), backend="tensorrt")
@@ -90,7 +91,7 @@ def test_mismatched_sidecar_says_rebuild(engine, tmp_path):
     path, _ = engine
     copy = tmp_path / "other.engine"
     shutil.copy(path, copy)
-    side = json.loads(open(str(path) + ".json").read())
+    side = json.loads(Path(str(path) + ".json").read_text())
     side["gpu"], side["compute_capability"] = "Some Other GPU", "5.3"
     (tmp_path / "other.engine.json").write_text(json.dumps(side))
     with pytest.raises(BackendUnavailable, match="rebuild"):
