@@ -52,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     x = to_input(torch.from_numpy(data.images)).numpy()
     logits = sess.run(None, {"input": x})[0]
     if tta:
-        def softmax(z: np.ndarray) -> np.ndarray:
-            e = np.exp(z - z.max(1, keepdims=True))
-            return e / e.sum(1, keepdims=True)
+        from deepemotion.recognizer import _softmax as softmax
 
         probs = 0.5 * (softmax(logits) + softmax(sess.run(None, {"input": np.ascontiguousarray(x[..., ::-1])})[0]))
     else:

@@ -157,7 +157,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     except (DataError, FileNotFoundError, ValueError) as exc:
         print(f"fer-eval: error: {exc}", file=sys.stderr)
         return 2
-    tta = not args.no_tta if args.no_tta else bool(meta.get("tta_flip", True))
+    tta = False if args.no_tta else bool(meta.get("tta_flip", True))
     m = evaluate(model, data, tta_flip=tta)
     m.update({"model": args.model, "data": args.data, "split": args.split, "tta_flip": tta})
     print(f"{data.name}: accuracy {m['accuracy']:.4f} on {m['n']} faces (tta_flip={tta})")
