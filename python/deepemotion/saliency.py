@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fer-saliency", description="Occlusion saliency maps (paper section 4.4): "
                                 "one overlay PNG per face plus a JSON summary.")
     p.add_argument("images", nargs="*", help="face images (any size; read as grayscale, resized to 48x48)")
+    p.add_argument("--example", action="store_true", help="use the bundled example photo (implies --detect)")
+    p.add_argument("--detect", action="store_true", help="find faces in the images first (OpenCV detector) and "
+                   "map each face, instead of resizing the whole image")
     p.add_argument("--data", help="or: a data set (fer2013 | ckplus | jaffe | path) ...")
     p.add_argument("--split", default=None)
     p.add_argument("--index", type=int, nargs="+", default=[0], help="... and indices into it")
@@ -122,12 +125,31 @@ def main(argv: list[str] | None = None) -> int:
     from .weights import load_model
 
     faces: list[tuple[str, np.ndarray, int | None]] = []
+    images = list(args.images)
+    if args.example:
+        from .cli_predict import example_image
+
+        images.insert(0, str(example_image()))
+        args.detect = True
     try:
-        for f in args.images:
+        detector = None
+        if args.detect:
+            from .detect import HaarDetector
+
+            detector = HaarDetector()
+        for f in images:
             img = cv2.imread(f, cv2.IMREAD_GRAYSCALE)
             if img is None:
                 raise DataError(f"{f}: cannot be read as an image")
-            faces.append((Path(f).stem, cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA), None))
+            if detector is None:
+                faces.append((Path(f).stem, cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA), None))
+                continue
+            boxes = detector.detect(img)
+            if len(boxes) == 0:
+                print(f"{f}: no face found", file=sys.stderr)
+            for k, (x, y, w, h) in enumerate(boxes):
+                crop = cv2.resize(img[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
+                faces.append((f"{Path(f).stem}_face{k}", crop, None))
         if args.data:
             ds = resolve_dataset(args.data, args.split)
             for i in args.index:
@@ -135,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise DataError(f"index {i} out of range for {ds.name} ({len(ds)} faces)")
                 faces.append((f"{ds.name.replace(':', '_')}_{i}", ds.images[i], int(ds.labels[i])))
         if not faces:
-            p.error("give image files or --data")
+            p.error("no faces: give face images, --detect with photos, --example or --data")
         model, _ = load_model(args.model)
     except (DataError, FileNotFoundError, ValueError) as exc:
         print(f"fer-saliency: error: {exc}", file=sys.stderr)
