@@ -198,7 +198,7 @@ def tensorrt_status() -> tuple[bool, str]:
                        "False): install TensorRT (libnvinfer + headers, e.g. JetPack on a Jetson or "
                        "'pip install tensorrt') and reinstall deepemotion from source with TensorRT_ROOT set")
     try:
-        import tensorrt  # noqa: F401
+        import tensorrt  # noqa: F401  (only whether it imports)
     except ImportError:
         return False, "the TensorRT Python package is missing: pip install tensorrt (or use JetPack's python3-libnvinfer)"
     return True, ""

@@ -130,7 +130,6 @@ def bench_backends(batches: tuple[int, ...], min_time: float, min_runs: int, eng
                          "p50_ms": p50 * 1e3, "p90_ms": p90 * 1e3, "p99_ms": p99 * 1e3, "faces_per_s": b / p50,
                          "max_abs_diff_vs_" + check_against: diff,
                          "peak_rss_growth_mb": round(_peak_rss_mb() - rss0, 1), "gpu_peak_mb": gpu_mem})
-        del backend
     return rows, skipped
 
 
