@@ -2,8 +2,8 @@
 # Reproduces every figure in the README's Results table and docs/benchmarks.md, in order.
 # Needs $DEEPEMOTION_DATA (the folder with fer2013.npz, ckplus48.npz, jaffe.npz) and the package
 # installed with the train/export extras. Training output goes to ${RUNS:-runs}/. On the project's
-# 2-core CPU machine the FER2013 run takes about an hour, the CK+ and JAFFE cross-validations about
-# 10 minutes each.
+# 2-core CPU machine the FER2013 run took 70 minutes; the CK+ and JAFFE cross-validations (a
+# narrower width-16 model: small data sets) take minutes each.
 #   bash tools/reproduce_results.sh [fer2013|bundle|ckplus|jaffe|bench|saliency ...]   (default: all)
 set -euo pipefail
 RUNS=${RUNS:-runs}
@@ -18,10 +18,10 @@ for step in "${steps[@]}"; do
       python -m deepemotion.export.bundle --checkpoint "$RUNS/fer2013-w32/best.pt"
       echo "reinstall the package (pip install .) so that the bundled weights are picked up" ;;
     ckplus)
-      fer-train --data ckplus --cv-folds 10 --width 32 --hidden 128 --batch-norm --epochs 30 --batch-size 32 \
+      fer-train --data ckplus --cv-folds 10 --width 16 --hidden 64 --batch-norm --epochs 30 --batch-size 32 \
         --threads 2 --quiet --out "$RUNS/ckplus-cv10" ;;
     jaffe)
-      fer-train --data jaffe --variant images_facecrop --cv-folds 10 --width 32 --hidden 128 --batch-norm \
+      fer-train --data jaffe --variant images_facecrop --cv-folds 10 --width 16 --hidden 64 --batch-norm \
         --epochs 80 --batch-size 32 --threads 2 --quiet --out "$RUNS/jaffe-loso" ;;
     bench)
       fer-bench --batches 1 8 64 256 --min-time 2 --json docs/bench_cpu.json --plot docs/bench_cpu.png --kernels ;;
