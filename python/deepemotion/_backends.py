@@ -56,10 +56,13 @@ def _onnx_bytes(model: str | os.PathLike[str] | bytes | None) -> bytes:
 
 
 class OnnxRuntimeBackend(Backend):
-    """ONNX Runtime session. Session.run is thread-safe, so one backend serves many threads."""
+    """ONNX Runtime session. Session.run is thread-safe, so one backend serves many threads.
+    ``spinning=False`` (our default) stops idle intra-op threads from busy-waiting after a run:
+    measured here it makes predict() on a 640x480 frame ~20 ms faster (the detector gets the
+    cores back) at a few percent of classification throughput; ``True`` is ONNX Runtime's default."""
 
     def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
-                 threads: int | None = None, optimized: bool = True) -> None:
+                 threads: int | None = None, optimized: bool = True, spinning: bool = False) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - a runtime dependency
@@ -75,6 +78,10 @@ class OnnxRuntimeBackend(Backend):
             opts.intra_op_num_threads = int(threads)
         if not optimized:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        if not spinning:
+            # ONNX Runtime's idle workers otherwise spin after each run and steal the cores from
+            # whatever runs next (in Recognizer.predict: the face detector)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(_onnx_bytes(model), sess_options=opts, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.name = "onnxruntime-cuda" if device == "cuda" else "onnxruntime"

@@ -84,7 +84,8 @@ def candidate_backends(engine: str | None) -> list[tuple[str, Callable[[], Any]]
 
     cands: list[tuple[str, Callable[[], Any]]] = [
         ("torch", lambda: create_backend("torch")),
-        ("onnxruntime", lambda: create_backend("onnxruntime")),  # default session options
+        ("onnxruntime", lambda: create_backend("onnxruntime", spinning=True)),  # ONNX Runtime's defaults
+        ("onnxruntime-nospin", lambda: create_backend("onnxruntime")),  # deepemotion's default (no spinning)
         ("onnxruntime-tuned", lambda: create_backend("onnxruntime-tuned")),
         ("openvino", lambda: create_backend("openvino")),
         ("onnxruntime-cuda", lambda: create_backend("onnxruntime-cuda")),

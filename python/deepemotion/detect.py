@@ -55,7 +55,7 @@ class HaarDetector:
     many pixels before detection (boxes are mapped back); ``min_face``: smallest face side in
     frame pixels."""
 
-    def __init__(self, min_face: int = 40, max_side: int = 320, scale_factor: float = 1.1, min_neighbors: int = 5,
+    def __init__(self, min_face: int = 40, max_side: int = 480, scale_factor: float = 1.1, min_neighbors: int = 5,
                  cascade: str | os.PathLike[str] | None = None) -> None:
         import cv2
 
