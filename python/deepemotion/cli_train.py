@@ -13,6 +13,17 @@ from typing import Any
 import numpy as np
 
 
+def _require_torch(prog: str) -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print(f"{prog}: needs PyTorch: pip install 'deepemotion[train]' (on a CPU-only machine pin a CPU "
+              "build of torch with a constraints file, as constraints.txt does, to avoid a multi-GB CUDA download)",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
 
@@ -75,6 +86,8 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder (checkpoints, metrics.json/csv, plots)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if not _require_torch("fer-train"):
+        return 2
     _add_config_args(p)
     args = p.parse_args(argv)
 
@@ -146,6 +159,8 @@ def eval_main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="folder for metrics.json and confusion.png")
     p.add_argument("--no-tta", action="store_true", help="no test-time flip averaging")
     args = p.parse_args(argv)
+    if not _require_torch("fer-eval"):
+        return 2
 
     from .data import DataError
     from .train import evaluate, plot_confusion

@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stride", type=int, default=2, help="stride s (default 2)")
     p.add_argument("--out", default="saliency", help="output folder (default ./saliency)")
     args = p.parse_args(argv)
+    from .cli_train import _require_torch
+
+    if not _require_torch("fer-saliency"):
+        return 2
 
     import cv2
 
