@@ -55,3 +55,17 @@ def test_fuse_friendly_rewrite_is_exact():
     a = create_backend("onnxruntime").run(x)
     b = create_backend("onnxruntime-tuned").run(x)
     np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_kernel_bench_cli_json(tmp_path):
+    from deepemotion.kernel_bench import main as kernel_main
+
+    out = tmp_path / "k.json"
+    assert kernel_main(["--device", "cpu", "--batches", "1", "2", "--min-time", "0.01", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert {"cpu", "cores", "build_info"} <= set(res["machine"])
+    cases = {r["case"] for r in res["rows"]}
+    assert {"batch 1 of 1x48x48", "batch 2 of 1x48x48"} <= cases
+    for r in res["rows"]:
+        assert r["ours_ms"] > 0 and r["torch_ms"] > 0 and r["speedup_vs_torch"] == pytest.approx(
+            r["torch_ms"] / r["ours_ms"])

@@ -135,16 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += run(dev, tuple(args.batches), args.min_time)
     print(format_table(rows))
     if args.json:
-        import platform
+        from .bench import machine_info  # the same machine record fer-bench writes
 
-        import torch
-
-        info = {"python": platform.python_version(), "machine": platform.machine(), "torch": torch.__version__,
-                "build_info": deepemotion.build_info()}
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name()
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "rows": rows}, f, indent=2)
+            json.dump({"machine": machine_info(), "rows": rows}, f, indent=2)
     return 0
 
 
