@@ -39,3 +39,19 @@ def random_theta(rng: np.random.Generator, n: int, large: bool = True) -> np.nda
     th[:, 1, 1] = scale[:, 1] * c
     th[:, :, 2] = trans
     return th
+
+
+def require_yunet(dynamic: bool = False) -> Path:
+    from conftest import YUNET, YUNET_DYNAMIC
+
+    p = YUNET_DYNAMIC if dynamic else YUNET
+    if not p.is_file():
+        pytest.skip(f"{p} not found (the YuNet test model lives in ../shared/models/yunet/)")
+    return p
+
+
+def example_frame() -> np.ndarray:
+    from deepemotion.files import read_image
+    from deepemotion.runtime.assets import example_image
+
+    return read_image(example_image())

@@ -4,11 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepemotion.data import (CONTEMPT, DataError, load_fer2013_csv, load_image_folder, load_npz,
-                              resolve_dataset, subject_folds)
-from deepemotion.labels import CLASSES
-
 from _helpers import require_data
+from deepemotion.labels import CLASSES
+from deepemotion.training.data import (
+    CONTEMPT,
+    DataError,
+    load_fer2013_csv,
+    load_image_folder,
+    load_npz,
+    resolve_dataset,
+    subject_folds,
+)
 
 
 def _pixels(v: int) -> str:

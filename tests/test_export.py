@@ -9,27 +9,37 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from onnx import helper
+from dataclasses import replace  # noqa: E402
 
-from deepemotion.cli_export import main as export_main
-from deepemotion.export.to_onnx import (OPSET, PLUGIN_DOMAIN, PLUGIN_OP, base_grid, export_portable,
-                                        reference_session, to_plugin_graph)
-from deepemotion.model import DeepEmotion
-from deepemotion.weights import load_model
+from onnx import helper  # noqa: E402
+
+from deepemotion.cli.export import main as export_main  # noqa: E402
+from deepemotion.export.onnx import (  # noqa: E402
+    OPSET,
+    PLUGIN_DOMAIN,
+    PLUGIN_OP,
+    base_grid,
+    export_portable,
+    reference_session,
+    to_plugin_graph,
+)
+from deepemotion.runtime.backends.torch import load_torch_model  # noqa: E402
+from deepemotion.training.model import ARCHS, PAPER, DeepEmotion  # noqa: E402
 
 
-def tilted_model(**kw) -> DeepEmotion:
+def tilted_model(config=PAPER) -> DeepEmotion:
     """Random weights with a localization net that regresses a non-identity theta."""
     torch.manual_seed(0)
-    m = DeepEmotion(**kw).eval()
+    m = DeepEmotion(config).eval()
     with torch.no_grad():
         m.fc_loc[2].weight.normal_(0, 0.05)
         m.fc_loc[2].bias.copy_(torch.tensor([0.9, 0.2, 0.05, -0.15, 1.1, -0.1]))
     return m
 
 
-MODELS = {"random-tilted": lambda: tilted_model(), "random-bn-w16": lambda: tilted_model(width=16, batch_norm=True),
-          "bundled": lambda: load_model()[0]}
+MODELS = {"random-tilted": lambda: tilted_model(), "random-small": lambda: tilted_model(ARCHS["small"]),
+          "random-tiny-tta": lambda: tilted_model(replace(ARCHS["tiny"], tta_flip=True)),
+          "bundled": lambda: load_torch_model()[0]}
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -49,7 +59,7 @@ def test_portable_graph_ops(model_and_graphs):
     onnx.checker.check_model(g, full_check=True)
     ops = [n.op_type for n in g.graph.node]
     assert "AffineGrid" not in ops and "ReduceSum" not in ops
-    assert ops.count("GridSample") == 1 and "MatMul" in ops
+    assert ops.count("GridSample") == 1 and "MatMul" in ops  # exactly one affine-grid-sample, also with TTA
     gs = next(n for n in g.graph.node if n.op_type == "GridSample")
     attrs = {a.name: helper.get_attribute_value(a) for a in gs.attribute}
     assert attrs["mode"] == b"bilinear"  # opset-16 spelling; "linear" (opset 20) is what TensorRT misreads
@@ -137,6 +147,32 @@ def test_fer_export_onnx_cli(tmp_path, capsys):
     assert "ONNX Runtime vs PyTorch" in text and "reference evaluator vs PyTorch" in text
     assert export_main(["formats"]) == 0
     assert "engine" in capsys.readouterr().out
+
+
+def test_fer_export_never_overwrites_without_asking(tmp_path, capsys):
+    out = tmp_path / "existing.jpg"
+    out.write_bytes(b"precious")
+    assert export_main(["onnx", "--flavour", "portable", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+    assert export_main(["onnx", "--flavour", "portable", "--out", str(out), "--overwrite"]) == 0
+    assert onnx.load(str(out)).graph.node
+    assert export_main(["onnx", "--out", str(tmp_path / "missing" / "m.onnx")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_fer_export_refuses_a_pickle_payload(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "deepemotion-checkpoint-2", "config": {}, "state_dict": {}, "x": Payload()}, evil)
+    assert export_main(["onnx", "--model", str(evil), "--out", str(tmp_path / "e.onnx")]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert not marker.exists()
 
 
 def test_fer_export_engine_without_tensorrt(tmp_path, capsys):

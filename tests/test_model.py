@@ -1,12 +1,22 @@
-"""DeepEmotion: shapes, the STN, determinism, the loss of paper eq. (1), size."""
+"""DeepEmotion family: shapes, the STN, determinism, in-graph TTA, the loss of paper eq. (1), size."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from deepemotion.labels import CLASSES
-from deepemotion.model import DeepEmotion, DeepEmotionConfig, count_flops, count_parameters
+from deepemotion.labels import CLASSES  # noqa: E402
+from deepemotion.training.model import (  # noqa: E402
+    ARCHS,
+    PAPER,
+    DeepEmotion,
+    DeepEmotionConfig,
+    arch_config,
+    count_flops,
+    count_parameters,
+)
 
 
 def test_forward_shape_and_classes():
@@ -16,12 +26,18 @@ def test_forward_shape_and_classes():
     assert CLASSES == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
-@pytest.mark.parametrize("width", [4, 10, 32])
-def test_width_changes_size(width):
-    m = DeepEmotion(width=width)
-    assert m.conv4.out_channels == width if not m.config.batch_norm else True
-    assert m.fc1.in_features == width * 81
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_every_arch_runs_and_keeps_one_stn(name):
+    m = DeepEmotion(ARCHS[name]).eval()
     assert m(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    samplers = [mod for mod in m.modules() if type(mod).__name__ == "Linear" and mod.out_features == 6]
+    assert len(samplers) == 1  # one theta regressor -> one affine-grid-sample
+
+
+def test_budgets_of_the_bundled_families():
+    base, tiny = DeepEmotion(ARCHS["base"]), DeepEmotion(ARCHS["tiny"])
+    assert count_parameters(base) <= 2_500_000 and count_flops(base)["flops"] <= 200e6
+    assert count_parameters(tiny) <= 100_000
 
 
 def test_stn_starts_at_identity_and_leaves_input_unchanged():
@@ -37,7 +53,7 @@ def test_stn_starts_at_identity_and_leaves_input_unchanged():
 def test_stn_is_trainable():
     """The localization net receives gradients through the sampler (theta is not stuck)."""
     torch.manual_seed(0)
-    m = DeepEmotion()
+    m = DeepEmotion(ARCHS["tiny"])
     x = torch.randn(8, 1, 48, 48)
     m.loss(m(x), torch.arange(8) % 7).backward()
     assert m.fc_loc[2].weight.grad.abs().sum() > 0
@@ -45,7 +61,7 @@ def test_stn_is_trainable():
 
 def test_eval_is_deterministic_and_train_uses_dropout():
     torch.manual_seed(0)
-    m = DeepEmotion(dropout=0.5)
+    m = DeepEmotion(replace(PAPER, dropout=0.5))
     x = torch.randn(4, 1, 48, 48)
     m.eval()
     with torch.no_grad():
@@ -55,6 +71,20 @@ def test_eval_is_deterministic_and_train_uses_dropout():
     with torch.no_grad():
         c, d = m(x), m(x)
     assert not torch.equal(c, d)
+
+
+def test_tta_flip_averages_the_mirror_image_in_eval_only():
+    torch.manual_seed(0)
+    plain = DeepEmotion(ARCHS["tiny"]).eval()
+    tta = DeepEmotion(replace(ARCHS["tiny"], tta_flip=True)).eval()
+    tta.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 1, 48, 48)
+    with torch.no_grad():
+        want = 0.5 * (plain(x) + plain(torch.flip(x, dims=[3])))
+        torch.testing.assert_close(tta(x), want, atol=1e-5, rtol=1e-5)
+        # a mirrored face gets the same answer
+        torch.testing.assert_close(tta(torch.flip(x, dims=[3])), tta(x), atol=1e-5, rtol=1e-5)
+    assert count_flops(tta)["flops"] == 2 * count_flops(plain)["flops"]
 
 
 def test_loss_is_cross_entropy_plus_fc_l2():
@@ -68,17 +98,15 @@ def test_loss_is_cross_entropy_plus_fc_l2():
     torch.testing.assert_close(m.loss(logits, y, l2=0.0), ce)
     # only the two FC layers count: conv weights do not enter the penalty
     with torch.no_grad():
-        m.conv1.weight.mul_(100)
+        m.features[0][0].weight.mul_(100)
     torch.testing.assert_close(m.loss(logits, y, l2=0.01), ce + 0.01 * l2)
 
 
-def test_default_size_and_flops():
-    m = DeepEmotion()
-    params = count_parameters(m)
+def test_paper_size_and_flops():
+    m = DeepEmotion(PAPER)
     flops = count_flops(m)
-    assert params < 1_000_000
-    # paper-size default: 10 channels -> 66,857 parameters
-    assert params == 66_857
+    # the paper's network: 10 channels -> 66,857 parameters
+    assert count_parameters(m) == 66_857
     assert flops["flops"] == 2 * flops["macs"]
     conv_feat = 46 * 46 * 9 * 10 + 44 * 44 * 90 * 10 + 20 * 20 * 90 * 10 + 18 * 18 * 90 * 10
     conv_loc = 42 * 42 * 49 * 8 + 17 * 17 * 200 * 10
@@ -86,12 +114,16 @@ def test_default_size_and_flops():
     assert flops["linear_macs"] == 640 * 32 + 32 * 6 + 810 * 50 + 50 * 7
 
 
-def test_config_round_trip():
-    m = DeepEmotion(width=16, hidden=64, batch_norm=True)
-    cfg = DeepEmotionConfig.from_dict(m.config.to_dict())
-    m2 = DeepEmotion.from_config(cfg)
+def test_config_round_trip_and_legacy_width():
+    cfg = arch_config("small", hidden=64)
+    m = DeepEmotion(cfg)
+    m2 = DeepEmotion(DeepEmotionConfig.from_dict(m.config.to_dict()))
     m2.load_state_dict(m.state_dict())
     assert m2.config == m.config
+    legacy = DeepEmotionConfig.from_dict({"width": 32, "hidden": 128, "batch_norm": True})
+    assert legacy.widths == (32, 32) and legacy.depths == (2, 2)
+    with pytest.raises(ValueError, match="unknown keys"):
+        DeepEmotionConfig.from_dict({"widths": [8], "depths": [1], "colour": 3})
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 48, 48), (2, 1, 32, 32), (1, 48, 48)])
@@ -100,7 +132,13 @@ def test_bad_input_shape(shape):
         DeepEmotion()(torch.zeros(shape))
 
 
-@pytest.mark.parametrize("kw", [{"width": 0}, {"hidden": -1}, {"dropout": 1.0}])
-def test_bad_constructor_args(kw):
+@pytest.mark.parametrize("kw", [{"widths": (0, 10)}, {"hidden": -1}, {"dropout": 1.0}, {"widths": (8,)},
+                                {"padding": 2}, {"widths": (8,) * 6, "depths": (2,) * 6}])
+def test_bad_configs(kw):
     with pytest.raises(ValueError):
-        DeepEmotion(**kw)
+        DeepEmotionConfig(**kw)
+
+
+def test_unknown_arch():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        arch_config("huge")

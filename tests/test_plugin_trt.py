@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.tensorrt, pytest.mark.skipif(_why_not() is not None, r
 
 @pytest.fixture(scope="module", params=["fp32", "fp16"])
 def engine(request, tmp_path_factory):
-    from deepemotion.cli_export import main as export_main
+    from deepemotion.cli.export import main as export_main
 
     out = tmp_path_factory.mktemp("trt") / f"m_{request.param}.engine"
     assert export_main(["engine", "--out", str(out), "--precision", request.param, "--batch", "1", "8", "32"]) == 0
@@ -43,7 +43,7 @@ def _batch(n: int) -> np.ndarray:
 
 
 def test_engine_matches_onnxruntime(engine):
-    from deepemotion._backends import create_backend
+    from deepemotion.runtime.backends import create_backend
 
     path, precision = engine
     trt_b = create_backend("tensorrt", str(path))
@@ -61,8 +61,9 @@ def test_sidecar_and_recognizer(engine):
     assert side["precision"] == precision and side["batch_profile"] == {"min": 1, "opt": 8, "max": 32}
     assert side["plugin"].startswith("deepemotion::AffineGridSample")
     rec = deepemotion.Recognizer(model=str(path), backend="tensorrt")
-    from deepemotion.cli_predict import example_image
     import cv2
+
+    from deepemotion.runtime.assets import example_image
 
     faces = rec.predict(cv2.imread(str(example_image())))
     ref = deepemotion.Recognizer().predict(cv2.imread(str(example_image())))
@@ -71,7 +72,7 @@ def test_sidecar_and_recognizer(engine):
 
 def test_cuda_graph_runner(engine):
     from deepemotion import _trt
-    from deepemotion.tensorrt_backend import plugin_library
+    from deepemotion.runtime.backends.tensorrt import plugin_library
 
     path, _ = engine
     r = _trt.EngineRunner(str(path), str(plugin_library()), True)
@@ -86,7 +87,7 @@ def test_cuda_graph_runner(engine):
 def test_mismatched_sidecar_says_rebuild(engine, tmp_path):
     import shutil
 
-    from deepemotion._backends import BackendUnavailable, create_backend
+    from deepemotion.runtime.backends import BackendUnavailable, create_backend
 
     path, _ = engine
     copy = tmp_path / "other.engine"
@@ -96,3 +97,34 @@ def test_mismatched_sidecar_says_rebuild(engine, tmp_path):
     (tmp_path / "other.engine.json").write_text(json.dumps(side))
     with pytest.raises(BackendUnavailable, match="rebuild"):
         create_backend("tensorrt", str(copy))
+
+
+def test_one_backend_shared_by_threads(engine):
+    """The runner's stream, buffers and CUDA graphs are used under the backend's lock: 8 threads calling
+    one backend get exactly the single-threaded results."""
+    import threading
+
+    from deepemotion.runtime.backends import create_backend
+
+    path, _ = engine
+    b = create_backend("tensorrt", str(path), use_cuda_graph=True)
+    xs = [_batch(n) for n in (1, 5, 8, 13, 32)]
+    want = [b.run(x) for x in xs]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            for _ in range(20):
+                for x, w in zip(xs, want):
+                    np.testing.assert_array_equal(b.run(x), w)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:1]

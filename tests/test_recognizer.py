@@ -9,18 +9,25 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-import deepemotion
-from deepemotion import Recognizer, _C
-from deepemotion.cli_predict import main as predict_main
-from deepemotion.data import load_npz
-from deepemotion.labels import CLASSES
-
-from _helpers import require_data
+import deepemotion  # noqa: E402
+from _helpers import example_frame, require_data, require_yunet  # noqa: E402
+from deepemotion import _C, BackendUnavailable, Face, Recognizer  # noqa: E402
+from deepemotion.cli.predict import main as predict_main  # noqa: E402
+from deepemotion.labels import CLASSES  # noqa: E402
+from deepemotion.runtime.backends import create_backend  # noqa: E402
+from deepemotion.training.data import load_npz  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def rec() -> Recognizer:
+    require_yunet()
     return Recognizer()
+
+
+def test_public_api_imports():
+    assert Face and BackendUnavailable and Recognizer
+    assert issubclass(BackendUnavailable, RuntimeError)
+    assert set(deepemotion.BACKENDS) >= {"onnxruntime", "onnxruntime-int8", "onnxruntime-cuda", "torch", "tensorrt"}
 
 
 def smooth_frame(rng, h=480, w=640, channels=3):
@@ -68,10 +75,8 @@ def test_crop_bad_input(frame, boxes, exc, match):
 # --- Recognizer API ---------------------------------------------------------------------------
 
 def test_example_image_has_a_happy_astronaut(rec):
-    from deepemotion.cli_predict import example_image
-
-    img = cv2.imread(str(example_image()))
-    faces = rec.predict(img)
+    assert rec.detector_name == "yunet"
+    faces = rec.predict(example_frame())
     assert len(faces) == 1
     f = faces[0]
     x, y, w, h = f.box
@@ -143,8 +148,6 @@ def test_bad_boxes_and_args(rec):
 
 
 def test_missing_backend_says_what_to_install():
-    from deepemotion._backends import BackendUnavailable, create_backend
-
     if not deepemotion.build_info()["tensorrt"]:
         with pytest.raises(BackendUnavailable, match="TensorRT"):
             Recognizer(backend="tensorrt")
@@ -179,31 +182,46 @@ def test_smoothing_is_an_ema_over_matched_faces(rng):
     np.testing.assert_allclose(got[1].probs, raw.predict(frame2, boxes=[[400, 300, 100, 100]])[0].probs, atol=1e-6)
 
 
-def test_thread_safe_concurrent_calls(rec, rng):
-    frames = [smooth_frame(rng) for _ in range(6)]
-    boxes = [[50, 60, 150, 150], [300, 100, 120, 140]]
-    expected = [[f.probs for f in rec.predict(fr, boxes=boxes)] for fr in frames]
-    results: dict[tuple[int, int], list[np.ndarray]] = {}
+@pytest.mark.parametrize("detector", ["yunet", "haar"])
+def test_thread_safe_concurrent_calls(detector, rng):
+    """8 threads released together by a barrier, each interleaving the detector path and the given-boxes
+    path on one shared Recognizer: every result equals the single-threaded one. Small frames keep it fast;
+    what is shared (detector, backend, tracker) is the same as at full size."""
+    require_yunet()
+    rec = Recognizer(detector=detector)
+    face = cv2.resize(example_frame(), (320, 240), interpolation=cv2.INTER_AREA)
+    frames = [face, cv2.flip(face, 1), smooth_frame(rng, 240, 320), face[::-1].copy()]
+    boxes = [[20, 30, 100, 100], [150, 60, 90, 110]]
+    expected = [([f.probs for f in rec.predict(fr, boxes=boxes)], [(f.box, f.probs) for f in rec.predict(fr)])
+                for fr in frames]
+    assert any(e[1] for e in expected)  # the detector path finds faces in some frames
+    results: dict[tuple[int, int, int], tuple] = {}
     errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
 
     def worker(t: int) -> None:
         try:
-            for r in range(5):
+            barrier.wait()
+            for r in range(3):
                 for i, fr in enumerate(frames):
-                    results[(t, r * 10 + i)] = [f.probs for f in rec.predict(fr, boxes=boxes)]
-                    rec.predict(fr)  # the detector path, concurrently
+                    given = [f.probs for f in rec.predict(fr, boxes=boxes)]
+                    found = [(f.box, f.probs) for f in rec.predict(fr)]
+                    results[(t, r, i)] = (given, found)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors
-    assert len(results) == 4 * 5 * 6
-    for (t, k), probs in results.items():
-        for a, b in zip(probs, expected[k % 10]):
+    assert len(results) == 8 * 3 * len(frames)
+    for (_, _, i), (given, found) in results.items():
+        for a, b in zip(given, expected[i][0]):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+        assert [bx for bx, _ in found] == [bx for bx, _ in expected[i][1]]
+        for (_, a), (_, b) in zip(found, expected[i][1]):
             np.testing.assert_allclose(a, b, atol=1e-6)
 
 
@@ -211,8 +229,8 @@ def test_thread_safe_concurrent_calls(rec, rng):
 
 @pytest.mark.data
 def test_detector_finds_real_faces_at_known_positions(rec, rng):
-    """CK+ faces (real photos), upscaled and pasted into a synthetic frame: the Haar detector finds
-    each where it was put, and the frame predictions equal predict_faces on the same crops."""
+    """CK+ faces (real photos), upscaled and pasted into a synthetic frame: the default detector finds
+    each where it was put."""
     ck = load_npz(require_data("ckplus48.npz"))
     frame = cv2.GaussianBlur(rng.integers(90, 140, (480, 640), np.uint8), (15, 15), 5)
     spots = [(40, 60, 160), (360, 200, 200)]
@@ -227,9 +245,7 @@ def test_detector_finds_real_faces_at_known_positions(rec, rng):
         fx, fy, fw, fh = f.box
         inter = max(0, min(fx + fw, x + s) - max(fx, x)) * max(0, min(fy + fh, y + s) - max(fy, y))
         iou = inter / (fw * fh + s * s - inter)
-        assert iou > 0.6, (f.box, (x, y, s))
-        crop = frame[fy:fy + fh, fx:fx + fw]
-        np.testing.assert_allclose(rec.predict_faces([crop])[0].probs, f.probs, atol=1e-6)
+        assert iou > 0.4, (f.box, (x, y, s))
 
 
 # --- fer-predict ------------------------------------------------------------------------------
@@ -255,7 +271,7 @@ def test_fer_predict_video(tmp_path, rng):
                          "--quiet"]) == 0
     lines = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in lines] == list(range(5))
-    assert (tmp_path / "o" / "clip_annotated.mp4").is_file()
+    assert (tmp_path / "o" / "clip_annotated.avi").is_file()  # the input's container
 
 
 def test_fer_predict_errors(tmp_path):

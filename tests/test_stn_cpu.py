@@ -7,10 +7,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import deepemotion
+from _helpers import random_theta
 from deepemotion import _C
 from deepemotion.export.reference import affine_grid_sample_reference
-
-from _helpers import random_theta
 
 
 def reference(x: np.ndarray, theta: np.ndarray, out_h: int, out_w: int, align_corners: bool,
@@ -152,5 +151,5 @@ def test_build_info_is_truthful():
     assert bool(info["cuda_archs"]) == info["cuda"]
     if not info["cuda"]:
         with pytest.raises(RuntimeError, match="no CUDA kernels"):
-            from deepemotion.ops import _require_cuda
+            from deepemotion.ops.affine_grid_sample import _require_cuda
             _require_cuda(_C)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import deepemotion
-from deepemotion import _C
-
 from _helpers import random_theta
+from deepemotion import _C
 
 torch = pytest.importorskip("torch")
 

@@ -1,17 +1,25 @@
-"""Training loop, checkpoints, resume, evaluation metrics and saliency on small generated data."""
+"""Training loop, augmentation, distillation, weight averaging, checkpoints, resume and metrics on small
+generated data."""
 from __future__ import annotations
 
 import json
+import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from deepemotion.data import FaceSet
-from deepemotion.saliency import occlusion_positions, occlusion_saliency
-from deepemotion.train import (TrainConfig, augment, augment_theta, evaluate, load_checkpoint,
-                               metrics_from_predictions, sampling_weights, train)
+from deepemotion.training.augment import AugmentConfig, affine_theta, augment, mix, random_erase  # noqa: E402
+from deepemotion.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint  # noqa: E402
+from deepemotion.training.data import FaceSet  # noqa: E402
+from deepemotion.training.loop import RunFolderInUse, TrainConfig, evaluate, kd_loss, lr_at, sampling_weights, train  # noqa: E402
+from deepemotion.training.metrics import metrics_from_predictions  # noqa: E402
+from deepemotion.training.model import DeepEmotionConfig  # noqa: E402
+
+SMALL = DeepEmotionConfig(widths=(4, 8), depths=(1, 1), padding=1, relu_each_conv=True, batch_norm=True, hidden=16,
+                          dropout=0.1)
 
 
 def synthetic_faces(n: int, seed: int = 0) -> FaceSet:
@@ -26,7 +34,8 @@ def synthetic_faces(n: int, seed: int = 0) -> FaceSet:
 
 
 def small_cfg(**kw) -> TrainConfig:
-    base = dict(width=4, hidden=16, epochs=2, batch_size=32, rotate_deg=5, tta_flip=False, seed=1, warmup_epochs=0)
+    base = dict(model=SMALL, augment=AugmentConfig(rotate_deg=5, erase_p=0.0), epochs=2, batch_size=32, lr=0.05,
+                seed=1, warmup_epochs=0, ema=0.0, precision="fp32")
     base.update(kw)
     return TrainConfig(**base)
 
@@ -38,45 +47,125 @@ def test_train_learns_and_writes(tmp_path):
     assert res.best_val_accuracy >= 0.9, res.history
     hist = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert all(h["images_per_second"] > 0 for h in hist)
     assert (tmp_path / "run" / "metrics.csv").read_text().startswith("epoch,")
     model, ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
     assert ckpt["meta"]["epoch"] == res.best_epoch
-    assert evaluate(model, val, tta_flip=False)["accuracy"] == pytest.approx(res.best_val_accuracy)
+    assert evaluate(model, val)["accuracy"] == pytest.approx(res.best_val_accuracy)
+
+
+def test_bf16_ema_and_mixing_train_too(tmp_path):
+    cfg = small_cfg(epochs=2, precision="bf16", ema=0.9, augment=AugmentConfig(erase_p=0.5, mixup=0.4, cutmix=1.0,
+                                                                               mix_p=1.0))
+    res = train(cfg, synthetic_faces(256), synthetic_faces(64, seed=5), tmp_path / "run", progress=False)
+    assert all(np.isfinite(h["train_loss"]) for h in res.history)
+    assert {"val_accuracy", "val_accuracy_raw"} <= set(res.history[-1])
+    ck = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert "ema_state_dict" in ck and ck["ema_updates"] == 2 * (256 // 32)
+
+
+def test_distillation_from_a_teacher(tmp_path):
+    data, val = synthetic_faces(256), synthetic_faces(64, seed=5)
+    train(small_cfg(epochs=3), data, val, tmp_path / "teacher", progress=False)
+    res = train(small_cfg(epochs=3, teachers=(str(tmp_path / "teacher" / "best.pt"),), kd_alpha=0.9, seed=3),
+                data, val, tmp_path / "student", progress=False)
+    assert res.best_val_accuracy >= 0.9
+
+
+def test_kd_loss_is_zero_for_equal_logits_and_positive_otherwise():
+    a = torch.randn(4, 7)
+    assert float(kd_loss(a, a, 4.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(kd_loss(a, a.flip(1), 4.0)) > 0
 
 
 def test_resume_continues_exactly(tmp_path):
     data = synthetic_faces(128)
-    cfg = small_cfg(epochs=2)
+    cfg = small_cfg(epochs=2, ema=0.9, augment=AugmentConfig(erase_p=0.5, mixup=0.3, mix_p=1.0))
     train(cfg, data, None, tmp_path / "full", progress=False)
     part = train(cfg, data, None, tmp_path / "part", progress=False, stop_after=1)
     assert len(part.history) == 1
     res = train(cfg, data, None, tmp_path / "part", resume=True, progress=False)
     assert [h["epoch"] for h in res.history] == [1, 2]
-    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["state_dict"]
-    b = torch.load(tmp_path / "part" / "last.pt", weights_only=False)["state_dict"]
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
-    with pytest.raises(ValueError, match="different training configuration"):
-        train(small_cfg(epochs=2, lr=0.001), data, None, tmp_path / "part", resume=True, progress=False)
+    a = read_checkpoint(tmp_path / "full" / "last.pt")
+    b = read_checkpoint(tmp_path / "part" / "last.pt")
+    for key in ("state_dict", "ema_state_dict"):
+        for k in a[key]:
+            torch.testing.assert_close(a[key][k], b[key][k], rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="different training configuration"):
+        train(replace(cfg, lr=0.001), data, None, tmp_path / "part", resume=True, progress=False)
+
+
+def test_run_folder_is_not_overwritten_without_asking(tmp_path):
+    data = synthetic_faces(64)
+    train(small_cfg(epochs=1), data, None, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "best.pt").read_bytes()
+    with pytest.raises(RunFolderInUse, match="--resume"):
+        train(small_cfg(epochs=1), data, None, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "best.pt").read_bytes() == before
+    train(small_cfg(epochs=1, seed=9), data, None, tmp_path / "run", progress=False, overwrite=True)
+    assert (tmp_path / "run" / "best.pt").read_bytes() != before
+
+
+def test_untrusted_pickle_is_refused_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "deepemotion-checkpoint-2", "config": {}, "state_dict": {}, "x": Payload()}, evil)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(pickle.dumps([1, 2]) + b"junk")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(garbage)
 
 
 def test_augment_identity_and_shapes():
     gen = torch.Generator().manual_seed(0)
-    cfg = TrainConfig(flip=False, rotate_deg=0, scale=0, shear=0, translate=0)
-    th = augment_theta(5, cfg, gen)
+    cfg = AugmentConfig(flip=False, rotate_deg=0, scale=0, shear=0, translate=0, erase_p=0)
+    th = affine_theta(5, cfg, gen)
     torch.testing.assert_close(th, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(5, 2, 3))
-    x = torch.rand(5, 1, 48, 48)
-    torch.testing.assert_close(augment(x, cfg, gen), x, atol=1e-5, rtol=1e-5)
-    flipped = augment_theta(1000, TrainConfig(), gen)[:, 0, 0]
+    imgs = torch.randint(0, 256, (5, 48, 48), dtype=torch.uint8)
+    x = augment(imgs, cfg, gen)
+    torch.testing.assert_close(x, ((imgs.float() / 255 - 0.5) / 0.5).unsqueeze(1), atol=1e-5, rtol=1e-5)
+    flipped = affine_theta(1000, AugmentConfig(), gen)[:, 0, 0]
     assert 0.3 < (flipped < 0).float().mean() < 0.7
 
 
-def test_oversampling_weights():
+def test_random_erase_and_mix():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(200, 1, 48, 48)
+    erased = random_erase(x, AugmentConfig(erase_p=0.5, erase_area=(0.1, 0.1)), gen)
+    changed = (erased != 0).flatten(1).any(1).float().mean()
+    assert 0.35 < float(changed) < 0.65
+    frac = (erased != 0).flatten(1).float().mean(1)
+    assert float(frac.max()) < 0.2
+    y = torch.arange(8) % 7
+    xs = torch.stack([torch.full((1, 48, 48), float(i)) for i in range(8)])
+    mx, t = mix(xs, y, 7, AugmentConfig(mixup=0.4, mix_p=1.0), gen)
+    torch.testing.assert_close(t.sum(1), torch.ones(8))
+    _, t0 = mix(xs, y, 7, AugmentConfig(), gen, label_smoothing=0.1)
+    assert float(t0.max()) == pytest.approx(0.9 + 0.1 / 7)
+
+
+def test_oversampling_weights_and_schedule():
     labels = np.array([0] * 90 + [1] * 10)
     w = sampling_weights(labels, 1.0)
     assert w[labels == 0].sum() == pytest.approx(0.5) and w[labels == 1].sum() == pytest.approx(0.5)
-    w0 = sampling_weights(labels, 0.0)
-    assert w0[labels == 1].sum() == pytest.approx(0.1)
+    cfg = small_cfg(epochs=10, warmup_epochs=2, lr=0.1)
+    assert lr_at(0.0, cfg) < 0.001 and lr_at(2.0, cfg) == pytest.approx(0.1)
+    assert lr_at(10.0, cfg) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("kw", [{"lr": float("nan")}, {"lr": 0}, {"batch_size": 0}, {"epochs": 0},
+                                {"optimizer": "lion"}, {"ema": 1.0}, {"precision": "fp8"}])
+def test_bad_recipes(kw):
+    with pytest.raises(ValueError):
+        small_cfg(**kw)
 
 
 def test_metrics_from_predictions():
@@ -88,37 +177,3 @@ def test_metrics_from_predictions():
     assert m["per_class"]["disgust"]["precision"] == pytest.approx(2 / 3)
     assert m["per_class"]["fear"] == {"precision": None, "recall": None, "support": 0}
     assert np.array(m["confusion_matrix"]).sum() == 6 and m["confusion_matrix"][6][0] == 1
-
-
-def test_saliency_marks_the_only_discriminative_region():
-    """A predictor whose only evidence is the brightness of rows 30-38, cols 18-30: occluding it must
-    drop the probability there and nowhere else, and flip the label there."""
-    def predict(batch: np.ndarray) -> np.ndarray:
-        s = batch[:, 30:38, 18:30].astype(np.float64).mean(axis=(1, 2)) / 255.0
-        logit = 12 * (s - 0.5)
-        p_happy = 1 / (1 + np.exp(-logit))
-        probs = np.zeros((len(batch), 7))
-        probs[:, 3] = p_happy
-        probs[:, 6] = 1 - p_happy
-        return probs
-
-    face = synthetic_faces(2).images[0]
-    face[30:38, 18:30] = 240
-    calls = []
-    res = occlusion_saliency(lambda b: (calls.append(len(b)), predict(b))[1], face, patch=8, stride=4)
-    assert calls == [len(occlusion_positions((48, 48), 8, 4)) + 1]  # one batched forward pass
-    assert res.label == 3
-    inside = res.drop[30:38, 18:30].mean()
-    outside = np.concatenate([res.drop[:20].ravel(), res.drop[:, 42:].ravel()])
-    assert inside > 0.2
-    assert np.abs(outside).max() < 1e-9
-    assert res.flip[30:38, 18:30].max() > 0 and res.flip[:20].max() == 0
-
-
-def test_saliency_bad_args():
-    with pytest.raises(ValueError):
-        occlusion_saliency(lambda b: b, np.zeros((48, 48), np.float32))
-    with pytest.raises(ValueError):
-        occlusion_positions((48, 48), 0, 2)
-    with pytest.raises(ValueError):
-        occlusion_positions((48, 48), 60, 2)

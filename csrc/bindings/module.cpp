@@ -294,6 +294,7 @@ py::dict build_info() {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "deepemotion C++ core: the affine_grid_sample op (CPU and CUDA) and build information";
+  m.attr("__version__") = DEEPEMOTION_VERSION;
   m.def("affine_grid_sample_cpu", &sample_cpu, py::arg("input"), py::arg("theta"), py::arg("out_h"), py::arg("out_w"),
         py::arg("align_corners") = false, py::arg("threads") = 0,
         "Affine grid + bilinear sampling (zeros padding) of a float32 NCHW numpy array; theta is (N, 2, 3) float32.");

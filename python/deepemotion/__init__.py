@@ -1,23 +1,32 @@
 """deepemotion: facial-expression recognition for the edge.
 
-The runtime (`Recognizer`, ONNX Runtime backend, C++ kernels) needs only numpy, onnxruntime and
-OpenCV. Training and export need PyTorch (`pip install deepemotion[train]` / `[export]`); the
-modules that use it import it on first use.
+The runtime (``Recognizer``, the ONNX Runtime backend, the C++ ops) needs only numpy, onnxruntime and
+OpenCV. Training and export need PyTorch (``pip install "deepemotion[train]"`` / ``[export]``); they
+live in ``deepemotion.training`` and ``deepemotion.export`` and are never imported by the runtime.
+
+    deepemotion/labels.py      classes, input size, normalisation, tensor names (defined once)
+    deepemotion/runtime/       Recognizer, detect/, align, tracking, draw, assets, backends/
+    deepemotion/ops/           the C++ ops from Python (numpy / torch / CUDA arrays)
+    deepemotion/training/      model, data, training loop, checkpoints, metrics, plots, saliency
+    deepemotion/export/        ONNX (portable, plugin, INT8) and TensorRT
+    deepemotion/cli/           the fer-* tools
 """
 from __future__ import annotations
 
-from ._ext import build_info, cuda_available
+from ._ext import __version__, build_info, cuda_available
 from .labels import CLASSES, NUM_CLASSES
 from .ops import affine_grid_sample
-from .recognizer import Face, Recognizer
-
-__version__ = "0.1.0"
+from .runtime.backends import BACKENDS, Backend, BackendUnavailable
+from .runtime.recognizer import Face, Recognizer
 
 __all__ = [
+    "BACKENDS",
     "CLASSES",
+    "Backend",
+    "BackendUnavailable",
     "Face",
-    "Recognizer",
     "NUM_CLASSES",
+    "Recognizer",
     "__version__",
     "affine_grid_sample",
     "build_info",

@@ -1,4 +1,5 @@
-"""Access to the compiled core `deepemotion._C`, with errors that say what to do."""
+"""Access to the compiled core ``deepemotion._C``, with errors that say what to do. The package version
+comes from here (CMake passes pyproject's version into the module)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,13 +8,11 @@ try:
     from . import _C  # type: ignore[attr-defined]
 
     _IMPORT_ERROR: Exception | None = None
+    __version__: str = _C.__version__
 except ImportError as exc:  # pragma: no cover - only on a broken install
     _C = None  # type: ignore[assignment]
     _IMPORT_ERROR = exc
-
-
-def has_ext() -> bool:
-    return _C is not None
+    __version__ = "unknown"
 
 
 def assert_has_ext() -> Any:

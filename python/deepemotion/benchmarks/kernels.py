@@ -1,0 +1,109 @@
+"""Micro-benchmark of affine_grid_sample: ours against PyTorch's affine_grid + grid_sample, side by
+side in one process, on the CPU and (where present) the GPU (``fer-bench --kernels``).
+
+GPU times come from CUDA events around the launches (median over repeats), CPU times from
+perf_counter. Bandwidth = (bytes read + bytes written) / time, counting each input and output
+element once.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_BATCHES = (1, 64, 4096)
+
+
+def _theta(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    th = np.zeros((n, 2, 3), np.float32)
+    ang = rng.uniform(-0.3, 0.3, n)
+    s = rng.uniform(0.8, 1.2, n)
+    th[:, 0, 0] = s * np.cos(ang)
+    th[:, 0, 1] = -s * np.sin(ang)
+    th[:, 1, 0] = s * np.sin(ang)
+    th[:, 1, 1] = s * np.cos(ang)
+    th[:, :, 2] = rng.uniform(-0.1, 0.1, (n, 2))
+    return th
+
+
+def _cases(batches: tuple[int, ...]) -> list[tuple[str, tuple[int, int, int, int], tuple[int, int]]]:
+    cases = [(f"batch {n} of 1x48x48", (n, 1, 48, 48), (48, 48)) for n in batches]
+    cases.append(("8 full frames 1x480x640 -> 48x48 crops", (8, 1, 480, 640), (48, 48)))
+    return cases
+
+
+def _time_cpu(fn: Callable[[], Any], min_time: float) -> float:
+    fn()  # warm-up
+    times: list[float] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_time or len(times) < 5:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _time_cuda(torch: Any, fn: Callable[[], Any], min_time: float) -> float:
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    times: list[float] = []
+    wall = time.perf_counter()
+    while time.perf_counter() - wall < min_time or len(times) < 10:
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / 1e3)
+    return statistics.median(times)
+
+
+def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_time: float = 0.3,
+        dtypes: tuple[str, ...] = ("float32", "float16")) -> list[dict[str, Any]]:
+    import torch
+
+    from .._ext import assert_has_ext
+    from ..export.reference import affine_grid_sample_reference
+
+    _C = assert_has_ext()
+
+    rows: list[dict[str, Any]] = []
+    for label, (n, c, h, w), (oh, ow) in _cases(batches):
+        x_np = np.random.default_rng(1).uniform(0, 1, (n, c, h, w)).astype(np.float32)
+        th_np = _theta(n)
+        for dtype in dtypes if device == "cuda" else ("float32",):
+            tdt = getattr(torch, dtype)
+            esize = 2 if dtype == "float16" else 4
+            nbytes = (x_np.size + n * c * oh * ow) * esize + th_np.nbytes
+            if device == "cpu":
+                xt, tt = torch.from_numpy(x_np), torch.from_numpy(th_np)
+                t_ours = _time_cpu(lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False), min_time)
+                with torch.no_grad():
+                    t_torch = _time_cpu(lambda: affine_grid_sample_reference(xt, tt, oh, ow), min_time)
+            else:
+                xt = torch.from_numpy(x_np).cuda().to(tdt)
+                tt = torch.from_numpy(th_np).cuda()
+                out = torch.empty(n, c, oh, ow, device="cuda", dtype=tdt)
+                stream = torch.cuda.current_stream().cuda_stream
+                t_ours = _time_cuda(torch, lambda: _C.affine_grid_sample_cuda(xt, tt, out, False, stream), min_time)
+                with torch.no_grad():
+                    t_torch = _time_cuda(torch, lambda: affine_grid_sample_reference(xt, tt, oh, ow), min_time)
+            rows.append({
+                "case": label, "device": device, "dtype": dtype, "batch": n,
+                "ours_ms": t_ours * 1e3, "torch_ms": t_torch * 1e3, "speedup_vs_torch": t_torch / t_ours,
+                "ours_GBps": nbytes / t_ours / 1e9, "torch_GBps": nbytes / t_torch / 1e9,
+            })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'case':46} {'device':6} {'dtype':8} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'ours GB/s':>10}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['case']:46} {r['device']:6} {r['dtype']:8} {r['ours_ms']:10.4f} {r['torch_ms']:10.4f} "
+                     f"{r['speedup_vs_torch']:6.2f}x {r['ours_GBps']:10.2f}")
+    return "\n".join(lines)

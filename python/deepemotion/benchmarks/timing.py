@@ -1,0 +1,54 @@
+"""Timing helpers and the machine record every benchmark JSON carries."""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_calls(fn: Callable[[], Any], min_time: float, min_runs: int, warmup: int = 3) -> np.ndarray:
+    """Seconds per call: ``warmup`` untimed calls, then timed calls until both ``min_time`` s and ``min_runs``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return np.array(times)
+
+
+def percentiles_ms(t: np.ndarray) -> dict[str, float]:
+    return {f"p{q}_ms": float(np.percentile(t, q)) * 1e3 for q in (50, 90, 99)}
+
+
+def machine_info() -> dict[str, Any]:
+    import onnxruntime
+
+    from .._ext import __version__, build_info, cuda_available
+    from ..runtime.system import cpu_model, physical_cores
+
+    info: dict[str, Any] = {"cpu": cpu_model(), "cores": os.cpu_count(), "physical_cores": physical_cores(),
+                            "python": platform.python_version(), "platform": platform.platform(),
+                            "deepemotion": __version__, "numpy": np.__version__,
+                            "onnxruntime": onnxruntime.__version__, "build_info": build_info(),
+                            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for mod in ("torch", "openvino", "tensorrt", "cv2"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - optional
+            pass
+    if cuda_available():
+        from .._ext import assert_has_ext
+
+        info["gpu"] = assert_has_ext().cuda_device_info(0)
+    return info

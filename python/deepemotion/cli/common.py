@@ -1,0 +1,118 @@
+"""What every `fer-*` tool shares: the error policy, options used by several tools, optional imports.
+
+Error policy (README, "Errors and exit codes"): a failure prints one line ``<tool>: error: <what>``
+naming the file and the problem; exit 2 for usage and input errors (bad option, missing or malformed
+file, a refused model file), exit 1 for runtime failures (a backend that fails while running, a
+write that fails); ``--debug`` re-raises so the traceback shows. Ctrl-C exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable
+
+
+class UsageError(Exception):
+    """Bad input or options: exit 2."""
+
+
+class MissingExtra(UsageError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, what: str) -> None:
+        super().__init__(f"{what} needs {package}: pip install \"deepemotion[{extra}]\"")
+
+
+def require(module: str, extra: str, what: str) -> Any:
+    """Import an optional dependency or raise :class:`MissingExtra` naming the extra that brings it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(module.split(".")[0], extra, what) from None
+
+
+def require_torch(what: str) -> Any:
+    """torch, or a one-line error: on CPU-only machines pin a CPU build (see constraints.txt)."""
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(f"{what} needs PyTorch: pip install \"deepemotion[train]\" (on a CPU-only machine pin a "
+                         "CPU build of torch with a constraints file, as the repository's constraints.txt does, to "
+                         "avoid a multi-GB CUDA download)") from None
+    return torch
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default and keeps the description's line breaks."""
+
+
+def parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    return p
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [UsageError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                                         FileExistsError, ValueError, TypeError, UnicodeError]
+    try:
+        from ..runtime.backends.base import BackendUnavailable
+
+        errors.append(BackendUnavailable)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def cli_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
+             body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run ``body(args)`` under the error policy; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return body(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except _usage_errors() as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the policy: one line, exit 1, --debug for the rest
+        if getattr(args, "debug", False):
+            raise
+        print(f"{prog}: error: {type(exc).__name__}: {one_line(exc)} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    first = text.splitlines()[0]
+    return first if len(first) < 400 else first[:400] + "..."
+
+
+def output_path(path: str | Path, *, inputs: Sequence[str | Path] = (), overwrite: bool = False,
+                what: str = "output") -> Path:
+    """Check an output file before anything is computed: its folder exists, it is not a folder, it is not
+    one of the inputs, and it does not exist unless ``overwrite``."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; give a file name for the {what}")
+    if not out.parent.exists() and str(out.parent) not in ("", "."):
+        raise UsageError(f"{out.parent}: no such folder for the {what}")
+    for i in inputs:
+        try:
+            if Path(i).exists() and out.exists() and out.samefile(i):
+                raise UsageError(f"{out}: is also an input; refusing to write the {what} onto it")
+        except OSError:
+            continue
+    if out.exists() and not overwrite:
+        raise UsageError(f"{out}: exists; pass --overwrite to replace it")
+    return out

@@ -1,0 +1,122 @@
+"""`fer-saliency`: occlusion saliency maps (paper section 4.4) of the model users get, one overlay PNG
+per face plus a JSON summary. The faces go through ``Recognizer.predict_faces`` (the shipped graph)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..labels import CLASSES, INPUT_SIZE
+from .common import UsageError, cli_main, parser
+
+PROG = "fer-saliency"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..runtime.backends import backend_help
+
+    p = parser(PROG, __doc__ or "")
+    p.add_argument("images", nargs="*", help="face images (any size; read as grayscale, resized to 48x48)")
+    p.add_argument("--example", action="store_true", help="use the bundled example photo (implies --detect)")
+    p.add_argument("--detect", action="store_true", help="find faces in the images first and map each face, "
+                   "instead of resizing the whole image")
+    p.add_argument("--data", help="or: a data set (fer2013 | ckplus | jaffe | path) ...")
+    p.add_argument("--split", default=None, help="... its split ...")
+    p.add_argument("--index", type=int, nargs="+", default=[0], help="... and indices into it")
+    p.add_argument("--model", default="default", help="bundled model name, .onnx file, or .pt (with --backend torch)")
+    p.add_argument("--backend", default="auto", help=backend_help())
+    p.add_argument("--patch", type=int, default=8, help="occluder size N")
+    p.add_argument("--stride", type=int, default=2, help="stride s")
+    p.add_argument("--out", default="saliency", help="output folder")
+    return p
+
+
+def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndarray, int | None]]:
+    import cv2
+
+    from ..files import read_image
+    from ..runtime.assets import example_image
+
+    faces: list[tuple[str, np.ndarray, int | None]] = []
+    images = list(args.images)
+    if args.example:
+        images.insert(0, str(example_image()))
+        args.detect = True
+    for f in images:
+        img = read_image(f)
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        if not args.detect:
+            faces.append((Path(f).stem, cv2.resize(gray, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA), None))
+            continue
+        det = rec.detect(img)
+        if len(det) == 0:
+            print(f"{PROG}: {f}: no face found", file=sys.stderr)
+        for k, (x, y, w, h) in enumerate(det.boxes.tolist()):
+            crop = cv2.resize(gray[y:y + h, x:x + w], (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+            faces.append((f"{Path(f).stem}_face{k}", crop, None))
+    if args.data:
+        from ..training.data import resolve_dataset
+
+        ds = resolve_dataset(args.data, args.split)
+        for i in args.index:
+            if not 0 <= i < len(ds):
+                raise UsageError(f"--index {i} out of range for {ds.name} ({len(ds)} faces)")
+            faces.append((f"{ds.name.replace(':', '_')}_{i}", ds.images[i], int(ds.labels[i])))
+    return faces
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from ..files import atomic_write, atomic_write_text
+    from ..runtime.recognizer import Recognizer
+    from ..training.saliency import occlusion_positions, occlusion_saliency, overlay
+
+    occlusion_positions((INPUT_SIZE, INPUT_SIZE), args.patch, args.stride)  # validates patch/stride first
+    if not (args.images or args.example or args.data):
+        raise UsageError("no faces: give face images, --detect with photos, --example or --data")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    rec = Recognizer(model=args.model, backend=args.backend, detector="auto" if (args.detect or args.example) else None)
+    faces = collect_faces(args, rec)
+    if not faces:
+        raise UsageError("no faces found in the given images")
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return np.stack([f.probs for f in rec.predict_faces(batch)])
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary = []
+    used: set[str] = set()
+    for name, img, truth in faces:
+        base, k = name, 2
+        while name in used:  # two inputs with the same stem: keep both maps
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        res = occlusion_saliency(predict, img, args.patch, args.stride)
+        truth_txt = f" (true: {CLASSES[truth]})" if truth is not None and truth < len(CLASSES) else ""
+        title = f"pred {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} | drop map | label flips"
+        png = out / f"{name}.png"
+        pic = overlay(img, res, title=title)
+        atomic_write(png, lambda tmp: cv2.imwrite(tmp, pic))
+        summary.append({"name": name, "pred": CLASSES[res.label], "prob": res.prob,
+                        "truth": CLASSES[truth] if truth is not None and truth < len(CLASSES) else None,
+                        "max_drop": float(res.drop.max()), "flip_fraction": float((res.flip > 0).mean()),
+                        "png": str(png)})
+        print(f"{name}: {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} -> {png}")
+    atomic_write_text(out / "saliency.json", json.dumps(summary, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli_main(PROG, build_parser, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

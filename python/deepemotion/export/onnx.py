@@ -1,0 +1,209 @@
+"""DeepEmotion -> ONNX, in two flavours.
+
+* ``portable``: standard ONNX ops only, opset 17. The STN's affine grid is one ``MatMul`` of a
+  constant base grid (H*W x 3) with theta^T, reshaped to (N, H, W, 2), then ``GridSample`` with
+  ``mode="bilinear"`` (opset 16 spelling: ONNX Runtime and TensorRT both read it as bilinear; the
+  opset-20 spelling ``linear`` is what TensorRT misreads as nearest, NVIDIA/TensorRT#4646). No
+  ``AffineGrid`` node (TensorRT's parser rejects it) and no Mul/ReduceSum decomposition (what the
+  dynamo exporter emits, ~3x slower in ONNX Runtime).
+* ``plugin``: the portable graph with the STN sampling (MatMul + Reshape + GridSample) rewritten
+  into one ``AffineGridSample`` node, domain ``deepemotion`` (attributes out_h, out_w,
+  align_corners, plugin_version "1", plugin_namespace "deepemotion"), which TensorRT maps to our
+  IPluginV3 plugin. ONNX Runtime cannot run it; :func:`reference_session` evaluates it with
+  ``onnx.reference`` and our C++ kernel.
+
+Input ``input``: (N, 1, 48, 48) float32, normalised (see deepemotion.labels); output
+``logits``: (N, 7). The batch axis is dynamic. A model with ``tta_flip`` exports its flip averaging
+into the graph (the batch and its mirror image go through one GridSample together).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..labels import CLASSES, INPUT_NAME, INPUT_SIZE, MEAN, OUTPUT_NAME, STD
+from ..training.model import DeepEmotion
+
+OPSET = 17
+PLUGIN_DOMAIN = "deepemotion"
+PLUGIN_OP = "AffineGridSample"
+PLUGIN_VERSION = "1"
+
+
+def base_grid(h: int, w: int, align_corners: bool) -> torch.Tensor:
+    """(h*w, 3) rows [x, y, 1] of PyTorch's affine_grid base grid."""
+    def axis(n: int) -> torch.Tensor:
+        i = torch.arange(n, dtype=torch.float64)
+        if align_corners:
+            return -1 + 2 * i / (n - 1) if n > 1 else torch.zeros(1, dtype=torch.float64)
+        return (2 * i + 1) / n - 1
+
+    ys, xs = torch.meshgrid(axis(h), axis(w), indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1), torch.ones(h * w, dtype=torch.float64)], 1).float()
+
+
+class ExportableDeepEmotion(nn.Module):
+    """DeepEmotion with the STN grid written as MatMul(base_grid, theta^T): same numbers, exportable
+    at opset 17."""
+
+    def __init__(self, model: DeepEmotion) -> None:
+        super().__init__()
+        self.model = model
+        self.align_corners = model.config.align_corners
+        self.register_buffer("grid", base_grid(INPUT_SIZE, INPUT_SIZE, self.align_corners))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        tta = m.config.tta_flip
+        if tta:
+            x = torch.cat([x, torch.flip(x, dims=[3])], 0)            # faces, then their mirror images
+        theta = m.theta(x).float()                                      # (N, 2, 3), FP32 even in an FP16 graph
+        grid = torch.matmul(self.grid, theta.transpose(1, 2))          # (N, H*W, 2)
+        grid = grid.reshape(-1, INPUT_SIZE, INPUT_SIZE, 2).to(x.dtype)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
+        logits = m.classify(x)
+        if tta:
+            logits = logits.reshape(2, -1, logits.shape[-1]).mean(0)
+        return logits
+
+
+def export_portable(model: DeepEmotion, path: str | Path | None = None, half: bool = False) -> bytes:
+    """Export the portable flavour; returns the serialized model (and writes it to ``path``).
+    ``half``: FP16 weights and I/O (for strongly typed TensorRT networks); theta stays FP32."""
+    import copy
+
+    src = copy.deepcopy(model).eval()
+    wrapped = ExportableDeepEmotion(src.half() if half else src).eval()
+    buf = io.BytesIO()
+    x = torch.zeros(2, 1, INPUT_SIZE, INPUT_SIZE, dtype=torch.float16 if half else torch.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(wrapped, (x,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+                          do_constant_folding=True)
+    data = _finalize(buf.getvalue(), model, "portable-fp16" if half else "portable")
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def _finalize(data: bytes, model: DeepEmotion, flavour: str) -> bytes:
+    import json
+
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    proto.producer_name = "deepemotion"
+    meta = {"flavour": flavour, "config": json.dumps(model.config.to_dict()), "classes": ",".join(CLASSES),
+            "normalisation": f"(v/255-{MEAN})/{STD}"}
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def to_plugin_graph(portable: bytes) -> bytes:
+    """Rewrite the portable graph's STN sampling into one ``deepemotion::AffineGridSample`` node."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load_from_string(portable)
+    g = proto.graph
+    producers = {o: n for n in g.node for o in n.output}
+    inits = {i.name: i for i in g.initializer}
+    samplers = [n for n in g.node if n.op_type == "GridSample"]
+    if len(samplers) != 1:
+        raise ValueError(f"expected one GridSample in the portable graph, found {len(samplers)}")
+    gs = samplers[0]
+    grid_src = producers.get(gs.input[1])
+    if grid_src is not None and grid_src.op_type == "Cast":  # FP16 graph: the FP32 grid is cast down
+        grid_src = producers.get(grid_src.input[0])
+    reshape = grid_src
+    matmul = producers.get(reshape.input[0]) if reshape is not None and reshape.op_type == "Reshape" else None
+    if matmul is None or matmul.op_type != "MatMul":
+        raise ValueError("GridSample's grid does not come from Reshape(MatMul(base_grid, theta^T))")
+    base_name, tr_name = matmul.input
+    transpose = producers.get(tr_name)
+    if base_name not in inits or transpose is None or transpose.op_type != "Transpose":
+        raise ValueError("the MatMul is not base_grid @ Transpose(theta)")
+    grid = numpy_helper.to_array(inits[base_name])
+    out_hw = grid.shape[0]
+    side = int(round(out_hw ** 0.5))
+    attrs = {a.name: helper.get_attribute_value(a) for a in gs.attribute}
+    align = int(attrs.get("align_corners", 0))
+    bilinear = attrs.get("mode", b"bilinear") in (b"bilinear", b"linear")
+    if not bilinear or attrs.get("padding_mode", b"zeros") != b"zeros":
+        raise ValueError(f"GridSample must be bilinear with zeros padding, got {attrs}")
+    if not np.allclose(grid, base_grid(side, side, bool(align)).numpy(), atol=1e-6):
+        raise ValueError("the MatMul constant is not the affine_grid base grid")
+    node = helper.make_node(PLUGIN_OP, [gs.input[0], transpose.input[0]], list(gs.output), name="stn/AffineGridSample",
+                            domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,
+                            plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_DOMAIN)
+    dead = {id(gs), id(reshape), id(matmul), id(transpose)}  # a Cast left unused is pruned below
+    nodes = []
+    for n in g.node:
+        if id(n) == id(gs):
+            nodes.append(node)
+        elif id(n) not in dead:
+            nodes.append(n)
+    # drop producers that only fed the removed nodes (e.g. the Reshape's shape constant)
+    del g.node[:]
+    g.node.extend(nodes)
+    _prune(g)
+    proto.opset_import.append(helper.make_opsetid(PLUGIN_DOMAIN, 1))
+    for prop in proto.metadata_props:
+        if prop.key == "flavour":
+            prop.value = prop.value.replace("portable", "plugin")
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _prune(g: Any) -> None:
+    needed = {o.name for o in g.output}
+    keep = []
+    for n in reversed(list(g.node)):
+        if any(o in needed for o in n.output):
+            keep.append(n)
+            needed.update(i for i in n.input if i)
+    keep.reverse()
+    del g.node[:]
+    g.node.extend(keep)
+    inits = [i for i in g.initializer if i.name in needed]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def reference_session(plugin_model: bytes) -> Any:
+    """An ``onnx.reference.ReferenceEvaluator`` for the plugin flavour, with AffineGridSample
+    implemented by our C++ CPU kernel."""
+    from onnx.reference import ReferenceEvaluator
+    from onnx.reference.op_run import OpRun
+
+    from .._ext import assert_has_ext
+
+    _C = assert_has_ext()
+
+    class AffineGridSample(OpRun):
+        op_domain = PLUGIN_DOMAIN
+
+        def _run(self, x, theta, out_h=None, out_w=None, align_corners=None, plugin_version=None,
+                 plugin_namespace=None):
+            out = _C.affine_grid_sample_cpu(np.ascontiguousarray(x, np.float32),
+                                            np.ascontiguousarray(theta, np.float32), int(out_h), int(out_w),
+                                            bool(align_corners))
+            return (out,)
+
+    return ReferenceEvaluator(plugin_model, new_ops=[AffineGridSample])

@@ -1,0 +1,107 @@
+"""The affine_grid_sample op: affine grid + bilinear sampling with zero padding, in one pass.
+
+Equal to ``torch.nn.functional.affine_grid(theta, (N, C, out_h, out_w), align_corners)`` followed
+by ``grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=...)``, without
+materialising the grid. One dispatch table maps the kind of array to its implementation:
+
+=============  =================================================================
+numpy          C++ CPU kernel, returns numpy
+torch (CPU)    the same kernel on the tensors' memory, returns a tensor
+torch (CUDA)   CUDA kernel (float32 / float16 storage, float32 theta), on the current stream
+cupy           CUDA kernel, on CuPy's current stream
+=============  =================================================================
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .._ext import assert_has_ext
+
+
+def _out_size(out_size: int | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(out_size, (int, np.integer)) and not isinstance(out_size, bool):
+        return int(out_size), int(out_size)
+    try:
+        out_h, out_w = (int(v) for v in out_size)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise TypeError(f"out_size must be an int or a pair (out_h, out_w), got {out_size!r}") from None
+    return out_h, out_w
+
+
+def array_kind(x: Any) -> str:
+    """numpy | torch-cpu | torch-cuda | cupy (raises TypeError for anything else)."""
+    mod = type(x).__module__.split(".")[0]
+    if mod == "torch":
+        return "torch-cuda" if x.is_cuda else "torch-cpu"
+    if mod == "cupy":
+        return "cupy"
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    raise TypeError(f"affine_grid_sample: input must be a numpy array, a torch tensor or a CuPy array, got "
+                    f"{type(x).__name__}")
+
+
+def _require_cuda(ext: Any) -> None:
+    if not ext.build_info()["cuda"]:
+        raise RuntimeError(
+            "affine_grid_sample: got a CUDA array, but this build of deepemotion has no CUDA kernels "
+            "(build_info()['cuda'] is False). Reinstall from source on a machine with the CUDA toolkit "
+            "(nvcc on PATH or CUDACXX set): pip install --no-binary deepemotion deepemotion")
+
+
+def _check_out_dims(input: Any, out_h: int, out_w: int) -> None:
+    if len(input.shape) != 4:
+        raise ValueError(f"affine_grid_sample: input must have 4 dimensions (N, C, H, W), got shape "
+                         f"{tuple(input.shape)}")
+    if not (0 < out_h <= 1 << 16 and 0 < out_w <= 1 << 16):
+        raise ValueError(f"affine_grid_sample: out_h and out_w must be in 1..65536, got out_h={out_h}, out_w={out_w}")
+
+
+def _numpy(ext: Any, input: Any, theta: Any, out_h: int, out_w: int, align: bool, stream: int | None) -> Any:
+    return ext.affine_grid_sample_cpu(input, theta, out_h, out_w, align)
+
+
+def _torch_cpu(ext: Any, input: Any, theta: Any, out_h: int, out_w: int, align: bool, stream: int | None) -> Any:
+    import torch
+
+    if not isinstance(theta, torch.Tensor) or theta.is_cuda:
+        raise TypeError("affine_grid_sample: input is a CPU tensor, so theta must be a CPU tensor too")
+    return torch.from_numpy(ext.affine_grid_sample_cpu(input.detach().numpy(), theta.detach().numpy(), out_h, out_w,
+                                                       align))
+
+
+def _torch_cuda(ext: Any, input: Any, theta: Any, out_h: int, out_w: int, align: bool, stream: int | None) -> Any:
+    import torch
+
+    _require_cuda(ext)
+    _check_out_dims(input, out_h, out_w)
+    out = torch.empty((input.shape[0], input.shape[1], out_h, out_w), dtype=input.dtype, device=input.device)
+    s = int(torch.cuda.current_stream(input.device).cuda_stream) if stream is None else int(stream)
+    ext.affine_grid_sample_cuda(input, theta, out, align, s)
+    return out
+
+
+def _cupy(ext: Any, input: Any, theta: Any, out_h: int, out_w: int, align: bool, stream: int | None) -> Any:
+    import cupy
+
+    _require_cuda(ext)
+    _check_out_dims(input, out_h, out_w)
+    out = cupy.empty((input.shape[0], input.shape[1], out_h, out_w), dtype=input.dtype)
+    ext.affine_grid_sample_cuda(input, theta, out, align,
+                                cupy.cuda.get_current_stream().ptr if stream is None else int(stream))
+    return out
+
+
+_DISPATCH: dict[str, Callable[..., Any]] = {"numpy": _numpy, "torch-cpu": _torch_cpu, "torch-cuda": _torch_cuda,
+                                            "cupy": _cupy}
+
+
+def affine_grid_sample(input: Any, theta: Any, out_size: int | tuple[int, int], align_corners: bool = False,
+                       stream: int | None = None) -> Any:
+    """Warp ``input`` (N, C, H, W) by ``theta`` (N, 2, 3) into an (N, C, out_h, out_w) output, with the
+    implementation the module docstring's table picks for the kind of ``input``."""
+    ext = assert_has_ext()
+    out_h, out_w = _out_size(out_size)
+    return _DISPATCH[array_kind(input)](ext, input, theta, out_h, out_w, bool(align_corners), stream)

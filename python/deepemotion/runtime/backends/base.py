@@ -1,0 +1,86 @@
+"""What every inference backend is: the interface, the error it raises when it cannot run, and the
+registry that maps backend names to factories (one table; ``BACKENDS`` lists it).
+
+Depends on nothing but numpy: every other backend module and the Recognizer build on this.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ...labels import INPUT_SIZE, NUM_CLASSES
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here; the message says what to install or build."""
+
+
+class Backend:
+    """Maps a normalised batch (N, 1, 48, 48) float32 to logits (N, 7) float32."""
+
+    name: str = "?"
+    device: str = "cpu"
+    #: the largest batch one run() call is given; the Recognizer cuts larger batches into chunks
+    max_batch: int = 256
+
+    def run(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} on {self.device}>"
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    factory: Callable[..., Backend]
+    description: str
+    auto_rank: int | None = None  # tried by "auto" in increasing order (None: only by name)
+
+
+_REGISTRY: dict[str, BackendEntry] = {}
+
+
+def register(name: str, description: str, auto_rank: int | None = None) -> Callable[[Callable[..., Backend]],
+                                                                                   Callable[..., Backend]]:
+    """Class/function decorator: make a backend creatable by ``name``."""
+
+    def deco(factory: Callable[..., Backend]) -> Callable[..., Backend]:
+        _REGISTRY[name] = BackendEntry(name, factory, description, auto_rank)
+        return factory
+
+    return deco
+
+
+def registry() -> dict[str, BackendEntry]:
+    return dict(_REGISTRY)
+
+
+def check_logits(out: Any, n: int, where: str) -> np.ndarray:
+    """A backend's output as (n, 7) float32, or a clear error (a model with the wrong number of classes,
+    or one that produced NaN/inf, never gives a silently wrong answer)."""
+    out = np.asarray(out)
+    if out.shape != (n, NUM_CLASSES):
+        raise ValueError(f"{where}: the model returned shape {out.shape} for {n} faces; a deepemotion model "
+                         f"returns (N, {NUM_CLASSES}) logits")
+    out = out.astype(np.float32, copy=False)
+    if not np.isfinite(out).all():
+        raise FloatingPointError(f"{where}: the model returned NaN or infinite logits")
+    return out
+
+
+def check_model_io(input_shape: Any, output_shape: Any, where: str) -> None:
+    """Refuse, at load time, a graph whose declared input or output shape cannot be ours."""
+    def fixed(dims: Any) -> list[int | None]:
+        return [d if isinstance(d, int) and d > 0 else None for d in dims]
+
+    i, o = fixed(input_shape), fixed(output_shape)
+    want_i = [None, 1, INPUT_SIZE, INPUT_SIZE]
+    if len(i) != 4 or any(a is not None and a != b for a, b in zip(i[1:], want_i[1:])):
+        raise ValueError(f"{where}: model input has shape {list(input_shape)}; expected (N, 1, {INPUT_SIZE}, "
+                         f"{INPUT_SIZE})")
+    if len(o) != 2 or (o[1] is not None and o[1] != NUM_CLASSES):
+        raise ValueError(f"{where}: model output has shape {list(output_shape)}; expected (N, {NUM_CLASSES}) logits "
+                         "(one per class)")

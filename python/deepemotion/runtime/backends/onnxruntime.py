@@ -1,0 +1,189 @@
+"""ONNX Runtime backends: the CPU default (FP32 or the calibrated INT8 graph), the CUDA provider, and a
+CPU arrangement tuned for this small network."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..assets import bundled_model, is_bundled_name
+from ..system import physical_cores
+from .base import Backend, BackendUnavailable, check_model_io, register
+
+
+def onnx_bytes(model: str | os.PathLike[str] | bytes | None, kind: str = "onnx") -> tuple[bytes, str]:
+    """(serialized ONNX, a name for messages) from a bundled model name, a path or bytes."""
+    if is_bundled_name(model):
+        b = bundled_model(model)  # type: ignore[arg-type]
+        path = b.path(kind)
+        return path.read_bytes(), f"bundled model {b.name!r}"
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model), "model bytes"
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be None, a bundled model name, a path or bytes, got {type(model).__name__}")
+    path = Path(model)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    if path.suffix == ".onnx":
+        return path.read_bytes(), str(path)
+    if path.suffix in (".pt", ".pth"):
+        raise ValueError(f"{path}: a PyTorch checkpoint runs on backend='torch'; for ONNX Runtime export it first: "
+                         f"fer-export onnx --model {path} --out {path.with_suffix('.onnx').name}")
+    raise ValueError(f"{path}: unknown model format (expected .onnx, or a .pt checkpoint with backend='torch')")
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - a runtime dependency
+        raise BackendUnavailable(f"onnxruntime is not installed: pip install onnxruntime ({exc})") from None
+    return ort
+
+
+def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str]) -> Any:
+    try:
+        sess = ort.InferenceSession(data, sess_options=opts, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "AffineGridSample" in first or "deepemotion" in first:
+            raise ValueError(f"{where}: a plugin-flavour graph (deepemotion::AffineGridSample) runs only on "
+                             "TensorRT; give ONNX Runtime the portable .onnx that fer-export writes beside it") \
+                from None
+        raise ValueError(f"{where}: ONNX Runtime cannot load this model ({first})") from None
+    ins, outs = sess.get_inputs(), sess.get_outputs()
+    if len(ins) != 1 or len(outs) != 1:
+        raise ValueError(f"{where}: expected one input and one output, got {len(ins)} and {len(outs)}")
+    check_model_io(ins[0].shape, outs[0].shape, where)
+    if ins[0].type not in ("tensor(float)", "tensor(float16)"):
+        raise ValueError(f"{where}: model input type {ins[0].type}; expected float or float16")
+    return sess
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime session. ``Session.run`` is thread-safe, so one backend serves many threads.
+    ``spinning=False`` (our default) stops idle intra-op threads from busy-waiting after a run, so the
+    face detector gets the cores back in ``predict()``; ``True`` is ONNX Runtime's default.
+    ``precision``: ``fp32`` (the bundled FP32 graph) or ``int8`` (the bundled calibrated INT8 graph);
+    a model file is run as it is. FP16 graphs are fed FP16 and return FP32 logits."""
+
+    def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
+                 threads: int | None = None, optimized: bool = True, spinning: bool = False,
+                 precision: str = "fp32") -> None:
+        ort = _ort()
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendUnavailable("ONNX Runtime has no CUDA provider here: pip install onnxruntime-gpu "
+                                         "(and a matching CUDA/cuDNN), or use backend='onnxruntime'")
+            providers.insert(0, "CUDAExecutionProvider")
+        elif device != "cpu":
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        if not optimized:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        if not spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        data, self.source = onnx_bytes(model, "int8.onnx" if precision == "int8" else "onnx")
+        self.session = _session(ort, data, self.source, opts, providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
+        self.precision = precision
+        self.name = ("onnxruntime-cuda" if device == "cuda" else "onnxruntime") + \
+            ("-int8" if precision == "int8" else "")
+        self.device = device
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        if self.input_dtype is not np.float32:
+            x = x.astype(self.input_dtype)
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+register("onnxruntime", "ONNX Runtime on the CPU, FP32 graph", auto_rank=20)(
+    lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", **kw))
+register("onnxruntime-int8", "ONNX Runtime on the CPU, the calibrated INT8 (QDQ) graph", auto_rank=None)(
+    lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", precision="int8", **kw))
+register("onnxruntime-cuda", "ONNX Runtime with the CUDA provider (onnxruntime-gpu)", auto_rank=10)(
+    lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device="cuda", **kw))
+
+
+def fuse_friendly(model: bytes) -> bytes:
+    """Rewrite Relu(MaxPool(x)) as MaxPool(Relu(x)) -- exactly equal, since max and ReLU commute --
+    so that ONNX Runtime can fuse each Conv with the ReLU that now follows it."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    nodes = list(proto.graph.node)
+    consumers: dict[str, list[Any]] = {}
+    for n in nodes:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    for pool in nodes:
+        if pool.op_type != "MaxPool":
+            continue
+        users = consumers.get(pool.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Relu":
+            continue
+        relu = users[0]
+        x, pooled, out = pool.input[0], pool.output[0], relu.output[0]
+        relu.input[0], relu.output[0] = x, pooled      # Relu now reads the pool's input
+        pool.input[0], pool.output[0] = pooled, out    # and MaxPool reads the Relu's output
+        a, b = nodes.index(pool), nodes.index(relu)
+        nodes[a], nodes[b] = relu, pool                 # keep topological order
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    return proto.SerializeToString()
+
+
+@register("onnxruntime-tuned", "ONNX Runtime on the CPU, batch split over one single-threaded session per core")
+class TunedOnnxRuntimeBackend(Backend):
+    """ONNX Runtime on the CPU, arranged for this small network (see docs/benchmarks.md):
+
+    - the graph with Conv+ReLU made fusable (:func:`fuse_friendly`, exact; needs the ``onnx`` package,
+      else the graph runs as it is);
+    - batches of at least ``split_min`` faces are cut into one slice per physical core, each run
+      by its own single-threaded session on its own thread (ONNX Runtime releases the GIL);
+    - smaller batches run in one session with one intra-op thread per physical core."""
+
+    def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str | None = None,
+                 threads: int | None = None, split_min: int = 8, precision: str = "fp32") -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        ort = _ort()
+        if device not in (None, "cpu"):
+            raise ValueError("backend 'onnxruntime-tuned' runs on the CPU only")
+        data, self.source = onnx_bytes(model, "int8.onnx" if precision == "int8" else "onnx")
+        try:
+            data = fuse_friendly(data)
+        except ImportError:
+            pass
+        self.workers = int(threads or physical_cores())
+        self.split_min = max(2, int(split_min))
+
+        def session(n_threads: int) -> Any:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = n_threads
+            opts.inter_op_num_threads = 1
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            return _session(ort, data, self.source, opts, ["CPUExecutionProvider"])
+
+        self.small = session(self.workers)
+        self.slices = [session(1) for _ in range(self.workers)] if self.workers > 1 else []
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deepemotion-ort") \
+            if self.slices else None
+        self.input_name = self.small.get_inputs()[0].name
+        self.name, self.device = "onnxruntime-tuned", "cpu"
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if self.pool is None or n < self.split_min:
+            return self.small.run(None, {self.input_name: x})[0]
+        bounds = np.linspace(0, n, self.workers + 1).astype(int)
+        futures = [self.pool.submit(sess.run, None, {self.input_name: x[a:b]})
+                   for sess, a, b in zip(self.slices, bounds[:-1], bounds[1:]) if b > a]
+        return np.concatenate([f.result()[0] for f in futures])

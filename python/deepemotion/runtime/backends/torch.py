@@ -1,0 +1,57 @@
+"""PyTorch eager, the reference backend (``pip install "deepemotion[train]"``). Runs the bundled
+weights or a training checkpoint; the only backend that imports torch and the training code."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..assets import bundled_model, is_bundled_name
+from .base import Backend, BackendUnavailable, register
+
+
+def load_torch_model(spec: Any = None) -> tuple[Any, dict[str, Any]]:
+    """(DeepEmotion in eval mode, metadata) from a bundled model name or a checkpoint path."""
+    try:
+        import torch
+    except ImportError:
+        raise BackendUnavailable("backend 'torch' needs PyTorch: pip install \"deepemotion[train]\"") from None
+    from ...training.checkpoint import load_checkpoint, model_from_state
+
+    if is_bundled_name(spec):
+        b = bundled_model(spec)
+        meta = b.metadata()
+        state = torch.load(b.path("pt"), map_location="cpu", weights_only=True)
+        return model_from_state(meta["config"], state, f"bundled model {b.name!r}"), meta
+    path = str(spec)
+    if path.endswith(".onnx"):
+        raise ValueError("backend 'torch' needs a .pt checkpoint or a bundled model name, not an .onnx file")
+    model, ckpt = load_checkpoint(path)
+    meta = dict(ckpt.get("meta", {}))
+    meta["config"] = ckpt["config"]
+    return model, meta
+
+
+@register("torch", "PyTorch eager, the reference (pip install \"deepemotion[train]\")")
+class TorchBackend(Backend):
+    def __init__(self, model: Any = None, device: str | None = None) -> None:
+        if model is None or isinstance(model, (str, os.PathLike)):
+            model, self.meta = load_torch_model(model)
+        import torch
+
+        device = device or "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable("backend 'torch' on cuda: this PyTorch has no CUDA device")
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        self.torch = torch
+        self.model = model.eval().to(device)
+        self._lock = threading.Lock()  # a module's forward is not documented as thread-safe
+        self.name, self.device = "torch", device
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        t = self.torch.from_numpy(x).to(self.device)
+        with self._lock, self.torch.inference_mode():
+            return self.model(t).float().cpu().numpy()

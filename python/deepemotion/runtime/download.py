@@ -1,0 +1,141 @@
+"""Third-party model files the runtime fetches on first use (never bundled): the YuNet face detector.
+
+Where the file is looked for, in order:
+
+1. a path given as an argument (``Recognizer(detector_model=...)``, ``fer-predict --detector-model``);
+2. ``$DEEPEMOTION_YUNET`` (a path);
+3. the user cache: ``$XDG_CACHE_HOME/deepemotion/`` (default ``~/.cache/deepemotion/``);
+4. else it is downloaded from OpenCV Zoo (``$DEEPEMOTION_YUNET_URL`` overrides the address) into the
+   cache: streamed to a temporary file in the cache folder, checked against the known size and
+   SHA-256, then renamed into place -- a partial or corrupt download never lands in the cache.
+
+Robots that are offline in the field prefetch it once: ``fer-predict --prefetch`` (or
+``python -m deepemotion.runtime.download``), or copy the file and set ``$DEEPEMOTION_YUNET``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_SIZE = 232_589
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+YUNET_URL = ("https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/"
+             "face_detection_yunet_2023mar.onnx")
+TIMEOUT_S = 15.0
+
+
+class ModelUnavailable(FileNotFoundError):
+    """A third-party model file is not here and could not be downloaded; the message names the fix."""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deepemotion"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _valid(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size == YUNET_SIZE and sha256_file(path) == YUNET_SHA256
+
+
+def _fix_hint(cached: Path) -> str:
+    return (f"Fix: on a machine with internet run `fer-predict --prefetch` (it writes {cached}) and copy that file "
+            f"here, or set DEEPEMOTION_YUNET=/path/to/{YUNET_FILE}; or use detector='haar'")
+
+
+def download(url: str, dest: Path, size: int = YUNET_SIZE, sha256: str = YUNET_SHA256,
+             timeout: float = TIMEOUT_S, progress: bool | None = None) -> Path:
+    """Download ``url`` to ``dest`` atomically, verified by size and SHA-256; raise ModelUnavailable on failure."""
+    import urllib.error
+    import urllib.request
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    h = hashlib.sha256()
+    got = 0
+    show = sys.stderr.isatty() if progress is None else progress
+    try:
+        req = urllib.request.Request(url, headers={"User-Agent": "deepemotion"})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
+            from tqdm.auto import tqdm
+
+            with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, disable=not show, leave=False) as bar:
+                while True:
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                    if got > size:
+                        raise ModelUnavailable(f"{url}: the server sent more than the expected {size} bytes")
+                    h.update(chunk)
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        if got != size:
+            raise ModelUnavailable(f"{url}: the transfer ended after {got} of {size} bytes")
+        if h.hexdigest() != sha256:
+            raise ModelUnavailable(f"{url}: checksum mismatch (got sha256 {h.hexdigest()[:16]}..., expected "
+                                   f"{sha256[:16]}...); the file was not kept")
+        os.replace(tmp, dest)
+        return dest
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        if isinstance(exc, ModelUnavailable):
+            raise
+        reason = getattr(exc, "reason", None) or exc
+        raise ModelUnavailable(f"could not download {url} ({reason})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def yunet_model_path(path: str | os.PathLike[str] | None = None, allow_download: bool = True) -> Path:
+    """The YuNet model file, found or downloaded as the module docstring says."""
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ModelUnavailable(f"{p}: YuNet model file not found")
+        return p
+    env = os.environ.get("DEEPEMOTION_YUNET")
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ModelUnavailable(f"{p} (from $DEEPEMOTION_YUNET): YuNet model file not found")
+        return p
+    cached = cache_dir() / YUNET_FILE
+    if _valid(cached):
+        return cached
+    if not allow_download:
+        raise ModelUnavailable(f"the YuNet face-detector model is not in the cache ({cached}). {_fix_hint(cached)}")
+    url = os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL)
+    try:
+        return download(url, cached)
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(f"the YuNet face-detector model is not in the cache and {exc}. {_fix_hint(cached)}") \
+            from None
+
+
+def main() -> int:
+    try:
+        p = yunet_model_path()
+    except ModelUnavailable as exc:
+        print(f"deepemotion: {exc}", file=sys.stderr)
+        return 1
+    print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Checking what callers hand to the Recognizer: frames, crops and boxes. Bad input raises TypeError or
+ValueError naming the problem; nothing reaches the C++ core unchecked."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MAX_SIDE = 1 << 15  # frames and crops larger than 32768 pixels on a side are refused
+
+
+def check_image(img: Any, what: str = "frame") -> np.ndarray:
+    """A C-contiguous uint8 HxW or HxWx3 array from a frame or crop.
+
+    uint8 is taken as is. Float arrays must hold finite values in [0, 255] and are rounded; a float
+    array whose values all lie in [0, 1] is refused (it is almost certainly a [0, 1]-scaled image,
+    which read as 0..255 would be black: a silently wrong answer). HxWx1 is squeezed; HxWx4 (BGRA)
+    is refused with a hint."""
+    if not isinstance(img, np.ndarray):
+        kind = type(img).__module__.split(".")[0]
+        hint = " (move it to the host with .cpu().numpy() / cupy.asnumpy, or use a GPU backend)" \
+            if kind in ("torch", "cupy") else ""
+        raise TypeError(f"{what} must be a numpy.ndarray, got {type(img).__name__}{hint}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 4:
+        raise ValueError(f"{what} has 4 channels (BGRA?); convert with cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)")
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ValueError(f"{what} must be HxW (gray) or HxWx3 (BGR), got shape {img.shape}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"{what} is empty (shape {img.shape})")
+    if max(img.shape[:2]) > MAX_SIDE:
+        raise ValueError(f"{what} is {img.shape[1]}x{img.shape[0]}; sides above {MAX_SIDE} pixels are not supported")
+    if img.dtype != np.uint8:
+        if img.dtype.kind != "f":
+            raise TypeError(f"{what} must be uint8 (or float in [0, 255]), got dtype {img.dtype}")
+        if not np.isfinite(img).all():
+            raise ValueError(f"{what} contains NaN or infinite values")
+        lo, hi = float(img.min()), float(img.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(f"{what} float values must lie in [0, 255], got [{lo:g}, {hi:g}]")
+        if hi <= 1.0 and hi > lo:
+            raise ValueError(f"{what} is a float image with values in [0, 1]; deepemotion reads pixels as 0..255: "
+                             "pass (img * 255).round().astype(np.uint8)")
+        img = np.rint(img).astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+def check_boxes(boxes: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """(N, 4) int32 boxes x, y, w, h, each inside a frame of ``shape`` with w, h >= 1."""
+    if isinstance(boxes, (str, bytes, dict, set)) or boxes is None:
+        raise TypeError(f"boxes must be an (N, 4) array of numbers (x, y, w, h), got {type(boxes).__name__}")
+    try:
+        b = np.asarray(boxes)
+    except ValueError:
+        raise ValueError("boxes must be an (N, 4) array of numbers (x, y, w, h); got a ragged sequence") from None
+    if b.size == 0:
+        return np.zeros((0, 4), np.int32)
+    if b.dtype.kind not in "iuf":
+        raise TypeError(f"boxes must hold real numbers (int or float), got dtype {b.dtype}")
+    b = b.astype(np.float64)
+    if b.ndim == 1 and b.shape[0] == 4:
+        b = b[None]
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4) as (x, y, w, h), got {b.shape}")
+    if not np.isfinite(b).all():
+        raise ValueError("boxes contain NaN or infinite values")
+    b = np.rint(b)
+    h, w = shape[:2]
+    bad = (b[:, 2] < 1) | (b[:, 3] < 1) | (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 0] + b[:, 2] > w) | \
+          (b[:, 1] + b[:, 3] > h)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"box {i} {tuple(int(v) for v in b[i])} must have w, h >= 1 and lie inside the "
+                         f"{w}x{h} frame")
+    return b.astype(np.int32)
+
+
+def split_crops(crops: Any) -> list[np.ndarray] | np.ndarray:
+    """What ``predict_faces`` was given, as a uniform batch (N, H, W[, 3]) array or a list of images.
+
+    One image is HxW, HxWx1, HxWx3 or HxWx4 (the last refused by check_image); an N x H x W array is N
+    gray faces; N x H x W x C is N faces with C channels."""
+    if isinstance(crops, np.ndarray):
+        if crops.ndim == 2 or (crops.ndim == 3 and crops.shape[2] in (1, 3, 4)):
+            return [crops]
+        if crops.ndim in (3, 4):
+            return crops
+        raise ValueError(f"crops must be one image (HxW or HxWxC) or a batch (NxHxW or NxHxWxC), got shape "
+                         f"{crops.shape}")
+    if isinstance(crops, (list, tuple)):
+        return list(crops)
+    raise TypeError(f"crops must be a numpy array or a list of them, got {type(crops).__name__}")

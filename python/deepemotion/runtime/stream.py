@@ -1,0 +1,197 @@
+"""A pipelined loop over camera or video frames: capture/decode, detection, and crop + classification +
+tracking run in three threads joined by bounded queues, so the stages overlap while results come out
+in frame order.
+
+    for r in Recognizer().stream("clip.mp4"):
+        print(r.index, [f.label for f in r.faces])
+
+- Memory is bounded: each queue holds at most ``queue_size`` frames; a slow consumer slows capture.
+- Order is kept: every stage is one thread reading one FIFO queue.
+- Shutdown is clean: leaving the loop (``break``, an exception, Ctrl-C) stops the workers and joins
+  them; an error in a worker (a camera that fails, a backend error) is re-raised in the consumer.
+- ``pipelined=False`` runs the same stages one after another in the caller's thread (the baseline).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .inputs import check_image
+
+_END = object()
+
+
+@dataclass
+class FrameResult:
+    index: int                          # 0-based frame number
+    frame: np.ndarray = field(repr=False)
+    faces: list[Any]                    # Face objects, with track ids
+    latency_ms: float                   # from the frame's capture to its result
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence what native libraries (OpenCV's video back ends, FFmpeg) print on fd 2 meanwhile."""
+    import cv2
+
+    old_level = cv2.getLogLevel() if hasattr(cv2, "getLogLevel") else None
+    if hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(0)
+    try:
+        fd = os.dup(2)
+    except OSError:
+        fd = -1
+    try:
+        if fd >= 0:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        yield
+    finally:
+        if fd >= 0:
+            os.dup2(fd, 2)
+            os.close(fd)
+        if old_level is not None:
+            cv2.setLogLevel(old_level)
+
+
+def open_capture(source: int | str | os.PathLike[str]) -> Any:
+    """cv2.VideoCapture for a camera index or a video file, or ValueError saying what failed."""
+    import cv2
+
+    from ..files import display_name, opencv_safe_name
+
+    if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
+        with quiet_stderr():
+            cap = cv2.VideoCapture(int(source))
+        if not cap.isOpened():
+            raise ValueError(f"camera {source}: cannot be opened (no such camera, or it is in use)")
+        return cap
+    name = opencv_safe_name(source)
+    if not os.path.isfile(name):
+        raise FileNotFoundError(f"{display_name(source)}: no such video file")
+    with quiet_stderr():
+        cap = cv2.VideoCapture(name)
+    if not cap.isOpened():
+        raise ValueError(f"{display_name(source)}: cannot be opened as a video")
+    return cap
+
+
+def _frames(source: Any, max_frames: int | None) -> Iterator[np.ndarray]:
+    if isinstance(source, (int, np.integer, str, os.PathLike)) and not isinstance(source, bool):
+        cap = open_capture(source)
+        try:
+            n = 0
+            while max_frames is None or n < max_frames:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                n += 1
+                yield frame
+        finally:
+            cap.release()
+        return
+    if isinstance(source, np.ndarray):
+        raise TypeError("stream() takes a camera index, a video path or an iterable of frames; for one frame "
+                        "use predict()")
+    it: Iterable[Any] = source
+    for n, frame in enumerate(it):
+        if max_frames is not None and n >= max_frames:
+            break
+        yield frame
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: int = 4,
+           pipelined: bool = True) -> Iterator[FrameResult]:
+    """Results of ``rec`` on every frame of ``source`` (see the module docstring)."""
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    if queue_size < 1:
+        raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+    if rec.detector is None:
+        raise ValueError("stream() needs a Recognizer with a detector")
+    if not pipelined:
+        yield from _sequential(rec, source, max_frames)
+        return
+    frames_q: queue.Queue = queue.Queue(queue_size)
+    dets_q: queue.Queue = queue.Queue(queue_size)
+    stop = threading.Event()
+
+    def capture() -> None:
+        try:
+            for i, frame in enumerate(_frames(source, max_frames)):
+                if not _put(frames_q, (i, time.perf_counter(), frame), stop):
+                    return
+            _put(frames_q, _END, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            _put(frames_q, exc, stop)
+
+    def detect() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    item = frames_q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is _END or isinstance(item, BaseException):
+                    _put(dets_q, item, stop)
+                    return
+                i, t0, frame = item
+                frame = check_image(frame, f"frame {i}")
+                _put(dets_q, (i, t0, frame, rec.detect(frame)), stop)
+        except BaseException as exc:  # noqa: BLE001
+            _put(dets_q, exc, stop)
+
+    workers = [threading.Thread(target=capture, name="deepemotion-capture", daemon=True),
+               threading.Thread(target=detect, name="deepemotion-detect", daemon=True)]
+    for t in workers:
+        t.start()
+    try:
+        while True:
+            try:
+                item = dets_q.get(timeout=0.1)
+            except queue.Empty:
+                if not any(t.is_alive() for t in workers) and dets_q.empty():
+                    raise RuntimeError("the stream's worker threads ended without a result") from None
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            i, t0, frame, det = item
+            faces = rec._classify_detections(frame, det)
+            yield FrameResult(i, frame, faces, (time.perf_counter() - t0) * 1e3)
+    finally:
+        stop.set()
+        for q in (frames_q, dets_q):
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    q.get_nowait()
+        for t in workers:
+            t.join(timeout=5.0)
+
+
+def _sequential(rec: Any, source: Any, max_frames: int | None) -> Iterator[FrameResult]:
+    for i, frame in enumerate(_frames(source, max_frames)):
+        t0 = time.perf_counter()
+        frame = check_image(frame, f"frame {i}")
+        faces = rec._classify_detections(frame, rec.detect(frame))
+        yield FrameResult(i, frame, faces, (time.perf_counter() - t0) * 1e3)

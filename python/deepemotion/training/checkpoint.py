@@ -1,0 +1,72 @@
+"""Checkpoints: a model's weights, its architecture and how it was made, loadable without running code.
+
+Everything in a checkpoint is tensors, numbers, strings, lists and dicts, so it is read with
+``torch.load(weights_only=True)``, which refuses pickled objects: a file that needs more than that
+(a pickle payload, or a foreign checkpoint) is refused with :class:`CheckpointError`, never executed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .model import DeepEmotion, DeepEmotionConfig
+
+FORMAT = "deepemotion-checkpoint-2"
+_READABLE = {FORMAT, "deepemotion-checkpoint-1"}
+
+
+class CheckpointError(ValueError):
+    """A file is not a (safe, readable) deepemotion checkpoint."""
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: DeepEmotion, meta: dict[str, Any],
+                    extra: dict[str, Any] | None = None, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    """Write atomically (temp file + rename): a crash never leaves a half-written checkpoint."""
+    ckpt = {"format": FORMAT, "config": model.config.to_dict(),
+            "state_dict": state_dict if state_dict is not None else model.state_dict(), "meta": meta}
+    if extra:
+        ckpt.update(extra)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw checkpoint dict, read safely (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise CheckpointError(f"{path}: refused: the file holds Python objects, not only weights "
+                                  "(loading it could run code); deepemotion checkpoints never do") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({msg})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in _READABLE:
+        raise CheckpointError(f"{path}: not a deepemotion checkpoint (no format {FORMAT!r})")
+    for key in ("config", "state_dict"):
+        if not isinstance(ckpt.get(key), dict):
+            raise CheckpointError(f"{path}: checkpoint has no {key!r}")
+    return ckpt
+
+
+def model_from_state(config: dict[str, Any], state: dict[str, torch.Tensor], where: str = "model") -> DeepEmotion:
+    """A DeepEmotion in eval mode with float32 weights, from a config dict and a state dict."""
+    try:
+        model = DeepEmotion(DeepEmotionConfig.from_dict(config))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{where}: weights do not match the architecture ({str(exc).splitlines()[0]})") from None
+    return model.eval()
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[DeepEmotion, dict[str, Any]]:
+    """(model in eval mode, checkpoint dict) from a file written by :func:`save_checkpoint`."""
+    ckpt = read_checkpoint(path)
+    return model_from_state(ckpt["config"], ckpt["state_dict"], str(path)), ckpt

@@ -1,0 +1,270 @@
+"""Facial-expression data sets as numpy arrays (no PyTorch needed).
+
+Loaders for the FER2013 CSV (``emotion,pixels,Usage``), the project's ``.npz`` archives
+(``fer2013.npz``, ``ckplus48.npz``, ``jaffe.npz``) and image folders (``root/<class>/*.png``, as
+CK+ and JAFFE are usually shared). Every loader returns a :class:`FaceSet` with labels in our class
+order (:data:`deepemotion.labels.CLASSES`). Malformed input raises :class:`DataError` naming the
+file (and line, for CSV).
+"""
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..labels import CLASSES, INPUT_SIZE
+
+SIZE = INPUT_SIZE
+CONTEMPT = len(CLASSES)  # label given to CK+'s extra class when it is kept
+
+# Folder/CSV class names seen in the wild -> our class index.
+_ALIASES = {
+    "angry": 0, "anger": 0, "an": 0,
+    "disgust": 1, "disgusted": 1, "di": 1,
+    "fear": 2, "fearful": 2, "afraid": 2, "fe": 2,
+    "happy": 3, "happiness": 3, "joy": 3, "ha": 3,
+    "sad": 4, "sadness": 4, "sa": 4,
+    "surprise": 5, "surprised": 5, "su": 5,
+    "neutral": 6, "ne": 6,
+    "contempt": CONTEMPT,
+}
+_FER_USAGE = {"Training": "train", "PublicTest": "public_test", "PrivateTest": "private_test"}
+
+
+class DataError(ValueError):
+    """A data file is missing, malformed or inconsistent."""
+
+
+@dataclass
+class FaceSet:
+    """Faces with labels. ``groups`` holds what must not be split across train and test (the
+    subject id for CK+ and JAFFE, the split name for FER2013)."""
+
+    images: np.ndarray          # (N, 48, 48) uint8
+    labels: np.ndarray          # (N,) int64, our class order (7 = contempt if kept)
+    groups: np.ndarray          # (N,) str
+    ids: np.ndarray             # (N,) str, where each image came from
+    class_names: tuple[str, ...] = field(default=CLASSES)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if self.images.ndim != 3 or self.images.dtype != np.uint8:
+            raise DataError(f"{self.name or 'FaceSet'}: images must be (N, H, W) uint8, got "
+                            f"{self.images.shape} {self.images.dtype}")
+        for attr in ("labels", "groups", "ids"):
+            if len(getattr(self, attr)) != n:
+                raise DataError(f"{self.name or 'FaceSet'}: {attr} has {len(getattr(self, attr))} entries "
+                                f"for {n} images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, idx: np.ndarray | Sequence[int], name: str | None = None) -> FaceSet:
+        idx = np.asarray(idx)
+        return FaceSet(self.images[idx], self.labels[idx], self.groups[idx], self.ids[idx], self.class_names,
+                       name if name is not None else self.name)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=len(self.class_names))
+
+
+def _read_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"emotion", "pixels"}
+        if reader.fieldnames is None or not need <= set(reader.fieldnames):
+            raise DataError(f"{path}:1: header must contain 'emotion' and 'pixels' (and optionally 'Usage'), "
+                            f"got {reader.fieldnames}")
+        for row in reader:
+            yield reader.line_num, row
+
+
+def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> FaceSet:
+    """Load the standard FER2013 CSV (``emotion,pixels,Usage``).
+
+    ``usage`` picks one split: ``train``/``Training``, ``public_test``/``PublicTest``,
+    ``private_test``/``PrivateTest``; None keeps all rows (``groups`` says which split).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    want = None if usage is None else _FER_USAGE.get(usage, usage)
+    if want is not None and want not in _FER_USAGE.values():
+        raise DataError(f"unknown FER2013 usage {usage!r}; use one of {sorted(_FER_USAGE)}")
+    images, labels, groups, ids = [], [], [], []
+    for line, row in _read_csv_rows(path):
+        split = _FER_USAGE.get((row.get("Usage") or "Training").strip())
+        if split is None:
+            raise DataError(f"{path}:{line}: unknown Usage {row.get('Usage')!r}")
+        if want is not None and split != want:
+            continue
+        try:
+            label = int(row["emotion"])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}:{line}: emotion must be an integer 0-6, got {row['emotion']!r}") from None
+        if not 0 <= label < len(CLASSES):
+            raise DataError(f"{path}:{line}: emotion must be 0-6, got {label}")
+        try:
+            px = np.array((row["pixels"] or "").split(), dtype=np.int64)
+        except ValueError:
+            raise DataError(f"{path}:{line}: pixels must be space-separated integers") from None
+        if px.size != SIZE * SIZE:
+            raise DataError(f"{path}:{line}: expected {SIZE * SIZE} pixels, got {px.size}")
+        if px.min() < 0 or px.max() > 255:
+            raise DataError(f"{path}:{line}: pixel values must be 0-255")
+        images.append(px.astype(np.uint8).reshape(SIZE, SIZE))
+        labels.append(label)
+        groups.append(split)
+        ids.append(f"{path.name}:{line}")
+    if not images:
+        raise DataError(f"{path}: no rows" + (f" with usage {usage!r}" if usage else ""))
+    return FaceSet(np.stack(images), np.array(labels, np.int64), np.array(groups), np.array(ids),
+                   name=f"fer2013-csv:{want or 'all'}")
+
+
+def _npz_field(d: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+    if key not in d.files:
+        raise DataError(f"{path}: missing array {key!r} (has {d.files})")
+    return d[key]
+
+
+def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_contempt: bool = False,
+             variant: str = "images") -> FaceSet:
+    """Load one of the project's ``.npz`` data sets (see ``shared/data/README.md``).
+
+    - ``fer2013.npz``: ``split`` = ``train`` or ``public_test`` (None: both); groups = split.
+    - ``ckplus48.npz``: groups = subject id; contempt (label 7) dropped unless ``keep_contempt``.
+    - ``jaffe.npz``: groups = subject; ``variant`` = ``images`` (whole frame) or ``images_facecrop``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        d = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - zipfile/pickle errors come in many types
+        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+    with d:
+        images = _npz_field(d, variant, path)
+        labels = _npz_field(d, "labels", path).astype(np.int64)
+        groups = _npz_field(d, "split", path).astype(str)
+        ids = _npz_field(d, "ids", path).astype(str)
+        names = tuple(str(s) for s in _npz_field(d, "class_names", path))
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{path}: {variant} must be (N, H, W) uint8, got {images.shape} {images.dtype}")
+    # map the file's class names onto our order
+    try:
+        remap = np.array([_ALIASES[n.lower()] for n in names], np.int64)
+    except KeyError as exc:
+        raise DataError(f"{path}: unknown class name {exc.args[0]!r} in class_names") from None
+    if labels.min() < 0 or labels.max() >= len(names):
+        raise DataError(f"{path}: labels outside 0..{len(names) - 1}")
+    labels = remap[labels]
+    keep = np.ones(len(labels), bool)
+    if not keep_contempt:
+        keep &= labels != CONTEMPT
+    if split is not None:
+        available = sorted(set(groups.tolist()))
+        if split not in available:
+            raise DataError(f"{path}: no split {split!r}; available: {available[:10]}")
+        keep &= groups == split
+    class_names = CLASSES + (("contempt",) if keep_contempt and (labels == CONTEMPT).any() else ())
+    name = path.stem + (f":{split}" if split else "")
+    return FaceSet(images[keep], labels[keep], groups[keep], ids[keep], class_names, name)
+
+
+_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
+
+
+def load_image_folder(root: str | os.PathLike[str], *, size: int = SIZE, keep_contempt: bool = False,
+                      group_by: str = "none") -> FaceSet:
+    """Load ``root/<class>/<image>`` folders; images are read as grayscale and resized to size x size.
+
+    Class folder names are matched case-insensitively with common aliases (anger, happiness,
+    surprised, ...). ``group_by="prefix"`` takes the subject id from the file name up to the first
+    ``_`` or ``.`` (CK+ ``S005_001_...``, JAFFE ``KA.AN1...``); otherwise each file is its own group.
+    """
+    import cv2
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    images, labels, groups, ids = [], [], [], []
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    if not folders:
+        raise DataError(f"{root}: expected one sub-folder per class (e.g. {root}/happy/*.png), found none")
+    for folder in folders:
+        label = _ALIASES.get(folder.name.lower())
+        if label is None:
+            raise DataError(f"{folder}: unknown class folder; expected one of {sorted(set(_ALIASES))}")
+        if label == CONTEMPT and not keep_contempt:
+            continue
+        for f in sorted(folder.iterdir()):
+            if f.suffix.lower() not in _IMAGE_EXT:
+                continue
+            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                raise DataError(f"{f}: cannot be read as an image")
+            if img.shape != (size, size):
+                interp = cv2.INTER_AREA if min(img.shape) > size else cv2.INTER_LINEAR
+                img = cv2.resize(img, (size, size), interpolation=interp)
+            images.append(img)
+            labels.append(label)
+            stem = f.name
+            groups.append(stem.replace(".", "_").split("_")[0] if group_by == "prefix" else str(f))
+            ids.append(str(f.relative_to(root)))
+    if not images:
+        raise DataError(f"{root}: no images found")
+    labels_arr = np.array(labels, np.int64)
+    class_names = CLASSES + (("contempt",) if (labels_arr == CONTEMPT).any() else ())
+    return FaceSet(np.stack(images), labels_arr, np.array(groups), np.array(ids), class_names, root.name)
+
+
+def subject_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k folds over subjects: every subject's images are in exactly one test fold and never in
+    that fold's training part. Subjects are shuffled with ``seed`` and dealt to folds so that
+    fold sizes (in images) stay balanced."""
+    subjects, counts = np.unique(groups, return_counts=True)
+    if k < 2 or k > len(subjects):
+        raise ValueError(f"k must be in 2..{len(subjects)} (number of subjects), got {k}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(subjects))
+    # largest subjects first, each to the currently smallest fold
+    order = order[np.argsort(-counts[order], kind="stable")]
+    fold_of = np.empty(len(subjects), np.int64)
+    sizes = np.zeros(k, np.int64)
+    for s in order:
+        f = int(np.argmin(sizes))
+        fold_of[s] = f
+        sizes[f] += counts[s]
+    subject_fold = dict(zip(subjects.tolist(), fold_of.tolist()))
+    fold = np.array([subject_fold[g] for g in groups.tolist()])
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k)]
+
+
+def data_dir() -> Path | None:
+    """The folder named by ``$DEEPEMOTION_DATA``, or None."""
+    d = os.environ.get("DEEPEMOTION_DATA")
+    return Path(d) if d and Path(d).is_dir() else None
+
+
+def resolve_dataset(spec: str, split: str | None = None, **kw: object) -> FaceSet:
+    """Load a data set from a short name (``fer2013``, ``ckplus``, ``jaffe``: looked up in
+    ``$DEEPEMOTION_DATA``) or a path (``.npz``, ``.csv`` or an image folder)."""
+    names = {"fer2013": "fer2013.npz", "ckplus": "ckplus48.npz", "ck+": "ckplus48.npz", "jaffe": "jaffe.npz"}
+    if spec.lower() in names:
+        d = data_dir()
+        if d is None:
+            raise DataError(f"data set {spec!r} is looked up in $DEEPEMOTION_DATA, which is not set to a folder")
+        path = d / names[spec.lower()]
+    else:
+        path = Path(spec)
+    if path.is_dir():
+        return load_image_folder(path, **kw)  # type: ignore[arg-type]
+    if path.suffix == ".csv":
+        return load_fer2013_csv(path, usage=split)
+    return load_npz(path, split, **kw)  # type: ignore[arg-type]

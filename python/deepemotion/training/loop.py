@@ -1,0 +1,457 @@
+"""The training loop: one :class:`Trainer` owns the model, optimiser, weight average, teacher and RNGs.
+
+Fast on a CPU by construction: faces stay one uint8 tensor and a batch is indexed from it; all
+augmentation is batched tensor work (``augment.py``); the network runs channels-last under bfloat16
+autocast where the CPU has native bf16 (AVX512-BF16 / AMX), with float32 master weights; the loop
+never waits on a Python scalar inside a step (loss and accuracy are summed as tensors and read once
+per progress update). ``tools/bench_training.py`` measures it against the 0.1 loop.
+
+Run folder (``out_dir``): ``best.pt`` (the weights selected on validation), ``last.pt`` (resumable:
+model, weight average, optimiser, all RNG states, history), ``metrics.json`` / ``metrics.csv``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..labels import CLASSES
+from .augment import AugmentConfig, augment, mix, to_input
+from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .data import FaceSet
+from .metrics import metrics_from_predictions
+from .model import DeepEmotion, DeepEmotionConfig, describe
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The recipe. The architecture is ``model``; augmentation is ``augment``."""
+
+    model: DeepEmotionConfig = field(default_factory=DeepEmotionConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"        # sgd (Nesterov momentum) | adamw | adam (paper)
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4    # on conv/linear weights except the FC weights of eq. (1); never on BN/biases
+    l2_fc: float = 1e-4           # lambda of eq. (1): l2 * ||w_fc||^2
+    schedule: str = "cosine"      # cosine (to 1% of lr) | constant (paper)
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.1
+    oversample: float = 0.0       # class sampling weight = count^-oversample (0: natural, 1: balanced)
+    ema: float = 0.999            # decay of an exponential moving average of the weights (0: off)
+    teachers: tuple[str, ...] = ()  # checkpoints whose averaged logits the student learns from
+    kd_alpha: float = 0.7         # weight of the distillation term (the rest: cross-entropy)
+    kd_temperature: float = 4.0
+    precision: str = "auto"       # auto | bf16 | fp32
+    seed: int = 0
+    threads: int = 0              # torch threads (0: PyTorch's default)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 2, f"batch size must be >= 2, got {self.batch_size}"),
+            (self.optimizer in ("sgd", "adamw", "adam"),
+             f"optimizer must be sgd, adamw or adam, got {self.optimizer!r}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"learning rate must be a positive number, got {self.lr}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight decay must be >= 0"),
+            (math.isfinite(self.l2_fc) and self.l2_fc >= 0, "l2-fc must be >= 0"),
+            (self.schedule in ("cosine", "constant"), f"schedule must be cosine or constant, got {self.schedule!r}"),
+            (self.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {self.warmup_epochs}"),
+            (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (0 <= self.oversample <= 1, f"oversample must be in [0, 1], got {self.oversample}"),
+            (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
+            (0 <= self.kd_alpha <= 1, f"kd alpha must be in [0, 1], got {self.kd_alpha}"),
+            (self.kd_temperature > 0, f"kd temperature must be > 0, got {self.kd_temperature}"),
+            (self.precision in ("auto", "bf16", "fp32"),
+             f"precision must be auto, bf16 or fp32, got {self.precision!r}"),
+            (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        d["augment"]["erase_area"] = list(self.augment.erase_area)
+        d["teachers"] = list(self.teachers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "model" in d:
+            d["model"] = DeepEmotionConfig.from_dict(d["model"])
+        if "augment" in d:
+            a = dict(d["augment"])
+            if "erase_area" in a:
+                a["erase_area"] = tuple(a["erase_area"])
+            d["augment"] = AugmentConfig(**a)
+        if "teachers" in d:
+            d["teachers"] = tuple(d["teachers"])
+        return cls(**d)
+
+
+def bf16_native() -> bool:
+    """True when this CPU computes bfloat16 natively (oneDNN's AVX512-BF16 / AMX kernels)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (None: float32)."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "bf16" or bf16_native():
+        return torch.bfloat16
+    return None
+
+
+def sampling_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    counts = np.bincount(labels, minlength=int(labels.max()) + 1).astype(np.float64)
+    w = np.where(counts[labels] > 0, counts[labels] ** -power, 0.0)
+    return w / w.sum()
+
+
+def lr_at(epoch: float, cfg: TrainConfig) -> float:
+    """Learning rate at a fractional epoch: linear warm-up, then cosine to 1% (or constant)."""
+    warmup = min(cfg.warmup_epochs, cfg.epochs - 1)
+    if warmup > 0 and epoch < warmup:
+        return cfg.lr * (epoch + 1e-3) / warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    t = (epoch - warmup) / max(1e-9, cfg.epochs - warmup)
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t))))
+
+
+@torch.no_grad()
+def predict_logits(model: DeepEmotion, images: np.ndarray | torch.Tensor, batch_size: int = 512,
+                   autocast: torch.dtype | None = None) -> np.ndarray:
+    """Logits (N, C) of uint8 faces (N, 48, 48) in eval mode (with the model's own in-graph TTA, if any)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    imgs = torch.as_tensor(images)
+    out = []
+    try:
+        for i in range(0, len(imgs), batch_size):
+            x = to_input(imgs[i:i + batch_size]).to(device)
+            with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+                out.append(model(x).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.config.num_classes), np.float32)
+
+
+def evaluate(model: DeepEmotion, data: FaceSet, batch_size: int = 512) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall and the confusion matrix of ``model`` on ``data`` (float32)."""
+    logits = predict_logits(model, data.images, batch_size)
+    return metrics_from_predictions(data.labels, logits.argmax(1), data.class_names[:logits.shape[1]])
+
+
+class WeightAverage:
+    """Exponential moving average of a model's parameters and buffers (BN statistics included)."""
+
+    def __init__(self, model: DeepEmotion, decay: float) -> None:
+        self.decay = decay
+        self.model = DeepEmotion(model.config).to(next(model.parameters()).device)
+        self.model.load_state_dict(model.state_dict())
+        self.model.eval().requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: DeepEmotion) -> None:
+        self.updates += 1
+        d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))  # short memory at the start
+        ema = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        cur = [t for t in model.state_dict().values() if t.is_floating_point()]
+        torch._foreach_lerp_(ema, cur, 1.0 - d)
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                self.model.state_dict()[name].copy_(t)
+
+
+class Teacher:
+    """The averaged logits of one or more trained checkpoints, for knowledge distillation."""
+
+    def __init__(self, paths: Sequence[str], device: torch.device) -> None:
+        self.models = []
+        for p in paths:
+            model, _ = load_checkpoint(p)
+            self.models.append(model.to(device).to(memory_format=torch.channels_last).requires_grad_(False))
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x).float() for m in self.models]).mean(0)
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s distillation term: T^2 * KL(softmax(teacher/T) || softmax(student/T))."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean",
+                    log_target=True) * (t * t)
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_accuracy: float
+    epoch_seconds: list[float] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    total_seconds: float = 0.0
+
+
+class RunFolderInUse(FileExistsError):
+    """The output folder holds a run and neither resume nor overwrite was asked for."""
+
+
+def keep_freed_memory() -> None:
+    """glibc returns large freed blocks to the OS and then page-faults them back on the next batch
+    (tens of thousands of faults per step, costly in VMs). Keep them in the heap instead. Linux
+    glibc only; a no-op elsewhere."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+        libc.mallopt(m_mmap_threshold, 32 << 20)   # the largest value glibc accepts on 64-bit
+        libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+        libc.mallopt(m_top_pad, 256 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
+class Trainer:
+    """Trains ``cfg.model`` on ``train_set``; keeps the best epoch on ``val_set`` (the last if None)."""
+
+    def __init__(self, cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir: str | os.PathLike[str],
+                 *, device: str = "cpu", meta: dict[str, Any] | None = None) -> None:
+        if len(train_set) < cfg.batch_size:
+            raise ValueError(f"{train_set.name}: {len(train_set)} training faces, fewer than one batch "
+                             f"({cfg.batch_size}); lower --batch-size")
+        n_classes = int(train_set.labels.max()) + 1
+        if n_classes > cfg.model.num_classes:
+            raise ValueError(f"{train_set.name}: labels go up to {n_classes - 1} but the model has "
+                             f"{cfg.model.num_classes} classes")
+        self.cfg, self.train_set, self.val_set = cfg, train_set, val_set
+        self.out = Path(out_dir)
+        self.meta = dict(meta or {})
+        self.device = torch.device(device)
+        self.autocast = resolve_precision(cfg.precision, self.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.model = DeepEmotion(cfg.model).to(self.device).to(memory_format=torch.channels_last)
+        self.opt = self._optimizer()
+        self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema > 0 else None
+        self.teacher = Teacher(cfg.teachers, self.device) if cfg.teachers else None
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0
+        self.best_acc, self.best_epoch = -1.0, -1
+        self.images = torch.from_numpy(np.ascontiguousarray(train_set.images))
+        self.labels = torch.from_numpy(train_set.labels)
+        self.weights = sampling_weights(train_set.labels, cfg.oversample) if cfg.oversample > 0 else None
+        self.steps = len(train_set) // cfg.batch_size
+        self.info = describe(self.model)
+
+    # -- setup -------------------------------------------------------------------------------------
+    def _optimizer(self) -> torch.optim.Optimizer:
+        cfg, m = self.cfg, self.model
+        fc = {id(p) for p in m.fc_weights()}
+        decay = [p for p in m.parameters() if p.ndim > 1 and id(p) not in fc]
+        rest = [p for p in m.parameters() if p.ndim <= 1 or id(p) in fc]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.Adam(groups, lr=cfg.lr)
+
+    def prepare_folder(self, resume: bool, overwrite: bool) -> None:
+        """Refuse to overwrite a run folder unless told; load ``last.pt`` when resuming."""
+        last = self.out / "last.pt"
+        if resume:
+            if last.exists():
+                self.load_state(last)
+            return
+        taken = [p.name for p in (last, self.out / "best.pt", self.out / "metrics.json") if p.exists()]
+        if taken and not overwrite:
+            raise RunFolderInUse(f"{self.out}: holds a run ({', '.join(taken)}); continue it with --resume, or "
+                                 "replace it with --overwrite, or pick another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def load_state(self, path: Path) -> None:
+        ck = read_checkpoint(path)
+        if ck.get("train_config") != self.cfg.to_dict():
+            raise CheckpointError(f"{path}: was written with a different training configuration; "
+                                  "use a new output folder or the same options")
+        self.model.load_state_dict(ck["state_dict"])
+        self.opt.load_state_dict(ck["optimizer"])
+        if self.ema is not None:
+            self.ema.model.load_state_dict(ck["ema_state_dict"])
+            self.ema.updates = int(ck["ema_updates"])
+        self.gen.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])
+        self.rng.bit_generator.state = ck["numpy_rng"]
+        self.history = list(ck["history"])
+        self.epoch = int(ck["epoch"])
+        self.best_acc, self.best_epoch = float(ck["best_val_accuracy"]), int(ck["best_epoch"])
+
+    # -- one step / one epoch -----------------------------------------------------------------------
+    def _batch_order(self) -> torch.Tensor:
+        n, bs = len(self.train_set), self.cfg.batch_size
+        if self.weights is not None:
+            order = self.rng.choice(n, size=self.steps * bs, replace=True, p=self.weights)
+        else:
+            order = self.rng.permutation(n)[: self.steps * bs]
+        return torch.from_numpy(order).view(self.steps, bs)
+
+    def step(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on the faces ``idx``; returns (loss, correct) as tensors (no host sync)."""
+        cfg = self.cfg
+        x = augment(self.images[idx], cfg.augment, self.gen)
+        y = self.labels[idx]
+        x, target = mix(x, y, cfg.model.num_classes, cfg.augment, self.gen, cfg.label_smoothing)
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        target = target.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+            logits = self.model(x).float()
+            t_logits = self.teacher(x) if self.teacher is not None else None
+        loss = F.cross_entropy(logits, target) + cfg.l2_fc * self.model.fc_l2()
+        if t_logits is not None:
+            loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd_loss(logits, t_logits, cfg.kd_temperature)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        correct = (logits.detach().argmax(1).cpu() == y).sum()
+        return loss.detach().cpu(), correct
+
+    def train_epoch(self, progress: bool) -> dict[str, Any]:
+        from tqdm.auto import tqdm
+
+        cfg, epoch = self.cfg, self.epoch
+        self.model.train()
+        order = self._batch_order()
+        tot_loss, tot_correct = torch.zeros(()), torch.zeros((), dtype=torch.int64)
+        t0 = time.perf_counter()
+        bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress,
+                   unit="batch")
+        for i in bar:
+            lr = lr_at(epoch + i / self.steps, cfg)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            loss, correct = self.step(order[i])
+            tot_loss += loss
+            tot_correct += correct
+            if progress and i % 50 == 49:
+                seen = (i + 1) * cfg.batch_size
+                bar.set_postfix(loss=f"{float(tot_loss) / (i + 1):.3f}", acc=f"{int(tot_correct) / seen:.3f}")
+        seconds = time.perf_counter() - t0
+        seen = self.steps * cfg.batch_size
+        loss_mean = float(tot_loss) / self.steps
+        if not math.isfinite(loss_mean):
+            raise FloatingPointError(f"epoch {epoch + 1}: the training loss is {loss_mean}; lower --lr")
+        return {"epoch": epoch + 1, "lr": lr_at(epoch + 1 - 1e-9, cfg), "train_loss": loss_mean,
+                "train_accuracy": int(tot_correct) / seen, "epoch_seconds": seconds,
+                "images_per_second": seen / seconds}
+
+    def selected_model(self) -> DeepEmotion:
+        """The weights that are evaluated and kept: the weight average if on, else the raw weights."""
+        return self.ema.model if self.ema is not None else self.model
+
+    # -- the whole run ------------------------------------------------------------------------------
+    def fit(self, *, progress: bool = True, stop_after: int | None = None,
+            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+        cfg = self.cfg
+        keep_freed_memory()
+        t_all = time.perf_counter()
+        end = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
+        while self.epoch < end:
+            row = self.train_epoch(progress)
+            if self.val_set is not None and len(self.val_set):
+                row["val_accuracy"] = evaluate(self.selected_model(), self.val_set)["accuracy"]
+                if self.ema is not None:
+                    row["val_accuracy_raw"] = evaluate(self.model, self.val_set)["accuracy"]
+                acc = row["val_accuracy"]
+            else:
+                acc = float(self.epoch)  # no validation: keep the last epoch
+            self.history.append(row)
+            self.epoch += 1
+            if acc > self.best_acc:
+                self.best_acc, self.best_epoch = acc, self.epoch
+                save_checkpoint(self.out / "best.pt", self.selected_model(),
+                                {**self.meta, "epoch": self.epoch, "val_accuracy": row.get("val_accuracy"),
+                                 "train_config": cfg.to_dict(), **self.info})
+            self._save_last()
+            write_history(self.out, self.history)
+            if on_epoch:
+                on_epoch(row)
+            val = f" val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
+            print(f"epoch {self.epoch:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  train_acc "
+                  f"{row['train_accuracy']:.4f}{val}  ({row['epoch_seconds']:.1f} s, "
+                  f"{row['images_per_second']:.0f} img/s)", flush=True)
+        return TrainResult(self.best_epoch, self.best_acc, [h["epoch_seconds"] for h in self.history],
+                           self.history, time.perf_counter() - t_all)
+
+    def _save_last(self) -> None:
+        extra: dict[str, Any] = {
+            "optimizer": self.opt.state_dict(), "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state, "history": self.history, "epoch": self.epoch,
+            "best_val_accuracy": self.best_acc, "best_epoch": self.best_epoch, "train_config": self.cfg.to_dict()}
+        if self.ema is not None:
+            extra["ema_state_dict"] = self.ema.model.state_dict()
+            extra["ema_updates"] = self.ema.updates
+        save_checkpoint(self.out / "last.pt", self.model, {**self.meta, "epoch": self.epoch}, extra=extra)
+
+
+def train(cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir: str | os.PathLike[str], *,
+          resume: bool = False, overwrite: bool = False, progress: bool = True, meta: dict[str, Any] | None = None,
+          stop_after: int | None = None, device: str = "cpu") -> TrainResult:
+    """Train with ``cfg`` into ``out_dir`` (see :class:`Trainer`); ``stop_after`` ends this call after that many
+    epochs (continue later with ``resume=True``)."""
+    trainer = Trainer(cfg, train_set, val_set, out_dir, device=device, meta=meta)
+    trainer.prepare_folder(resume, overwrite)
+    return trainer.fit(progress=progress, stop_after=stop_after)
+
+
+def write_history(out: Path, history: list[dict[str, Any]]) -> None:
+    from ..files import atomic_write_text
+
+    atomic_write_text(out / "metrics.json", json.dumps(history, indent=1))
+    keys = sorted({k for h in history for k in h}, key=lambda k: (k != "epoch", k))
+    tmp = out / "metrics.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+    os.replace(tmp, out / "metrics.csv")
+
+
+__all__ = ["CLASSES", "TrainConfig", "Trainer", "evaluate", "predict_logits", "train"]

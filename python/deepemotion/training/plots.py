@@ -1,0 +1,87 @@
+"""Figures of training and evaluation (matplotlib, imported on use; ``deepemotion[train]`` or ``[bench]``)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class PlotUnavailable(RuntimeError):
+    """matplotlib is not installed."""
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotUnavailable("plots need matplotlib: pip install 'deepemotion[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(metrics: dict[str, Any], path: str | os.PathLike[str], title: str = "") -> None:
+    plt = _pyplot()
+    cm = np.array(metrics["confusion_matrix"], dtype=np.float64)
+    names = metrics["class_names"]
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{int(cm[i, j])}\n{norm[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or f"accuracy {metrics['accuracy']:.2%} (n={metrics['n']})")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> None:
+    plt = _pyplot()
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot(ep, [h["train_accuracy"] for h in history], label="train (augmented)")
+    for key, label in (("val_accuracy", "validation"), ("val_accuracy_raw", "validation (raw weights)")):
+        if any(key in h for h in history):
+            ax.plot(ep, [h.get(key, np.nan) for h in history], label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.PathLike[str],
+                           budget_mflops: float | None = None, title: str = "") -> None:
+    """Scatter of accuracy against MFLOP per face; each point a dict with name, mflops, accuracy, params."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    for p in points:
+        ax.scatter(p["mflops"], 100 * p["accuracy"], s=30 + p["params"] / 2e4, alpha=0.75,
+                   marker="*" if p.get("bundled") else "o")
+        ax.annotate(f"{p['name']}\n{p['params'] / 1e6:.2f} M params", (p["mflops"], 100 * p["accuracy"]),
+                    textcoords="offset points", xytext=(6, -4), fontsize=7)
+    if budget_mflops:
+        ax.axvline(budget_mflops, color="grey", ls="--", lw=1)
+        ax.text(budget_mflops, ax.get_ylim()[0], " budget", color="grey", fontsize=7, va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("MFLOP per face (log scale)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title or "accuracy vs compute")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
