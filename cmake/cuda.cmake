@@ -1,18 +1,15 @@
 # Decides whether the CUDA kernels are built and for which architectures.
 # Sets DEEPEMOTION_CUDA_ENABLED (ON/OFF) and, when ON, CMAKE_CUDA_ARCHITECTURES.
 set(DEEPEMOTION_CUDA_ENABLED OFF)
-if(DEEPEMOTION_WITH_CUDA STREQUAL "OFF")
-  message(STATUS "deepemotion: CUDA disabled (DEEPEMOTION_WITH_CUDA=OFF)")
+deepemotion_feature_off(DEEPEMOTION_WITH_CUDA _off)
+if(_off)
   return()
 endif()
 
 include(CheckLanguage)
 check_language(CUDA)
 if(NOT CMAKE_CUDA_COMPILER)
-  if(DEEPEMOTION_WITH_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "deepemotion: DEEPEMOTION_WITH_CUDA=ON but no CUDA compiler was found (set CUDACXX or CMAKE_CUDA_COMPILER)")
-  endif()
-  message(STATUS "deepemotion: no CUDA compiler found; building the CPU kernels only")
+  deepemotion_feature_missing(DEEPEMOTION_WITH_CUDA "no CUDA compiler was found (set CUDACXX or CMAKE_CUDA_COMPILER)")
   return()
 endif()
 

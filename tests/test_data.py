@@ -83,7 +83,7 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "joyful").rmdir()
     (tmp_path / "happy").mkdir()
     (tmp_path / "happy" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match=r"broken\.png: cannot be read"):
+    with pytest.raises(DataError, match=r"broken\.png: cannot be decoded"):
         load_image_folder(tmp_path)
 
 

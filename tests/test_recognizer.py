@@ -11,7 +11,7 @@ cv2 = pytest.importorskip("cv2")
 
 import deepemotion  # noqa: E402
 from _helpers import example_frame, require_data, require_yunet  # noqa: E402
-from deepemotion import _C, BackendUnavailable, Face, Recognizer  # noqa: E402
+from deepemotion import BackendUnavailable, Face, Recognizer  # noqa: E402
 from deepemotion.cli.predict import main as predict_main  # noqa: E402
 from deepemotion.labels import CLASSES  # noqa: E402
 from deepemotion.runtime.backends import create_backend  # noqa: E402
@@ -33,43 +33,6 @@ def test_public_api_imports():
 def smooth_frame(rng, h=480, w=640, channels=3):
     f = rng.integers(0, 256, (h, w, channels) if channels == 3 else (h, w), np.uint8)
     return cv2.GaussianBlur(f, (9, 9), 3)
-
-
-# --- crops: one C++ call against an OpenCV crop + resize reference ----------------------------
-
-@pytest.mark.parametrize("channels", [1, 3])
-def test_crop_matches_opencv_linear(rng, channels):
-    frame = smooth_frame(rng, channels=channels)
-    boxes = np.array([[100, 50, 200, 180], [0, 0, 48, 48], [600, 400, 40, 80], [17, 300, 333, 171]], np.int32)
-    got = _C.crop_faces(frame, boxes, 48, 0.5, 0.5, 1)
-    assert got.shape == (4, 1, 48, 48) and got.dtype == np.float32
-    gray = frame if channels == 1 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    for i, (x, y, w, h) in enumerate(boxes):
-        ref = cv2.resize(np.ascontiguousarray(gray[y:y + h, x:x + w]), (48, 48), interpolation=cv2.INTER_LINEAR)
-        # OpenCV rounds gray to uint8 and resizes in 11-bit fixed point: at most ~1 grey level apart
-        np.testing.assert_allclose((got[i, 0] * 0.5 + 0.5) * 255, ref, atol=1.2)
-
-
-def test_crop_supersample_matches_opencv_area(rng):
-    frame = smooth_frame(rng, channels=1)
-    got = _C.crop_faces(frame, np.array([[40, 40, 192, 192]], np.int32), 48, 0.5, 0.5, 4)
-    ref = cv2.resize(np.ascontiguousarray(frame[40:232, 40:232]), (48, 48), interpolation=cv2.INTER_AREA)
-    diff = np.abs((got[0, 0] * 0.5 + 0.5) * 255 - ref)
-    assert diff.max() < 1.5 and diff.mean() < 0.5
-
-
-@pytest.mark.parametrize("frame, boxes, exc, match", [
-    (np.zeros((10, 10), np.float32), np.zeros((0, 4), np.int32), TypeError, "uint8"),
-    (np.zeros((10, 10, 4), np.uint8), np.zeros((0, 4), np.int32), ValueError, "HxW"),
-    (np.zeros((10, 10), np.uint8), np.zeros((1, 4), np.float32), TypeError, "int32"),
-    (np.zeros((10, 10), np.uint8), np.zeros((1, 3), np.int32), ValueError, r"\(N, 4\)"),
-    (np.zeros((10, 10), np.uint8), np.array([[5, 5, 6, 2]], np.int32), ValueError, "box 0"),
-    (np.zeros((10, 10), np.uint8), np.array([[0, 0, 0, 2]], np.int32), ValueError, "w, h >= 1"),
-    (np.zeros((10, 20), np.uint8)[:, ::2], np.zeros((0, 4), np.int32), ValueError, "C-contiguous"),
-])
-def test_crop_bad_input(frame, boxes, exc, match):
-    with pytest.raises(exc, match=match):
-        _C.crop_faces(frame, boxes)
 
 
 # --- Recognizer API ---------------------------------------------------------------------------

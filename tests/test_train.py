@@ -34,7 +34,7 @@ def synthetic_faces(n: int, seed: int = 0) -> FaceSet:
 
 
 def small_cfg(**kw) -> TrainConfig:
-    base = dict(model=SMALL, augment=AugmentConfig(rotate_deg=5, erase_p=0.0), epochs=2, batch_size=32, lr=0.05,
+    base = dict(model=SMALL, augment=AugmentConfig(rotate_deg=5, erase_p=0.0), epochs=2, batch_size=32, lr=0.01,
                 seed=1, warmup_epochs=0, ema=0.0, precision="fp32")
     base.update(kw)
     return TrainConfig(**base)

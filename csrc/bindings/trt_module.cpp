@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "bindings/checks.h"
 #include "tensorrt/engine_runner.h"
 
 namespace py = pybind11;
@@ -32,7 +33,7 @@ py::array run(EngineRunner& r, const py::array& input) {
   const int64_t n = input.shape(0);
   if (n > r.max_batch()) {
     throw py::value_error("EngineRunner.run: batch " + std::to_string(n) + " exceeds the engine's maximum " +
-                          std::to_string(r.max_batch()) + " (rebuild with a larger --max-batch)");
+                          std::to_string(r.max_batch()) + " (rebuild with a larger batch profile: fer-export engine --batch MIN OPT MAX)");
   }
   std::vector<py::ssize_t> shape{n};
   for (auto d : r.output().sample_shape) shape.push_back(d);
@@ -46,12 +47,18 @@ py::array run(EngineRunner& r, const py::array& input) {
   return out;
 }
 
-uintptr_t cuda_pointer(const py::object& obj, const char* what) {
-  if (!py::hasattr(obj, "__cuda_array_interface__")) {
-    throw py::type_error(std::string("EngineRunner.run_device: ") + what + " must expose __cuda_array_interface__");
+// Device arrays are checked as _C checks them (contiguous device memory of the engine's dtype and shape).
+uintptr_t cuda_pointer(const py::object& obj, const char* what, const deepemotion::trt::TensorInfo& t, int64_t n) {
+  using deepemotion::bindings::read_cuda_array;
+  const bool half = t.type == nvinfer1::DataType::kHALF;
+  const auto a = read_cuda_array(obj, {"EngineRunner.run_device", what}, {half ? "<f2" : "<f4"});
+  std::vector<int64_t> want{n};
+  want.insert(want.end(), t.sample_shape.begin(), t.sample_shape.end());
+  if (a.shape != want) {
+    throw py::value_error(std::string("EngineRunner.run_device: ") + what + " must have shape " +
+                          deepemotion::bindings::shape_str(want) + ", got " + deepemotion::bindings::shape_str(a.shape));
   }
-  py::dict cai = obj.attr("__cuda_array_interface__");
-  return cai["data"].cast<py::tuple>()[0].cast<uintptr_t>();
+  return a.ptr;
 }
 
 }  // namespace
@@ -67,7 +74,11 @@ PYBIND11_MODULE(_trt, m) {
       .def(
           "run_device",
           [](EngineRunner& r, const py::object& in, const py::object& out, int64_t n, uintptr_t stream) {
-            const uintptr_t pi = cuda_pointer(in, "input"), po = cuda_pointer(out, "output");
+            if (n < 1 || n > r.max_batch()) {
+              throw py::value_error("EngineRunner.run_device: n must be in 1.." + std::to_string(r.max_batch()));
+            }
+            const uintptr_t pi = cuda_pointer(in, "input", r.input(), n);
+            const uintptr_t po = cuda_pointer(out, "output", r.output(), n);
             py::gil_scoped_release release;
             r.run_device(reinterpret_cast<const void*>(pi), reinterpret_cast<void*>(po), n,
                          reinterpret_cast<cudaStream_t>(stream));

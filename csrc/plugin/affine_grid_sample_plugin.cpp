@@ -9,7 +9,7 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "deepemotion/affine_grid_sample.h"
+#include "ops/affine_grid_sample/affine_grid_sample.h"
 
 namespace deepemotion {
 namespace plugin {

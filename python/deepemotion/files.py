@@ -62,7 +62,7 @@ def read_image(path: str | os.PathLike[str], gray: bool = False) -> np.ndarray:
 
 def display_name(path: str | os.PathLike[str]) -> str:
     """A printable form of a path, also for names that are not valid UTF-8."""
-    return os.fsdecode(os.fsencode(path)).encode("utf-8", "backslashreplace").decode("utf-8")
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def opencv_safe_name(path: str | os.PathLike[str]) -> str:
@@ -74,3 +74,14 @@ def opencv_safe_name(path: str | os.PathLike[str]) -> str:
         raise ValueError(f"{display_name(path)}: the file name is not valid UTF-8, which OpenCV cannot open; "
                          "rename the file") from None
     return s
+
+
+def write_image(path: str | os.PathLike[str], img: np.ndarray) -> Path:
+    """Encode ``img`` by the path's suffix and write it atomically, without handing the name to OpenCV."""
+    import cv2
+
+    p = Path(path)
+    ok, buf = cv2.imencode(p.suffix or ".png", img)
+    if not ok:
+        raise ValueError(f"{display_name(p)}: OpenCV cannot encode an image as {p.suffix or '.png'}")
+    return atomic_write_bytes(p, buf.tobytes())

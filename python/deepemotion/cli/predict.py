@@ -80,7 +80,10 @@ class OutputNamer:
         self.inputs = {os.path.realpath(i) for i in inputs if os.path.exists(i)}
 
     def __call__(self, source: str, suffix: str) -> Path:
-        stem = Path(source).stem if source else "output"
+        from ..files import display_name
+
+        # a name that is not valid UTF-8 is written with backslash escapes (OpenCV cannot take it)
+        stem = display_name(Path(source).stem) if source else "output"
         k = 1
         while True:
             name = f"{stem}_annotated{'' if k == 1 else f'_{k}'}{suffix}"
@@ -132,9 +135,8 @@ def _print_faces(name: str, faces: list[Any], ms: float) -> None:
 
 
 def run_image(path: str, rec: Any, namer: OutputNamer | None, out: JsonLines, quiet: bool) -> bool:
-    import cv2
 
-    from ..files import atomic_write, display_name, read_image
+    from ..files import display_name, read_image, write_image
     from ..runtime.draw import annotate
 
     try:
@@ -151,13 +153,7 @@ def run_image(path: str, rec: Any, namer: OutputNamer | None, out: JsonLines, qu
     if namer is not None:
         namer.folder.mkdir(parents=True, exist_ok=True)
         written = namer(path, ".jpg")
-        img = annotate(frame, faces)
-
-        def _write(tmp: str) -> None:
-            if not cv2.imwrite(tmp, img):
-                raise OSError(f"{written}: could not be written")
-
-        atomic_write(written, _write)
+        write_image(written, annotate(frame, faces))
         if not quiet:
             print(f"  annotated copy: {written}")
     out.write({"source": display_name(path), "frame": 0, "latency_ms": round(ms, 3),

@@ -71,9 +71,7 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
-
-    from ..files import atomic_write, atomic_write_text
+    from ..files import atomic_write_text, display_name, write_image
     from ..runtime.recognizer import Recognizer
     from ..training.saliency import occlusion_positions, occlusion_saliency, overlay
 
@@ -95,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     summary = []
     used: set[str] = set()
     for name, img, truth in faces:
-        base, k = name, 2
+        base, k = display_name(name), 2
+        name = base
         while name in used:  # two inputs with the same stem: keep both maps
             name, k = f"{base}_{k}", k + 1
         used.add(name)
@@ -103,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
         truth_txt = f" (true: {CLASSES[truth]})" if truth is not None and truth < len(CLASSES) else ""
         title = f"pred {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} | drop map | label flips"
         png = out / f"{name}.png"
-        pic = overlay(img, res, title=title)
-        atomic_write(png, lambda tmp: cv2.imwrite(tmp, pic))
+        write_image(png, overlay(img, res, title=title))
         summary.append({"name": name, "pred": CLASSES[res.label], "prob": res.prob,
                         "truth": CLASSES[truth] if truth is not None and truth < len(CLASSES) else None,
                         "max_drop": float(res.drop.max()), "flip_fraction": float((res.flip > 0).mean()),

@@ -58,12 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flip averaging inside the network (doubles its FLOPs; exported into every graph)")
 
     r = p.add_argument_group("recipe")
-    r.add_argument("--epochs", type=int, default=120)
+    r.add_argument("--epochs", type=int, default=100)
     r.add_argument("--batch-size", type=int, default=128)
-    r.add_argument("--optimizer", choices=("sgd", "adamw", "adam"), default="sgd", help="sgd: Nesterov momentum")
-    r.add_argument("--lr", type=float, default=0.05, help="peak learning rate (paper: Adam 0.005)")
+    r.add_argument("--optimizer", choices=("sgd", "adamw", "adam"), default="adamw",
+                   help="adamw: decoupled weight decay; sgd: Nesterov momentum; adam: the paper's")
+    r.add_argument("--lr", type=float, default=0.002, help="peak learning rate (paper: Adam 0.005)")
     r.add_argument("--momentum", type=float, default=0.9)
-    r.add_argument("--weight-decay", type=float, default=5e-4)
+    r.add_argument("--weight-decay", type=float, default=0.05, help="on conv/linear weights (not BN, biases or the "
+                   "FC weights of eq. (1)); decoupled with adamw")
     r.add_argument("--l2-fc", type=float, default=1e-4, help="lambda of the ||w_fc||^2 term, paper eq. (1)")
     r.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     r.add_argument("--warmup-epochs", type=int, default=2)

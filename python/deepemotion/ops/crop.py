@@ -1,5 +1,6 @@
-"""Face crops: all faces of a frame to one normalised (N, 1, 48, 48) float32 batch in one C++ call
-(crop, gray conversion, resampling and normalisation fused)."""
+"""Face crops: all faces of a frame to one normalised (N, 1, 48, 48) float32 batch in one C++ call (crop,
+gray conversion, resampling and normalisation fused). A frame on the GPU (a PyTorch CUDA tensor or a CuPy
+array) is cropped there by the CUDA kernel and the batch stays on the GPU."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,19 +9,61 @@ import numpy as np
 
 from .._ext import assert_has_ext
 from ..labels import INPUT_SIZE, MEAN, STD
+from .affine_grid_sample import _require_cuda, array_kind
 
 
-def crop_faces(frame: np.ndarray, boxes: np.ndarray, supersample: int = 0, out_size: int = INPUT_SIZE) -> np.ndarray:
+def box_geometry(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(theta (N, 2, 3), clip (N, 4)) of (x, y, w, h) boxes, as the C++ op defines them."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    theta = np.zeros((len(b), 2, 3), np.float32)
+    theta[:, 0, 0], theta[:, 0, 2] = b[:, 2], b[:, 0] - 0.5
+    theta[:, 1, 1], theta[:, 1, 2] = b[:, 3], b[:, 1] - 0.5
+    clip = np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], 1).astype(np.int32)
+    return theta, clip
+
+
+def _crop_cuda(ext: Any, frame: Any, theta: np.ndarray, clip: np.ndarray, supersample: int, out_size: int) -> Any:
+    _require_cuda(ext)
+    n = len(theta)
+    if array_kind(frame) == "cupy":
+        import cupy
+
+        out = cupy.empty((n, 1, out_size, out_size), cupy.float32)
+        ext.crop_faces_cuda(frame, cupy.asarray(theta), cupy.asarray(clip), out, MEAN, STD, supersample,
+                            cupy.cuda.get_current_stream().ptr)
+        return out
+    import torch
+
+    dev = frame.device
+    out = torch.empty((n, 1, out_size, out_size), dtype=torch.float32, device=dev)
+    ext.crop_faces_cuda(frame.contiguous(), torch.from_numpy(theta).to(dev), torch.from_numpy(clip).to(dev), out,
+                        MEAN, STD, supersample, int(torch.cuda.current_stream(dev).cuda_stream))
+    return out
+
+
+def crop_faces(frame: Any, boxes: np.ndarray, supersample: int = 0, out_size: int = INPUT_SIZE) -> Any:
     """Boxes (N, 4) int32 x, y, w, h inside a uint8 HxW or HxWx3 frame -> (N, 1, out, out) float32.
     ``supersample``: sub-samples per axis when shrinking (0: per box, about side / out, at most 4)."""
     ext: Any = assert_has_ext()
-    return ext.crop_faces(frame, np.ascontiguousarray(boxes, np.int32), int(out_size), MEAN, STD, int(supersample))
+    if isinstance(frame, np.ndarray):
+        return ext.crop_faces(frame, np.ascontiguousarray(boxes, np.int32), int(out_size), MEAN, STD, int(supersample))
+    h, w = frame.shape[:2]
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    if len(b) and ((b[:, 2] < 1) | (b[:, 3] < 1) | (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 0] + b[:, 2] > w)
+                   | (b[:, 1] + b[:, 3] > h)).any():
+        raise ValueError(f"crop_faces: every box must have w, h >= 1 and lie inside the {w}x{h} frame")
+    theta, clip = box_geometry(b)
+    return _crop_cuda(ext, frame, theta, clip, int(supersample), int(out_size))
 
 
-def crop_faces_affine(frame: np.ndarray, theta: np.ndarray, supersample: int = 0,
-                      out_size: int = INPUT_SIZE) -> np.ndarray:
-    """Crops given as affine maps: ``theta`` (N, 2, 3) maps output pixel centres (x, y, 1) to frame pixel
-    coordinates. Same sampling, gray conversion and normalisation as :func:`crop_faces`."""
+def crop_faces_affine(frame: Any, theta: np.ndarray, supersample: int = 0, out_size: int = INPUT_SIZE) -> Any:
+    """Crops given as affine maps: ``theta`` (N, 2, 3) maps unit output coordinates (u, v, 1) to frame pixel
+    coordinates (sample points clamped into the frame). Same sampling, gray conversion and normalisation as
+    :func:`crop_faces`."""
     ext: Any = assert_has_ext()
-    return ext.crop_faces_affine(frame, np.ascontiguousarray(theta, np.float32), int(out_size), MEAN, STD,
-                                 int(supersample))
+    th = np.ascontiguousarray(theta, np.float32)
+    if isinstance(frame, np.ndarray):
+        return ext.crop_faces_affine(frame, th, int(out_size), MEAN, STD, int(supersample))
+    h, w = frame.shape[:2]
+    clip = np.tile(np.array([[0, 0, w, h]], np.int32), (len(th), 1))
+    return _crop_cuda(ext, frame, th, clip, int(supersample), int(out_size))

@@ -79,10 +79,11 @@ def check_boxes(boxes: Any, shape: tuple[int, ...]) -> np.ndarray:
 def split_crops(crops: Any) -> list[np.ndarray] | np.ndarray:
     """What ``predict_faces`` was given, as a uniform batch (N, H, W[, 3]) array or a list of images.
 
-    One image is HxW, HxWx1, HxWx3 or HxWx4 (the last refused by check_image); an N x H x W array is N
-    gray faces; N x H x W x C is N faces with C channels."""
+    A 2-D array, or a 3-D array whose last axis has at most 4 entries, is one image (HxW, or HxWxC: C = 1
+    and 3 are taken, 2 and 4 refused by check_image; no face is 4 pixels wide); another 3-D array is N gray
+    faces N x H x W; N x H x W x C is N faces with C channels."""
     if isinstance(crops, np.ndarray):
-        if crops.ndim == 2 or (crops.ndim == 3 and crops.shape[2] in (1, 3, 4)):
+        if crops.ndim == 2 or (crops.ndim == 3 and crops.shape[2] <= 4):
             return [crops]
         if crops.ndim in (3, 4):
             return crops

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import read_image
 from ..labels import CLASSES, INPUT_SIZE
 
 SIZE = INPUT_SIZE
@@ -206,9 +207,10 @@ def load_image_folder(root: str | os.PathLike[str], *, size: int = SIZE, keep_co
         for f in sorted(folder.iterdir()):
             if f.suffix.lower() not in _IMAGE_EXT:
                 continue
-            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                raise DataError(f"{f}: cannot be read as an image")
+            try:
+                img = read_image(f, gray=True)
+            except (OSError, ValueError) as exc:
+                raise DataError(str(exc)) from None
             if img.shape != (size, size):
                 interp = cv2.INTER_AREA if min(img.shape) > size else cv2.INTER_LINEAR
                 img = cv2.resize(img, (size, size), interpolation=interp)

@@ -39,12 +39,12 @@ class TrainConfig:
 
     model: DeepEmotionConfig = field(default_factory=DeepEmotionConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    epochs: int = 30
+    epochs: int = 100
     batch_size: int = 128
-    optimizer: str = "sgd"        # sgd (Nesterov momentum) | adamw | adam (paper)
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4    # on conv/linear weights except the FC weights of eq. (1); never on BN/biases
+    optimizer: str = "adamw"      # adamw | sgd (Nesterov momentum) | adam (paper)
+    lr: float = 0.002
+    momentum: float = 0.9         # sgd only
+    weight_decay: float = 0.05    # on conv/linear weights except the FC weights of eq. (1); never on BN/biases
     l2_fc: float = 1e-4           # lambda of eq. (1): l2 * ||w_fc||^2
     schedule: str = "cosine"      # cosine (to 1% of lr) | constant (paper)
     warmup_epochs: int = 2

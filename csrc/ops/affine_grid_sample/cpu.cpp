@@ -1,7 +1,7 @@
-// CPU kernel of affine_grid_sample: loops around the shared math in affine_grid_sample_math.h.
-#include "deepemotion/affine_grid_sample.h"
-#include "affine_grid_sample_math.h"
-#include "parallel.h"
+// CPU kernel of affine_grid_sample: loops around the shared math in math.h.
+#include "common/parallel.h"
+#include "ops/affine_grid_sample/affine_grid_sample.h"
+#include "ops/affine_grid_sample/math.h"
 
 namespace deepemotion {
 namespace {

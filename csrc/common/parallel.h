@@ -13,6 +13,8 @@ namespace deepemotion {
 constexpr int64_t kMinWorkPerThread = 1 << 15;
 
 // Calls fn(begin, end) on disjoint ranges covering [0, n). max_threads <= 0: one per hardware thread.
+// If a thread cannot be started (out of resources), its range and all later ones run on the calling
+// thread instead; every started thread is joined before returning, so nothing is left running.
 template <typename Fn>
 void parallel_for(int64_t n, int64_t work, int max_threads, Fn fn) {
   if (n <= 0) return;
@@ -24,12 +26,20 @@ void parallel_for(int64_t n, int64_t work, int max_threads, Fn fn) {
   }
   const int64_t chunk = (n + threads - 1) / threads;
   std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(threads - 1));
+  int64_t inline_from = n;  // ranges from here on run on this thread
   for (int64_t t = 1; t < threads; ++t) {
     const int64_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) pool.emplace_back(fn, b, e);
+    if (b >= e) break;
+    try {
+      if (pool.capacity() == 0) pool.reserve(static_cast<size_t>(threads - 1));
+      pool.emplace_back(fn, b, e);
+    } catch (...) {  // std::system_error (no thread) or std::bad_alloc: do the rest here
+      inline_from = b;
+      break;
+    }
   }
   fn(int64_t{0}, std::min(n, chunk));
+  if (inline_from < n) fn(inline_from, n);
   for (auto& th : pool) th.join();
 }
 

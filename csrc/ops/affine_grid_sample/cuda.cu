@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "deepemotion/affine_grid_sample.h"
-#include "affine_grid_sample_math.h"
+#include "ops/affine_grid_sample/affine_grid_sample.h"
+#include "ops/affine_grid_sample/math.h"
 
 namespace deepemotion {
 namespace {

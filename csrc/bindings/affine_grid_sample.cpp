@@ -1,0 +1,101 @@
+// Bindings of affine_grid_sample: numpy (CPU kernel) and CUDA arrays (CUDA launchers). Thin: check, dispatch.
+#include <string>
+
+#include "bindings/bindings.h"
+#include "bindings/checks.h"
+#include "ops/affine_grid_sample/affine_grid_sample.h"
+
+namespace deepemotion {
+namespace bindings {
+namespace {
+
+constexpr const char* kOp = "affine_grid_sample";
+
+// Checks shared by the CPU and CUDA entry points; returns the sampling shape.
+SampleShape check_shapes(const std::vector<int64_t>& in, const std::vector<int64_t>& th, int64_t out_h,
+                         int64_t out_w, bool align_corners) {
+  check_ndim(in, 4, {kOp, "input"}, "(N, C, H, W)");
+  if (th.size() != 3 || th[1] != 2 || th[2] != 3) {
+    throw py::value_error(std::string(kOp) + ": theta must have shape (N, 2, 3), got " + shape_str(th));
+  }
+  if (th[0] != in[0]) {
+    throw py::value_error(std::string(kOp) + ": theta has " + std::to_string(th[0]) + " matrices but input has N=" +
+                          std::to_string(in[0]) + " images");
+  }
+  if (out_h <= 0 || out_w <= 0) {
+    throw py::value_error(std::string(kOp) + ": out_h and out_w must be positive, got out_h=" + std::to_string(out_h) +
+                          ", out_w=" + std::to_string(out_w));
+  }
+  check_plane(in[2], in[3], {kOp, "input"});
+  check_plane(out_h, out_w, {kOp, "output"});
+  return SampleShape{in[0], in[1], in[2], in[3], out_h, out_w, align_corners};
+}
+
+py::array_t<float> sample_cpu(const py::object& input_obj, const py::object& theta_obj, int64_t out_h, int64_t out_w,
+                              bool align_corners, int threads) {
+  auto input = check_numpy<float>(input_obj, {kOp, "input"});
+  auto theta = check_numpy<float>(theta_obj, {kOp, "theta"});
+  const SampleShape s = check_shapes(shape_of(input), shape_of(theta), out_h, out_w, align_corners);
+  py::array_t<float> out({s.n, s.c, s.out_h, s.out_w});
+  const auto* in_ptr = static_cast<const float*>(input.data());
+  const auto* th_ptr = static_cast<const float*>(theta.data());
+  float* out_ptr = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    affine_grid_sample_cpu(in_ptr, th_ptr, out_ptr, s, threads);
+  }
+  return out;
+}
+
+#if defined(DEEPEMOTION_WITH_CUDA)
+void sample_cuda(const py::object& input_obj, const py::object& theta_obj, const py::object& output_obj,
+                 bool align_corners, uintptr_t stream) {
+  const CudaArray in = read_cuda_array(input_obj, {kOp, "input"}, {"<f4", "<f2"});
+  const CudaArray th = read_cuda_array(theta_obj, {kOp, "theta"}, {"<f4"});
+  const CudaArray out = read_cuda_array(output_obj, {kOp, "output"}, {"<f4", "<f2"});
+  if (out.typestr != in.typestr) {
+    throw py::type_error(std::string(kOp) + ": output dtype (" + out.typestr + ") must equal input dtype (" +
+                         in.typestr + ")");
+  }
+  if (out.readonly) throw py::value_error(std::string(kOp) + ": output is read-only");
+  check_ndim(out.shape, 4, {kOp, "output"}, "(N, C, out_h, out_w)");
+  const SampleShape s = check_shapes(in.shape, th.shape, out.shape[2], out.shape[3], align_corners);
+  if (out.shape[0] != s.n || out.shape[1] != s.c) {
+    throw py::value_error(std::string(kOp) + ": output shape " + shape_str(out.shape) + " does not match (N, C) = (" +
+                          std::to_string(s.n) + ", " + std::to_string(s.c) + ")");
+  }
+  auto st = reinterpret_cast<cudaStream_t>(stream);
+  cudaError_t err;
+  {
+    py::gil_scoped_release release;
+    if (in.typestr == "<f4") {
+      err = affine_grid_sample_cuda_f32(reinterpret_cast<const float*>(in.ptr), reinterpret_cast<const float*>(th.ptr),
+                                        reinterpret_cast<float*>(out.ptr), s, st);
+    } else {
+      err = affine_grid_sample_cuda_f16(reinterpret_cast<const uint16_t*>(in.ptr),
+                                        reinterpret_cast<const float*>(th.ptr), reinterpret_cast<uint16_t*>(out.ptr),
+                                        s, st);
+    }
+  }
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string(kOp) + ": CUDA launch failed: " + cudaGetErrorString(err));
+  }
+}
+#endif
+
+}  // namespace
+
+void bind_affine_grid_sample(py::module_& m) {
+  m.def("affine_grid_sample_cpu", &sample_cpu, py::arg("input"), py::arg("theta"), py::arg("out_h"), py::arg("out_w"),
+        py::arg("align_corners") = false, py::arg("threads") = 0,
+        "Affine grid + bilinear sampling (zeros padding) of a float32 NCHW numpy array; theta is (N, 2, 3) float32.");
+#if defined(DEEPEMOTION_WITH_CUDA)
+  m.def("affine_grid_sample_cuda", &sample_cuda, py::arg("input"), py::arg("theta"), py::arg("output"),
+        py::arg("align_corners") = false, py::arg("stream") = 0,
+        "Same op on CUDA arrays (__cuda_array_interface__); writes into `output` (N, C, out_h, out_w) "
+        "asynchronously on `stream` (a cudaStream_t as int; 0 = legacy default stream).");
+#endif
+}
+
+}  // namespace bindings
+}  // namespace deepemotion
