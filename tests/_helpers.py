@@ -41,9 +41,12 @@ def random_theta(rng: np.random.Generator, n: int, large: bool = True) -> np.nda
     return th
 
 
-def require_yunet(dynamic: bool = False) -> Path:
-    from conftest import YUNET, YUNET_DYNAMIC
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+YUNET = SHARED / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+YUNET_DYNAMIC = SHARED / "models" / "yunet" / "yunet_s_dynamic.onnx"
 
+
+def require_yunet(dynamic: bool = False) -> Path:
     p = YUNET_DYNAMIC if dynamic else YUNET
     if not p.is_file():
         pytest.skip(f"{p} not found (the YuNet test model lives in ../shared/models/yunet/)")
@@ -55,3 +58,18 @@ def example_frame() -> np.ndarray:
     from deepemotion.runtime.assets import example_image
 
     return read_image(example_image())
+
+
+def pickle_payload_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """(evil.pt, marker): a torch file whose unpickling would create ``marker``. Loading it must be refused."""
+    import torch
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "deepemotion-checkpoint-2", "config": {}, "state_dict": {}, "x": Payload()}, evil)
+    return evil, marker

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-YUNET = SHARED / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
-YUNET_DYNAMIC = SHARED / "models" / "yunet" / "yunet_s_dynamic.onnx"
+from _helpers import SHARED, YUNET
 
 if YUNET.is_file():
     os.environ.setdefault("DEEPEMOTION_YUNET", str(YUNET))

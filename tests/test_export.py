@@ -13,6 +13,7 @@ from dataclasses import replace  # noqa: E402
 
 from onnx import helper  # noqa: E402
 
+from _helpers import pickle_payload_checkpoint
 from deepemotion.cli.export import main as export_main  # noqa: E402
 from deepemotion.export.onnx import (  # noqa: E402
     OPSET,
@@ -162,14 +163,7 @@ def test_fer_export_never_overwrites_without_asking(tmp_path, capsys):
 
 
 def test_fer_export_refuses_a_pickle_payload(tmp_path, capsys):
-    marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    evil = tmp_path / "evil.pt"
-    torch.save({"format": "deepemotion-checkpoint-2", "config": {}, "state_dict": {}, "x": Payload()}, evil)
+    evil, marker = pickle_payload_checkpoint(tmp_path)
     assert export_main(["onnx", "--model", str(evil), "--out", str(tmp_path / "e.onnx")]) == 2
     assert "refused" in capsys.readouterr().err
     assert not marker.exists()

@@ -103,50 +103,42 @@ def rec() -> Recognizer:
     return Recognizer(detector="haar", max_batch=8)
 
 
-def test_fuzz_predict_with_boxes(rec):
-    rng = np.random.default_rng(1)
-    for _ in range(N_CASES):
-        frame = random_frame(rng)
-        boxes = random_boxes(rng, frame)
+def fuzz(n: int, seed: int, make, call, check) -> None:
+    """n cases of call(make(rng)); a TypeError/ValueError is an allowed answer, anything else must pass check."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        arg = make(rng)
         try:
-            faces = rec.predict(frame, boxes=boxes)
+            result = call(arg)
         except (TypeError, ValueError):
             continue
-        check_faces(faces, len(np.asarray(boxes).reshape(-1, 4)))
+        check(arg, result)
+
+
+def test_fuzz_predict_with_boxes(rec):
+    def make(rng):
+        frame = random_frame(rng)
+        return frame, random_boxes(rng, frame)
+
+    fuzz(N_CASES, 1, make, lambda a: rec.predict(a[0], boxes=a[1]),
+         lambda a, faces: check_faces(faces, len(np.asarray(a[1]).reshape(-1, 4))))
 
 
 def test_fuzz_predict_detector(rec):
-    rng = np.random.default_rng(2)
-    for _ in range(N_CASES // 5):
-        frame = random_frame(rng, max_side=160)
-        try:
-            faces = rec.predict(frame)
-        except (TypeError, ValueError):
-            continue
-        check_faces(faces)
+    fuzz(N_CASES // 5, 2, lambda rng: random_frame(rng, max_side=160), rec.predict, lambda a, faces: check_faces(faces))
 
 
 def test_fuzz_predict_faces(rec):
-    rng = np.random.default_rng(3)
-    for _ in range(N_CASES):
-        crops = random_frame(rng) if rng.random() < 0.7 else [random_frame(rng) for _ in range(rng.integers(0, 4))]
-        try:
-            faces = rec.predict_faces(crops)
-        except (TypeError, ValueError):
-            continue
-        check_faces(faces)
+    fuzz(N_CASES, 3, lambda rng: random_frame(rng) if rng.random() < 0.7 else
+         [random_frame(rng) for _ in range(rng.integers(0, 4))], rec.predict_faces, lambda a, faces: check_faces(faces))
 
 
 def test_fuzz_classify(rec):
-    rng = np.random.default_rng(4)
-    for _ in range(N_CASES):
-        batch = random_array(rng) if rng.random() < 0.5 else \
-            rng.standard_normal((int(rng.integers(0, 20)), 1, 48, 48)).astype(np.float32)
-        try:
-            probs = rec.classify(batch)
-        except (TypeError, ValueError):
-            continue
+    def check(batch, probs):
         assert probs.shape == (len(batch), 7) and np.isfinite(probs).all()
+
+    fuzz(N_CASES, 4, lambda rng: random_array(rng) if rng.random() < 0.5 else
+         rng.standard_normal((int(rng.integers(0, 20)), 1, 48, 48)).astype(np.float32), rec.classify, check)
 
 
 def test_fuzz_c_functions():

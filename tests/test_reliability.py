@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import example_frame, pickle_payload_checkpoint, require_yunet
 from deepemotion import Recognizer
 from deepemotion.runtime.tracking import Tracker
-
-from _helpers import example_frame, require_yunet
 
 onnx = pytest.importorskip("onnx")
 cv2 = pytest.importorskip("cv2")
@@ -117,15 +116,8 @@ def test_parallel_for_survives_failing_thread_starts():
 # --- security --------------------------------------------------------------------------------------
 
 def test_pickle_payload_is_never_run(tmp_path):
-    torch = pytest.importorskip("torch")
-    marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    evil = tmp_path / "evil.pt"
-    torch.save({"format": "deepemotion-checkpoint-2", "config": {}, "state_dict": {}, "x": Payload()}, evil)
+    pytest.importorskip("torch")
+    evil, marker = pickle_payload_checkpoint(tmp_path)
     face = tmp_path / "face.jpg"
     cv2.imwrite(str(face), example_frame())
     for backend in ("auto", "torch"):

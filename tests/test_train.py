@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from _helpers import pickle_payload_checkpoint
 from deepemotion.training.augment import AugmentConfig, affine_theta, augment, mix, random_erase  # noqa: E402
 from deepemotion.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint  # noqa: E402
 from deepemotion.training.data import FaceSet  # noqa: E402
@@ -107,14 +108,7 @@ def test_run_folder_is_not_overwritten_without_asking(tmp_path):
 
 
 def test_untrusted_pickle_is_refused_not_run(tmp_path):
-    marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    evil = tmp_path / "evil.pt"
-    torch.save({"format": "deepemotion-checkpoint-2", "config": {}, "state_dict": {}, "x": Payload()}, evil)
+    evil, marker = pickle_payload_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="refused"):
         load_checkpoint(evil)
     assert not marker.exists()

@@ -1,5 +1,6 @@
 // Bindings of crop_faces: boxes or affine maps on a numpy frame (CPU kernel), and the CUDA launcher for
 // frames that live on the GPU. Thin: check, build the geometry, dispatch.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -36,6 +37,18 @@ FrameView check_frame(const py::object& obj, py::array& keep) {
                    s.size() == 3 ? static_cast<int>(s[2]) : 1};
 }
 
+// A C-contiguous numpy array of T with shape (N, d1, d2...) = (N, *tail); returns N.
+template <typename T>
+int64_t check_batch(const py::object& obj, py::array& keep, const char* name, const std::vector<int64_t>& tail,
+                    const char* layout) {
+  keep = check_numpy<T>(obj, {kOp, name});
+  const auto s = shape_of(keep);
+  if (s.size() != tail.size() + 1 || !std::equal(tail.begin(), tail.end(), s.begin() + 1)) {
+    throw py::value_error(std::string(kOp) + ": " + name + " must have shape " + layout + ", got " + shape_str(s));
+  }
+  return s[0];
+}
+
 py::array_t<float> run_cpu(const FrameView& f, const std::vector<float>& theta, const std::vector<int32_t>& clip,
                            int64_t n, const CropParams& p, int threads) {
   py::array_t<float> out({n, int64_t{1}, int64_t{p.out_size}, int64_t{p.out_size}});
@@ -51,14 +64,9 @@ py::array_t<float> crop_boxes(const py::object& frame_obj, const py::object& box
                               float std, int supersample, int threads) {
   py::array frame_keep;
   const FrameView f = check_frame(frame_obj, frame_keep);
-  auto boxes = check_numpy<int32_t>(boxes_obj, {kOp, "boxes"});
-  const auto bshape = shape_of(boxes);
-  if (bshape.size() != 2 || bshape[1] != 4) {
-    throw py::value_error(std::string(kOp) + ": boxes must have shape (N, 4) as (x, y, w, h), got " +
-                          shape_str(bshape));
-  }
+  py::array boxes;
+  const int64_t n = check_batch<int32_t>(boxes_obj, boxes, "boxes", {4}, "(N, 4) as (x, y, w, h)");
   const CropParams p = check_params(out_size, mean, std, supersample);
-  const int64_t n = bshape[0];
   const auto* b = static_cast<const int32_t*>(boxes.data());
   std::vector<float> theta(static_cast<size_t>(n) * 6);
   std::vector<int32_t> clip(static_cast<size_t>(n) * 4);
@@ -79,13 +87,9 @@ py::array_t<float> crop_affine(const py::object& frame_obj, const py::object& th
                                float std, int supersample, int threads) {
   py::array frame_keep;
   const FrameView f = check_frame(frame_obj, frame_keep);
-  auto th = check_numpy<float>(theta_obj, {kOp, "theta"});
-  const auto tshape = shape_of(th);
-  if (tshape.size() != 3 || tshape[1] != 2 || tshape[2] != 3) {
-    throw py::value_error(std::string(kOp) + ": theta must have shape (N, 2, 3), got " + shape_str(tshape));
-  }
+  py::array th;
+  const int64_t n = check_batch<float>(theta_obj, th, "theta", {2, 3}, "(N, 2, 3)");
   const CropParams p = check_params(out_size, mean, std, supersample);
-  const int64_t n = tshape[0];
   const auto* t = static_cast<const float*>(th.data());
   std::vector<float> theta(t, t + n * 6);
   for (int64_t i = 0; i < n * 6; ++i) {

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import CLASSES, INPUT_SIZE
+from ..labels import CLASSES, INPUT_SIZE, MEAN, STD
 from .common import UsageError, cli_main, parser
 
 PROG = "fer-saliency"
@@ -56,9 +56,10 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
         det = rec.detect(img)
         if len(det) == 0:
             print(f"{PROG}: {f}: no face found", file=sys.stderr)
-        for k, (x, y, w, h) in enumerate(det.boxes.tolist()):
-            crop = cv2.resize(gray[y:y + h, x:x + w], (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
-            faces.append((f"{Path(f).stem}_face{k}", crop, None))
+        # the face as the network sees it: aligned like the training crops, back to 0..255
+        crops = rec.aligner.crop(img, det, rec.detector_name)[:, 0] * STD + MEAN
+        for k, crop in enumerate(crops):
+            faces.append((f"{Path(f).stem}_face{k}", np.clip(np.rint(crop * 255), 0, 255).astype(np.uint8), None))
     if args.data:
         from ..training.data import resolve_dataset
 

@@ -1,28 +1,91 @@
-"""From detections to the network's input: each face is mapped onto the framing of the training crops.
+"""From detections to the network's input: every face is mapped onto the framing of the FER2013 training
+crops, then all faces of a frame are resampled by one C++ call (``ops.crop_faces_affine``: the same bilinear
+math as the STN sampler).
 
-Two ways, one C++ call per frame either way:
-- by box: the detector's box, mapped by a per-detector calibration (scale and shift that turn its
-  boxes into FER2013-like framing), cropped and resampled to 48x48;
-- by landmarks (YuNet's five points): a similarity transform that maps them onto the canonical
-  landmark positions of the training crops, as an affine theta per face into the sampler.
+- With landmarks (YuNet's five points): the similarity transform (scale, rotation, translation; least squares)
+  that maps the canonical landmark positions of the training crops onto the face's landmarks.
+- With a box only (Haar, boxes given by the caller, ``align=False``): the detector's calibrated box-to-crop
+  mapping (where its boxes sit inside a training crop); caller boxes use Haar's, a tight square face box.
+
+The canonical positions and mappings come from ``assets/alignment.json``, measured by
+``tools/calibrate_alignment.py`` on FER2013 Training faces. ``theta`` maps unit crop coordinates (u, v) --
+pixel centres at (i + 0.5) / 48 -- to frame pixel coordinates (0 = centre of the first pixel).
 """
 from __future__ import annotations
 
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from ..ops import crop_faces
+from ..ops import crop_faces, crop_faces_affine
 from .detect import Detections
 
 
+@functools.lru_cache(maxsize=1)
+def calibration() -> dict[str, Any]:
+    path = Path(str(resources.files("deepemotion").joinpath("assets", "alignment.json")))
+    return json.loads(path.read_text())
+
+
+def canonical_landmarks() -> np.ndarray:
+    """(5, 2) landmark positions of an average training crop, in unit coordinates."""
+    return np.asarray(calibration()["canonical_landmarks"], np.float64)
+
+
+def similarity_theta(landmarks: np.ndarray, canonical: np.ndarray | None = None) -> np.ndarray:
+    """(N, 2, 3) least-squares similarity transforms taking ``canonical`` (5, 2) onto each face's landmarks
+    (N, 5, 2): theta = [[a, -b, tx], [b, a, ty]]."""
+    c = canonical_landmarks() if canonical is None else np.asarray(canonical, np.float64)
+    p = np.asarray(landmarks, np.float64)
+    mc, mp = c.mean(0), p.mean(1)
+    cc, pc = c - mc, p - mp[:, None]
+    ss = float((cc ** 2).sum())
+    a = (cc[None, :, 0] * pc[..., 0] + cc[None, :, 1] * pc[..., 1]).sum(1) / ss
+    b = (cc[None, :, 0] * pc[..., 1] - cc[None, :, 1] * pc[..., 0]).sum(1) / ss
+    theta = np.empty((len(p), 2, 3), np.float64)
+    theta[:, 0, 0], theta[:, 0, 1] = a, -b
+    theta[:, 1, 0], theta[:, 1, 1] = b, a
+    theta[:, :, 2] = mp - np.einsum("nij,j->ni", theta[:, :, :2], mc)
+    return theta
+
+
+def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
+    """(N, 2, 3) theta of the training-like crop around each (x, y, w, h) box, given where such a box sits in a
+    crop: ``box_in_crop`` = (u0, v0, width, height) in unit coordinates."""
+    u0, v0, bw, bh = (float(v) for v in box_in_crop)
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    cw, ch = b[:, 2] / bw, b[:, 3] / bh
+    theta = np.zeros((len(b), 2, 3), np.float64)
+    theta[:, 0, 0], theta[:, 0, 2] = cw, b[:, 0] - u0 * cw - 0.5
+    theta[:, 1, 1], theta[:, 1, 2] = ch, b[:, 1] - v0 * ch - 0.5
+    return theta
+
+
 class Aligner:
+    """Crops for the network. ``use_landmarks``: align by landmarks where the detections have them;
+    ``supersample``: sub-samples per axis when shrinking (0: per face)."""
+
     def __init__(self, supersample: int = 0, use_landmarks: bool = True) -> None:
         self.supersample = int(supersample)
         self.use_landmarks = bool(use_landmarks)
 
-    def crop_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """(N, 1, 48, 48) normalised crops of the given boxes, as they are."""
-        return crop_faces(frame, boxes, self.supersample)
+    def theta(self, det: Detections, source: str) -> np.ndarray:
+        """The crop maps for ``det``, found by ``source``: "yunet", "haar" or "given" (caller boxes)."""
+        if self.use_landmarks and det.landmarks is not None and len(det.landmarks) == len(det.boxes):
+            return similarity_theta(det.landmarks)
+        mapping = calibration()["box_in_crop"].get(source, calibration()["box_in_crop"]["haar"])
+        return box_theta(det.boxes, mapping)
 
-    def crop(self, frame: np.ndarray, det: Detections) -> np.ndarray:
-        """(N, 1, 48, 48) normalised crops of detected faces."""
-        return self.crop_boxes(frame, det.boxes)
+    def crop(self, frame: np.ndarray, det: Detections, source: str = "given") -> np.ndarray:
+        """(N, 1, 48, 48) normalised crops of detected faces, framed like the training crops."""
+        if len(det) == 0:
+            return np.zeros((0, 1, 48, 48), np.float32)
+        return crop_faces_affine(frame, self.theta(det, source).astype(np.float32), self.supersample)
+
+    def crop_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(N, 1, 48, 48) normalised crops of the given boxes exactly as they are (predict_faces)."""
+        return crop_faces(frame, boxes, self.supersample)

@@ -66,13 +66,13 @@ def make_detector(detector: Any, min_face: int, detector_model: str | os.PathLik
 
     if detector == "auto":
         try:
-            return YuNetDetector(detector_model, min_face=min(min_face, 20))
+            return YuNetDetector(detector_model, min_face=min_face)
         except ModelUnavailable as exc:
             warnings.warn(f"deepemotion: using the Haar face detector, which finds fewer faces: {exc}",
                           RuntimeWarning, stacklevel=3)
             return HaarDetector(min_face=min_face)
     if detector == "yunet":
-        return YuNetDetector(detector_model, min_face=min(min_face, 20))
+        return YuNetDetector(detector_model, min_face=min_face)
     if detector == "haar":
         return HaarDetector(min_face=min_face)
     if detector is None:
@@ -153,13 +153,12 @@ class Recognizer:
     def predict(self, frame: np.ndarray, boxes: Any = None) -> list[Face]:
         """Faces in a frame with their emotions. ``boxes``: (N, 4) x, y, w, h to skip detection."""
         frame = check_image(frame)
-        det = self.detect(frame) if boxes is None else Detections(check_boxes(boxes, frame.shape))
+        det, source = self._detections(frame, boxes)
         if len(det) == 0:
             if self.tracker.smoothing:
                 self.tracker.update(det.boxes, np.zeros((0, NUM_CLASSES), np.float32))
             return []
-        probs = np.concatenate([self.classify(self.aligner.crop(frame, det.take(slice(i, i + self.max_batch))))
-                                for i in range(0, len(det), self.max_batch)])
+        probs = self._probs(frame, det, source)
         track_ids = None
         if self.tracker.smoothing:
             track_ids, probs = self.tracker.update(det.boxes, probs)
@@ -169,14 +168,24 @@ class Recognizer:
         """Like :meth:`predict`, for consecutive video frames: every face gets a track id that stays the
         same across frames, and its probabilities are smoothed when ``smoothing`` > 0."""
         frame = check_image(frame)
-        det = self.detect(frame) if boxes is None else Detections(check_boxes(boxes, frame.shape))
-        return self._classify_detections(frame, det)
+        det, source = self._detections(frame, boxes)
+        return self._classify_detections(frame, det, source)
 
-    def _classify_detections(self, frame: np.ndarray, det: Detections) -> list[Face]:
+    def _detections(self, frame: np.ndarray, boxes: Any) -> tuple[Detections, str]:
+        if boxes is None:
+            return self.detect(frame), self.detector_name
+        return Detections(check_boxes(boxes, frame.shape)), "given"
+
+    def _probs(self, frame: np.ndarray, det: Detections, source: str) -> np.ndarray:
+        """Crop (framed like the training crops) and classify, max_batch faces at a time."""
+        if len(det) == 0:
+            return np.zeros((0, NUM_CLASSES), np.float32)
+        chunks = (det.take(slice(i, i + self.max_batch)) for i in range(0, len(det), self.max_batch))
+        return np.concatenate([self.classify(self.aligner.crop(frame, d, source)) for d in chunks])
+
+    def _classify_detections(self, frame: np.ndarray, det: Detections, source: str | None = None) -> list[Face]:
         """Crop + classify + track: the last stage of a video frame (frame already checked)."""
-        probs = np.concatenate([self.classify(self.aligner.crop(frame, det.take(slice(i, i + self.max_batch))))
-                                for i in range(0, len(det), self.max_batch)]) if len(det) else \
-            np.zeros((0, NUM_CLASSES), np.float32)
+        probs = self._probs(frame, det, self.detector_name if source is None else source)
         track_ids, probs = self.tracker.update(det.boxes, probs)
         return self._faces(det.boxes, probs, track_ids, det.landmarks)
 

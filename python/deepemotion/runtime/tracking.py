@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-_BLOCK = 1024  # rows of the IoU matrix computed at once
+_BLOCK = 256  # rows of the IoU matrix computed at once (float32 temporaries of 256 x M stay in cache)
 
 
 def iou_pairs(a: np.ndarray, b: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -21,25 +21,30 @@ def iou_pairs(a: np.ndarray, b: np.ndarray, min_iou: float) -> tuple[np.ndarray,
     if len(a) == 0 or len(b) == 0:
         e = np.zeros(0, np.int64)
         return e, e, np.zeros(0)
-    b = b.astype(np.float64)
+    b = b.astype(np.float32)
     bx0, by0 = b[:, 0], b[:, 1]
     bx1, by1 = bx0 + b[:, 2], by0 + b[:, 3]
     barea = b[:, 2] * b[:, 3]
     out_i, out_j, out_v = [], [], []
     for s in range(0, len(a), _BLOCK):
-        blk = a[s:s + _BLOCK].astype(np.float64)
+        blk = a[s:s + _BLOCK].astype(np.float32)
         ax0, ay0 = blk[:, 0, None], blk[:, 1, None]
-        ax1, ay1 = ax0 + blk[:, 2, None], ay0 + blk[:, 3, None]
-        iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
-        ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
-        inter = iw * ih
-        union = (blk[:, 2] * blk[:, 3])[:, None] + barea[None] - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-        i, j = np.nonzero(iou >= min_iou)
+        iw = np.minimum(ax0 + blk[:, 2, None], bx1)
+        iw -= np.maximum(ax0, bx0)
+        ih = np.minimum(ay0 + blk[:, 3, None], by1)
+        ih -= np.maximum(ay0, by0)
+        np.maximum(iw, 0, out=iw)
+        np.maximum(ih, 0, out=ih)
+        inter = iw
+        inter *= ih
+        # iou >= t  <=>  inter >= t * union = t * (area_a + area_b - inter)
+        union = (blk[:, 2] * blk[:, 3])[:, None] + barea[None]
+        union -= inter
+        i, j = np.nonzero((inter > 0) & (inter >= min_iou * union))
         out_i.append(i + s)
         out_j.append(j)
-        out_v.append(iou[i, j])
-    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_v)
+        out_v.append(inter[i, j] / np.maximum(union[i, j], 1e-12))
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_v).astype(np.float64)
 
 
 def greedy_match(n_new: int, n_old: int, i: np.ndarray, j: np.ndarray, v: np.ndarray) -> np.ndarray:
