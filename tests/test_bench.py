@@ -72,3 +72,25 @@ def test_fuse_friendly_rewrite_is_exact():
     a = create_backend("onnxruntime").run(x)
     b = create_backend("onnxruntime-tuned").run(x)
     np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_detector_benchmark_small(tmp_path):
+    pytest.importorskip("skimage")
+    from _helpers import require_data, require_yunet
+
+    require_data("fer2013.npz")
+    require_yunet()
+    from deepemotion.benchmarks.detectors import build_frames, default_setups, evaluate_setup, format_table
+
+    frames = build_frames(4, seed=3)
+    assert len(frames) == 5 and all(f.image.shape == (480, 640, 3) for f in frames[:4])
+    for f in frames[:4]:
+        assert 1 <= len(f.boxes) <= 3 and len(f.crops) == len(f.boxes) == len(f.labels)
+        assert ((f.boxes[:, 2] >= 72) & (f.boxes[:, 2] <= 220)).all()
+    setups = default_setups()
+    r = evaluate_setup(setups["default Recognizer() (YuNet, aligned)"], frames)
+    assert r["detector"] == "yunet" and r["faces"] == sum(len(f.boxes) for f in frames)
+    assert 0.5 <= r["recall"] <= 1 and r["false_per_frame"] >= 0 and r["ms_per_frame"] > 0
+    table = format_table({"frames": 5, "faces": r["faces"], "haar_alone_full_resolution_ms": 1.0,
+                          "setups": {"default": r}})
+    assert "recall" in table and "default" in table

@@ -130,6 +130,22 @@ def test_augment_identity_and_shapes():
     assert 0.3 < (flipped < 0).float().mean() < 0.7
 
 
+def test_photometric_gain_and_contrast():
+    from deepemotion.training.augment import photometric
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.full((500, 1, 48, 48), 0.0)  # intensity 0.5 everywhere
+    x[:, :, :24] = -0.5                    # top half 0.25
+    out = photometric(x, AugmentConfig(brightness=0.4, contrast=0.0), gen)
+    v = out * 0.5 + 0.5
+    gain = v[:, 0, 30, 0] / 0.5
+    assert 0.59 < float(gain.min()) and float(gain.max()) < 1.41 and float(gain.std()) > 0.1
+    torch.testing.assert_close(v[:, 0, 0, 0], 0.25 * gain)  # one gain per face
+    same = photometric(x, AugmentConfig(), gen)
+    assert torch.equal(same, x)
+    assert float(photometric(x, AugmentConfig(brightness=3.0), gen).abs().max()) <= 1.0  # clipped
+
+
 def test_random_erase_and_mix():
     gen = torch.Generator().manual_seed(0)
     x = torch.zeros(200, 1, 48, 48)

@@ -6,6 +6,7 @@
     fer-bench --stream                         # pipelined stream vs the sequential loop on a video with faces
     fer-bench --accuracy                       # FP32 vs INT8 on FER2013 PublicTest ($DEEPEMOTION_DATA)
     fer-bench --kernels                        # the affine_grid_sample micro-benchmark (needs torch)
+    fer-bench --detectors --no-backends        # detectors on PublicTest faces pasted into photos (docs/detectors.md)
     fer-bench --compare a.json b.json          # ratios between two runs (b / a speed-up)
 
 For each backend and batch size: warm-up, then timed runs until --min-time has passed (and at least
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, cli_main, parser, require_torch
+from .common import UsageError, cli_main, parser, require, require_torch
 
 PROG = "fer-bench"
 DEFAULT_BATCHES = (1, 8, 64, 256)
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accuracy", action="store_true", help="also compare FP32 and INT8 accuracy on FER2013 "
                    "PublicTest (needs $DEEPEMOTION_DATA)")
     p.add_argument("--kernels", action="store_true", help="also run the affine_grid_sample micro-benchmark")
+    p.add_argument("--detectors", action="store_true", help="also run the detector benchmark (recall, false faces, "
+                   "label accuracy; needs scikit-image and $DEEPEMOTION_DATA)")
+    p.add_argument("--detector-frames", type=int, default=120, help="frames of the detector benchmark")
+    p.add_argument("--no-backends", action="store_true", help="skip the backend table (and its plot)")
     p.add_argument("--json", default="fer_bench.json", help="output JSON")
     p.add_argument("--plot", default="fer_bench.png", help="output plot ('' for none; needs matplotlib)")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="print ratios of two runs and exit")
@@ -79,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--json {args.json}: is a folder")
     info = machine_info()
     print(f"machine: {info['cpu']} ({info['cores']} cores)" + (f", GPU {info['gpu']['name']}" if "gpu" in info else ""))
-    rows, skipped = bench_backends(tuple(args.batches), args.min_time, args.min_runs, args.engine, args.backends,
-                                   model=args.model)
-    print(format_rows(rows, skipped))
+    rows, skipped = ([], []) if args.no_backends else \
+        bench_backends(tuple(args.batches), args.min_time, args.min_runs, args.engine, args.backends, model=args.model)
+    if rows or skipped:
+        print(format_rows(rows, skipped))
     rat = ratios(rows)
     if rat:
         print("\nthroughput ratios, measured side by side in this run:")
@@ -106,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nstream on a {s['frames']}-frame video ({s['faces']} faces, detector {s['detector']}): pipelined "
               f"{s['fps_pipelined']:.1f} frames/s, sequential {s['fps_sequential']:.1f} frames/s "
               f"({s['speedup']:.2f}x)")
+    if args.detectors:
+        require("skimage", "bench", "fer-bench --detectors")
+        from ..benchmarks.detectors import format_table as detector_table
+        from ..benchmarks.detectors import run as run_detectors
+
+        d = result["detectors"] = run_detectors(args.detector_frames, model=args.model)
+        print("\n" + detector_table(d))
     if args.accuracy:
         a = result["accuracy"] = accuracy_fp32_int8(args.model)
         print(f"\nFER2013 PublicTest via Recognizer.predict_faces: FP32 {a['onnxruntime']:.4f}, INT8 "

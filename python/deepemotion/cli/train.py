@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--scale", type=float, default=0.15, help="+- relative zoom")
     a.add_argument("--shear", type=float, default=0.1)
     a.add_argument("--translate", type=float, default=0.15, help="+- fraction of the half-size")
+    a.add_argument("--brightness", type=float, default=0.4, help="+- relative brightness gain per face")
+    a.add_argument("--contrast", type=float, default=0.3, help="+- relative contrast per face")
     a.add_argument("--erase-p", type=float, default=0.5, help="probability of random erasing per face")
     a.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a); 0: off")
     a.add_argument("--cutmix", type=float, default=0.0, help="cutmix Beta(a, a); 0: off")
@@ -109,7 +111,8 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
     if args.tta_flip:
         model = replace(model, tta_flip=True)
     aug = AugmentConfig(flip=not args.no_flip, rotate_deg=args.rotate_deg, scale=args.scale, shear=args.shear,
-                        translate=args.translate, erase_p=args.erase_p, mixup=args.mixup, cutmix=args.cutmix)
+                        translate=args.translate, brightness=args.brightness, contrast=args.contrast,
+                        erase_p=args.erase_p, mixup=args.mixup, cutmix=args.cutmix)
     return TrainConfig(
         model=model, augment=aug, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, l2_fc=args.l2_fc, schedule=args.schedule,

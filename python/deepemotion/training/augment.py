@@ -23,6 +23,8 @@ class AugmentConfig:
     scale: float = 0.15        # +- relative zoom
     shear: float = 0.1         # +- (the paper's "small distortion")
     translate: float = 0.15    # +- fraction of the half-size
+    brightness: float = 0.0    # +- relative gain on the intensities (0.4: x0.6..x1.4, as camera exposure varies)
+    contrast: float = 0.0      # +- relative contrast around each face's mean
     erase_p: float = 0.5       # probability of erasing one random rectangle per face
     erase_area: tuple[float, float] = (0.02, 0.25)  # its area, as a fraction of the face
     mixup: float = 0.0         # Beta(a, a) mixing of face pairs (0: off)
@@ -109,6 +111,21 @@ def mix(x: torch.Tensor, y: torch.Tensor, num_classes: int, cfg: AugmentConfig, 
     return torch.where(mask, x[perm], x), lam_true * target + (1 - lam_true) * target[perm]
 
 
+def photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random brightness gain and contrast per face, on intensities in [0, 1], clipped as a camera would."""
+    if cfg.brightness <= 0 and cfg.contrast <= 0:
+        return x
+    n = x.shape[0]
+    v = x * STD + MEAN
+    if cfg.contrast > 0:
+        c = _uniform(n, 1 - cfg.contrast, 1 + cfg.contrast, gen).view(-1, 1, 1, 1)
+        m = v.mean(dim=(1, 2, 3), keepdim=True)
+        v = (v - m) * c + m
+    if cfg.brightness > 0:
+        v = v * _uniform(n, 1 - cfg.brightness, 1 + cfg.brightness, gen).view(-1, 1, 1, 1)
+    return (v.clamp_(0.0, 1.0) - MEAN) / STD
+
+
 def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """uint8 faces (N, 48, 48) -> augmented normalised input (N, 1, 48, 48)."""
     x = to_input(images)
@@ -116,4 +133,4 @@ def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     # border padding: a rotated face keeps plausible edges instead of black corners
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return random_erase(x, cfg, gen)
+    return random_erase(photometric(x, cfg, gen), cfg, gen)
