@@ -176,3 +176,32 @@ def test_fer_export_engine_without_tensorrt(tmp_path, capsys):
         pytest.skip("TensorRT is available here; tests/test_plugin_trt.py covers engines")
     assert export_main(["engine", "--out", str(tmp_path / "m.engine")]) == 2
     assert "TensorRT" in capsys.readouterr().err
+
+
+def test_int8_qdq_graph_keeps_the_stn_in_float(tmp_path):
+    from deepemotion.export.quantize import float_nodes, quantize_onnx
+
+    m = tilted_model(ARCHS["tiny"])
+    fp32 = export_portable(m)
+    faces = np.random.default_rng(0).integers(0, 256, (128, 48, 48)).astype(np.uint8)
+    int8 = quantize_onnx(fp32, faces)
+    g = onnx.load_from_string(int8)
+    ops = [n.op_type for n in g.graph.node]
+    assert ops.count("GridSample") == 1 and ops.count("QuantizeLinear") > 5 and ops.count("DequantizeLinear") > 5
+    keep = set(float_nodes(fp32))
+    assert any("localization" in k for k in keep) and any("fc_loc" in k for k in keep)
+    # nothing feeding theta or the grid is quantized
+    producers = {o: n for n in g.graph.node for o in n.output}
+    gs = next(n for n in g.graph.node if n.op_type == "GridSample")
+    stack, seen = [gs.input[1]], set()
+    while stack:
+        node = producers.get(stack.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        assert node.op_type not in ("QuantizeLinear", "DequantizeLinear"), node.name
+        stack.extend(node.input)
+    x = (faces[:32].astype(np.float32) / 255 - 0.5) / 0.5
+    a = ort.InferenceSession(fp32, providers=["CPUExecutionProvider"]).run(None, {"input": x[:, None]})[0]
+    b = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"input": x[:, None]})[0]
+    assert np.abs(a - b).max() < 0.25 * max(1.0, float(np.abs(a).max()))

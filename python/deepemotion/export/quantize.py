@@ -1,0 +1,119 @@
+"""Static INT8 quantization of a DeepEmotion network to a QDQ ONNX graph.
+
+- Weights: per-channel symmetric int8; activations: uint8 (ONNX Runtime's u8s8 kernels, VNNI where the CPU
+  has it); the QDQ form is also what TensorRT's explicit-quantization builder reads.
+- The spatial transformer stays in floating point: the localization net, the theta regressor and the
+  affine-grid-sample (MatMul base grid -> Reshape -> GridSample) are excluded, so theta and the warp are
+  exactly the FP32 ones and the graph keeps its single affine-grid-sample.
+- Calibration: FER2013 Training faces (never the test splits), preprocessed exactly as Recognizer does.
+- The report gives PublicTest accuracy of the FP32 and INT8 graphs, both through Recognizer.predict_faces.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..labels import INPUT_NAME, MEAN, STD
+from .onnx import export_portable
+
+STN_MARKERS = ("/localization/", "/fc_loc/")
+
+
+def float_nodes(model_bytes: bytes) -> list[str]:
+    """Names of the nodes kept in floating point: the localization net, theta, and the sampling."""
+    import onnx
+
+    g = onnx.load_from_string(model_bytes).graph
+    producers = {o: n for n in g.node for o in n.output}
+    keep = {n.name for n in g.node if any(m in n.name for m in STN_MARKERS)}
+    # everything between theta and the GridSample's grid input (Reshape/Cast/Transpose/MatMul/Reshape/Cast)
+    for gs in (n for n in g.node if n.op_type == "GridSample"):
+        keep.add(gs.name)
+        stack = [gs.input[1]]
+        while stack:
+            node = producers.get(stack.pop())
+            if node is None or node.name in keep:
+                continue  # a graph input/initializer, or the STN branch already kept
+            keep.add(node.name)
+            stack.extend(node.input)
+    return sorted(keep)
+
+
+class _Calibration:
+    """onnxruntime.quantization CalibrationDataReader over normalised faces."""
+
+    def __init__(self, faces: np.ndarray, batch: int = 64) -> None:
+        # equal batches only: the histogram calibrators stack per-batch outputs
+        faces = faces[: max(batch, len(faces) // batch * batch)]
+        x = ((faces.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
+        self.batches = [x[i:i + batch] for i in range(0, len(x), batch)]
+        self.i = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.i >= len(self.batches):
+            return None
+        self.i += 1
+        return {INPUT_NAME: self.batches[self.i - 1]}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
+def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "percentile") -> bytes:
+    """The QDQ INT8 graph of a portable FP32 DeepEmotion graph, calibrated on uint8 faces (N, 48, 48)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+               "entropy": CalibrationMethod.Entropy}
+    if method not in methods:
+        raise ValueError(f"calibration method must be one of {sorted(methods)}, got {method!r}")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pre, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(fp32)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
+        if method == "percentile":
+            extra["CalibPercentile"] = 99.999
+        quantize_static(str(pre), str(dst), _Calibration(calibration_faces), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=methods[method], nodes_to_exclude=float_nodes(pre.read_bytes()),
+                        extra_options=extra)
+        return dst.read_bytes()
+
+
+def runtime_accuracy(model_bytes: bytes, faces: np.ndarray, labels: np.ndarray) -> float:
+    """PublicTest-style accuracy of a graph as Recognizer.predict_faces delivers it (ONNX Runtime, CPU)."""
+    from ..runtime.recognizer import Recognizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        path.write_bytes(model_bytes)
+        rec = Recognizer(model=str(path), backend="onnxruntime", detector=None)
+        pred = np.array([f.class_id for f in rec.predict_faces(faces)])
+    return float((pred == labels).mean())
+
+
+def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000, seed: int = 0,
+                   method: str = "percentile", progress: bool = False) -> tuple[bytes, dict[str, Any]]:
+    """(QDQ INT8 graph, report) for a DeepEmotion model; calibrated on ``data``'s train split, checked on
+    public_test."""
+    from ..training.data import resolve_dataset
+
+    train = resolve_dataset(data, "train")
+    test = resolve_dataset(data, "public_test")
+    rng = np.random.default_rng(seed)
+    calib = train.images[rng.choice(len(train), size=min(n_calibration, len(train)), replace=False)]
+    fp32 = export_portable(model)
+    if progress:
+        print(f"calibrating on {len(calib)} {train.name} faces ({method})...", flush=True)
+    int8 = quantize_onnx(fp32, calib, method)
+    a32 = runtime_accuracy(fp32, test.images, test.labels)
+    a8 = runtime_accuracy(int8, test.images, test.labels)
+    report = {"calibration": {"data": train.name, "faces": int(len(calib)), "method": method, "seed": seed},
+              "check": test.name, "fp32_accuracy": a32, "int8_accuracy": a8, "delta_points": 100 * (a8 - a32),
+              "float_nodes": float_nodes(fp32)}
+    return int8, report
