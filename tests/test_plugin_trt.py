@@ -128,3 +128,22 @@ def test_one_backend_shared_by_threads(engine):
     for t in threads:
         t.join()
     assert not errors, errors[:1]
+
+
+def test_int8_engine_from_the_qdq_graph(tmp_path):
+    """fer-export int8 -> fer-export engine --precision int8 (explicit quantization, plugin in FP32)."""
+    from _helpers import require_data
+    from deepemotion.cli.export import main as export_main
+    from deepemotion.runtime.backends import create_backend
+
+    require_data("fer2013.npz")
+    q = tmp_path / "m.int8.onnx"
+    assert export_main(["int8", "--out", str(q), "--calibration", "512"]) == 0
+    eng = tmp_path / "m_int8.engine"
+    assert export_main(["engine", "--onnx", str(q), "--out", str(eng), "--precision", "int8",
+                        "--batch", "1", "8", "32"]) == 0
+    side = json.loads(Path(str(eng) + ".json").read_text())
+    assert side["precision"] == "int8" and side["strongly_typed"]
+    got = create_backend("tensorrt", str(eng)).run(_batch(32))
+    want = create_backend("onnxruntime", str(q)).run(_batch(32))
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9

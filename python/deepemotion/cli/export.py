@@ -161,6 +161,10 @@ def cmd_engine(args: argparse.Namespace) -> int:
         onnx_path = Path(args.onnx)
         if not onnx_path.is_file():
             raise FileNotFoundError(f"{onnx_path}: no such ONNX file")
+        data = onnx_path.read_bytes()
+        if b"AffineGridSample" not in data:  # a portable (or QDQ) graph: rewrite its sampling into the plugin
+            onnx_path = out.with_suffix(".plugin.onnx")
+            atomic_write_bytes(onnx_path, to_plugin_graph(data))
     elif args.precision == "int8":
         raise UsageError("engine --precision int8 needs --onnx with the QDQ graph from `fer-export int8`")
     else:

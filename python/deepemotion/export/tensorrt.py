@@ -33,8 +33,8 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str 
 
     from ..runtime.backends.tensorrt import runtime_identity
 
-    if precision not in ("fp32", "fp16"):
-        raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
+    if precision not in ("fp32", "fp16", "int8"):
+        raise ValueError(f"precision must be fp32, fp16 or int8, got {precision!r}")
     bmin, bopt, bmax = batch
     if not 1 <= bmin <= bopt <= bmax:
         raise ValueError(f"batch profile must satisfy 1 <= min <= opt <= max, got {batch}")
@@ -44,7 +44,9 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str 
     builder = trt.Builder(logger)
     # FP16 without the (deprecated, then removed) FP16 builder flag means a strongly typed network
     # whose types come from an FP16 ONNX (fer-export writes one: --precision fp16).
-    strongly_typed = precision == "fp16" and not hasattr(trt.BuilderFlag, "FP16")
+    # INT8 is explicit quantization: the QDQ graph from `fer-export int8` says which tensors are int8; a
+    # strongly typed network takes exactly those types (the STN, our plugin included, stays FP32).
+    strongly_typed = precision == "int8" or (precision == "fp16" and not hasattr(trt.BuilderFlag, "FP16"))
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
