@@ -171,7 +171,9 @@ def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_con
     if split is not None:
         available = sorted(set(groups.tolist()))
         if split not in available:
-            raise DataError(f"{path}: no split {split!r}; available: {available[:10]}")
+            hint = " (PrivateTest is in archives built from the official fer2013.csv: fer-data fer2013 fer2013.csv)" \
+                if split == "private_test" else ""
+            raise DataError(f"{path}: no split {split!r}; available: {available[:10]}{hint}")
         keep &= groups == split
     class_names = CLASSES + (("contempt",) if keep_contempt and (labels == CONTEMPT).any() else ())
     name = path.stem + (f":{split}" if split else "")
@@ -261,8 +263,13 @@ def resolve_dataset(spec: str, split: str | None = None, **kw: object) -> FaceSe
     if spec.lower() in names:
         d = data_dir()
         if d is None:
-            raise DataError(f"data set {spec!r} is looked up in $DEEPEMOTION_DATA, which is not set to a folder")
+            raise DataError(f"data set {spec!r} is looked up in $DEEPEMOTION_DATA, which is not set to a folder: "
+                            "build the archives with fer-data (README, 'Data sets') and set DEEPEMOTION_DATA to their "
+                            "folder")
         path = d / names[spec.lower()]
+        if not path.is_file():
+            raise DataError(f"{path}: no such file; build it from the official distribution with fer-data "
+                            f"(README, 'Data sets')")
     else:
         path = Path(spec)
     if path.is_dir():

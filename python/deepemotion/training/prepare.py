@@ -1,0 +1,229 @@
+"""Building the project's .npz archives from the official distributions (``fer-data``). Numpy + OpenCV only.
+
+- FER2013: the challenge's ``fer2013.csv`` (``emotion,pixels,Usage``); all three splits are kept
+  (Training -> train, PublicTest -> public_test, PrivateTest -> private_test).
+- CK+: either the original release (``cohn-kanade-images/S###/###/*.png`` + ``Emotion/S###/###/*_emotion.txt``;
+  the last three frames of every labelled sequence, the face found by the default detector and framed like
+  the FER2013 crops, as deepemotion.runtime.align does) or the common CK+48 folders (``<class>/S###_###_*.png``).
+- JAFFE: the image folder (``KA.AN1.39.tiff``: subject, expression code + repeat, index); the whole frame
+  shrunk to 48x48 (``images``) and a detected face crop (``images_facecrop``).
+
+Every archive holds ``images`` (N, 48, 48) uint8, ``labels``, ``split`` (FER2013: the split; CK+/JAFFE: the
+subject), ``ids`` (where each face came from) and ``class_names``; :func:`summary` counts them.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..files import read_image
+from ..labels import CLASSES, INPUT_SIZE
+from .data import _FER_USAGE, DataError
+
+# CK+ Emotion codes (the release's README): 0 neutral, 1 anger, 2 contempt, 3 disgust, 4 fear, 5 happy,
+# 6 sadness, 7 surprise -> our class names (contempt kept as an 8th class; the loaders drop it by default)
+CKPLUS_CODES = {0: "neutral", 1: "angry", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad", 7: "surprise"}
+CKPLUS_CLASSES = CLASSES + ("contempt",)
+# JAFFE file-name codes
+JAFFE_CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "SA": "sad", "SU": "surprise",
+               "NE": "neutral"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
+
+
+def _save(out: str | Path, **arrays: Any) -> Path:
+    from ..files import atomic_write
+
+    path = Path(out)
+    if path.suffix != ".npz":
+        raise DataError(f"{path}: the output must be a .npz file")
+    if not path.parent.exists():
+        raise DataError(f"{path.parent}: no such folder for the output")
+    atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+    return path
+
+
+def fer2013_from_csv(csv_path: str | Path, out: str | Path, progress: Callable[[Iterable], Iterable] = iter) -> Path:
+    """fer2013.csv -> an archive with all three splits."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    images, labels, splits, ids = [], [], [], []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"emotion", "pixels", "Usage"} <= set(reader.fieldnames):
+            raise DataError(f"{path}:1: header must be emotion,pixels,Usage (the official fer2013.csv), got "
+                            f"{reader.fieldnames}")
+        for row in progress(reader):
+            line = reader.line_num
+            split = _FER_USAGE.get((row["Usage"] or "").strip())
+            if split is None:
+                raise DataError(f"{path}:{line}: unknown Usage {row['Usage']!r} (Training, PublicTest, PrivateTest)")
+            try:
+                label = int(row["emotion"])
+                px = np.array((row["pixels"] or "").split(), dtype=np.int64)
+            except ValueError:
+                raise DataError(f"{path}:{line}: emotion must be an integer and pixels space-separated integers") \
+                    from None
+            if not 0 <= label < len(CLASSES):
+                raise DataError(f"{path}:{line}: emotion must be 0-6, got {label}")
+            if px.size != INPUT_SIZE * INPUT_SIZE or px.min() < 0 or px.max() > 255:
+                raise DataError(f"{path}:{line}: expected {INPUT_SIZE * INPUT_SIZE} pixel values 0-255, got "
+                                f"{px.size} values")
+            images.append(px.astype(np.uint8).reshape(INPUT_SIZE, INPUT_SIZE))
+            labels.append(label)
+            splits.append(split)
+            ids.append(f"{path.name}:{line}")
+    if not images:
+        raise DataError(f"{path}: no rows")
+    return _save(out, images=np.stack(images), labels=np.array(labels, np.int64), split=np.array(splits),
+                 ids=np.array(ids), class_names=np.array(CLASSES))
+
+
+def _face_cropper(detector: Any = "auto") -> Callable[[np.ndarray], np.ndarray | None]:
+    """image -> the largest face as a 48x48 uint8 crop framed like the training crops, or None."""
+    from ..labels import MEAN, STD
+    from ..runtime.align import Aligner
+    from ..runtime.recognizer import make_detector
+
+    det = make_detector(detector, 40, None)
+    name = getattr(det, "name", "haar")
+    aligner = Aligner()
+
+    def crop(img: np.ndarray) -> np.ndarray | None:
+        d = det.detect(img)
+        if len(d) == 0:
+            return None
+        big = int(np.argmax(d.boxes[:, 2] * d.boxes[:, 3]))
+        x = aligner.crop(img, d.take(slice(big, big + 1)), name)[0, 0] * STD + MEAN
+        return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
+
+    return crop
+
+
+def ckplus_from_folder(root: str | Path, out: str | Path, frames_per_sequence: int = 3, detector: Any = "auto",
+                       progress: Callable[[Iterable], Iterable] = iter) -> Path:
+    """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    emotion_dir = next((p for p in (root / "Emotion", root / "Emotion_labels" / "Emotion") if p.is_dir()), None)
+    image_dir = root / "cohn-kanade-images"
+    images, labels, subjects, sequences, ids = [], [], [], [], []
+    if emotion_dir is not None and image_dir.is_dir():
+        crop = _face_cropper(detector)
+        label_files = sorted(emotion_dir.rglob("*_emotion.txt"))
+        if not label_files:
+            raise DataError(f"{emotion_dir}: no *_emotion.txt files")
+        for lf in progress(label_files):
+            try:
+                code = int(float(lf.read_text().split()[0]))
+            except (ValueError, IndexError):
+                raise DataError(f"{lf}: expected one emotion code 0-7") from None
+            if code not in CKPLUS_CODES:
+                raise DataError(f"{lf}: emotion code {code} is not 0-7")
+            subject, seq = lf.parent.parent.name, lf.parent.name
+            frames = sorted(p for p in (image_dir / subject / seq).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not frames:
+                raise DataError(f"{image_dir / subject / seq}: no frames for {lf.name}")
+            for fr in frames[-frames_per_sequence:]:
+                face = crop(read_image(fr))
+                if face is None:
+                    continue  # counted in the summary as missing
+                images.append(face)
+                labels.append(CKPLUS_CLASSES.index(CKPLUS_CODES[code]))
+                subjects.append(subject)
+                sequences.append(f"{subject}_{seq}")
+                ids.append(str(fr.relative_to(root)))
+    else:
+        folders = [p for p in sorted(root.iterdir()) if p.is_dir()]
+        names = {"anger": "angry", "sadness": "sad", "happiness": "happy", **{c: c for c in CKPLUS_CLASSES}}
+        if not folders or any(p.name.lower() not in names for p in folders):
+            raise DataError(f"{root}: expected the CK+ release (cohn-kanade-images/ and Emotion/) or CK+48 class "
+                            f"folders ({', '.join(sorted(names))}), found {[p.name for p in folders][:8]}")
+        for folder in folders:
+            for f in sorted(folder.iterdir()):
+                if f.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                m = re.match(r"(S\d+)_(\d+)_", f.name)
+                if m is None:
+                    raise DataError(f"{f}: CK+48 file names start with S###_###_ (subject, sequence)")
+                img = read_image(f, gray=True)
+                if img.shape != (INPUT_SIZE, INPUT_SIZE):
+                    import cv2
+
+                    img = cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+                images.append(img)
+                labels.append(CKPLUS_CLASSES.index(names[folder.name.lower()]))
+                subjects.append(m.group(1))
+                sequences.append(f"{m.group(1)}_{m.group(2)}")
+                ids.append(str(f.relative_to(root)))
+    if not images:
+        raise DataError(f"{root}: no faces found")
+    return _save(out, images=np.stack(images), labels=np.array(labels, np.int64), split=np.array(subjects),
+                 sequence=np.array(sequences), ids=np.array(ids), class_names=np.array(CKPLUS_CLASSES))
+
+
+def jaffe_from_folder(root: str | Path, out: str | Path, detector: Any = "auto",
+                      progress: Callable[[Iterable], Iterable] = iter) -> Path:
+    """JAFFE image folder -> an archive with the whole frame and a face crop; split = subject."""
+    import cv2
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{root}: no images")
+    crop = _face_cropper(detector)
+    whole, faces, labels, subjects, ids = [], [], [], [], []
+    for f in progress(files):
+        m = re.match(r"([A-Z]{2})\.([A-Z]{2})\d*\.", f.name)
+        if m is None or m.group(2) not in JAFFE_CODES:
+            raise DataError(f"{f}: JAFFE file names look like KA.AN1.39.tiff (subject.expression code), "
+                            f"codes {sorted(JAFFE_CODES)}")
+        img = read_image(f)
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        face = crop(img)
+        if face is None:
+            raise DataError(f"{f}: no face found for images_facecrop")
+        whole.append(cv2.resize(gray, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA))
+        faces.append(face)
+        labels.append(CLASSES.index(JAFFE_CODES[m.group(2)]))
+        subjects.append(m.group(1))
+        ids.append(f.name)
+    return _save(out, images=np.stack(whole), images_facecrop=np.stack(faces), labels=np.array(labels, np.int64),
+                 split=np.array(subjects), ids=np.array(ids), class_names=np.array(CLASSES))
+
+
+def summary(path: str | Path) -> str:
+    """Counts per split (or subject count) and class of an archive."""
+    path = Path(path)
+    try:
+        d = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - zip and format errors come in many types
+        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+    with d:
+        for key in ("images", "labels", "split", "class_names"):
+            if key not in d.files:
+                raise DataError(f"{path}: missing array {key!r}")
+        labels, split, names = d["labels"], d["split"].astype(str), [str(n) for n in d["class_names"]]
+        shape = d["images"].shape
+    lines = [f"{path.name}: {shape[0]} faces of {shape[1]}x{shape[2]}, {len(names)} classes"]
+    groups = sorted(set(split.tolist()))
+    per_subject = len(groups) > 6
+    keys = ["all"] if per_subject else groups
+    width = max(9, *(len(n) for n in names))
+    lines.append(f"{'':14}" + "".join(f"{n:>{width}}" for n in names) + f"{'total':>8}")
+    for g in keys:
+        sel = np.ones(len(labels), bool) if g == "all" else split == g
+        c = Counter(labels[sel].tolist())
+        lines.append(f"{g:14}" + "".join(f"{c.get(i, 0):>{width}}" for i in range(len(names))) + f"{int(sel.sum()):>8}")
+    if per_subject:
+        lines.append(f"{len(groups)} subjects (the 'split' array): evaluate subject-independently")
+    return "\n".join(lines)
