@@ -74,4 +74,31 @@ def test_fer_eval_torch_checkpoint_matches_runtime(tmp_path):
     pytest.importorskip("torch")
     require_data("fer2013.npz")
     recorded = bundled_model("default").metadata()["evaluation"]
-    assert abs(recorded["accuracy_torch_fp32"] - recorded["accuracy"]) <= 0.001
+    assert abs(recorded["accuracy_torch_fp32"] - recorded["accuracy_fp32"]) <= 0.001
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_default_cpu_backend_is_the_recorded_one(name):
+    """Recognizer() on a CPU runs the graph the metadata's accuracy was measured with."""
+    import onnxruntime as ort
+
+    from deepemotion import Recognizer
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA provider is present: auto picks the GPU (FP32)")
+    ev = bundled_model(name).metadata()["evaluation"]
+    rec = Recognizer(model=name, detector=None)
+    assert rec.backend.name == ev["default_backend_cpu"]
+    if ev["default_backend_cpu"] == "onnxruntime-int8":
+        assert ev["int8"]["delta_points"] >= -0.5 and ev["int8"]["default_on_cpu"]
+
+
+@pytest.mark.data
+def test_fer_eval_fp32_graph_matches_recorded(tmp_path):
+    require_data("fer2013.npz")
+    from deepemotion.cli.eval import main as eval_main
+
+    assert eval_main(["--data", "fer2013", "--split", "public_test", "--backend", "onnxruntime",
+                      "--out", str(tmp_path)]) == 0
+    got = json.loads((tmp_path / "metrics.json").read_text())
+    assert abs(got["accuracy"] - bundled_model().metadata()["evaluation"]["accuracy_fp32"]) <= 0.001

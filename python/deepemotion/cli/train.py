@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distil from this checkpoint (repeat for an ensemble; logits are averaged)")
     r.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term")
     r.add_argument("--kd-temperature", type=float, default=4.0)
+    r.add_argument("--teacher-tta", action="store_true", help="the teacher averages each face with its mirror image")
     r.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bfloat16 autocast where the CPU has native bf16 (or on CUDA), else float32")
     r.add_argument("--seed", type=int, default=0)
@@ -118,7 +119,8 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, l2_fc=args.l2_fc, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, oversample=args.oversample,
         ema=args.ema, teachers=tuple(str(Path(t)) for t in args.teacher), kd_alpha=args.kd_alpha,
-        kd_temperature=args.kd_temperature, precision=args.precision, seed=args.seed, threads=args.threads)
+        kd_temperature=args.kd_temperature, teacher_tta=args.teacher_tta, precision=args.precision, seed=args.seed,
+        threads=args.threads)
 
 
 def load_data(args: argparse.Namespace, split: str | None) -> Any:

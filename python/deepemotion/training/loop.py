@@ -54,6 +54,7 @@ class TrainConfig:
     teachers: tuple[str, ...] = ()  # checkpoints whose averaged logits the student learns from
     kd_alpha: float = 0.7         # weight of the distillation term (the rest: cross-entropy)
     kd_temperature: float = 4.0
+    teacher_tta: bool = False     # the teacher also averages over the mirror image (a teacher has no FLOP budget)
     precision: str = "auto"       # auto | bf16 | fp32
     seed: int = 0
     threads: int = 0              # torch threads (0: PyTorch's default)
@@ -191,9 +192,11 @@ class WeightAverage:
 
 
 class Teacher:
-    """The averaged logits of one or more trained checkpoints, for knowledge distillation."""
+    """The averaged logits of one or more trained checkpoints (and, with ``tta``, of each one's view of the
+    mirror image), for knowledge distillation."""
 
-    def __init__(self, paths: Sequence[str], device: torch.device) -> None:
+    def __init__(self, paths: Sequence[str], device: torch.device, tta: bool = False) -> None:
+        self.tta = tta
         self.models = []
         for p in paths:
             model, _ = load_checkpoint(p)
@@ -201,7 +204,8 @@ class Teacher:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(x).float() for m in self.models]).mean(0)
+        views = [x, torch.flip(x, dims=[3])] if self.tta else [x]
+        return torch.stack([m(v).float() for m in self.models for v in views]).mean(0)
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -267,7 +271,7 @@ class Trainer:
         self.model = DeepEmotion(cfg.model).to(self.device).to(memory_format=torch.channels_last)
         self.opt = self._optimizer()
         self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema > 0 else None
-        self.teacher = Teacher(cfg.teachers, self.device) if cfg.teachers else None
+        self.teacher = Teacher(cfg.teachers, self.device, cfg.teacher_tta) if cfg.teachers else None
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.history: list[dict[str, Any]] = []
@@ -286,11 +290,13 @@ class Trainer:
         decay = [p for p in m.parameters() if p.ndim > 1 and id(p) not in fc]
         rest = [p for p in m.parameters() if p.ndim <= 1 or id(p) in fc]
         groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        # fused: one kernel per parameter group instead of a loop over tensors (PyTorch >= 2.4 on CPU)
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
         if cfg.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+            return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, **fused)
         if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(groups, lr=cfg.lr)
-        return torch.optim.Adam(groups, lr=cfg.lr)
+            return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
+        return torch.optim.Adam(groups, lr=cfg.lr, **fused)
 
     def prepare_folder(self, resume: bool, overwrite: bool) -> None:
         """Refuse to overwrite a run folder unless told; load ``last.pt`` when resuming."""
