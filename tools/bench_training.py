@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from deepemotion.training.augment import AugmentConfig, affine_theta, to_input
 from deepemotion.training.data import resolve_dataset
-from deepemotion.training.loop import Trainer, TrainConfig
+from deepemotion.training.loop import TrainConfig, Trainer
 from deepemotion.training.model import PAPER, DeepEmotion
 
 LEGACY = replace(PAPER, widths=(32, 32), hidden=128, batch_norm=True)  # the 0.1 bundled network
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: float(np.median(v)) for k, v in rates.items()}
     from deepemotion.training.loop import bf16_native
 
-    res = {"config": "0.1 bundled network (widths 32,32; hidden 128; BN), batch %d, FER2013 Training faces" % bs,
+    res = {"config": f"0.1 bundled network (widths 32,32; hidden 128; BN), batch {bs}, FER2013 Training faces",
            "torch": torch.__version__, "threads": torch.get_num_threads(), "bf16_native": bf16_native(),
            "precision_trainer": "bf16" if trainer.autocast is not None else "fp32",
            "images_per_second": med, "rounds": rates, "speedup": med["Trainer"] / med["0.1 loop"],
