@@ -94,3 +94,21 @@ def test_detector_benchmark_small(tmp_path):
     table = format_table({"frames": 5, "faces": r["faces"], "haar_alone_full_resolution_ms": 1.0,
                           "setups": {"default": r}})
     assert "recall" in table and "default" in table
+
+
+def test_recognizer_and_stream_benchmarks(tmp_path, capsys):
+    from _helpers import require_yunet
+
+    require_yunet()
+    js = tmp_path / "b.json"
+    assert bench_main(["--no-backends", "--no-stages", "--recognizer", "--stream", "--stream-frames", "30",
+                       "--batches", "1", "4",
+                       "--json", str(js), "--plot", ""]) == 0
+    res = json.loads(js.read_text())
+    rows = res["recognizer"]["rows"]
+    assert [r["batch"] for r in rows] == [1, 4] and all(r["speedup"] > 0 for r in rows)
+    assert res["recognizer"]["batch1_overhead_us"] > 0
+    s = res["stream"]
+    assert s["frames"] == 30 and s["faces"] >= 25 and s["fps_pipelined"] > 0 and s["fps_sequential"] > 0
+    out = capsys.readouterr().out
+    assert "plain ONNX Runtime" in out and "pipelined" in out

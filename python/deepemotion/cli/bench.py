@@ -4,6 +4,7 @@
     fer-bench --batches 1 64 --min-time 2 --json bench.json --plot bench.png
     fer-bench --engine model.engine            # include TensorRT (an engine from `fer-export engine`)
     fer-bench --stream                         # pipelined stream vs the sequential loop on a video with faces
+    fer-bench --recognizer                     # Recognizer.predict_faces vs plain ONNX Runtime on the FP32 graph
     fer-bench --accuracy                       # FP32 vs INT8 on FER2013 PublicTest ($DEEPEMOTION_DATA)
     fer-bench --kernels                        # the affine_grid_sample micro-benchmark (needs torch)
     fer-bench --detectors --no-backends        # detectors on PublicTest faces pasted into photos (docs/detectors.md)
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default=None, help="TensorRT engine to include")
     p.add_argument("--no-stages", action="store_true", help="skip the predict() stage timing")
     p.add_argument("--stream", action="store_true", help="also time the pipelined stream against the sequential loop")
+    p.add_argument("--stream-frames", type=int, default=120, help="frames of the --stream video")
+    p.add_argument("--recognizer", action="store_true", help="also compare Recognizer.predict_faces with plain "
+                   "ONNX Runtime on the bundled FP32 graph (batches from --batches)")
     p.add_argument("--accuracy", action="store_true", help="also compare FP32 and INT8 accuracy on FER2013 "
                    "PublicTest (needs $DEEPEMOTION_DATA)")
     p.add_argument("--kernels", action="store_true", help="also run the affine_grid_sample micro-benchmark")
@@ -103,12 +107,19 @@ def run(args: argparse.Namespace) -> int:
                   f"detect {s['detect_ms_p50']:.2f} ms, crop {s['crop_ms_p50']:.3f} ms, classify "
                   f"{s['classify_ms_p50']:.3f} ms, total {s['predict_total_ms_p50']:.2f} ms (with given boxes "
                   f"{s['predict_with_boxes_ms_p50']:.3f} ms)")
+    if args.recognizer:
+        from ..benchmarks.recognizer import bench_recognizer, format_recognizer
+
+        r = result["recognizer"] = bench_recognizer(tuple(args.batches), model=args.model)
+        print("\nRecognizer.predict_faces vs plain ONNX Runtime (FP32 graph, its defaults), same faces, alternated:")
+        print(format_recognizer(r))
     if args.stream:
         from ..benchmarks.stages import bench_stream, synthetic_video
 
         with tempfile.TemporaryDirectory() as tmp:
-            s = result["stream"] = bench_stream(synthetic_video(str(Path(tmp) / "faces.avi")), model=args.model)
-        s["video"] = "synthetic 640x480 MJPG, 120 frames, one moving face"
+            video = synthetic_video(str(Path(tmp) / "faces.avi"), frames=args.stream_frames)
+            s = result["stream"] = bench_stream(video, model=args.model)
+        s["video"] = f"synthetic 640x480 MJPG, {args.stream_frames} frames, one moving face"
         print(f"\nstream on a {s['frames']}-frame video ({s['faces']} faces, detector {s['detector']}): pipelined "
               f"{s['fps_pipelined']:.1f} frames/s, sequential {s['fps_sequential']:.1f} frames/s "
               f"({s['speedup']:.2f}x)")
