@@ -68,12 +68,25 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _show_warning(prog: str) -> Callable[..., None]:
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        print(f"{prog}: note: {message}", file=sys.stderr)
+
+    return show
+
+
 def cli_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
              body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run ``body(args)`` under the error policy; returns the exit code."""
+    """Parse ``argv`` and run ``body(args)`` under the error policy; returns the exit code. Warnings are shown as
+    one line each (``<tool>: note: ...``), not with the source line that raised them."""
+    import warnings
+
     args = build_parser().parse_args(argv)
     try:
-        return body(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(prog)  # restored when the block ends
+            return body(args)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
