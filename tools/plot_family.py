@@ -1,0 +1,74 @@
+"""Accuracy against compute for members of the model family (maintainer script).
+
+    python tools/plot_family.py NAME=CHECKPOINT[:tta] ... [--bundled] --out docs/results/accuracy_vs_mflops
+
+Each checkpoint is exported to ONNX and measured on FER2013 PublicTest through Recognizer.predict_faces (ONNX
+Runtime, FP32), with its parameters and MFLOP per face counted on the model as exported (``:tta`` adds flip
+averaging inside the graph, which doubles the FLOPs). ``--bundled`` adds the bundled models from their metadata.
+Writes OUT.json (the points, with each checkpoint's training command and epochs) and OUT.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from deepemotion.export.onnx import export_portable
+from deepemotion.export.quantize import runtime_accuracy
+from deepemotion.runtime.assets import BUNDLED_MODELS, bundled_model
+from deepemotion.training.checkpoint import load_checkpoint
+from deepemotion.training.data import resolve_dataset
+from deepemotion.training.model import DeepEmotion, describe
+from deepemotion.training.plots import plot_accuracy_vs_flops
+
+BUDGET_MFLOPS = 200.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="*", help="NAME=CHECKPOINT[:tta]")
+    p.add_argument("--bundled", action="store_true", help="add the bundled models (from their metadata)")
+    p.add_argument("--extra", default=None, help="a JSON list of earlier points to keep (name, mflops, params, "
+                   "accuracy, note)")
+    p.add_argument("--out", required=True, help="output path without suffix")
+    args = p.parse_args(argv)
+    test = resolve_dataset("fer2013", "public_test")
+    points = json.loads(Path(args.extra).read_text()) if args.extra else []
+    for spec in args.runs:
+        name, _, path = spec.partition("=")
+        tta = path.endswith(":tta")
+        path = path[:-4] if tta else path
+        model, ckpt = load_checkpoint(path)
+        if tta:
+            flipped = DeepEmotion(replace(model.config, tta_flip=True))
+            flipped.load_state_dict(model.state_dict())
+            model = flipped.eval()
+        info = describe(model)
+        acc = runtime_accuracy(export_portable(model), test.images, test.labels)
+        meta = ckpt.get("meta", {})
+        points.append({"name": name, "mflops": info["mflops_per_face"], "params": info["parameters"], "accuracy": acc,
+                       "epochs": meta.get("train_config", {}).get("epochs"), "selected_epoch": meta.get("epoch"),
+                       "command": meta.get("command"), "tta_in_graph": tta})
+        print(f"{name}: {acc:.4f} at {info['mflops_per_face']:.1f} MFLOP, {info['parameters']:,} params", flush=True)
+    if args.bundled:
+        for name in BUNDLED_MODELS:
+            b = bundled_model(name)
+            if b.has("json"):
+                m = b.metadata()
+                points.append({"name": f"bundled {name}", "mflops": m["mflops_per_face"], "params": m["parameters"],
+                               "accuracy": m["evaluation"]["accuracy"], "bundled": True,
+                               "command": m.get("training_command")})
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps({"budget_mflops": BUDGET_MFLOPS, "data": test.name,
+                                                    "how": "Recognizer.predict_faces, ONNX Runtime",
+                                                    "points": points}, indent=2) + "\n")
+    plot_accuracy_vs_flops(points, out.with_suffix(".png"), budget_mflops=BUDGET_MFLOPS,
+                           title="FER2013 PublicTest accuracy vs compute (star: bundled)")
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
