@@ -241,3 +241,43 @@ def test_fer_predict_errors(tmp_path):
     assert predict_main([str(tmp_path / "missing.jpg"), "--quiet"]) == 1
     assert predict_main(["--example", "--backend", "tensorrt", "--quiet"]) == (
         2 if not deepemotion.build_info()["tensorrt"] else 0)
+
+
+@pytest.mark.parametrize("kw", [{"pipelined": False}, {"pipelined": True}, {"pipelined": True, "detect_workers": 3}])
+def test_stream_keeps_order_and_equals_track(kw, rng):
+    """stream() yields every frame once, in order, with the results of calling track() frame by frame."""
+    require_yunet()
+    face = example_frame()
+    frames = [face if i % 3 else cv2.flip(face, 1) for i in range(10)] + [smooth_frame(rng, 200, 300)]
+    ref = Recognizer(smoothing=0.5)
+    want = [[(f.box, f.track_id, f.label) for f in ref.track(fr)] for fr in frames]
+    rec = Recognizer(smoothing=0.5)
+    got = [(r.index, [(f.box, f.track_id, f.label) for f in r.faces]) for r in rec.stream(iter(frames), **kw)]
+    assert [i for i, _ in got] == list(range(len(frames)))
+    assert [g for _, g in got] == want
+
+
+def test_stream_stops_cleanly_on_errors_and_early_exit():
+    require_yunet()
+    rec = Recognizer()
+    bad = [example_frame(), "not a frame", example_frame()]
+    with pytest.raises(TypeError, match="frame 1"):
+        list(rec.stream(iter(bad)))
+
+    def endless():
+        while True:
+            yield example_frame()
+
+    before = threading.active_count()
+    for r in rec.stream(endless(), detect_workers=2):
+        if r.index == 5:
+            break
+    import time
+
+    for _ in range(50):  # the workers notice the stop within their 0.1 s poll
+        if threading.active_count() <= before:
+            break
+        time.sleep(0.1)
+    assert threading.active_count() <= before
+    with pytest.raises(FileNotFoundError):
+        list(rec.stream("missing.mp4"))

@@ -120,12 +120,15 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
 
 
 def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: int = 4,
-           pipelined: bool = True) -> Iterator[FrameResult]:
-    """Results of ``rec`` on every frame of ``source`` (see the module docstring)."""
+           pipelined: bool = True, detect_workers: int = 1) -> Iterator[FrameResult]:
+    """Results of ``rec`` on every frame of ``source`` (see the module docstring). ``detect_workers`` > 1 runs
+    detection on that many frames at once (detection is the slowest stage); results are put back in order."""
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     if queue_size < 1:
         raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+    if not 1 <= detect_workers <= 16:
+        raise ValueError(f"detect_workers must be in 1..16, got {detect_workers}")
     if rec.detector is None:
         raise ValueError("stream() needs a Recognizer with a detector")
     if not pipelined:
@@ -140,7 +143,8 @@ def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: 
             for i, frame in enumerate(_frames(source, max_frames)):
                 if not _put(frames_q, (i, time.perf_counter(), frame), stop):
                     return
-            _put(frames_q, _END, stop)
+            for _ in range(detect_workers):  # one end mark per detection worker
+                _put(frames_q, _END, stop)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             _put(frames_q, exc, stop)
 
@@ -160,25 +164,33 @@ def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: 
         except BaseException as exc:  # noqa: BLE001
             _put(dets_q, exc, stop)
 
-    workers = [threading.Thread(target=capture, name="deepemotion-capture", daemon=True),
-               threading.Thread(target=detect, name="deepemotion-detect", daemon=True)]
+    workers = [threading.Thread(target=capture, name="deepemotion-capture", daemon=True)] + \
+        [threading.Thread(target=detect, name=f"deepemotion-detect-{k}", daemon=True) for k in range(detect_workers)]
     for t in workers:
         t.start()
+    pending: dict[int, tuple] = {}  # detections that arrived ahead of their turn (at most a few frames)
+    next_index, ends = 0, 0
     try:
-        while True:
+        while ends < detect_workers or pending:
             try:
                 item = dets_q.get(timeout=0.1)
             except queue.Empty:
                 if not any(t.is_alive() for t in workers) and dets_q.empty():
+                    if pending:
+                        raise RuntimeError("the stream lost a frame: its worker threads ended") from None
                     raise RuntimeError("the stream's worker threads ended without a result") from None
                 continue
             if item is _END:
-                return
+                ends += 1
+                continue
             if isinstance(item, BaseException):
                 raise item
-            i, t0, frame, det = item
-            faces = rec._classify_detections(frame, det)
-            yield FrameResult(i, frame, faces, (time.perf_counter() - t0) * 1e3)
+            pending[item[0]] = item
+            while next_index in pending:  # classification and tracking in frame order
+                _, t0, frame, det = pending.pop(next_index)
+                faces = rec._classify_detections(frame, det)
+                yield FrameResult(next_index, frame, faces, (time.perf_counter() - t0) * 1e3)
+                next_index += 1
     finally:
         stop.set()
         for q in (frames_q, dets_q):
