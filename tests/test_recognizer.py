@@ -281,3 +281,18 @@ def test_stream_stops_cleanly_on_errors_and_early_exit():
     assert threading.active_count() <= before
     with pytest.raises(FileNotFoundError):
         list(rec.stream("missing.mp4"))
+
+
+def test_annotation_is_legible_on_a_white_background():
+    """Every label sits on a dark plate: on a white frame the text area is mostly dark, the text light."""
+    from deepemotion.runtime.draw import annotate
+
+    white = np.full((240, 320, 3), 255, np.uint8)
+    face = Face((100, 80, 60, 60), "happy", 0.9, np.eye(7, dtype=np.float32)[3], track_id=4)
+    out = annotate(white, [face])
+    plate = out[60:76, 100:190]  # the label above the box
+    dark = (plate.max(axis=2) < 60).mean()
+    assert dark > 0.4, dark
+    assert (plate.min(axis=2) > 150).any()  # the class-coloured text on it
+    bars = out[80:140, 166:262]
+    assert (bars.max(axis=2) < 60).mean() > 0.3  # the probability bars' panel is dark too
