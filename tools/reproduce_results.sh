@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
-# Reproduces every figure in the README's Results table and docs/benchmarks.md, in order.
-# Needs $DEEPEMOTION_DATA (the folder with fer2013.npz, ckplus48.npz, jaffe.npz) and the package
-# installed with the train/export extras. Training output goes to ${RUNS:-runs}/. On the project's
-# 2-core CPU machine the FER2013 run took 70 minutes; the CK+ and JAFFE cross-validations (a
-# narrower width-16 model: small data sets) take minutes each.
-#   bash tools/reproduce_results.sh [fer2013|bundle|ckplus|jaffe|bench|saliency ...]   (default: all)
+# Reproduces every published figure, in order: the two bundled models, the accuracy-vs-compute plot, CK+ and JAFFE,
+# the detector benchmark, the speed benchmarks, the training-speed comparison and the saliency picture.
+# Needs $DEEPEMOTION_DATA (fer2013.npz, ckplus48.npz, jaffe.npz: fer-data builds them), the package installed with
+# the train/export/bench extras, and for the detector steps the YuNet file (cached, or $DEEPEMOTION_YUNET).
+# Training output goes to ${RUNS:-runs}/ (never committed); run folders keep the relative paths the metadata records.
+# On the project's 2-core CPU: teacher ~65 min, default ~90 min, tiny ~45 min, CK+/JAFFE ~40 min.
+#   bash tools/reproduce_results.sh [teacher|default|tiny|bundle|family|ckplus|jaffe|detectors|bench|training|saliency ...]
 set -euo pipefail
 RUNS=${RUNS:-runs}
+mkdir -p "$RUNS"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(fer2013 bundle ckplus jaffe bench saliency)
+[ ${#steps[@]} -eq 0 ] && steps=(teacher default tiny bundle family ckplus jaffe detectors bench training saliency)
+fer=(--data fer2013 --train-split train --val-split public_test --quiet)
 for step in "${steps[@]}"; do
   case $step in
-    fer2013)
-      fer-train --data fer2013 --train-split train --val-split public_test --width 32 --hidden 128 --batch-norm \
-        --epochs 30 --threads 2 --quiet --out "$RUNS/fer2013-w32" ;;
+    teacher)   # the plain recipe; also the first point of the family plot
+      (cd "$RUNS" && fer-train "${fer[@]}" --arch base --epochs 100 --out base-r1)
+      cp "$RUNS/base-r1/best.pt" "$RUNS/teacher-base-r1.pt" ;;
+    default)   # distilled from the teacher, which averages each face with its mirror image
+      (cd "$RUNS" && fer-train "${fer[@]}" --arch base --epochs 100 --teacher teacher-base-r1.pt --teacher-tta \
+         --out base-r2) ;;
+    tiny)      # the paper's size, flip averaging inside its graph, distilled from the same teacher
+      (cd "$RUNS" && fer-train "${fer[@]}" --arch tiny --tta-flip --epochs 100 --teacher teacher-base-r1.pt \
+         --out tiny-r1) ;;
     bundle)
-      python -m deepemotion.export.bundle --checkpoint "$RUNS/fer2013-w32/best.pt"
+      python tools/bundle.py --checkpoint "$RUNS/base-r2/best.pt" --name default --int8
+      python tools/bundle.py --checkpoint "$RUNS/tiny-r1/best.pt" --name tiny --int8
       echo "reinstall the package (pip install .) so that the bundled weights are picked up" ;;
+    family)
+      python tools/plot_family.py "base (plain recipe)=$RUNS/base-r1/best.pt" \
+        "base + flip TTA (over budget)=$RUNS/base-r1/best.pt:tta" "base, distilled=$RUNS/base-r2/best.pt" \
+        "tiny, distilled, flip TTA=$RUNS/tiny-r1/best.pt" --bundled --extra docs/results/family_extra.json \
+        --out docs/results/accuracy_vs_mflops ;;
     ckplus)
-      fer-train --data ckplus --cv-folds 10 --width 16 --hidden 64 --batch-norm --epochs 30 --batch-size 32 \
-        --threads 2 --quiet --out "$RUNS/ckplus-cv10" ;;
+      fer-train --data ckplus --cv-folds 10 --arch tiny --epochs 60 --batch-size 32 --ema 0.99 --quiet \
+        --out "$RUNS/ckplus-scratch"
+      fer-train --data ckplus --cv-folds 10 --init "$RUNS/base-r2/best.pt" --epochs 30 --lr 0.0005 \
+        --warmup-epochs 1 --batch-size 32 --ema 0.99 --quiet --out "$RUNS/ckplus-finetune"
+      cp "$RUNS"/ckplus-*/cv_summary.json docs/results/ 2>/dev/null || true ;;
     jaffe)
-      fer-train --data jaffe --variant images_facecrop --cv-folds 10 --width 16 --hidden 64 --batch-norm \
-        --epochs 80 --batch-size 32 --threads 2 --quiet --out "$RUNS/jaffe-loso" ;;
+      fer-train --data jaffe --variant images_facecrop --cv-folds 10 --arch tiny --epochs 100 --batch-size 32 \
+        --ema 0.99 --quiet --out "$RUNS/jaffe-scratch"
+      fer-train --data jaffe --variant images_facecrop --cv-folds 10 --init "$RUNS/base-r2/best.pt" --epochs 40 \
+        --lr 0.0005 --warmup-epochs 1 --batch-size 32 --ema 0.99 --quiet --out "$RUNS/jaffe-finetune" ;;
+    detectors)
+      fer-bench --no-backends --no-stages --detectors --json docs/results/detectors.json --plot "" ;;
     bench)
-      fer-bench --batches 1 8 64 256 --min-time 2 --json docs/bench_cpu.json --plot docs/bench_cpu.png --kernels ;;
+      fer-bench --batches 1 8 64 256 --min-time 2 --recognizer --stream --accuracy --json docs/bench_cpu.json \
+        --plot docs/bench_cpu.png ;;
+    training)
+      python tools/bench_training.py --rounds 8 --steps 15 --json docs/results/training_speed.json ;;
     saliency)
       fer-saliency --example --out docs/saliency ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
