@@ -3,8 +3,8 @@
 - FER2013: the challenge's ``fer2013.csv`` (``emotion,pixels,Usage``); all three splits are kept
   (Training -> train, PublicTest -> public_test, PrivateTest -> private_test).
 - CK+: either the original release (``cohn-kanade-images/S###/###/*.png`` + ``Emotion/S###/###/*_emotion.txt``;
-  the last three frames of every labelled sequence, the face found by the default detector and framed like
-  the FER2013 crops, as deepemotion.runtime.align does) or the common CK+48 folders (``<class>/S###_###_*.png``).
+  the last three frames of every labelled sequence, the face found and framed by a cropper the caller passes --
+  ``fer-data`` passes the runtime's detector and alignment) or the common CK+48 folders (``<class>/S###_###_*.png``).
 - JAFFE: the image folder (``KA.AN1.39.tiff``: subject, expression code + repeat, index); the whole frame
   shrunk to 48x48 (``images``) and a detected face crop (``images_facecrop``).
 
@@ -85,30 +85,13 @@ def fer2013_from_csv(csv_path: str | Path, out: str | Path, progress: Callable[[
                  ids=np.array(ids), class_names=np.array(CLASSES))
 
 
-def _face_cropper(detector: Any = "auto") -> Callable[[np.ndarray], np.ndarray | None]:
-    """image -> the largest face as a 48x48 uint8 crop framed like the training crops, or None."""
-    from ..labels import MEAN, STD
-    from ..runtime.align import Aligner
-    from ..runtime.recognizer import make_detector
-
-    det = make_detector(detector, 40, None)
-    name = getattr(det, "name", "haar")
-    aligner = Aligner()
-
-    def crop(img: np.ndarray) -> np.ndarray | None:
-        d = det.detect(img)
-        if len(d) == 0:
-            return None
-        big = int(np.argmax(d.boxes[:, 2] * d.boxes[:, 3]))
-        x = aligner.crop(img, d.take(slice(big, big + 1)), name)[0, 0] * STD + MEAN
-        return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
-
-    return crop
+Cropper = Callable[[np.ndarray], "np.ndarray | None"]  # image -> a 48x48 uint8 face, or None when there is none
 
 
-def ckplus_from_folder(root: str | Path, out: str | Path, frames_per_sequence: int = 3, detector: Any = "auto",
+def ckplus_from_folder(root: str | Path, out: str | Path, crop: Cropper | None = None, frames_per_sequence: int = 3,
                        progress: Callable[[Iterable], Iterable] = iter) -> Path:
-    """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept."""
+    """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept. ``crop`` finds and
+    frames the face in a release frame (``fer-data`` passes the runtime's detector + alignment)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
@@ -116,7 +99,8 @@ def ckplus_from_folder(root: str | Path, out: str | Path, frames_per_sequence: i
     image_dir = root / "cohn-kanade-images"
     images, labels, subjects, sequences, ids = [], [], [], [], []
     if emotion_dir is not None and image_dir.is_dir():
-        crop = _face_cropper(detector)
+        if crop is None:
+            raise DataError(f"{root}: the CK+ release needs a face cropper (fer-data ckplus passes one)")
         label_files = sorted(emotion_dir.rglob("*_emotion.txt"))
         if not label_files:
             raise DataError(f"{emotion_dir}: no *_emotion.txt files")
@@ -169,9 +153,9 @@ def ckplus_from_folder(root: str | Path, out: str | Path, frames_per_sequence: i
                  sequence=np.array(sequences), ids=np.array(ids), class_names=np.array(CKPLUS_CLASSES))
 
 
-def jaffe_from_folder(root: str | Path, out: str | Path, detector: Any = "auto",
+def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,
                       progress: Callable[[Iterable], Iterable] = iter) -> Path:
-    """JAFFE image folder -> an archive with the whole frame and a face crop; split = subject."""
+    """JAFFE image folder -> an archive with the whole frame and a face crop (by ``crop``); split = subject."""
     import cv2
 
     root = Path(root)
@@ -180,7 +164,6 @@ def jaffe_from_folder(root: str | Path, out: str | Path, detector: Any = "auto",
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{root}: no images")
-    crop = _face_cropper(detector)
     whole, faces, labels, subjects, ids = [], [], [], [], []
     for f in progress(files):
         m = re.match(r"([A-Z]{2})\.([A-Z]{2})\d*\.", f.name)
