@@ -37,12 +37,15 @@ for step in "${steps[@]}"; do
         --out "$RUNS/ckplus-scratch"
       fer-train --data ckplus --cv-folds 10 --init "$RUNS/base-r2/best.pt" --epochs 30 --lr 0.0005 \
         --warmup-epochs 1 --batch-size 32 --ema 0.99 --quiet --out "$RUNS/ckplus-finetune"
-      cp "$RUNS"/ckplus-*/cv_summary.json docs/results/ 2>/dev/null || true ;;
+      cp "$RUNS/ckplus-scratch/cv_summary.json" docs/results/ckplus_scratch_cv10.json
+      cp "$RUNS/ckplus-finetune/cv_summary.json" docs/results/ckplus_finetune_cv10.json ;;
     jaffe)
       fer-train --data jaffe --variant images_facecrop --cv-folds 10 --arch tiny --epochs 100 --batch-size 32 \
         --ema 0.99 --quiet --out "$RUNS/jaffe-scratch"
       fer-train --data jaffe --variant images_facecrop --cv-folds 10 --init "$RUNS/base-r2/best.pt" --epochs 40 \
-        --lr 0.0005 --warmup-epochs 1 --batch-size 32 --ema 0.99 --quiet --out "$RUNS/jaffe-finetune" ;;
+        --lr 0.0005 --warmup-epochs 1 --batch-size 32 --ema 0.99 --quiet --out "$RUNS/jaffe-finetune"
+      cp "$RUNS/jaffe-scratch/cv_summary.json" docs/results/jaffe_scratch_cv10.json
+      cp "$RUNS/jaffe-finetune/cv_summary.json" docs/results/jaffe_finetune_cv10.json ;;
     detectors)
       fer-bench --no-backends --no-stages --detectors --json docs/results/detectors.json --plot "" ;;
     bench)

@@ -49,6 +49,13 @@ def require_torch(what: str) -> Any:
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows every option's default and keeps the description's line breaks."""
 
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        # An option whose help already explains its default (a None that means "the bundled model") keeps
+        # that wording instead of a second "(default: None)".
+        if action.help and "(default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
 
 def parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
