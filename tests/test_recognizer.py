@@ -296,3 +296,25 @@ def test_annotation_is_legible_on_a_white_background():
     assert (plate.min(axis=2) > 150).any()  # the class-coloured text on it
     bars = out[80:140, 166:262]
     assert (bars.max(axis=2) < 60).mean() > 0.3  # the probability bars' panel is dark too
+
+
+def test_spinning_follows_the_detector():
+    """ONNX Runtime threads spin (faster back-to-back calls) unless the Haar cascade shares the cores; an explicit
+    choice wins; backends that take no such option are not given one."""
+    assert Recognizer(detector=None, backend="onnxruntime").backend._spinning is True
+    assert Recognizer(detector="haar", backend="onnxruntime").backend._spinning is False
+    assert Recognizer(detector=None, backend="onnxruntime", spinning=False).backend._spinning is False
+    assert Recognizer(detector=None).backend._spinning is True  # "auto"
+    pytest.importorskip("torch")
+    assert Recognizer(detector=None, backend="torch").backend.name.startswith("torch")
+
+
+def test_pipeline_twin_is_one_quiet_thread_with_the_same_answers(rng):
+    rec = Recognizer(detector=None, backend="onnxruntime-int8")
+    twin = rec.backend.pipeline_twin()
+    assert twin is not rec.backend and twin is rec.backend.pipeline_twin()  # made once
+    assert (twin._threads, twin._spinning, twin.precision, twin.name) == (1, False, "int8", rec.backend.name)
+    assert twin.pipeline_twin() is twin
+    x = rng.standard_normal((5, 1, 48, 48)).astype(np.float32)
+    assert np.array_equal(rec.backend.run(x).argmax(1), twin.run(x).argmax(1))
+    np.testing.assert_allclose(rec.backend.run(x), twin.run(x), atol=1e-3)

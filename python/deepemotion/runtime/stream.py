@@ -134,6 +134,7 @@ def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: 
     if not pipelined:
         yield from _sequential(rec, source, max_frames)
         return
+    backend = rec.backend.pipeline_twin()  # e.g. a single-threaded session: the stages are the parallelism
     frames_q: queue.Queue = queue.Queue(queue_size)
     dets_q: queue.Queue = queue.Queue(queue_size)
     stop = threading.Event()
@@ -188,7 +189,7 @@ def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: 
             pending[item[0]] = item
             while next_index in pending:  # classification and tracking in frame order
                 _, t0, frame, det = pending.pop(next_index)
-                faces = rec._classify_detections(frame, det)
+                faces = rec._classify_detections(frame, det, backend=backend)
                 yield FrameResult(next_index, frame, faces, (time.perf_counter() - t0) * 1e3)
                 next_index += 1
     finally:

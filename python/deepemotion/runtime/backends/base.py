@@ -28,6 +28,11 @@ class Backend:
     def run(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def pipeline_twin(self) -> Backend:
+        """A backend for the same model fit to run as one stage of a pipeline, beside threads that keep the
+        other cores busy (``Recognizer.stream``). Default: this backend itself."""
+        return self
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} on {self.device}>"
 
