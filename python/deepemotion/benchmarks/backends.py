@@ -16,8 +16,9 @@ def candidate_backends(engine: str | None, model: str | None = None) -> list[tup
 
     cands: list[tuple[str, Callable[[], Any]]] = [
         ("torch", lambda: create_backend("torch", model)),
-        ("onnxruntime", lambda: create_backend("onnxruntime", model, spinning=True)),  # ONNX Runtime's defaults
-        ("onnxruntime-nospin", lambda: create_backend("onnxruntime", model)),  # deepemotion's default
+        ("onnxruntime", lambda: create_backend("onnxruntime", model)),  # ONNX Runtime's defaults
+        # what Recognizer uses beside the Haar cascade: idle threads do not spin
+        ("onnxruntime-nospin", lambda: create_backend("onnxruntime", model, spinning=False)),
         ("onnxruntime-int8", lambda: create_backend("onnxruntime-int8", model)),
         ("onnxruntime-tuned", lambda: create_backend("onnxruntime-tuned", model)),
         ("openvino", lambda: create_backend("openvino", model)),

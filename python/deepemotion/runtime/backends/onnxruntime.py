@@ -64,14 +64,14 @@ def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str])
 
 class OnnxRuntimeBackend(Backend):
     """ONNX Runtime session. ``Session.run`` is thread-safe, so one backend serves many threads.
-    ``spinning=False`` (the default here) stops idle intra-op threads from busy-waiting after a run, so a
-    detector that runs next gets the cores back; ``True`` is ONNX Runtime's default and makes back-to-back
-    calls faster. ``Recognizer`` picks: spinning unless its detector is OpenCV's Haar cascade.
+    ``spinning=True`` (ONNX Runtime's default) lets idle intra-op threads busy-wait after a run, which makes
+    back-to-back calls faster; ``False`` gives the cores back at once to whatever runs next. ``Recognizer``
+    turns it off when its detector is OpenCV's Haar cascade.
     ``precision``: ``fp32`` (the bundled FP32 graph) or ``int8`` (the bundled calibrated INT8 graph);
     a model file is run as it is. FP16 graphs are fed FP16 and return FP32 logits."""
 
     def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
-                 threads: int | None = None, optimized: bool = True, spinning: bool = False,
+                 threads: int | None = None, optimized: bool = True, spinning: bool = True,
                  precision: str = "fp32") -> None:
         ort = _ort()
         if precision not in ("fp32", "int8"):
