@@ -12,8 +12,8 @@ from deepemotion.runtime.assets import BUNDLED_MODELS, bundled_model
 AVAILABLE = [n for n in BUNDLED_MODELS if bundled_model(n).has("json")]
 
 
-def test_default_model_is_bundled():
-    assert "default" in AVAILABLE
+def test_both_models_are_bundled():
+    assert AVAILABLE == ["default", "tiny"]
 
 
 @pytest.mark.parametrize("name", AVAILABLE)

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", action="store_true", help="also run the affine_grid_sample micro-benchmark")
     p.add_argument("--detectors", action="store_true", help="also run the detector benchmark (recall, false faces, "
                    "label accuracy; needs scikit-image and $DEEPEMOTION_DATA)")
-    p.add_argument("--detector-frames", type=int, default=120, help="frames of the detector benchmark")
+    p.add_argument("--detector-frames", type=int, default=300, help="frames of the detector benchmark")
     p.add_argument("--no-backends", action="store_true", help="skip the backend table (and its plot)")
     p.add_argument("--json", default="fer_bench.json", help="output JSON")
     p.add_argument("--plot", default="fer_bench.png", help="output plot ('' for none; needs matplotlib)")
