@@ -178,7 +178,7 @@ def default_setups(model: str | None = None) -> dict[str, Callable[[], Any]]:
 def run(n_frames: int = 300, seed: int = 0, model: str | None = None) -> dict[str, Any]:
     frames = build_frames(n_frames, seed)
     rows = {name: evaluate_setup(make, frames) for name, make in default_setups(model).items()}
-    return {"frames": len(frames), "faces": int(sum(len(f.boxes) for f in frames)), "classes": list(CLASSES),
+    return {"frames": len(frames), "seed": seed, "faces": int(sum(len(f.boxes) for f in frames)), "classes": list(CLASSES),
             "haar_alone_full_resolution_ms": haar_alone_ms(frames), "setups": rows}
 
 

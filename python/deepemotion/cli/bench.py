@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detectors", action="store_true", help="also run the detector benchmark (recall, false faces, "
                    "label accuracy; needs scikit-image and $DEEPEMOTION_DATA)")
     p.add_argument("--detector-frames", type=int, default=300, help="frames of the detector benchmark")
+    p.add_argument("--detector-seed", type=int, default=0, help="seed of the detector benchmark's frames")
     p.add_argument("--no-backends", action="store_true", help="skip the backend table (and its plot)")
     p.add_argument("--json", default="fer_bench.json", help="output JSON")
     p.add_argument("--plot", default="fer_bench.png", help="output plot ('' for none; needs matplotlib)")
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("batch sizes must be >= 1")
     if args.min_runs < 1 or args.min_time < 0:
         raise UsageError("--min-runs must be >= 1 and --min-time >= 0")
+    if args.detector_frames < 1 or args.stream_frames < 1:
+        raise UsageError("--detector-frames and --stream-frames must be >= 1")
     if args.json and Path(args.json).is_dir():
         raise UsageError(f"--json {args.json}: is a folder")
     info = machine_info()
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         from ..benchmarks.detectors import format_table as detector_table
         from ..benchmarks.detectors import run as run_detectors
 
-        d = result["detectors"] = run_detectors(args.detector_frames, model=args.model)
+        d = result["detectors"] = run_detectors(args.detector_frames, seed=args.detector_seed, model=args.model)
         print("\n" + detector_table(d))
     if args.accuracy:
         a = result["accuracy"] = accuracy_fp32_int8(args.model)
