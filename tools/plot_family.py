@@ -15,6 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bundle import strip_paths  # tools/bundle.py, beside this script
 from deepemotion.export.onnx import export_portable
 from deepemotion.export.quantize import runtime_accuracy
 from deepemotion.runtime.assets import BUNDLED_MODELS, bundled_model
@@ -61,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                                "accuracy": m["evaluation"]["accuracy"], "bundled": True,
                                "command": m.get("training_command")})
     out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps({"budget_mflops": BUDGET_MFLOPS, "data": test.name,
-                                                    "how": "Recognizer.predict_faces, ONNX Runtime",
-                                                    "points": points}, indent=2) + "\n")
+    record = {"budget_mflops": BUDGET_MFLOPS, "data": test.name, "how": "Recognizer.predict_faces, ONNX Runtime",
+              "points": points}
+    out.with_suffix(".json").write_text(json.dumps(strip_paths(record), indent=2) + "\n")  # no machine paths
     plot_accuracy_vs_flops(points, out.with_suffix(".png"), budget_mflops=BUDGET_MFLOPS,
                            title="FER2013 PublicTest accuracy vs compute (star: bundled)")
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
