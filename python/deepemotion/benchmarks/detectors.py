@@ -168,7 +168,7 @@ def default_setups(model: str | None = None) -> dict[str, Callable[[], Any]]:
         "default Recognizer() (YuNet, aligned)": rec("auto"),
         "YuNet, box mapping (align=False)": rec("yunet", align=False),
         "YuNet via OpenCV, aligned": rec(lambda: YuNetDetector(engine="opencv", min_face=40)),
-        "YuNet, min_face 20 (no downscale)": rec(lambda: YuNetDetector(min_face=20)),
+        "YuNet, min_face 20 (smaller faces kept)": rec(lambda: YuNetDetector(min_face=20)),
         "Haar (fixed: no equalisation, 640 px)": rec("haar"),
         "Haar, no equalisation, 480 px": rec(lambda: HaarDetector(max_side=480)),
         "Haar + whole-frame equalisation (0.1)": rec(lambda: HaarDetector(equalize=True, max_side=480)),
