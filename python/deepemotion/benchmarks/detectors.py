@@ -9,7 +9,8 @@ Per detector setup: recall (a face counts as found when a detection overlaps its
 faces per frame (detections matching no face), label accuracy on the found faces, and the accuracy of
 ``predict_faces`` on the original crops of the same faces; two references that separate the detector's framing
 from what pasting did to the faces (upscaling, brightness): those crops with the face's brightness factor, and
-``predict`` on the frame given each face's true box; milliseconds per ``predict()``; and OpenCV's Haar cascade alone at full resolution, the speed reference.
+``predict`` on the frame given each face's true box; milliseconds per ``predict()``; and OpenCV's Haar cascade
+alone at full resolution, the speed reference.
 Needs scikit-image (``pip install "deepemotion[bench]"``) and $DEEPEMOTION_DATA.
 """
 from __future__ import annotations
@@ -178,8 +179,8 @@ def default_setups(model: str | None = None) -> dict[str, Callable[[], Any]]:
 def run(n_frames: int = 300, seed: int = 0, model: str | None = None) -> dict[str, Any]:
     frames = build_frames(n_frames, seed)
     rows = {name: evaluate_setup(make, frames) for name, make in default_setups(model).items()}
-    return {"frames": len(frames), "seed": seed, "faces": int(sum(len(f.boxes) for f in frames)), "classes": list(CLASSES),
-            "haar_alone_full_resolution_ms": haar_alone_ms(frames), "setups": rows}
+    return {"frames": len(frames), "seed": seed, "faces": int(sum(len(f.boxes) for f in frames)),
+            "classes": list(CLASSES), "haar_alone_full_resolution_ms": haar_alone_ms(frames), "setups": rows}
 
 
 def format_table(res: dict[str, Any]) -> str:
@@ -190,8 +191,8 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append(f"{name:40} {r['recall']:7.3f} {r['false_per_frame']:11.3f} {r['label_accuracy_found']:9.3f} "
                      f"{r['crop_accuracy_same_faces']:9.3f} {r['crop_accuracy_same_faces_same_brightness']:12.3f} "
                      f"{r['true_box_accuracy_same_faces']:8.3f} {r['ms_per_frame']:9.1f}")
-    lines.append("acc found: labels of the detected faces; acc crops: the same faces' original 48x48 crops; crops x gain:"
-                 " those crops with the frame's brightness factor; true box: the frame with the true box given")
+    lines.append("acc found: labels of the detected faces; acc crops: the same faces' original 48x48 crops; "
+                 "crops x gain: those crops with the frame's brightness factor; true box: the frame with the true box")
     lines.append(f"OpenCV Haar cascade alone, full resolution: {res['haar_alone_full_resolution_ms']:.1f} ms/frame "
                  f"({res['frames']} frames, {res['faces']} faces)")
     return "\n".join(lines)
