@@ -4,13 +4,15 @@
 # Needs $DEEPEMOTION_DATA (fer2013.npz, ckplus48.npz, jaffe.npz: fer-data builds them), the package installed with
 # the train/export/bench extras, and for the detector steps the YuNet file (cached, or $DEEPEMOTION_YUNET).
 # Training output goes to ${RUNS:-runs}/ (never committed); run folders keep the relative paths the metadata records.
+# Install the package editable (pip install -e .) to run all steps in one go: the steps after 'bundle' then use the
+# new weights; with a plain install, reinstall after 'bundle'.
 # On the project's 2-core CPU: teacher ~65 min, default ~90 min, tiny ~45 min, CK+/JAFFE ~40 min.
-#   bash tools/reproduce_results.sh [teacher|default|tiny|bundle|family|ckplus|jaffe|detectors|bench|training|saliency ...]
+#   bash tools/reproduce_results.sh [teacher|default|tiny|bundle|confusion|family|ckplus|jaffe|detectors|bench|training|saliency ...]
 set -euo pipefail
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(teacher default tiny bundle family ckplus jaffe detectors bench training saliency)
+[ ${#steps[@]} -eq 0 ] && steps=(teacher default tiny bundle confusion family ckplus jaffe detectors bench training saliency)
 fer=(--data fer2013 --train-split train --val-split public_test --quiet)
 for step in "${steps[@]}"; do
   case $step in
@@ -26,7 +28,13 @@ for step in "${steps[@]}"; do
     bundle)
       python tools/bundle.py --checkpoint "$RUNS/base-r2/best.pt" --name default --int8
       python tools/bundle.py --checkpoint "$RUNS/tiny-r1/best.pt" --name tiny --int8
-      echo "reinstall the package (pip install .) so that the bundled weights are picked up" ;;
+      cp "$RUNS/base-r2/curves.png" docs/results/default_training_curves.png
+      cp "$RUNS/base-r2/metrics.csv" docs/results/default_training_metrics.csv
+      cp "$RUNS/base-r1/curves.png" docs/results/teacher_training_curves.png
+      cp "$RUNS/base-r1/metrics.csv" docs/results/teacher_training_metrics.csv
+      echo "reinstall the package (pip install .) so that the bundled weights are picked up, then run step 'confusion'" ;;
+    confusion)
+      fer-eval --model default --data fer2013 --split public_test --out docs/results/default_public_test ;;
     family)
       python tools/plot_family.py "base (plain recipe)=$RUNS/base-r1/best.pt" \
         "base + flip TTA (over budget)=$RUNS/base-r1/best.pt:tta" "base, distilled=$RUNS/base-r2/best.pt" \
@@ -47,10 +55,17 @@ for step in "${steps[@]}"; do
       cp "$RUNS/jaffe-scratch/cv_summary.json" docs/results/jaffe_scratch_cv10.json
       cp "$RUNS/jaffe-finetune/cv_summary.json" docs/results/jaffe_finetune_cv10.json ;;
     detectors)
-      fer-bench --no-backends --no-stages --detectors --json docs/results/detectors.json --plot "" ;;
+      fer-bench --no-backends --no-stages --detectors --json docs/results/detectors.json --plot ""
+      for seed in 1 2 3; do   # the other frame sets of docs/detectors.md (not committed)
+        fer-bench --no-backends --no-stages --detectors --detector-seed $seed --json "$RUNS/detectors_seed$seed.json" \
+          --plot ""
+      done ;;
     bench)
       fer-bench --batches 1 8 64 256 --min-time 2 --recognizer --stream --accuracy --json docs/bench_cpu.json \
-        --plot docs/bench_cpu.png ;;
+        --plot docs/bench_cpu.png
+      fer-bench --no-backends --no-stages --kernels --json docs/results/kernels_cpu.json --plot ""
+      fer-bench --model tiny --backends onnxruntime onnxruntime-int8 --batches 1 64 256 --min-time 2 --no-stages \
+        --recognizer --json docs/results/bench_tiny_cpu.json --plot "" ;;
     training)
       python tools/bench_training.py --rounds 8 --steps 15 --json docs/results/training_speed.json ;;
     saliency)
