@@ -17,6 +17,7 @@ from ._ext import __version__, build_info, cuda_available
 from .labels import CLASSES, NUM_CLASSES
 from .ops import affine_grid_sample
 from .runtime.backends import BACKENDS, Backend, BackendUnavailable
+from .runtime.detect import HaarDetector, YuNetDetector
 from .runtime.recognizer import Face, Recognizer
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "Face",
+    "HaarDetector",
     "NUM_CLASSES",
     "Recognizer",
+    "YuNetDetector",
     "__version__",
     "affine_grid_sample",
     "build_info",

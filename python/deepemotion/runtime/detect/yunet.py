@@ -2,10 +2,12 @@
 
 Two engines run the same network:
 
-- ``onnxruntime`` (default) / ``onnxruntime-cuda``: the ONNX graph through ONNX Runtime, with the decoding of
-  the three strides and the NMS written here (:func:`decode`, :func:`nms`); on the 2-core test machine about
-  3x faster than OpenCV's DNN module on the same frames, with identical detections (docs/detectors.md), and a
-  GPU machine keeps detection on the GPU;
+- ``onnxruntime`` (default) / ``onnxruntime-cuda`` / ``onnxruntime-tensorrt``: the ONNX graph through ONNX
+  Runtime (CPU, its CUDA provider, or its TensorRT provider in FP16 with the engines cached in
+  ``<cache>/deepemotion/tensorrt/``), with the decoding of the three strides and the NMS written here
+  (:func:`decode`, :func:`nms`); on the 2-core test machine about 2.5x faster than OpenCV's DNN module on the same
+  frames, with identical detections (docs/detectors.md), and on a GPU or a Jetson detection stays on the GPU
+  (the CUDA and TensorRT providers have not been run by us: no GPU was available);
 - ``opencv``: OpenCV's ``cv2.FaceDetectorYN`` (its own decoding and NMS).
 
 For ONNX Runtime the canonical 640x640 file is made shape-generic in memory (its input and output sizes are
@@ -29,6 +31,8 @@ import numpy as np
 from .base import Detections, clip_boxes
 
 STRIDES = (8, 16, 32)
+#: how the network runs: OpenCV's FaceDetectorYN, or ONNX Runtime (CPU, CUDA provider, TensorRT provider)
+ENGINES = ("opencv", "onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt")
 #: smallest face side, in detector input pixels, that YuNet still finds reliably: on the detector benchmark
 #: (docs/detectors.md) faces of 72-220 px lost 12 points of recall when halved to 36-110 px
 MIN_DETECTOR_PX = 40
@@ -106,9 +110,9 @@ def shape_generic(model: bytes) -> bytes:
 
 
 class YuNetDetector:
-    """YuNet. ``engine``: ``opencv`` (cv2.FaceDetectorYN), ``onnxruntime`` or ``onnxruntime-cuda`` (our decoding
-    and NMS). ``min_face``: smallest face side kept, in frame pixels (it also sets the downscale);
-    ``max_side``: the longer side of the detector input at most. ``score_threshold`` 0.6: on the detector
+    """YuNet. ``engine``: ``opencv`` (cv2.FaceDetectorYN), or ``onnxruntime``, ``onnxruntime-cuda``,
+    ``onnxruntime-tensorrt`` (our decoding and NMS). ``min_face``: smallest face side kept, in frame pixels (it
+    also sets the downscale); ``max_side``: the longer side of the detector input at most. ``score_threshold`` 0.6: on the detector
     benchmark (``fer-bench --detectors``, frame seeds 0 and 1) 0.7 found 89.6% / 91.2% of the faces and 0.6
     91.0% / 93.2%, with 0.05 -> 0.07 false faces per frame. Safe to share between threads."""
 
@@ -123,8 +127,8 @@ class YuNetDetector:
             raise ValueError("score_threshold and nms_threshold must be in (0, 1)")
         if min_face < 1 or max_side < 32:
             raise ValueError("min_face must be >= 1 and max_side >= 32")
-        if engine not in ("opencv", "onnxruntime", "onnxruntime-cuda"):
-            raise ValueError(f"engine must be opencv, onnxruntime or onnxruntime-cuda, got {engine!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         path = Path(model_path) if model_path is not None else yunet_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: YuNet ONNX file not found")
@@ -148,11 +152,26 @@ class YuNetDetector:
 
         from ..backends import BackendUnavailable
 
-        providers = ["CPUExecutionProvider"]
-        if engine == "onnxruntime-cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendUnavailable("YuNet on onnxruntime-cuda needs onnxruntime-gpu")
+        providers: list[Any] = ["CPUExecutionProvider"]
+        available = ort.get_available_providers()
+        if engine in ("onnxruntime-cuda", "onnxruntime-tensorrt"):
+            if "CUDAExecutionProvider" not in available:
+                raise BackendUnavailable(f"YuNet on {engine} needs onnxruntime-gpu (on a Jetson: NVIDIA's build for "
+                                         "JetPack); use engine='onnxruntime' on the CPU")
             providers.insert(0, "CUDAExecutionProvider")
+        if engine == "onnxruntime-tensorrt":
+            if "TensorrtExecutionProvider" not in available:
+                raise BackendUnavailable("YuNet on onnxruntime-tensorrt needs an onnxruntime-gpu with the TensorRT "
+                                         "provider and TensorRT's libraries (JetPack has them); or use "
+                                         "engine='onnxruntime-cuda'")
+            from ..download import cache_dir
+
+            engines = cache_dir() / "tensorrt"
+            engines.mkdir(parents=True, exist_ok=True)
+            # one engine per input size, built on first use (seconds to minutes on a Jetson) and then reused
+            providers.insert(0, ("TensorrtExecutionProvider", {"trt_fp16_enable": True,
+                                                               "trt_engine_cache_enable": True,
+                                                               "trt_engine_cache_path": str(engines)}))
         opts = ort.SessionOptions()
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
