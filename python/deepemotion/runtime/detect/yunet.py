@@ -112,9 +112,10 @@ def shape_generic(model: bytes) -> bytes:
 class YuNetDetector:
     """YuNet. ``engine``: ``opencv`` (cv2.FaceDetectorYN), or ``onnxruntime``, ``onnxruntime-cuda``,
     ``onnxruntime-tensorrt`` (our decoding and NMS). ``min_face``: smallest face side kept, in frame pixels (it
-    also sets the downscale); ``max_side``: the longer side of the detector input at most. ``score_threshold`` 0.6: on the detector
-    benchmark (``fer-bench --detectors``, frame seeds 0 and 1) 0.7 found 89.6% / 91.2% of the faces and 0.6
-    91.0% / 93.2%, with 0.05 -> 0.07 false faces per frame. Safe to share between threads."""
+    also sets the downscale); ``max_side``: the longer side of the detector input at most.
+    ``score_threshold`` 0.6: on the detector benchmark (``fer-bench --detectors``, frame seeds 0 and 1) 0.7
+    found 89.6% / 91.2% of the faces and 0.6 91.0% / 93.2%, with 0.05 -> 0.07 false faces per frame.
+    Safe to share between threads."""
 
     name = "yunet"
 
