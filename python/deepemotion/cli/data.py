@@ -14,8 +14,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .common import HelpFormatter, UsageError, cli_main, parser
+
+if TYPE_CHECKING:
+    from ..training.prepare import Cropper
 
 PROG = "fer-data"
 
@@ -41,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def face_cropper(detector: str = "auto"):  # type: ignore[no-untyped-def]
+def face_cropper(detector: str = "auto") -> Cropper:
     """image -> the largest face as a 48x48 uint8 crop framed like the FER2013 crops (the runtime's detector and
     alignment, so that prepared data looks like what Recognizer feeds the network), or None."""
     import numpy as np
@@ -54,7 +58,7 @@ def face_cropper(detector: str = "auto"):  # type: ignore[no-untyped-def]
     name = getattr(det, "name", "haar")
     aligner = Aligner()
 
-    def crop(img):  # type: ignore[no-untyped-def]
+    def crop(img: np.ndarray) -> np.ndarray | None:
         d = det.detect(img)
         if len(d) == 0:
             return None

@@ -120,12 +120,12 @@ class Recognizer:
         if isinstance(min_face, bool) or not isinstance(min_face, (int, np.integer)) or min_face < 1:
             raise ValueError(f"min_face must be a positive int, got {min_face!r}")
         self.detector = make_detector(detector, int(min_face), detector_model)
-        if "spinning" not in backend_options and (backend == "auto" or backend in SPINNING_BACKENDS):
-            # ONNX Runtime's idle threads spin after a run: back-to-back calls get faster (one face per call:
-            # 0.43 -> 0.33 ms on the 2-core CPU), but the spinning threads take the cores from OpenCV's Haar
-            # cascade that runs next in predict() (38 -> 51 ms per frame). YuNet runs in ONNX Runtime itself and
-            # is not slowed (6.7 -> 6.5 ms), so only the Haar detector turns spinning off.
-            backend_options["spinning"] = self.detector_name != "haar"
+        if self.detector_name == "haar" and (backend == "auto" or backend in SPINNING_BACKENDS):
+            # ONNX Runtime's idle threads spin after a run (its default): back-to-back calls get faster (one face
+            # per call: 0.43 -> 0.33 ms on the 2-core CPU), but the spinning threads take the cores from OpenCV's
+            # Haar cascade that runs next in predict() (38 -> 51 ms per frame). YuNet runs in ONNX Runtime itself
+            # and is not slowed (6.7 -> 6.5 ms), so only the Haar detector turns spinning off.
+            backend_options.setdefault("spinning", False)
         self.backend: Backend = create_backend(backend, model, device, **backend_options)
         self.model_name = bundled_model(model).name if is_bundled_name(model) else str(model)
         self.tracker = Tracker(smoothing)
