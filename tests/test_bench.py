@@ -91,6 +91,7 @@ def test_detector_benchmark_small(tmp_path):
     r = evaluate_setup(setups["default Recognizer() (YuNet, aligned)"], frames)
     assert r["detector"] == "yunet" and r["faces"] == sum(len(f.boxes) for f in frames)
     assert 0.5 <= r["recall"] <= 1 and r["false_per_frame"] >= 0 and r["ms_per_frame"] > 0
+    assert r["recall_iou_only"] <= r["recall"]
     table = format_table({"frames": 5, "faces": r["faces"], "haar_alone_full_resolution_ms": 1.0,
                           "setups": {"default": r}})
     assert "recall" in table and "default" in table
@@ -112,3 +113,21 @@ def test_recognizer_and_stream_benchmarks(tmp_path, capsys):
     assert s["frames"] == 30 and s["faces"] >= 25 and s["fps_pipelined"] > 0 and s["fps_sequential"] > 0
     out = capsys.readouterr().out
     assert "plain ONNX Runtime" in out and "pipelined" in out
+
+
+def test_detector_benchmark_matching_rule():
+    from deepemotion.benchmarks.detectors import _match
+
+    truth = np.array([[100, 100, 200, 200], [400, 100, 60, 60]])
+    found = np.array([
+        [150, 150, 110, 110],   # inside face 0, covers 30% of it, IoU 0.30: found (not by IoU alone)
+        [400, 100, 60, 60],     # face 1 exactly
+        [10, 10, 40, 40],       # background: false
+        [120, 120, 40, 40],     # inside face 0 but only 4% of it: not a face box for it
+    ])
+    assert _match(truth, found).tolist() == [0, 1]
+    assert _match(truth, found, inside=False).tolist() == [-1, 1]
+    # a big detection that contains a small face is judged by IoU only
+    assert _match(np.array([[0, 0, 50, 50]]), np.array([[0, 0, 120, 120]])).tolist() == [-1]
+    assert _match(truth, np.zeros((0, 4))).tolist() == [-1, -1]
+    assert _match(np.zeros((0, 4)), found).tolist() == []

@@ -6,13 +6,13 @@
 # Training output goes to ${RUNS:-runs}/ (never committed); run folders keep the relative paths the metadata records.
 # Install the package editable (pip install -e .) to run all steps in one go: the steps after 'bundle' then use the
 # new weights; with a plain install, reinstall after 'bundle'.
-# On the project's 2-core CPU: teacher ~65 min, default ~90 min, tiny ~45 min, CK+/JAFFE ~40 min.
-#   bash tools/reproduce_results.sh [teacher|default|tiny|bundle|confusion|family|ckplus|jaffe|detectors|bench|training|saliency ...]
+# On the project's 2-core CPU: teacher ~65 min, default ~90 min, framed ~40 min, tiny ~45 min, CK+/JAFFE ~40 min.
+#   bash tools/reproduce_results.sh [teacher|default|framed|tiny|bundle|confusion|family|ckplus|jaffe|detectors|bench|training|saliency ...]
 set -euo pipefail
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(teacher default tiny bundle confusion family ckplus jaffe detectors bench training saliency)
+[ ${#steps[@]} -eq 0 ] && steps=(teacher default framed tiny bundle confusion family ckplus jaffe detectors bench training saliency)
 fer=(--data fer2013 --train-split train --val-split public_test --quiet)
 for step in "${steps[@]}"; do
   case $step in
@@ -22,6 +22,14 @@ for step in "${steps[@]}"; do
     default)   # distilled from the teacher, which averages each face with its mirror image
       (cd "$RUNS" && fer-train "${fer[@]}" --arch base --epochs 100 --teacher teacher-base-r1.pt --teacher-tta \
          --out base-r2) ;;
+    framed)    # the default, fine-tuned on Training faces framed by the detector as predict() frames them
+      python tools/make_framed_set.py --out "$RUNS/fer2013_framed.npz" --seed 0 --backgrounds noise
+      python tools/make_framed_set.py --add-to "$RUNS/fer2013_framed.npz" --out "$RUNS/fer2013_framed2.npz" \
+        --seed 1 --backgrounds mixed
+      cp "$RUNS/base-r2/best.pt" "$RUNS/teacher-base-r2.pt"
+      (cd "$RUNS" && fer-train --data fer2013_framed2.npz --train-split train --val-split public_test --quiet \
+         --init base-r2/best.pt --epochs 5 --lr 0.0005 --warmup-epochs 1 --teacher teacher-base-r1.pt \
+         --teacher teacher-base-r2.pt --teacher-tta --out ft-framed) ;;
     tiny)      # the paper's size, flip averaging inside its graph, distilled from the same teacher
       (cd "$RUNS" && fer-train "${fer[@]}" --arch tiny --tta-flip --epochs 100 --teacher teacher-base-r1.pt \
          --out tiny-r1) ;;
