@@ -88,7 +88,7 @@ def test_detector_benchmark_small(tmp_path):
         assert 1 <= len(f.boxes) <= 3 and len(f.crops) == len(f.boxes) == len(f.labels)
         assert ((f.boxes[:, 2] >= 72) & (f.boxes[:, 2] <= 220)).all()
     setups = default_setups()
-    r = evaluate_setup(setups["default Recognizer() (YuNet, aligned)"], frames)
+    r = evaluate_setup(setups["default Recognizer() (YuNet, box + roll)"], frames)
     assert r["detector"] == "yunet" and r["faces"] == sum(len(f.boxes) for f in frames)
     assert 0.5 <= r["recall"] <= 1 and r["false_per_frame"] >= 0 and r["ms_per_frame"] > 0
     assert r["recall_iou_only"] <= r["recall"]

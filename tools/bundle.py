@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "input": "N x 1 x 48 x 48 float32, gray, (v/255 - 0.5)/0.5",
         "training_data": meta_in.get("data"), "train_split": meta_in.get("train_split"),
         "selection_split": meta_in.get("val_split"), "selected_epoch": meta_in.get("epoch"),
+        "initialised_from": meta_in.get("init"),
         "training_command": meta_in.get("command"), "train_config": meta_in.get("train_config"),
         "trained_on": meta_in.get("date"), "bundled_on": time.strftime("%Y-%m-%d"),
         "evaluation": evaluation,

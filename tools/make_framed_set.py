@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.add_to and Path(args.add_to).resolve() == out_path.resolve():
         p.error("--add-to and --out must differ (the old set is kept as it is)")
     detector = YuNetDetector()  # the default Recognizer()'s detector, with its defaults
-    aligned, boxed = Aligner(use_landmarks=True), Aligner(use_landmarks=False)
+    aligned, boxed = Aligner(framing="landmarks"), Aligner(framing="box")
     images, labels, ids = [], [], []
     missed = 0
     t0 = time.perf_counter()

@@ -188,9 +188,10 @@ def default_setups(model: str | None = None) -> dict[str, Callable[[], Any]]:
         return lambda: Recognizer(model=model, detector=detector() if callable(detector) else detector, **kw)
 
     return {
-        "default Recognizer() (YuNet, aligned)": rec("auto"),
-        "YuNet, box mapping (align=False)": rec("yunet", align=False),
-        "YuNet via OpenCV, aligned": rec(lambda: YuNetDetector(engine="opencv", min_face=40)),
+        "default Recognizer() (YuNet, box + roll)": rec("auto"),
+        "YuNet, box framing (align='box')": rec("yunet", align="box"),
+        "YuNet, landmark alignment (align='landmarks')": rec("yunet", align="landmarks"),
+        "YuNet via OpenCV, box + roll": rec(lambda: YuNetDetector(engine="opencv", min_face=40)),
         "YuNet, min_face 20 (smaller faces kept)": rec(lambda: YuNetDetector(min_face=20)),
         "Haar (fixed: no equalisation, 640 px)": rec("haar"),
         "Haar, no equalisation, 480 px": rec(lambda: HaarDetector(max_side=480)),
@@ -206,8 +207,8 @@ def run(n_frames: int = 300, seed: int = 0, model: str | None = None) -> dict[st
 
 
 def format_table(res: dict[str, Any]) -> str:
-    head = (f"{'setup':40} {'recall':>7} {'IoU only':>8} {'false/frame':>11} {'acc found':>9} {'acc crops':>9} {'crops x gain':>12} "
-            f"{'true box':>8} {'ms/frame':>9}")
+    head = (f"{'setup':40} {'recall':>7} {'IoU only':>8} {'false/frame':>11} {'acc found':>9} {'acc crops':>9} "
+            f"{'crops x gain':>12} {'true box':>8} {'ms/frame':>9}")
     lines = [head, "-" * len(head)]
     for name, r in res["setups"].items():
         lines.append(f"{name:40} {r['recall']:7.3f} {r.get('recall_iou_only', float('nan')):8.3f} "

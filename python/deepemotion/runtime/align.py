@@ -1,11 +1,16 @@
 """From detections to the network's input: every face is mapped onto the framing of the FER2013 training
 crops, then all faces of a frame are resampled by one C++ call (``ops.crop_faces_affine``: the same bilinear
-math as the STN sampler).
+math as the STN sampler). Three framings (``Recognizer(align=...)``):
 
-- With landmarks (YuNet's five points): the similarity transform (scale, rotation, translation; least squares)
-  that maps the canonical landmark positions of the training crops onto the face's landmarks.
-- With a box only (Haar, boxes given by the caller, ``align=False``): the detector's calibrated box-to-crop
-  mapping (where its boxes sit inside a training crop); caller boxes use Haar's, a tight square face box.
+- ``"box"``: the detector's calibrated box-to-crop mapping (where its boxes sit inside a training crop). Haar and
+  boxes given by the caller always use it (caller boxes use Haar's, a tight square face box).
+- ``"roll"`` (the default; needs landmarks, else as "box"): the box framing, turned about its centre by the head's
+  roll as the eye line shows it, beyond ``MAX_ROLL_DEG``: a face rolled by 40 degrees is cropped as if rolled by 15,
+  one rolled by 10 is left as it is (FER2013's own crops keep their roll, and the network learnt from them).
+- ``"landmarks"``: the similarity transform (scale, rotation, translation; least squares) that maps the canonical
+  positions of YuNet's five landmarks in the training crops onto the face's landmarks. It also rescales by the
+  mouth's position, which an open mouth (surprise, fear) moves: on the detector benchmark it frames faces less like
+  FER2013 than the box does (docs/detectors.md).
 
 The canonical positions and mappings come from ``assets/alignment.json``, measured by
 ``tools/calibrate_alignment.py`` on FER2013 Training faces. ``theta`` maps unit crop coordinates (u, v) --
@@ -65,20 +70,59 @@ def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
     return theta
 
 
-class Aligner:
-    """Crops for the network. ``use_landmarks``: align by landmarks where the detections have them;
-    ``supersample``: sub-samples per axis when shrinking (0: per face)."""
+#: head roll (degrees) that the "roll" framing leaves as it is; beyond it a face is turned back to this roll
+MAX_ROLL_DEG = 15.0
+FRAMINGS = ("roll", "box", "landmarks")
 
-    def __init__(self, supersample: int = 0, use_landmarks: bool = True) -> None:
+
+def eye_roll(landmarks: np.ndarray) -> np.ndarray:
+    """(N,) head roll in radians from the eye line of (N, 5, 2) landmarks, relative to the canonical eye line."""
+    p = np.asarray(landmarks, np.float64)
+    c = canonical_landmarks()
+    roll = np.arctan2(p[:, 1, 1] - p[:, 0, 1], p[:, 1, 0] - p[:, 0, 0])
+    return roll - np.arctan2(c[1, 1] - c[0, 1], c[1, 0] - c[0, 0])
+
+
+def rotate_theta(theta: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """``theta`` (N, 2, 3) turned by ``angle`` (N,) radians about the centre of each crop."""
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], 1)
+    out = np.empty_like(theta)
+    out[:, :, :2] = np.einsum("nij,njk->nik", rot, theta[:, :, :2])
+    centre = np.einsum("nij,j->ni", theta[:, :, :2], [0.5, 0.5]) + theta[:, :, 2]
+    out[:, :, 2] = centre - np.einsum("nij,j->ni", out[:, :, :2], [0.5, 0.5])
+    return out
+
+
+def check_framing(align: Any) -> str:
+    """The framing named by ``align``: one of FRAMINGS (True is "landmarks" and False "box", as in 0.2.0)."""
+    if isinstance(align, (bool, np.bool_)):
+        return "landmarks" if align else "box"
+    if align not in FRAMINGS:
+        raise ValueError(f"align must be one of {', '.join(map(repr, FRAMINGS))} (or True/False), got {align!r}")
+    return str(align)
+
+
+class Aligner:
+    """Crops for the network. ``framing``: "roll", "box" or "landmarks" (see the module docstring); faces without
+    landmarks are always framed by their box. ``supersample``: sub-samples per axis when shrinking (0: per face)."""
+
+    def __init__(self, supersample: int = 0, framing: Any = "roll") -> None:
         self.supersample = int(supersample)
-        self.use_landmarks = bool(use_landmarks)
+        self.framing = check_framing(framing)
 
     def theta(self, det: Detections, source: str) -> np.ndarray:
         """The crop maps for ``det``, found by ``source``: "yunet", "haar" or "given" (caller boxes)."""
-        if self.use_landmarks and det.landmarks is not None and len(det.landmarks) == len(det.boxes):
+        has_marks = det.landmarks is not None and len(det.landmarks) == len(det.boxes)
+        if self.framing == "landmarks" and has_marks:
             return similarity_theta(det.landmarks)
         mapping = calibration()["box_in_crop"].get(source, calibration()["box_in_crop"]["haar"])
-        return box_theta(det.boxes, mapping)
+        theta = box_theta(det.boxes, mapping)
+        if self.framing == "roll" and has_marks:
+            roll = eye_roll(det.landmarks)
+            excess = np.sign(roll) * np.maximum(np.abs(roll) - np.deg2rad(MAX_ROLL_DEG), 0.0)
+            theta = rotate_theta(theta, excess)
+        return theta
 
     def crop(self, frame: np.ndarray, det: Detections, source: str = "given") -> np.ndarray:
         """(N, 1, 48, 48) normalised crops of detected faces, framed like the training crops."""

@@ -98,7 +98,9 @@ class Recognizer:
         detector_model: path of the YuNet ONNX file (default: $DEEPEMOTION_YUNET, the cache, or a download).
         min_face: smallest face side in pixels for the built-in detectors.
         smoothing: 0..1, exponential moving average of each tracked face's probabilities across calls. For video.
-        align: crop faces by their landmarks where the detector gives them (YuNet), else by their box.
+        align: how a detected face is framed for the network: "roll" (the box, turned upright when the landmarks
+            show a head roll beyond 15 degrees), "box", or "landmarks" (a similarity transform from YuNet's five
+            points); see ``deepemotion.runtime.align``. True/False mean "landmarks"/"box".
         max_batch: faces per backend call (larger batches are cut into chunks).
 
     Thread safety: one Recognizer may be shared by threads; every stage is thread-safe (detectors and
@@ -108,7 +110,7 @@ class Recognizer:
 
     def __init__(self, model: Any = None, backend: Any = "auto", detector: Any = "auto", min_face: int = 40,
                  smoothing: float = 0.0, supersample: int | str = "auto", device: str | None = None,
-                 detector_model: str | os.PathLike[str] | None = None, align: bool = True,
+                 detector_model: str | os.PathLike[str] | None = None, align: str | bool = "roll",
                  max_batch: int = DEFAULT_MAX_BATCH, **backend_options: Any) -> None:
         assert_has_ext()
         if supersample != "auto" and not (isinstance(supersample, int) and 1 <= supersample <= 16):
@@ -129,7 +131,7 @@ class Recognizer:
         self.backend: Backend = create_backend(backend, model, device, **backend_options)
         self.model_name = bundled_model(model).name if is_bundled_name(model) else str(model)
         self.tracker = Tracker(smoothing)
-        self.aligner = Aligner(supersample=0 if supersample == "auto" else int(supersample), use_landmarks=align)
+        self.aligner = Aligner(supersample=0 if supersample == "auto" else int(supersample), framing=align)
         self.max_batch = min(max_batch, getattr(self.backend, "max_batch", max_batch) or max_batch)
 
     # -- knobs ----------------------------------------------------------------------------------
