@@ -221,7 +221,16 @@ def test_fer_predict_example_writes_annotated_and_json(tmp_path, capsys):
     rec = json.loads(lines[0])
     assert set(rec) >= {"source", "frame", "latency_ms", "faces"}
     assert rec["faces"][0]["label"] in CLASSES
-    assert "happy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "happy" in printed and "framing: roll" in printed
+
+
+def test_fer_predict_align_choice(tmp_path, capsys):
+    assert predict_main(["--example", "--out", "", "--align", "landmarks"]) == 0
+    assert "framing: landmarks" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        predict_main(["--example", "--align", "upright"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_fer_predict_video(tmp_path, rng):

@@ -18,3 +18,6 @@ STD = 0.5
 #: Tensor names of every exported ONNX graph (and TensorRT engine built from it).
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+
+#: How a detected face is framed for the network (``Recognizer(align=...)``, ``runtime.align``); first: default.
+FRAMINGS = ("roll", "box", "landmarks")

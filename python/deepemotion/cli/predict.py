@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ..labels import CLASSES
+from ..labels import CLASSES, FRAMINGS
 from .common import UsageError, cli_main, one_line, parser
 
 PROG = "fer-predict"
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector-model", default=None, help="path of the YuNet ONNX file (default: $DEEPEMOTION_YUNET "
                    "or the cache)")
     p.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
+    p.add_argument("--align", default="roll", choices=FRAMINGS,
+                   help="how a detected face is framed: roll (its box, turned upright beyond a 15-degree head roll), "
+                        "box, or landmarks (YuNet's five points)")
     p.add_argument("--smoothing", type=float, default=None, help="EMA of each tracked face's probabilities across "
                    "video frames (0..1; default 0.5 for video/camera, 0 for images)")
     p.add_argument("--max-frames", type=int, default=None, help="stop video/camera after this many frames")
@@ -243,12 +246,13 @@ def run(args: argparse.Namespace) -> int:
     out = JsonLines(args.json, inputs)
     quiet = args.quiet or args.json == "-"
     rec = Recognizer(model=args.model, backend=args.backend, device=args.device, min_face=args.min_face,
-                     smoothing=smoothing, detector=args.detector, detector_model=args.detector_model)
+                     smoothing=smoothing, detector=args.detector, detector_model=args.detector_model,
+                     align=args.align)
     if not quiet:
         info = rec.model_info()
         model = f"bundled {rec.model_name!r} (FER2013 PublicTest accuracy {info['evaluation']['accuracy']:.1%})" \
             if info else rec.model_name
-        print(f"model: {model}; backend: {rec.backend.name}; detector: {rec.detector_name}")
+        print(f"model: {model}; backend: {rec.backend.name}; detector: {rec.detector_name}; framing: {rec.framing}")
     namer = OutputNamer(Path(args.out), inputs) if args.out else None
     ok = True
     try:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..labels import FRAMINGS
 from ..ops import crop_faces, crop_faces_affine
 from .detect import Detections
 
@@ -72,7 +73,6 @@ def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
 
 #: head roll (degrees) that the "roll" framing leaves as it is; beyond it a face is turned back to this roll
 MAX_ROLL_DEG = 15.0
-FRAMINGS = ("roll", "box", "landmarks")
 
 
 def eye_roll(landmarks: np.ndarray) -> np.ndarray:

@@ -152,6 +152,11 @@ class Recognizer:
             return "none"
         return getattr(self.detector, "name", type(self.detector).__name__)
 
+    @property
+    def framing(self) -> str:
+        """How detected faces are framed: "roll", "box" or "landmarks" (``align=``)."""
+        return self.aligner.framing
+
     def model_info(self) -> dict[str, Any] | None:
         """The bundled model's metadata (None for a model file)."""
         if self.model_name in ("default", "tiny"):
