@@ -115,6 +115,20 @@ def test_recognizer_and_stream_benchmarks(tmp_path, capsys):
     assert "plain ONNX Runtime" in out and "pipelined" in out
 
 
+def test_fer_bench_detectors_default_setup_only(tmp_path, capsys):
+    pytest.importorskip("skimage")
+    from _helpers import require_data, require_yunet
+
+    require_data("fer2013.npz")
+    require_yunet()
+    js = tmp_path / "d.json"
+    assert bench_main(["--no-backends", "--no-stages", "--detectors", "--detector-frames", "3", "--detector-seed", "5",
+                       "--detector-setups", "default", "--json", str(js), "--plot", ""]) == 0
+    d = json.loads(js.read_text())["detectors"]
+    assert list(d["setups"]) == ["default Recognizer() (YuNet, box + roll)"] and d["seed"] == 5
+    assert d["frames"] == 4 and "box + roll" in capsys.readouterr().out
+
+
 def test_detector_benchmark_matching_rule():
     from deepemotion.benchmarks.detectors import _match
 

@@ -199,9 +199,12 @@ def default_setups(model: str | None = None) -> dict[str, Callable[[], Any]]:
     }
 
 
-def run(n_frames: int = 300, seed: int = 0, model: str | None = None) -> dict[str, Any]:
+def run(n_frames: int = 300, seed: int = 0, model: str | None = None, only_default: bool = False) -> dict[str, Any]:
     frames = build_frames(n_frames, seed)
-    rows = {name: evaluate_setup(make, frames) for name, make in default_setups(model).items()}
+    setups = default_setups(model)
+    if only_default:
+        setups = dict(list(setups.items())[:1])
+    rows = {name: evaluate_setup(make, frames) for name, make in setups.items()}
     return {"frames": len(frames), "seed": seed, "faces": int(sum(len(f.boxes) for f in frames)),
             "classes": list(CLASSES), "haar_alone_full_resolution_ms": haar_alone_ms(frames), "setups": rows}
 

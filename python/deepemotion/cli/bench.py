@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "label accuracy; needs scikit-image and $DEEPEMOTION_DATA)")
     p.add_argument("--detector-frames", type=int, default=300, help="frames of the detector benchmark")
     p.add_argument("--detector-seed", type=int, default=0, help="seed of the detector benchmark's frames")
+    p.add_argument("--detector-setups", choices=("all", "default"), default="all",
+                   help="the detector benchmark's setups: all, or only the default Recognizer()")
     p.add_argument("--no-backends", action="store_true", help="skip the backend table (and its plot)")
     p.add_argument("--json", default="fer_bench.json", help="output JSON")
     p.add_argument("--plot", default="fer_bench.png", help="output plot ('' for none; needs matplotlib)")
@@ -131,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         from ..benchmarks.detectors import format_table as detector_table
         from ..benchmarks.detectors import run as run_detectors
 
-        d = result["detectors"] = run_detectors(args.detector_frames, seed=args.detector_seed, model=args.model)
+        d = result["detectors"] = run_detectors(args.detector_frames, seed=args.detector_seed, model=args.model,
+                                                only_default=args.detector_setups == "default")
         print("\n" + detector_table(d))
     if args.accuracy:
         a = result["accuracy"] = accuracy_fp32_int8(args.model)
