@@ -73,6 +73,14 @@ def int8_speedup(fp32: Path, int8: Path, rounds: int = 5) -> dict[str, float]:
     return out
 
 
+def init_of(meta: dict) -> str | None:
+    """The checkpoint a run started from, as its command named it (the run records only the file name)."""
+    words = str(meta.get("command") or "").split()
+    if "--init" in words[:-1]:
+        return Path(words[words.index("--init") + 1]).as_posix()
+    return meta.get("init")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tools/bundle.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "input": "N x 1 x 48 x 48 float32, gray, (v/255 - 0.5)/0.5",
         "training_data": meta_in.get("data"), "train_split": meta_in.get("train_split"),
         "selection_split": meta_in.get("val_split"), "selected_epoch": meta_in.get("epoch"),
-        "initialised_from": meta_in.get("init"),
+        "initialised_from": init_of(meta_in),
         "training_command": meta_in.get("command"), "train_config": meta_in.get("train_config"),
         "trained_on": meta_in.get("date"), "bundled_on": time.strftime("%Y-%m-%d"),
         "evaluation": evaluation,

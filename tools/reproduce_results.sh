@@ -34,10 +34,12 @@ for step in "${steps[@]}"; do
       (cd "$RUNS" && fer-train "${fer[@]}" --arch tiny --tta-flip --epochs 100 --teacher teacher-base-r1.pt \
          --out tiny-r1) ;;
     bundle)
-      python tools/bundle.py --checkpoint "$RUNS/base-r2/best.pt" --name default --int8
+      python tools/bundle.py --checkpoint "$RUNS/ft-framed/best.pt" --name default --int8
       python tools/bundle.py --checkpoint "$RUNS/tiny-r1/best.pt" --name tiny --int8
-      cp "$RUNS/base-r2/curves.png" docs/results/default_training_curves.png
-      cp "$RUNS/base-r2/metrics.csv" docs/results/default_training_metrics.csv
+      cp "$RUNS/ft-framed/curves.png" docs/results/default_training_curves.png
+      cp "$RUNS/ft-framed/metrics.csv" docs/results/default_training_metrics.csv
+      cp "$RUNS/base-r2/curves.png" docs/results/base_r2_training_curves.png
+      cp "$RUNS/base-r2/metrics.csv" docs/results/base_r2_training_metrics.csv
       cp "$RUNS/base-r1/curves.png" docs/results/teacher_training_curves.png
       cp "$RUNS/base-r1/metrics.csv" docs/results/teacher_training_metrics.csv
       echo "reinstall the package (pip install .) so that the bundled weights are picked up, then run step 'confusion'" ;;
@@ -46,7 +48,7 @@ for step in "${steps[@]}"; do
     family)
       python tools/plot_family.py "base (plain recipe)=$RUNS/base-r1/best.pt" \
         "base + flip TTA (over budget)=$RUNS/base-r1/best.pt:tta" "base, distilled=$RUNS/base-r2/best.pt" \
-        "tiny, distilled, flip TTA=$RUNS/tiny-r1/best.pt" --bundled --extra docs/results/family_extra.json \
+        "base, distilled+framed=$RUNS/ft-framed/best.pt" "tiny, distilled, flip TTA=$RUNS/tiny-r1/best.pt" --bundled --extra docs/results/family_extra.json \
         --out docs/results/accuracy_vs_mflops ;;
     ckplus)
       fer-train --data ckplus --cv-folds 10 --arch tiny --epochs 60 --batch-size 32 --ema 0.99 --quiet \
@@ -67,10 +69,15 @@ for step in "${steps[@]}"; do
       for seed in 1 2 3; do   # the other frame sets of docs/detectors.md (not committed)
         fer-bench --no-backends --no-stages --detectors --detector-seed $seed --json "$RUNS/detectors_seed$seed.json" \
           --plot ""
+      done
+      for seed in 10 11 12 13; do   # frame sets not looked at while choosing the framing: the default row only
+        fer-bench --no-backends --no-stages --detectors --detector-setups default --detector-seed $seed \
+          --json "$RUNS/detectors_default_seed$seed.json" --plot ""
       done ;;
     bench)
       fer-bench --batches 1 8 64 256 --min-time 2 --recognizer --stream --accuracy --json docs/bench_cpu.json \
         --plot docs/bench_cpu.png
+      fer-bench --no-backends --no-stages --accuracy --json docs/results/accuracy_fp32_int8.json --plot ""
       fer-bench --no-backends --no-stages --kernels --json docs/results/kernels_cpu.json --plot ""
       fer-bench --model tiny --backends onnxruntime onnxruntime-int8 --batches 1 64 256 --min-time 2 --no-stages \
         --recognizer --json docs/results/bench_tiny_cpu.json --plot "" ;;

@@ -210,11 +210,11 @@ def run(n_frames: int = 300, seed: int = 0, model: str | None = None, only_defau
 
 
 def format_table(res: dict[str, Any]) -> str:
-    head = (f"{'setup':40} {'recall':>7} {'IoU only':>8} {'false/frame':>11} {'acc found':>9} {'acc crops':>9} "
+    head = (f"{'setup':46} {'recall':>7} {'IoU only':>8} {'false/frame':>11} {'acc found':>9} {'acc crops':>9} "
             f"{'crops x gain':>12} {'true box':>8} {'ms/frame':>9}")
     lines = [head, "-" * len(head)]
     for name, r in res["setups"].items():
-        lines.append(f"{name:40} {r['recall']:7.3f} {r.get('recall_iou_only', float('nan')):8.3f} "
+        lines.append(f"{name:46} {r['recall']:7.3f} {r.get('recall_iou_only', float('nan')):8.3f} "
                      f"{r['false_per_frame']:11.3f} {r['label_accuracy_found']:9.3f} "
                      f"{r['crop_accuracy_same_faces']:9.3f} {r['crop_accuracy_same_faces_same_brightness']:12.3f} "
                      f"{r['true_box_accuracy_same_faces']:8.3f} {r['ms_per_frame']:9.1f}")

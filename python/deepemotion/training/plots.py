@@ -68,23 +68,38 @@ def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.Path
                            budget_mflops: float | None = None, title: str = "") -> None:
     """Scatter of accuracy against MFLOP per face; each point a dict with name, mflops, accuracy, params."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 5))
+    fig, ax = plt.subplots(figsize=(10, 5.5))
     for p in points:
         ax.scatter(p["mflops"], 100 * p["accuracy"], s=30 + p["params"] / 2e4, alpha=0.75,
                    marker="*" if p.get("bundled") else "o")
-        # bundled stars usually sit on the point of their checkpoint: their labels go left and below
-        left = bool(p.get("bundled"))
-        ax.annotate(f"{p['name']}: {100 * p['accuracy']:.2f}%\n{p['params'] / 1e6:.2f} M params",
-                    (p["mflops"], 100 * p["accuracy"]), textcoords="offset points", xytext=(-8, -6) if left else (7, 5),
-                    ha="right" if left else "left", va="top" if left else "bottom", fontsize=7)
     if budget_mflops:
         ax.axvline(budget_mflops, color="grey", ls="--", lw=1)
-        ax.text(budget_mflops, ax.get_ylim()[0], " budget", color="grey", fontsize=7, va="bottom")
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo - 1.0, hi + 1.0)  # room for the labels
     ax.set_xscale("log")
     x0, x1 = ax.get_xlim()
     ax.set_xlim(x0 / 1.6, x1 * 2.2)
+    if budget_mflops:
+        ax.text(budget_mflops, ax.get_ylim()[0], " budget", color="grey", fontsize=7, va="bottom")
+    # labels: bundled stars (which usually sit on their checkpoint's point) to the left, the others to the right;
+    # labels of points at the same compute are stacked top-down (at least LINE points apart), with a leader line
+    to_pt = 72.0 / fig.dpi
+    line = 22.0
+    placed: dict[tuple[bool, float], float] = {}
+    for p in sorted(points, key=lambda q: -q["accuracy"]):
+        left = bool(p.get("bundled"))
+        x, y = p["mflops"], 100 * p["accuracy"]
+        y_pt = ax.transData.transform((x, y))[1] * to_pt
+        key = (left, round(float(np.log10(x)), 2))
+        want = y_pt + (-6 if left else 5)
+        if key in placed:
+            want = min(want, placed[key] - line)
+        placed[key] = want
+        dy = want - y_pt
+        ax.annotate(f"{p['name']}: {y:.2f}%\n{p['params'] / 1e6:.2f} M params", (x, y), textcoords="offset points",
+                    xytext=(-8 if left else 7, dy), ha="right" if left else "left",
+                    va="top" if left else "bottom", fontsize=7,
+                    arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey"} if abs(dy) > 8 else None)
     ax.set_xlabel("MFLOP per face (log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title or "accuracy vs compute")
