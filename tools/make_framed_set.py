@@ -94,13 +94,6 @@ def paste(face: np.ndarray, rng: np.random.Generator, frame_hw: tuple[int, int] 
     return bg, (x, y, side, side)
 
 
-def to_uint8(batch: np.ndarray) -> np.ndarray:
-    """(N, 1, 48, 48) normalised network input -> (N, 48, 48) uint8 faces."""
-    from deepemotion.labels import MEAN, STD
-
-    return np.clip(np.rint((batch[:, 0] * STD + MEAN) * 255.0), 0, 255).astype(np.uint8)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output .npz")
@@ -146,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             one = det.take(slice(m, m + 1))
             for name, al in (("aligned", aligned), ("box", boxed)):
-                images.append(to_uint8(al.crop(frame, one, "yunet"))[0])
+                images.append(al.crop_uint8(frame, one, "yunet")[0])
                 labels.append(int(train.labels[i]))
                 ids.append(f"{train.ids[i]}/{name}{v}-s{args.seed}")
     framed = np.stack(images) if images else np.zeros((0, 48, 48), np.uint8)

@@ -50,7 +50,6 @@ def face_cropper(detector: str = "auto") -> Cropper:
     alignment, so that prepared data looks like what Recognizer feeds the network), or None."""
     import numpy as np
 
-    from ..labels import MEAN, STD
     from ..runtime.align import Aligner
     from ..runtime.recognizer import make_detector
 
@@ -63,8 +62,7 @@ def face_cropper(detector: str = "auto") -> Cropper:
         if len(d) == 0:
             return None
         big = int(np.argmax(d.boxes[:, 2] * d.boxes[:, 3]))
-        x = aligner.crop(img, d.take(slice(big, big + 1)), name)[0, 0] * STD + MEAN
-        return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
+        return aligner.crop_uint8(img, d.take(slice(big, big + 1)), name)[0]
 
     return crop
 

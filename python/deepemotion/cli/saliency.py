@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import CLASSES, INPUT_SIZE, MEAN, STD
+from ..labels import CLASSES, INPUT_SIZE
 from .common import UsageError, cli_main, parser
 
 PROG = "fer-saliency"
@@ -57,9 +57,9 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
         if len(det) == 0:
             print(f"{PROG}: {f}: no face found", file=sys.stderr)
         # the face as the network sees it: aligned like the training crops, back to 0..255
-        crops = rec.aligner.crop(img, det, rec.detector_name)[:, 0] * STD + MEAN
+        crops = rec.aligner.crop_uint8(img, det, rec.detector_name)
         for k, crop in enumerate(crops):
-            faces.append((f"{Path(f).stem}_face{k}", np.clip(np.rint(crop * 255), 0, 255).astype(np.uint8), None))
+            faces.append((f"{Path(f).stem}_face{k}", crop, None))
     if args.data:
         from ..training.data import resolve_dataset
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import FRAMINGS
+from ..labels import FRAMINGS, MEAN, STD
 from ..ops import crop_faces, crop_faces_affine
 from .detect import Detections
 
@@ -69,6 +69,11 @@ def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
     theta[:, 0, 0], theta[:, 0, 2] = cw, b[:, 0] - u0 * cw - 0.5
     theta[:, 1, 1], theta[:, 1, 2] = ch, b[:, 1] - v0 * ch - 0.5
     return theta
+
+
+def to_uint8(batch: np.ndarray) -> np.ndarray:
+    """(N, 1, 48, 48) normalised network input -> (N, 48, 48) uint8 faces."""
+    return np.clip(np.rint((batch[:, 0] * STD + MEAN) * 255.0), 0, 255).astype(np.uint8)
 
 
 #: head roll (degrees) that the "roll" framing leaves as it is; beyond it a face is turned back to this roll
@@ -129,6 +134,10 @@ class Aligner:
         if len(det) == 0:
             return np.zeros((0, 1, 48, 48), np.float32)
         return crop_faces_affine(frame, self.theta(det, source).astype(np.float32), self.supersample)
+
+    def crop_uint8(self, frame: np.ndarray, det: Detections, source: str = "given") -> np.ndarray:
+        """(N, 48, 48) uint8: the crops of :meth:`crop` back in 0..255, the face as the network sees it."""
+        return to_uint8(self.crop(frame, det, source))
 
     def crop_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(N, 1, 48, 48) normalised crops of the given boxes exactly as they are (predict_faces)."""

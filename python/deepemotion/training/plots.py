@@ -82,7 +82,7 @@ def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.Path
     if budget_mflops:
         ax.text(budget_mflops, ax.get_ylim()[0], " budget", color="grey", fontsize=7, va="bottom")
     # labels: bundled stars (which usually sit on their checkpoint's point) to the left, the others to the right;
-    # labels of points at the same compute are stacked top-down (at least LINE points apart), with a leader line
+    # labels of points at the same compute are stacked top-down (at least ``line`` points apart), with a leader line
     to_pt = 72.0 / fig.dpi
     line = 22.0
     placed: dict[tuple[bool, float], float] = {}
