@@ -186,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{f.name:14} {f.suffix:13} gpu={'yes' if f.needs_gpu else 'no ':3}  needs {', '.join(f.needs)}\n"
                   f"{'':14} {f.description}")
         return 0
+    for module in ("torch", "onnx"):  # before anything imports them: name the extra, not the module
+        require(module, "export", f"{PROG} {args.cmd}")
     return {"onnx": cmd_onnx, "int8": cmd_int8, "engine": cmd_engine}[args.cmd](args)
 
 

@@ -66,9 +66,11 @@ def make_detector(detector: Any, min_face: int, detector_model: str | os.PathLik
     from .download import ModelUnavailable
 
     if detector == "auto":
+        from .backends import BackendUnavailable
+
         try:
             return YuNetDetector(detector_model, min_face=min_face)
-        except ModelUnavailable as exc:
+        except (ModelUnavailable, BackendUnavailable, ValueError, OSError) as exc:  # any reason YuNet cannot run
             warnings.warn(f"deepemotion: using the Haar face detector, which finds fewer faces: {exc}",
                           RuntimeWarning, stacklevel=3)
             return HaarDetector(min_face=min_face)

@@ -89,24 +89,29 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int 
     return np.array(keep, np.int64)
 
 
-def shape_generic(model: bytes) -> bytes:
-    """The canonical YuNet graph with its spatial input sizes and output prior counts made symbolic (its
-    reshapes already compute their shapes), so ONNX Runtime accepts any input size multiple of 32."""
-    import onnx
+#: the graph outputs our decoding reads: score, objectness, box and landmark heads of each stride
+OUTPUTS = tuple(f"{head}_{s}" for head in ("cls", "obj", "bbox", "kps") for s in STRIDES)
 
-    proto = onnx.load_from_string(model)
-    dims = proto.graph.input[0].type.tensor_type.shape.dim
-    for i, name in ((2, "height"), (3, "width")):
-        if len(dims) > i:
-            dims[i].ClearField("dim_value")
-            dims[i].dim_param = name
-    for out in proto.graph.output:
-        d = out.type.tensor_type.shape.dim
-        if len(d) > 1:
-            d[1].ClearField("dim_value")
-            d[1].dim_param = "priors"
-    del proto.graph.value_info[:]
-    return proto.SerializeToString()
+
+def shape_generic(model: bytes, where: str = "YuNet model") -> bytes:
+    """The YuNet graph with its spatial input sizes and output prior counts made symbolic (its reshapes already
+    compute their shapes), so ONNX Runtime accepts any input size multiple of 32. Checks first that the file is
+    YuNet (one N x 3 x H x W input, the twelve head outputs): ValueError naming ``where`` otherwise. Needs no
+    ``onnx`` package (:mod:`deepemotion.runtime.onnx_graph`)."""
+    from ..onnx_graph import interface, make_dims_symbolic
+
+    try:
+        inputs, outputs = interface(model)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not a readable ONNX file ({exc})") from None
+    names = [o.name for o in outputs]
+    missing = [n for n in OUTPUTS if n not in names]
+    shape = inputs[0].shape if inputs else None
+    if missing or shape is None or len(shape) != 4 or shape[1] != 3:
+        got = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise ValueError(f"{where}: not a YuNet face-detector model (input shape {shape}, outputs {got or 'none'}; "
+                         f"YuNet has one N x 3 x H x W input and the outputs {OUTPUTS[0]} ... {OUTPUTS[-1]})")
+    return make_dims_symbolic(model, {2: "height", 3: "width"}, {1: "priors"})
 
 
 class YuNetDetector:
@@ -142,8 +147,12 @@ class YuNetDetector:
 
             if not hasattr(cv2, "FaceDetectorYN"):
                 raise RuntimeError("this OpenCV build has no cv2.FaceDetectorYN (needs OpenCV >= 4.5.4)")
-            self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), self.score_threshold,
-                                                  self.nms_threshold)
+            shape_generic(path.read_bytes(), str(path))  # refuses a file that is not YuNet, naming it
+            try:
+                self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), self.score_threshold,
+                                                      self.nms_threshold)
+            except cv2.error as exc:
+                raise ValueError(f"{path}: OpenCV cannot load this YuNet model ({str(exc).strip()[:200]})") from None
         else:
             self._session = self._ort_session(path, engine)
 
@@ -176,7 +185,12 @@ class YuNetDetector:
         opts = ort.SessionOptions()
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
-        return ort.InferenceSession(shape_generic(path.read_bytes()), sess_options=opts, providers=providers)
+        graph = shape_generic(path.read_bytes(), str(path))
+        try:
+            return ort.InferenceSession(graph, sess_options=opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own types for graphs it cannot load
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"{path}: ONNX Runtime cannot load this YuNet model ({first})") from None
 
     def scale_for(self, h: int, w: int) -> float:
         """Downscale factor for a frame: the smallest wanted face keeps MIN_DETECTOR_PX pixels, the longer side
