@@ -8,10 +8,14 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from _helpers import example_frame, require_yunet  # noqa: E402
-from deepemotion.cli.data import face_cropper  # noqa: E402
 from deepemotion.cli.data import main as data_main  # noqa: E402
 from deepemotion.training.data import DataError, load_npz  # noqa: E402
-from deepemotion.training.prepare import ckplus_from_folder, fer2013_from_csv, jaffe_from_folder  # noqa: E402
+from deepemotion.training.prepare import (  # noqa: E402
+    ckplus_from_folder,
+    detector_cropper,
+    fer2013_from_csv,
+    jaffe_from_folder,
+)
 
 
 def write_csv(path, rows):
@@ -77,7 +81,7 @@ def test_ckplus_release_layout(tmp_path):
             cv2.imwrite(str(root / "cohn-kanade-images" / subj / seq / f"{subj}_{seq}_{k + 1:08d}.png"), face)
         (root / "Emotion" / subj / seq).mkdir(parents=True)
         (root / "Emotion" / subj / seq / f"{subj}_{seq}_{n:08d}_emotion.txt").write_text(f"   {code:e}\n")
-    ckplus_from_folder(root, tmp_path / "ck.npz", face_cropper(), progress=list)
+    ckplus_from_folder(root, tmp_path / "ck.npz", detector_cropper(), progress=list)
     d = load_npz(tmp_path / "ck.npz")
     assert len(d) == 3 + 2 and d.labels.tolist() == [1] * 3 + [5] * 2  # disgust, surprise
     assert d.images.shape == (5, 48, 48) and d.images.std() > 5  # real crops, not blank
@@ -90,7 +94,7 @@ def test_jaffe_folder(tmp_path):
     img = cv2.resize(example_frame(), (256, 256))
     for name in ("KA.AN1.39.tiff", "KA.HA2.30.tiff", "YM.SU3.60.tiff"):
         cv2.imwrite(str(root / name), img)
-    crop = face_cropper()
+    crop = detector_cropper()
     jaffe_from_folder(root, tmp_path / "j.npz", crop)
     d = load_npz(tmp_path / "j.npz")
     assert d.labels.tolist() == [0, 3, 5] and d.groups.tolist() == ["KA", "KA", "YM"]

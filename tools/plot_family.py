@@ -18,11 +18,11 @@ from pathlib import Path
 from bundle import strip_paths  # tools/bundle.py, beside this script
 from deepemotion.export.onnx import export_portable
 from deepemotion.export.quantize import runtime_accuracy
+from deepemotion.plots import plot_accuracy_vs_flops
 from deepemotion.runtime.assets import BUNDLED_MODELS, bundled_model
 from deepemotion.training.checkpoint import load_checkpoint
 from deepemotion.training.data import resolve_dataset
 from deepemotion.training.model import DeepEmotion, describe
-from deepemotion.training.plots import plot_accuracy_vs_flops
 
 BUDGET_MFLOPS = 200.0
 

@@ -1,9 +1,11 @@
-"""Files, safely: atomic writes (temp file + rename), never onto an input, and reading images and videos
-whose names OpenCV cannot take. Used by every part of the package; imports nothing of it."""
+"""Files, safely: the output policy of every tool (:class:`OutputPlan`: never onto an input or an existing file
+without overwrite), atomic writes with a normal file's mode, and reading images whose names OpenCV cannot take.
+Used by every part of the package; imports nothing of it."""
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -11,17 +13,41 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+class OutputRefused(ValueError):
+    """An output file cannot be written where asked: it exists (and no overwrite was given), it is an input, a
+    folder, in a folder that does not exist, or named twice in one run."""
+
+
+_UMASK: int | None = None
+
+
+def normal_file_mode() -> int:
+    """The mode a newly created file gets here (0o666 less the process's umask), e.g. 0o644 under umask 022.
+    Temporary files are created 0o600; what replaces the output gets this mode, as a plain ``open()`` would."""
+    global _UMASK
+    if _UMASK is None:
+        try:
+            with open("/proc/self/status") as f:  # Linux: read the umask without changing it
+                _UMASK = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+        except (OSError, StopIteration, ValueError):
+            _UMASK = os.umask(0o022)
+            os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
-    A crash or an exception leaves ``path`` as it was (absent or the old content), never half-written.
-    The temporary file keeps ``path``'s suffix (OpenCV picks the image format from it).
+    A crash, an exception or Ctrl-C leaves ``path`` as it was (absent or the old content), never half-written,
+    and no temporary file behind. The file gets the mode of a normally created file (umask respected). The
+    temporary file keeps ``path``'s suffix (OpenCV picks the image format from it).
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent or ".")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, normal_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -30,6 +56,53 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
             pass
         raise
     return path
+
+
+class OutputPlan:
+    """Every file a run will write, checked before any work starts -- the one output policy of the tools:
+
+    - never an input of the run (same file, also through links), never a folder, never named twice in one run;
+    - an existing file only with ``overwrite`` (``--overwrite``);
+    - its folder must exist, or be one the run creates (``folders``).
+
+    Files are then written with :func:`atomic_write` (temporary file, renamed on success only)."""
+
+    def __init__(self, inputs: Sequence[str | os.PathLike[str]] = (), overwrite: bool = False,
+                 folders: Sequence[str | os.PathLike[str]] = ()) -> None:
+        self.overwrite = overwrite
+        self.inputs = [Path(i) for i in inputs if i is not None]
+        self.folders = {os.path.abspath(f) for f in folders}
+        self.planned: dict[str, str] = {}
+
+    def _is_input(self, out: Path) -> bool:
+        for i in self.inputs:
+            try:
+                if i.exists() and out.exists() and out.samefile(i):
+                    return True
+            except OSError:
+                continue
+            if os.path.abspath(i) == os.path.abspath(out):
+                return True
+        return False
+
+    def add(self, path: str | os.PathLike[str], what: str = "output") -> Path:
+        out = Path(path)
+        key = os.path.abspath(out)
+        shown = display_name(out)
+        if key in self.planned:
+            raise OutputRefused(f"{shown}: would be written twice in this run (as the {self.planned[key]} and the "
+                                f"{what}); give them different names")
+        if out.is_dir():
+            raise OutputRefused(f"{shown}: is a folder; give a file name for the {what}")
+        parent = os.path.abspath(out.parent)
+        if not os.path.isdir(parent) and parent not in self.folders:
+            raise OutputRefused(f"{display_name(out.parent)}: no such folder for the {what}")
+        if self._is_input(out):
+            raise OutputRefused(f"{shown}: is also an input; refusing to write the {what} onto it")
+        if out.exists() and not self.overwrite:
+            raise OutputRefused(f"{shown}: exists; pass --overwrite to replace it")
+        self.planned[key] = what
+        return out
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

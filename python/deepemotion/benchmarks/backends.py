@@ -118,9 +118,9 @@ def compare(a_path: str, b_path: str) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: str, title: str) -> None:
-    from ..training.plots import _pyplot
+    from ..plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for name in dict.fromkeys(r["backend"] for r in rows):
         rs = sorted((r for r in rows if r["backend"] == name), key=lambda r: r["batch"])

@@ -32,10 +32,10 @@ def bench_stages(min_time: float, min_runs: int, backend: str = "auto", model: s
     if len(det) == 0:
         return {"error": "no face detected in the benchmark frame", "detector": rec.detector_name}
     boxes = det.boxes
-    batch = rec.aligner.crop(frame, det, rec.detector_name)
+    batch = rec.crops(frame, det)
     stages = {
         "detect": time_calls(lambda: rec.detect(frame), min_time, min_runs),
-        "crop": time_calls(lambda: rec.aligner.crop(frame, det, rec.detector_name), min_time, min_runs),
+        "crop": time_calls(lambda: rec.crops(frame, det), min_time, min_runs),
         "classify": time_calls(lambda: rec.classify(batch), min_time, min_runs),
         "predict_total": time_calls(lambda: rec.predict(frame), min_time, min_runs),
         "predict_with_boxes": time_calls(lambda: rec.predict(frame, boxes=boxes), min_time, min_runs),

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.json, json.dumps(result, indent=2))
         print(f"\nwrote {args.json}")
     if args.plot and rows:
-        from ..training.plots import PlotUnavailable
+        from ..plots import PlotUnavailable
 
         try:
             plot(rows, args.plot, f"fer-bench on {info['cpu']} ({info['cores']} cores)"

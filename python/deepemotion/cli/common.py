@@ -118,21 +118,22 @@ def one_line(exc: BaseException) -> str:
     return first if len(first) < 400 else first[:400] + "..."
 
 
+def add_model_options(p: argparse.ArgumentParser, *, backend: bool = True, device: bool = False,
+                      files: str = "an .onnx file, or a .pt checkpoint (with --backend torch)") -> None:
+    """--model (and --backend, --device): declared once for every tool that runs a model."""
+    from ..runtime.assets import BUNDLED_MODELS
+    from ..runtime.backends import backend_help
+
+    p.add_argument("--model", default="default", help=f"bundled model ({' | '.join(BUNDLED_MODELS)}) or {files}")
+    if backend:
+        p.add_argument("--backend", default="auto", help=backend_help())
+    if device:
+        p.add_argument("--device", default=None, choices=("cpu", "cuda"), help="for backends that have both")
+
+
 def output_path(path: str | Path, *, inputs: Sequence[str | Path] = (), overwrite: bool = False,
                 what: str = "output") -> Path:
-    """Check an output file before anything is computed: its folder exists, it is not a folder, it is not
-    one of the inputs, and it does not exist unless ``overwrite``."""
-    out = Path(path)
-    if out.is_dir():
-        raise UsageError(f"{out}: is a folder; give a file name for the {what}")
-    if not out.parent.exists() and str(out.parent) not in ("", "."):
-        raise UsageError(f"{out.parent}: no such folder for the {what}")
-    for i in inputs:
-        try:
-            if Path(i).exists() and out.exists() and out.samefile(i):
-                raise UsageError(f"{out}: is also an input; refusing to write the {what} onto it")
-        except OSError:
-            continue
-    if out.exists() and not overwrite:
-        raise UsageError(f"{out}: exists; pass --overwrite to replace it")
-    return out
+    """One output file checked before anything is computed (:class:`deepemotion.files.OutputPlan`)."""
+    from ..files import OutputPlan
+
+    return OutputPlan(inputs, overwrite).add(path, what)

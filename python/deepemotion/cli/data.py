@@ -14,12 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .common import HelpFormatter, UsageError, cli_main, parser
-
-if TYPE_CHECKING:
-    from ..training.prepare import Cropper
 
 PROG = "fer-data"
 
@@ -45,28 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def face_cropper(detector: str = "auto") -> Cropper:
-    """image -> the largest face as a 48x48 uint8 crop framed like the FER2013 crops (the runtime's detector and
-    alignment, so that prepared data looks like what Recognizer feeds the network), or None."""
-    import numpy as np
-
-    from ..runtime.align import Aligner
-    from ..runtime.recognizer import make_detector
-
-    det = make_detector(detector, 40, None)
-    name = getattr(det, "name", "haar")
-    aligner = Aligner()
-
-    def crop(img: np.ndarray) -> np.ndarray | None:
-        d = det.detect(img)
-        if len(d) == 0:
-            return None
-        big = int(np.argmax(d.boxes[:, 2] * d.boxes[:, 3]))
-        return aligner.crop_uint8(img, d.take(slice(big, big + 1)), name)[0]
-
-    return crop
-
-
 def run(args: argparse.Namespace) -> int:
     from ..training import prepare
 
@@ -85,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if args.cmd == "fer2013":
         path = prepare.fer2013_from_csv(args.source, out, progress)
     elif args.cmd == "ckplus":
-        path = prepare.ckplus_from_folder(args.source, out, face_cropper(args.detector), progress=progress)
+        path = prepare.ckplus_from_folder(args.source, out, prepare.detector_cropper(args.detector), progress=progress)
     else:
-        path = prepare.jaffe_from_folder(args.source, out, face_cropper(args.detector), progress=progress)
+        path = prepare.jaffe_from_folder(args.source, out, prepare.detector_cropper(args.detector), progress=progress)
     print(f"wrote {path}")
     print(prepare.summary(path))
     return 0

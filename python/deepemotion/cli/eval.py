@@ -1,8 +1,14 @@
-"""`fer-eval`: accuracy, per-class precision/recall and the confusion matrix of a model on a data split.
+"""`fer-eval`: accuracy, per-class precision/recall, the confusion matrix and the calibration of a model on a data
+split; with --perturb, the same under a robot camera's conditions (small, blurred, compressed, noisy faces ...).
 
-A bundled model or an .onnx file is evaluated through ``Recognizer.predict_faces`` -- the same
-graph, preprocessing and backend that users get, so the figure is exactly what ``Recognizer``
-returns. A .pt checkpoint is evaluated with PyTorch (its own forward, including in-graph TTA).
+    fer-eval --model default --data fer2013 --split public_test
+    fer-eval --model tiny --data fer2013 --split public_test --perturb --out results/   # all conditions
+    fer-eval --data fer2013 --split public_test --perturb size20 blur1.2 jpeg20
+
+A bundled model or an .onnx file is evaluated through ``Recognizer.predict_faces`` -- the same graph,
+preprocessing and backend that users get, so the figure is exactly what ``Recognizer`` returns. A .pt checkpoint
+is evaluated with PyTorch (its own forward, including in-graph TTA). Scores are checked for calibration: the
+expected calibration error (ECE, 15 bins) of the top-class score and a reliability diagram.
 """
 from __future__ import annotations
 
@@ -15,75 +21,128 @@ from typing import Any
 
 import numpy as np
 
-from .common import cli_main, parser, require_torch
+from .common import UsageError, add_model_options, cli_main, parser, require_torch
 
 PROG = "fer-eval"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..runtime.assets import BUNDLED_MODELS
-    from ..runtime.backends import backend_help
+    from ..benchmarks.robustness import PERTURBATIONS
 
     p = parser(PROG, __doc__ or "")
-    p.add_argument("--model", default="default", help=f"bundled model ({' | '.join(BUNDLED_MODELS)}), an .onnx file, "
-                   "or a .pt checkpoint")
+    add_model_options(p)
     p.add_argument("--data", required=True, help="fer2013 | ckplus | jaffe (from $DEEPEMOTION_DATA) or a path "
                    "(.npz, FER2013 .csv, image folder)")
     p.add_argument("--split", default=None, help="train | public_test | private_test (FER2013, when the data has it)")
     p.add_argument("--variant", default="images", help="JAFFE: images or images_facecrop")
-    p.add_argument("--backend", default="auto", help=f"for bundled/.onnx models: {backend_help()}")
-    p.add_argument("--out", default=None, help="folder for metrics.json and confusion.png")
+    p.add_argument("--perturb", nargs="*", default=None, metavar="CONDITION",
+                   help=f"accuracy under these conditions (none named: all): {', '.join(PERTURBATIONS)}")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random perturbations")
+    p.add_argument("--out", default=None, help="folder for metrics.json, confusion.png, reliability.png (and "
+                   "robustness.json/.png with --perturb)")
+    p.add_argument("--overwrite", action="store_true", help="replace those files when they exist")
     return p
 
 
-def evaluate_runtime(model: str, images: np.ndarray, backend: str = "auto") -> tuple[np.ndarray, str]:
-    """Predicted classes of 48x48 uint8 faces as ``Recognizer.predict_faces`` returns them."""
-    from ..runtime.recognizer import Recognizer
+def plan_outputs(args: argparse.Namespace) -> dict[str, Path]:
+    """The files this run writes, checked before the evaluation starts."""
+    from ..files import OutputPlan
 
-    rec = Recognizer(model=model, backend=backend, detector=None)
-    faces = rec.predict_faces(images)
-    return np.array([f.class_id for f in faces], np.int64), rec.backend.name
+    if not args.out:
+        return {}
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    plan = OutputPlan([args.data, args.model], args.overwrite, folders=[out])
+    names = ["metrics.json", "confusion.png", "reliability.png"]
+    names += ["robustness.json", "robustness.png"] if args.perturb is not None else []
+    return {n: plan.add(out / n, n) for n in names}
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..training.data import resolve_dataset
-    from ..training.metrics import format_metrics, metrics_from_predictions
-
-    kw: dict[str, Any] = {"variant": args.variant} if args.variant != "images" else {}
-    data = resolve_dataset(args.data, args.split, **kw)
+def model_probs(args: argparse.Namespace, data: Any) -> tuple[np.ndarray, str]:
+    """(probabilities, how) of the model on the faces: PyTorch for a checkpoint, else through Recognizer."""
     if args.model.endswith((".pt", ".pth")):
         require_torch(PROG)
+        from ..runtime.classify import softmax
         from ..training.checkpoint import load_checkpoint
         from ..training.loop import predict_logits
 
         model, _ = load_checkpoint(args.model)
-        pred = predict_logits(model, data.images).argmax(1)
-        how = "PyTorch checkpoint"
-    else:
-        pred, backend = evaluate_runtime(args.model, data.images, args.backend)
-        how = f"Recognizer.predict_faces, backend {backend}"
-    m = metrics_from_predictions(data.labels, pred, data.class_names)
-    m.update({"model": Path(args.model).name if "/" in args.model else args.model, "data": data.name,
-              "split": args.split, "evaluated_with": how})
-    print(format_metrics(m, f"{data.name} ({how})"))
-    if args.out:
-        from ..files import atomic_write_text
-        from ..training.plots import PlotUnavailable, plot_confusion
+        return softmax(predict_logits(model, data.images)), "PyTorch checkpoint"
+    from ..benchmarks.accuracy import predict_probs
 
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "metrics.json", json.dumps(m, indent=2))
-        print(f"wrote {out / 'metrics.json'}")
+    probs, backend = predict_probs(args.model, data.images, args.backend)
+    return probs, f"Recognizer.predict_faces, backend {backend}"
+
+
+def write_figures(outputs: dict[str, Path], m: dict[str, Any], label: str) -> None:
+    from ..files import atomic_write
+    from ..plots import PlotUnavailable, plot_confusion, plot_reliability
+
+    try:
+        atomic_write(outputs["confusion.png"], lambda tmp: plot_confusion(
+            m, tmp, title=f"{label}: accuracy {m['accuracy']:.2%}"))
+        atomic_write(outputs["reliability.png"], lambda tmp: plot_reliability(
+            [(m["model"], m["calibration"])], tmp, title=f"{label}: reliability"))
+        print(f"wrote {outputs['confusion.png']} and {outputs['reliability.png']}")
+    except PlotUnavailable as exc:
+        print(f"{PROG}: figures skipped: {exc}", file=sys.stderr)
+
+
+def run_perturbations(args: argparse.Namespace, data: Any, outputs: dict[str, Path]) -> None:
+    from ..benchmarks.robustness import evaluate, format_table, plot
+    from ..files import atomic_write, atomic_write_text
+    from ..plots import PlotUnavailable
+
+    if args.model.endswith((".pt", ".pth")):
+        raise UsageError("--perturb runs through Recognizer: give a bundled model or an .onnx file")
+    res = evaluate(args.model, data.images, data.labels, args.perturb or None, args.backend, args.seed,
+                   progress=True)
+    res.update({"data": data.name, "split": args.split, "command": args.command})
+    print("\n" + format_table(res))
+    if outputs:
+        atomic_write_text(outputs["robustness.json"], json.dumps(res, indent=2) + "\n")
         try:
-            plot_confusion(m, out / "confusion.png", title=f"{data.name}: accuracy {m['accuracy']:.2%}")
-            print(f"wrote {out / 'confusion.png'}")
+            atomic_write(outputs["robustness.png"], lambda tmp: plot([res], tmp, f"{data.name}: {args.model}"))
         except PlotUnavailable as exc:
-            print(f"{PROG}: confusion.png skipped: {exc}", file=sys.stderr)
+            print(f"{PROG}: robustness.png skipped: {exc}", file=sys.stderr)
+        print(f"wrote {outputs['robustness.json']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..files import atomic_write_text
+    from ..training.data import resolve_dataset
+    from ..training.metrics import format_metrics, metrics_from_predictions, reliability
+
+    outputs = plan_outputs(args)
+    kw: dict[str, Any] = {"variant": args.variant} if args.variant != "images" else {}
+    data = resolve_dataset(args.data, args.split, **kw)
+    probs, how = model_probs(args, data)
+    m = metrics_from_predictions(data.labels, probs.argmax(1), data.class_names)
+    m.update({"model": Path(args.model).name if "/" in args.model else args.model, "data": data.name,
+              "split": args.split, "evaluated_with": how, "command": args.command})
+    if data.labels.max() < probs.shape[1]:
+        m["calibration"] = reliability(probs, data.labels)
+    print(format_metrics(m, f"{data.name} ({how})"))
+    if "calibration" in m:
+        print(f"calibration: ECE {100 * m['calibration']['ece']:.2f}% ({m['calibration']['bins']} bins), "
+              f"NLL {m['calibration']['nll']:.4f}")
+    if outputs:
+        atomic_write_text(outputs["metrics.json"], json.dumps(m, indent=2) + "\n")
+        print(f"wrote {outputs['metrics.json']}")
+        if "calibration" in m:
+            write_figures(outputs, m, data.name)
+    if args.perturb is not None:
+        run_perturbations(args, data, outputs)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli_main(PROG, build_parser, run, argv)
+    def body(args: argparse.Namespace) -> int:
+        args.command = PROG + " " + " ".join(argv if argv is not None else sys.argv[1:])
+        return run(args)
+
+    return cli_main(PROG, build_parser, body, argv)
 
 
 if __name__ == "__main__":

@@ -64,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 def load_torch_model(spec: str) -> Any:
     require_torch(PROG)
     require("onnx", "export", PROG)
-    from ..runtime.backends.torch import load_torch_model as load
+    from ..training.checkpoint import load_model
 
-    return load(spec)[0]
+    return load_model(spec)[0]
 
 
 def scaled_error(got: Any, ref: Any) -> float:

@@ -40,6 +40,7 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
     import cv2
 
     from ..files import read_image
+    from ..runtime.align import to_uint8
     from ..runtime.assets import example_image
 
     faces: list[tuple[str, np.ndarray, int | None]] = []
@@ -57,7 +58,7 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
         if len(det) == 0:
             print(f"{PROG}: {f}: no face found", file=sys.stderr)
         # the face as the network sees it: aligned like the training crops, back to 0..255
-        crops = rec.aligner.crop_uint8(img, det, rec.detector_name)
+        crops = to_uint8(rec.crops(img, det))
         for k, crop in enumerate(crops):
             faces.append((f"{Path(f).stem}_face{k}", crop, None))
     if args.data:

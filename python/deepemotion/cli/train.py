@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--teacher-tta", action="store_true", help="the teacher averages each face with its mirror image")
     r.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bfloat16 autocast where the CPU has native bf16 (or on CUDA), else float32")
+    r.add_argument("--keep", choices=("best", "last"), default="best", help="best: the epoch best on --val-split "
+                   "(model selection); last: the last epoch, --val-split only reported")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
 
@@ -95,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--erase-p", type=float, default=0.5, help="probability of random erasing per face")
     a.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a); 0: off")
     a.add_argument("--cutmix", type=float, default=0.0, help="cutmix Beta(a, a); 0: off")
+    a.add_argument("--degrade", type=float, default=0.0, help="probability that a face goes through a robot "
+                   "camera's chain (blur, a 12-40 px face, noise, JPEG; the teacher sees it before); 0: off")
     return p
 
 
@@ -113,13 +117,15 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
         model = replace(model, tta_flip=True)
     aug = AugmentConfig(flip=not args.no_flip, rotate_deg=args.rotate_deg, scale=args.scale, shear=args.shear,
                         translate=args.translate, brightness=args.brightness, contrast=args.contrast,
-                        erase_p=args.erase_p, mixup=args.mixup, cutmix=args.cutmix)
+                        erase_p=args.erase_p, mixup=args.mixup, cutmix=args.cutmix,
+                        degrade=args.degrade)
     return TrainConfig(
         model=model, augment=aug, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, l2_fc=args.l2_fc, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, oversample=args.oversample,
         ema=args.ema, teachers=tuple(str(Path(t)) for t in args.teacher), kd_alpha=args.kd_alpha,
-        kd_temperature=args.kd_temperature, teacher_tta=args.teacher_tta, precision=args.precision, seed=args.seed,
+        kd_temperature=args.kd_temperature, teacher_tta=args.teacher_tta, precision=args.precision, keep=args.keep,
+        seed=args.seed,
         threads=args.threads)
 
 
@@ -140,9 +146,9 @@ def command_line(argv: Sequence[str] | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     require_torch(PROG)
+    from ..plots import PlotUnavailable, plot_history
     from ..training.checkpoint import read_checkpoint
     from ..training.loop import Trainer
-    from ..training.plots import PlotUnavailable, plot_history
 
     init = read_checkpoint(args.init) if args.init else None
     cfg = make_config(args, init["config"] if init else None)

@@ -2,8 +2,9 @@
 crops, then all faces of a frame are resampled by one C++ call (``ops.crop_faces_affine``: the same bilinear
 math as the STN sampler). Three framings (``Recognizer(align=...)``):
 
-- ``"box"``: the detector's calibrated box-to-crop mapping (where its boxes sit inside a training crop). Haar and
-  boxes given by the caller always use it (caller boxes use Haar's, a tight square face box).
+- ``"box"``: the detector's calibrated box-to-crop mapping (where its boxes sit inside a training crop). Detectors
+  without landmarks and boxes given by the caller always use it (caller boxes are framed as Haar's, tight square
+  face boxes: ``detect.GIVEN_BOXES_FRAMING``).
 - ``"roll"`` (the default; needs landmarks, else as "box"): the box framing, turned about its centre by the head's
   roll as the eye line shows it, beyond ``MAX_ROLL_DEG``: a face rolled by 40 degrees is cropped as if rolled by 15,
   one rolled by 10 is left as it is (FER2013's own crops keep their roll, and the network learnt from them).
@@ -12,29 +13,20 @@ math as the STN sampler). Three framings (``Recognizer(align=...)``):
   mouth's position, which an open mouth (surprise, fear) moves: on the detector benchmark it frames faces less like
   FER2013 than the box does (docs/detectors.md).
 
-The canonical positions and mappings come from ``assets/alignment.json``, measured by
-``tools/calibrate_alignment.py`` on FER2013 Training faces. ``theta`` maps unit crop coordinates (u, v) --
+The canonical positions and each registered detector's box mapping come from ``assets/alignment.json`` (read by
+``detect.calibration``), measured by ``tools/calibrate_alignment.py`` on FER2013 Training faces; a custom detector
+declares its own (``box_in_crop``). ``theta`` maps unit crop coordinates (u, v) --
 pixel centres at (i + 0.5) / 48 -- to frame pixel coordinates (0 = centre of the first pixel).
 """
 from __future__ import annotations
 
-import functools
-import json
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..labels import FRAMINGS, MEAN, STD
+from ..labels import FRAMINGS, INPUT_SIZE, MEAN, STD
 from ..ops import crop_faces, crop_faces_affine
-from .detect import Detections
-
-
-@functools.lru_cache(maxsize=1)
-def calibration() -> dict[str, Any]:
-    path = Path(str(resources.files("deepemotion").joinpath("assets", "alignment.json")))
-    return json.loads(path.read_text())
+from .detect import Detections, box_in_crop, calibration
 
 
 def canonical_landmarks() -> np.ndarray:
@@ -72,7 +64,7 @@ def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
 
 
 def to_uint8(batch: np.ndarray) -> np.ndarray:
-    """(N, 1, 48, 48) normalised network input -> (N, 48, 48) uint8 faces."""
+    """(N, 1, INPUT_SIZE, INPUT_SIZE) normalised network input -> (N, INPUT_SIZE, INPUT_SIZE) uint8 faces."""
     return np.clip(np.rint((batch[:, 0] * STD + MEAN) * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -116,29 +108,30 @@ class Aligner:
         self.supersample = int(supersample)
         self.framing = check_framing(framing)
 
-    def theta(self, det: Detections, source: str) -> np.ndarray:
-        """The crop maps for ``det``, found by ``source``: "yunet", "haar" or "given" (caller boxes)."""
-        has_marks = det.landmarks is not None and len(det.landmarks) == len(det.boxes)
+    def theta(self, det: Detections, framing: Any) -> np.ndarray:
+        """The crop maps for ``det``, whose boxes sit in a training-like crop as ``framing`` says: (u0, v0, width,
+        height), or a registered detector's name for its calibration (``detect.box_in_crop``)."""
+        has_marks = det.landmarks is not None and len(det.landmarks) == len(det.boxes) and \
+            det.landmarks.shape[1:] == (5, 2)
         if self.framing == "landmarks" and has_marks:
             return similarity_theta(det.landmarks)
-        mapping = calibration()["box_in_crop"].get(source, calibration()["box_in_crop"]["haar"])
-        theta = box_theta(det.boxes, mapping)
+        theta = box_theta(det.boxes, box_in_crop(framing))
         if self.framing == "roll" and has_marks:
             roll = eye_roll(det.landmarks)
             excess = np.sign(roll) * np.maximum(np.abs(roll) - np.deg2rad(MAX_ROLL_DEG), 0.0)
             theta = rotate_theta(theta, excess)
         return theta
 
-    def crop(self, frame: np.ndarray, det: Detections, source: str = "given") -> np.ndarray:
-        """(N, 1, 48, 48) normalised crops of detected faces, framed like the training crops."""
+    def crop(self, frame: np.ndarray, det: Detections, framing: Any) -> np.ndarray:
+        """(N, 1, INPUT_SIZE, INPUT_SIZE) normalised crops of detected faces, framed like the training crops."""
         if len(det) == 0:
-            return np.zeros((0, 1, 48, 48), np.float32)
-        return crop_faces_affine(frame, self.theta(det, source).astype(np.float32), self.supersample)
+            return np.zeros((0, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
+        return crop_faces_affine(frame, self.theta(det, framing).astype(np.float32), self.supersample)
 
-    def crop_uint8(self, frame: np.ndarray, det: Detections, source: str = "given") -> np.ndarray:
-        """(N, 48, 48) uint8: the crops of :meth:`crop` back in 0..255, the face as the network sees it."""
-        return to_uint8(self.crop(frame, det, source))
+    def crop_uint8(self, frame: np.ndarray, det: Detections, framing: Any) -> np.ndarray:
+        """(N, INPUT_SIZE, INPUT_SIZE) uint8: the crops of :meth:`crop` back in 0..255, as the network sees them."""
+        return to_uint8(self.crop(frame, det, framing))
 
     def crop_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """(N, 1, 48, 48) normalised crops of the given boxes exactly as they are (predict_faces)."""
+        """(N, 1, INPUT_SIZE, INPUT_SIZE) normalised crops of the given boxes exactly as they are (predict_faces)."""
         return crop_faces(frame, boxes, self.supersample)

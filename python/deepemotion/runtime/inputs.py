@@ -92,3 +92,16 @@ def split_crops(crops: Any) -> list[np.ndarray] | np.ndarray:
     if isinstance(crops, (list, tuple)):
         return list(crops)
     raise TypeError(f"crops must be a numpy array or a list of them, got {type(crops).__name__}")
+
+
+def check_options(*, supersample: Any, max_batch: Any, device: Any, min_face: Any) -> None:
+    """The Recognizer's numeric and choice options, or ValueError naming the one that is wrong."""
+    if supersample != "auto" and not (isinstance(supersample, int) and not isinstance(supersample, bool)
+                                      and 1 <= supersample <= 16):
+        raise ValueError(f"supersample must be 'auto' or an int in 1..16, got {supersample!r}")
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 1 <= max_batch <= 65536:
+        raise ValueError(f"max_batch must be an int in 1..65536, got {max_batch!r}")
+    if device not in (None, "cpu", "cuda"):
+        raise ValueError(f"device must be None, 'cpu' or 'cuda', got {device!r}")
+    if isinstance(min_face, bool) or not isinstance(min_face, (int, np.integer)) or min_face < 1:
+        raise ValueError(f"min_face must be a positive int, got {min_face!r}")

@@ -189,7 +189,7 @@ def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: 
             pending[item[0]] = item
             while next_index in pending:  # classification and tracking in frame order
                 _, t0, frame, det = pending.pop(next_index)
-                faces = rec._classify_detections(frame, det, backend=backend)
+                faces = rec.classify_detections(frame, det, backend=backend)
                 yield FrameResult(next_index, frame, faces, (time.perf_counter() - t0) * 1e3)
                 next_index += 1
     finally:
@@ -206,5 +206,5 @@ def _sequential(rec: Any, source: Any, max_frames: int | None) -> Iterator[Frame
     for i, frame in enumerate(_frames(source, max_frames)):
         t0 = time.perf_counter()
         frame = check_image(frame, f"frame {i}")
-        faces = rec._classify_detections(frame, rec.detect(frame))
+        faces = rec.classify_detections(frame, rec.detect(frame))
         yield FrameResult(i, frame, faces, (time.perf_counter() - t0) * 1e3)

@@ -2,11 +2,15 @@
 
 One batch of faces is turned into network input by: a random affine transform per face (flip,
 rotation, scale, shear, translation folded into one theta, applied by a single affine_grid +
-grid_sample call), random erasing of a rectangle per face, and optionally mixup or cutmix, which
-mix pairs of faces and return soft targets.
+grid_sample call), brightness and contrast, random erasing of a rectangle per face, and optionally mixup or
+cutmix, which mix pairs of faces and return soft targets. Then, with ``degrade`` > 0, the camera a robot sees
+faces through (:func:`degrade`): optical or motion blur, a face seen at 12-40 pixels (down-sampled, then
+up-sampled to 48 as the runtime's crop does), sensor noise and JPEG compression. The trainer's teacher sees the
+face before the camera (the clean view), the student after it.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -30,6 +34,7 @@ class AugmentConfig:
     mixup: float = 0.0         # Beta(a, a) mixing of face pairs (0: off)
     cutmix: float = 0.0        # Beta(a, a) area of a pasted rectangle (0: off)
     mix_p: float = 0.5         # probability that a batch is mixed at all (when mixup or cutmix is on)
+    degrade: float = 0.0       # probability that a face goes through the camera chain of degrade() (0: off)
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
@@ -134,3 +139,179 @@ def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     # border padding: a rotated face keeps plausible edges instead of black corners
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return random_erase(photometric(x, cfg, gen), cfg, gen)
+
+
+# --- the camera a robot sees faces through ------------------------------------------------------------------
+#: face sizes (pixels) a degraded face is seen at before the runtime up-samples it to 48 (one drawn per batch)
+LOW_RES_PX = (12, 14, 16, 18, 20, 24, 28, 32, 40)
+#: probabilities of each step of the chain for a face that is degraded (drawn independently)
+CHAIN_P = {"blur": 0.45, "motion": 0.2, "low_res": 0.6, "noise": 0.4, "jpeg": 0.5}
+
+#: the JPEG standard's luminance quantisation table (ITU-T T.81, Annex K, table K.1), row-major
+_JPEG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+              14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+              49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+
+
+@functools.lru_cache(maxsize=16)
+def _block_dct(n: int) -> torch.Tensor:
+    """(n, n) matrix of the 8x8 block DCT-II (orthonormal) along one axis of length ``n`` (a multiple of 8)."""
+    k = torch.arange(8, dtype=torch.float64).view(-1, 1)
+    i = torch.arange(8, dtype=torch.float64).view(1, -1)
+    d = torch.cos(math.pi * (2 * i + 1) * k / 16) * math.sqrt(2.0 / 8)
+    d[0] /= math.sqrt(2.0)
+    return torch.block_diag(*([d] * (n // 8))).float()
+
+
+def jpeg_quant_tables(quality: torch.Tensor) -> torch.Tensor:
+    """(N, 8, 8) luminance quantisation tables for JPEG qualities 1..100 (the IJG scaling libjpeg uses)."""
+    q = quality.float().clamp(1, 100)
+    scale = torch.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q).view(-1, 1, 1)
+    base = torch.tensor(_JPEG_LUMA, dtype=torch.float32).view(1, 8, 8)
+    return ((base * scale + 50.0) / 100.0).floor().clamp(1, 255)
+
+
+def jpeg(v: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """Gray JPEG round trip of intensities ``v`` (N, 1, H, W) in [0, 1] at per-face ``quality``: 8x8 block DCT of
+    the level-shifted 0..255 values, quantised with the standard table and rounded, then decoded (edges replicated
+    to whole blocks, as encoders pad). The entropy coding JPEG adds is lossless, so this is the whole loss. The
+    block DCT of a whole face is two matrix products with block-diagonal DCT matrices."""
+    n, _, h, w = v.shape
+    ph, pw = -h % 8, -w % 8
+    x = v * 255.0 - 128.0
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    dh, dw = _block_dct(h + ph), _block_dct(w + pw)
+    q = jpeg_quant_tables(quality).repeat(1, (h + ph) // 8, (w + pw) // 8).unsqueeze(1)
+    coef = torch.round((dh @ x @ dw.T) / q) * q
+    out = (dh.T @ coef @ dw)[:, :, :h, :w]
+    return ((out + 128.0) / 255.0).clamp(0.0, 1.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_matrix(src: int, dst: int, mode: str) -> torch.Tensor:
+    """(dst, src) matrix that resizes one axis: "area" (OpenCV's INTER_AREA), or as ``F.interpolate`` does with
+    "bilinear-aa" (antialiased), "bilinear", "bicubic" (align_corners=False). These resizes are separable, so a
+    face is resized by two matrix products, much faster than F.interpolate on a CPU for many small faces."""
+    if mode == "area":  # exact fractional pixel coverage, as OpenCV's INTER_AREA (F.interpolate's rounds windows)
+        edges = torch.arange(dst + 1, dtype=torch.float64) * (src / dst)
+        lo, hi = edges[:-1].view(-1, 1), edges[1:].view(-1, 1)
+        px = torch.arange(src, dtype=torch.float64).view(1, -1)
+        cover = (torch.minimum(hi, px + 1) - torch.maximum(lo, px)).clamp_min(0)
+        return (cover / cover.sum(1, keepdim=True)).float()
+    eye = torch.eye(src, dtype=torch.float64).view(src, 1, 1, src)
+    kw = {"align_corners": False}
+    if mode == "bilinear-aa":
+        mode, kw = "bilinear", {"align_corners": False, "antialias": True}
+    rows = F.interpolate(eye, size=(1, dst), mode=mode, **kw)  # each source pixel's contribution to dst
+    return rows.view(src, dst).T.contiguous().float()
+
+
+def resize(v: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """Faces (N, 1, H, W) resized to ``size`` x ``size`` by ``mode`` (see :func:`_resize_matrix`)."""
+    mh, mw = _resize_matrix(v.shape[-2], size, mode), _resize_matrix(v.shape[-1], size, mode)
+    return mh @ v @ mw.T
+
+
+def gaussian_kernels(sigma: torch.Tensor, size: int = 11) -> torch.Tensor:
+    """(N, size) normalised 1-D Gaussian kernels of standard deviations ``sigma`` (pixels), centred."""
+    r = torch.arange(size, dtype=torch.float32) - size // 2
+    k = torch.exp(-(r.view(1, -1) ** 2) / (2 * sigma.view(-1, 1).clamp_min(1e-3) ** 2))
+    return k / k.sum(1, keepdim=True)
+
+
+def motion_kernels(length: torch.Tensor, angle: torch.Tensor, size: int = 11) -> torch.Tensor:
+    """(N, size, size) normalised motion-blur kernels: a line of ``length`` pixels at ``angle`` radians through the
+    centre, anti-aliased (a camera or head moving during the exposure)."""
+    r = torch.arange(size, dtype=torch.float32) - size // 2
+    yy, xx = r.view(1, -1, 1), r.view(1, 1, -1)
+    c, s = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
+    along, across = xx * c + yy * s, -xx * s + yy * c
+    half = (length.view(-1, 1, 1) - 1) / 2
+    k = (1.0 - across.abs()).clamp_min(0) * (half + 0.5 - along.abs()).clamp(0, 1)
+    return k / k.sum(dim=(1, 2), keepdim=True)
+
+
+def filter2d(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Each face of ``v`` (N, 1, H, W) correlated with its own kernel (N, KH, KW), edges replicated. A sum of
+    shifted copies (taps that are zero for every face are skipped): on a CPU several times faster than a grouped
+    convolution with one group per face."""
+    n, _, h, w = v.shape
+    kh, kw = kernels.shape[-2:]
+    x = F.pad(v, (kw // 2, kw // 2, kh // 2, kh // 2), mode="replicate")
+    out = torch.zeros_like(v)
+    used = (kernels != 0).any(0).tolist()
+    for dy in range(kh):
+        for dx in range(kw):
+            if used[dy][dx]:
+                out.addcmul_(x[..., dy:dy + h, dx:dx + w], kernels[:, dy, dx].view(n, 1, 1, 1))
+    return out
+
+
+def gaussian_blur(v: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Each face of ``v`` (N, 1, H, W) blurred by a Gaussian of its own ``sigma``, separably (rows, then columns)."""
+    k = gaussian_kernels(sigma)
+    return filter2d(filter2d(v, k.unsqueeze(1)), k.unsqueeze(2))
+
+
+def _downsample(v: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """``v`` at ``size`` x ``size`` pixels, as a camera would see a face that small: area averaging, or now and
+    then antialiased bilinear."""
+    return resize(v, size, "area" if float(torch.rand(1, generator=gen)) < 0.7 else "bilinear-aa")
+
+
+def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """The camera chain on normalised faces (N, 1, H, W): each face with probability ``cfg.degrade``, and within it
+    each step with its probability in CHAIN_P: Gaussian (sigma 0.4-2.0) or motion blur (3-11 px), a face of 12-40
+    pixels (LOW_RES_PX: area averaging as OpenCV's INTER_AREA, or antialiased bilinear), sensor noise (sigma 2-12
+    of 255) and JPEG (quality 15-85) at that size, then up-sampling back to H (bilinear as the runtime's crop, or
+    bicubic). Faces not chosen are returned unchanged."""
+    n, _, h, w = x.shape
+    if cfg.degrade <= 0 or n == 0:
+        return x
+    pick = torch.rand(n, generator=gen) < cfg.degrade
+    if not bool(pick.any()):
+        return x
+    idx = torch.nonzero(pick).view(-1)
+    m = len(idx)
+    v = (x[idx].float() * STD + MEAN).clamp(0.0, 1.0)
+
+    def chance(step: str) -> torch.Tensor:
+        return torch.rand(m, generator=gen) < CHAIN_P[step]
+
+    # optics: Gaussian or motion blur, per face
+    blur, motion = chance("blur"), chance("motion")
+    motion &= ~blur
+    # one motion direction per batch (drawn anew every batch): the kernels then share their few non-zero taps
+    sigma, angle = _uniform(m, 0.4, 2.0, gen), _uniform(1, 0.0, math.pi, gen).expand(m)
+    length = torch.randint(3, 12, (m,), generator=gen).float()
+    for group, apply in ((blur, lambda t, i: gaussian_blur(t, sigma[i])),
+                         (motion, lambda t, i: filter2d(t, motion_kernels(length[i], angle[i])))):
+        sel = torch.nonzero(group).view(-1)
+        if len(sel):
+            v[sel] = apply(v[sel], sel)
+    # sensor: a smaller face (one size per batch, drawn anew every batch), noise and JPEG at that size, back up to H
+    small = chance("low_res")
+    noise, noise_sd = chance("noise"), _uniform(m, 2.0, 12.0, gen) / 255.0
+    use_jpeg, quality = chance("jpeg"), torch.randint(15, 86, (m,), generator=gen)
+    size = LOW_RES_PX[int(torch.randint(len(LOW_RES_PX), (1,), generator=gen))]
+    out = torch.empty_like(v)
+    for group in (small, ~small):
+        sel = torch.nonzero(group).view(-1)
+        if len(sel) == 0:
+            continue
+        part = _downsample(v[sel], size, gen) if group is small else v[sel]
+        noisy = torch.nonzero(noise[sel]).view(-1)
+        if len(noisy):
+            grain = torch.randn((len(noisy),) + part.shape[1:], generator=gen) * noise_sd[sel][noisy].view(-1, 1, 1, 1)
+            part[noisy] = (part[noisy] + grain).clamp(0.0, 1.0)
+        jp = torch.nonzero(use_jpeg[sel]).view(-1)
+        if len(jp):
+            part[jp] = jpeg(part[jp], quality[sel][jp])
+        if group is small:
+            part = resize(part, h, "bilinear" if float(torch.rand(1, generator=gen)) < 0.8 else "bicubic")
+            part = part.clamp(0.0, 1.0)
+        out[sel] = part
+    x = x.clone()
+    x[idx] = ((out - MEAN) / STD).to(x.dtype)
+    return x

@@ -35,8 +35,26 @@ def save_checkpoint(path: str | os.PathLike[str], model: DeepEmotion, meta: dict
     os.replace(tmp, path)
 
 
+def bundled_checkpoint(name: str | None) -> dict[str, Any]:
+    """A bundled model ("default", "tiny") as a checkpoint dict: its float16 weights as float32, its config and
+    metadata (so that ``fer-train --init default`` and ``--teacher default`` start from what users get)."""
+    from ..runtime.assets import bundled_model
+
+    b = bundled_model(name)
+    meta = b.metadata()
+    state = torch.load(b.path("pt"), map_location="cpu", weights_only=True)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return {"format": FORMAT, "config": meta["config"], "state_dict": state,
+            "meta": {"bundled": b.name, "data": meta.get("training_data"), "command": meta.get("training_command")}}
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The raw checkpoint dict, read safely (``weights_only=True``)."""
+    """The raw checkpoint dict, read safely (``weights_only=True``). A bundled model's name ("default", "tiny")
+    that is not also a file here reads the bundled weights (:func:`bundled_checkpoint`)."""
+    from ..runtime.assets import is_bundled_name
+
+    if isinstance(path, str) and is_bundled_name(path) and not Path(path).exists():
+        return bundled_checkpoint(path)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
@@ -67,6 +85,24 @@ def model_from_state(config: dict[str, Any], state: dict[str, torch.Tensor], whe
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[DeepEmotion, dict[str, Any]]:
-    """(model in eval mode, checkpoint dict) from a file written by :func:`save_checkpoint`."""
+    """(model in eval mode, checkpoint dict) from a file written by :func:`save_checkpoint`, or a bundled model's
+    name."""
     ckpt = read_checkpoint(path)
     return model_from_state(ckpt["config"], ckpt["state_dict"], str(path)), ckpt
+
+
+def load_model(spec: Any = None) -> tuple[DeepEmotion, dict[str, Any]]:
+    """(DeepEmotion in eval mode, metadata with its ``config``) from a bundled model name (None: the default) or
+    a checkpoint path. What export, the torch backend and the tools load models with."""
+    from ..runtime.assets import bundled_model, is_bundled_name
+
+    if is_bundled_name(spec) and not (isinstance(spec, str) and Path(spec).exists()):
+        b = bundled_model(spec)
+        ckpt = bundled_checkpoint(b.name)
+        return model_from_state(ckpt["config"], ckpt["state_dict"], f"bundled model {b.name!r}"), b.metadata()
+    path = os.fspath(spec)
+    if path.endswith(".onnx"):
+        raise ValueError(f"{path}: an .onnx file is not a PyTorch checkpoint; give a .pt checkpoint or a bundled "
+                         "model name")
+    model, ckpt = load_checkpoint(path)
+    return model, {**ckpt.get("meta", {}), "config": ckpt["config"]}

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..labels import CLASSES
-from .augment import AugmentConfig, augment, mix, to_input
+from .augment import AugmentConfig, augment, degrade, mix, to_input
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from .data import FaceSet
 from .metrics import metrics_from_predictions
@@ -56,6 +56,8 @@ class TrainConfig:
     kd_temperature: float = 4.0
     teacher_tta: bool = False     # the teacher also averages over the mirror image (a teacher has no FLOP budget)
     precision: str = "auto"       # auto | bf16 | fp32
+    keep: str = "best"            # best: the epoch best on validation (best.pt); last: the last epoch (validation
+                                  # is then only reported, not used to select)
     seed: int = 0
     threads: int = 0              # torch threads (0: PyTorch's default)
 
@@ -79,6 +81,7 @@ class TrainConfig:
             (self.precision in ("auto", "bf16", "fp32"),
              f"precision must be auto, bf16 or fp32, got {self.precision!r}"),
             (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
+            (self.keep in ("best", "last"), f"keep must be best or last, got {self.keep!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -340,14 +343,19 @@ class Trainer:
     def step(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step on the faces ``idx``; returns (loss, correct) as tensors (no host sync)."""
         cfg = self.cfg
-        x = augment(self.images[idx], cfg.augment, self.gen)
+        clean = augment(self.images[idx], cfg.augment, self.gen)
         y = self.labels[idx]
-        x, target = mix(x, y, cfg.model.num_classes, cfg.augment, self.gen, cfg.label_smoothing)
+        clean, target = mix(clean, y, cfg.model.num_classes, cfg.augment, self.gen, cfg.label_smoothing)
+        x = degrade(clean, cfg.augment, self.gen)  # the camera chain: the student sees it, the teacher does not
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         target = target.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
             logits = self.model(x).float()
-            t_logits = self.teacher(x) if self.teacher is not None else None
+            t_logits = None
+            if self.teacher is not None:
+                t_in = x if clean is x else clean.to(self.device, non_blocking=True).contiguous(
+                    memory_format=torch.channels_last)
+                t_logits = self.teacher(t_in)
         loss = F.cross_entropy(logits, target) + cfg.l2_fc * self.model.fc_l2()
         if t_logits is not None:
             loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd_loss(logits, t_logits, cfg.kd_temperature)
@@ -405,7 +413,7 @@ class Trainer:
                 row["val_accuracy"] = evaluate(self.selected_model(), self.val_set)["accuracy"]
                 if self.ema is not None:
                     row["val_accuracy_raw"] = evaluate(self.model, self.val_set)["accuracy"]
-                acc = row["val_accuracy"]
+                acc = row["val_accuracy"] if cfg.keep == "best" else float(self.epoch)
             else:
                 acc = float(self.epoch)  # no validation: keep the last epoch
             self.history.append(row)

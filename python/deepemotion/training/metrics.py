@@ -42,3 +42,49 @@ def format_metrics(m: dict[str, Any], name: str = "") -> str:
         rc = "-" if pc["recall"] is None else f"{pc['recall']:.3f}"
         lines.append(f"  {cls:9s} precision {pr:>6}  recall {rc:>6}  support {pc['support']}")
     return "\n".join(lines)
+
+
+# --- calibration: do the scores mean what they say? ------------------------------------------------------------
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, Any]:
+    """Expected calibration error of the top-class score (equal-width bins over [0, 1], as Guo et al. 2017) and
+    the per-bin table of a reliability diagram: faces, mean score and accuracy in each non-empty bin."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, np.int64)
+    if p.ndim != 2 or len(p) != len(y) or len(y) == 0:
+        raise ValueError(f"probs must be (N, C) and labels (N,), N > 0; got {p.shape} and {y.shape}")
+    score, right = p.max(1), (p.argmax(1) == y)
+    which = np.clip(np.ceil(score * bins).astype(np.int64) - 1, 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        m = which == b
+        if not m.any():
+            continue
+        conf, acc = float(score[m].mean()), float(right[m].mean())
+        ece += m.mean() * abs(acc - conf)
+        table.append({"bin": [b / bins, (b + 1) / bins], "faces": int(m.sum()), "score": conf, "accuracy": acc})
+    nll = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean())
+    return {"ece": float(ece), "bins": bins, "nll": nll, "accuracy": float(right.mean()), "table": table}
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, lo: float = 0.25, hi: float = 4.0) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T) (Guo et al. 2017), by
+    golden-section search over log T (the NLL is unimodal in T)."""
+    z = np.asarray(logits, np.float64)
+    y = np.asarray(labels, np.int64)
+
+    def nll(log_t: float) -> float:
+        s = z / np.exp(log_t)
+        s = s - s.max(1, keepdims=True)
+        return float((np.log(np.exp(s).sum(1)) - s[np.arange(len(y)), y]).mean())
+
+    a, b = np.log(lo), np.log(hi)
+    g = (np.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    for _ in range(60):
+        if nll(c) < nll(d):
+            b, d = d, c
+            c = b - g * (b - a)
+        else:
+            a, c = c, d
+            d = a + g * (b - a)
+    return float(np.exp((a + b) / 2))

@@ -88,6 +88,24 @@ def fer2013_from_csv(csv_path: str | Path, out: str | Path, progress: Callable[[
 Cropper = Callable[[np.ndarray], "np.ndarray | None"]  # image -> a 48x48 uint8 face, or None when there is none
 
 
+def detector_cropper(detector: Any = "auto") -> Cropper:
+    """image -> the largest face as a 48x48 uint8 crop framed like the FER2013 crops (the runtime's detector and
+    alignment, so that prepared data looks like what Recognizer feeds the network), or None."""
+    from ..runtime.align import to_uint8
+    from ..runtime.recognizer import Recognizer
+
+    rec = Recognizer(detector=detector, min_face=40)
+
+    def crop(img: np.ndarray) -> np.ndarray | None:
+        d = rec.detect(img)
+        if len(d) == 0:
+            return None
+        big = int(np.argmax(d.boxes[:, 2] * d.boxes[:, 3]))
+        return to_uint8(rec.crops(img, d.take(slice(big, big + 1))))[0]
+
+    return crop
+
+
 def ckplus_from_folder(root: str | Path, out: str | Path, crop: Cropper | None = None, frames_per_sequence: int = 3,
                        progress: Callable[[Iterable], Iterable] = iter) -> Path:
     """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept. ``crop`` finds and

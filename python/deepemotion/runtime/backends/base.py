@@ -1,10 +1,12 @@
 """What every inference backend is: the interface, the error it raises when it cannot run, and the
-registry that maps backend names to factories (one table; ``BACKENDS`` lists it).
+registry that maps backend names to factories together with what each backend can do (one table;
+``BACKENDS`` lists it, ``auto`` ranks on it, the Recognizer and the contract tests read it).
 
-Depends on nothing but numpy: every other backend module and the Recognizer build on this.
+Depends on numpy and ``deepemotion.labels`` only: every other backend module and the Recognizer build on this.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,7 +20,7 @@ class BackendUnavailable(RuntimeError):
 
 
 class Backend:
-    """Maps a normalised batch (N, 1, 48, 48) float32 to logits (N, 7) float32."""
+    """Maps a normalised batch (N, 1, INPUT_SIZE, INPUT_SIZE) float32 to logits (N, NUM_CLASSES) float32."""
 
     name: str = "?"
     device: str = "cpu"
@@ -37,23 +39,45 @@ class Backend:
         return f"<{type(self).__name__} {self.name} on {self.device}>"
 
 
+#: where a backend computes: this machine's CPU, a CUDA GPU here, or a server over the network
+DEVICES = ("cpu", "cuda", "remote")
+#: the graph's arithmetic: FP32, FP16, the calibrated INT8 graph, or whatever the given model file holds
+PRECISIONS = ("fp32", "fp16", "int8", "model")
+
+
 @dataclass(frozen=True)
 class BackendEntry:
+    """One registered backend and what it can do. Code that chooses a backend reads these fields, never names."""
+
     name: str
     factory: Callable[..., Backend]
     description: str
-    auto_rank: int | None = None  # tried by "auto" in increasing order (None: only by name)
+    device: str               # one of DEVICES
+    precision: str            # one of PRECISIONS
+    needs: str                # what to install for it (shown in errors and --help)
+    spins: bool = False       # its idle threads busy-wait after a run; takes ``spinning=`` to turn that off
+    auto: bool = False        # backend="auto" may pick it (ranked by device, then precision; see backends.auto)
+    needs_model_file: bool = False  # runs only a file of its own kind (an engine), never the bundled ONNX
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES or self.precision not in PRECISIONS:
+            raise ValueError(f"backend {self.name!r}: device must be one of {DEVICES} and precision one of "
+                             f"{PRECISIONS}")
 
 
 _REGISTRY: dict[str, BackendEntry] = {}
 
 
-def register(name: str, description: str, auto_rank: int | None = None) -> Callable[[Callable[..., Backend]],
-                                                                                   Callable[..., Backend]]:
-    """Class/function decorator: make a backend creatable by ``name``."""
+def register(name: str, description: str, *, device: str, precision: str, needs: str, spins: bool = False,
+             auto: bool = False, needs_model_file: bool = False
+             ) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
+    """Class/function decorator: make a backend creatable by ``name``, declaring what it can do. The factory is
+    called as ``factory(model, device=..., **options)`` and raises :class:`BackendUnavailable` when it cannot run
+    here."""
 
     def deco(factory: Callable[..., Backend]) -> Callable[..., Backend]:
-        _REGISTRY[name] = BackendEntry(name, factory, description, auto_rank)
+        _REGISTRY[name] = BackendEntry(name, factory, description, device, precision, needs, spins, auto,
+                                       needs_model_file)
         return factory
 
     return deco
@@ -61,6 +85,12 @@ def register(name: str, description: str, auto_rank: int | None = None) -> Calla
 
 def registry() -> dict[str, BackendEntry]:
     return dict(_REGISTRY)
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices that cut ``n`` items into pieces of at most ``size`` (every ``max_batch`` loop uses this)."""
+    for start in range(0, n, max(1, size)):
+        yield slice(start, min(n, start + size))
 
 
 def check_logits(out: Any, n: int, where: str) -> np.ndarray:

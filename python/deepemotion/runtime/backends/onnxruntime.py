@@ -43,6 +43,36 @@ def _ort() -> Any:
     return ort
 
 
+#: where ONNX Runtime runs a graph: the CPU, its CUDA provider, or its TensorRT provider (which falls back to CUDA)
+ORT_DEVICES = ("cpu", "cuda", "tensorrt")
+
+
+def execution_providers(device: str, what: str, engine_cache: Path | None = None) -> list[Any]:
+    """ONNX Runtime's providers for ``device`` (one of ORT_DEVICES), in order, with the CPU last; raises
+    :class:`BackendUnavailable` naming what to install for ``what`` when the provider is missing. The one
+    provider picker: the classifier backends and the YuNet detector both use it. ``engine_cache``: the
+    folder where the TensorRT provider keeps its FP16 engines (one per input shape, built on first use)."""
+    if device not in ORT_DEVICES:
+        raise ValueError(f"{what}: device must be one of {', '.join(ORT_DEVICES)}, got {device!r}")
+    available = _ort().get_available_providers()
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if device in ("cuda", "tensorrt"):
+        if "CUDAExecutionProvider" not in available:
+            raise BackendUnavailable(f"{what} needs ONNX Runtime's CUDA provider: pip install onnxruntime-gpu (and a "
+                                     "matching CUDA/cuDNN; on a Jetson NVIDIA's build for JetPack)")
+        providers.insert(0, "CUDAExecutionProvider")
+    if device == "tensorrt":
+        if "TensorrtExecutionProvider" not in available:
+            raise BackendUnavailable(f"{what} needs an onnxruntime-gpu with the TensorRT provider and TensorRT's "
+                                     "libraries (JetPack has them)")
+        opts: dict[str, Any] = {"trt_fp16_enable": True}
+        if engine_cache is not None:
+            engine_cache.mkdir(parents=True, exist_ok=True)
+            opts.update({"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engine_cache)})
+        providers.insert(0, ("TensorrtExecutionProvider", opts))
+    return providers
+
+
 def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str]) -> Any:
     try:
         sess = ort.InferenceSession(data, sess_options=opts, providers=providers)
@@ -76,14 +106,9 @@ class OnnxRuntimeBackend(Backend):
         ort = _ort()
         if precision not in ("fp32", "int8"):
             raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendUnavailable("ONNX Runtime has no CUDA provider here: pip install onnxruntime-gpu "
-                                         "(and a matching CUDA/cuDNN), or use backend='onnxruntime'")
-            providers.insert(0, "CUDAExecutionProvider")
-        elif device != "cpu":
+        if device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        providers = execution_providers(device, f"backend 'onnxruntime{'-cuda' if device == 'cuda' else ''}'")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = int(threads)
@@ -123,14 +148,14 @@ class OnnxRuntimeBackend(Backend):
         return self.session.run(None, {self.input_name: x})[0]
 
 
-# the registered backends that take ``spinning=`` (every ONNX Runtime one; "auto" only picks among them)
-SPINNING_BACKENDS = ("onnxruntime", "onnxruntime-int8", "onnxruntime-cuda")
-
-register("onnxruntime", "ONNX Runtime on the CPU, FP32 graph", auto_rank=20)(
+register("onnxruntime", "ONNX Runtime on the CPU, FP32 graph", device="cpu", precision="fp32", needs="onnxruntime",
+         spins=True, auto=True)(
     lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", **kw))
-register("onnxruntime-int8", "ONNX Runtime on the CPU, the calibrated INT8 (QDQ) graph", auto_rank=None)(
+register("onnxruntime-int8", "ONNX Runtime on the CPU, the calibrated INT8 (QDQ) graph", device="cpu",
+         precision="int8", needs="onnxruntime", spins=True, auto=True)(
     lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", precision="int8", **kw))
-register("onnxruntime-cuda", "ONNX Runtime with the CUDA provider (onnxruntime-gpu)", auto_rank=10)(
+register("onnxruntime-cuda", "ONNX Runtime with the CUDA provider", device="cuda", precision="fp32",
+         needs="onnxruntime-gpu", spins=True, auto=True)(
     lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device="cuda", **kw))
 
 
@@ -162,7 +187,8 @@ def fuse_friendly(model: bytes) -> bytes:
     return proto.SerializeToString()
 
 
-@register("onnxruntime-tuned", "ONNX Runtime on the CPU, batch split over one single-threaded session per core")
+@register("onnxruntime-tuned", "ONNX Runtime on the CPU, batch split over one single-threaded session per core",
+          device="cpu", precision="fp32", needs="onnxruntime")
 class TunedOnnxRuntimeBackend(Backend):
     """ONNX Runtime on the CPU, arranged for this small network (see docs/benchmarks.md):
 

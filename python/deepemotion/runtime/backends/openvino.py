@@ -11,7 +11,8 @@ from .base import Backend, BackendUnavailable, register
 from .onnxruntime import onnx_bytes
 
 
-@register("openvino", "OpenVINO on the CPU, FP32 inference precision (pip install openvino)")
+@register("openvino", "OpenVINO on the CPU, FP32 inference precision", device="cpu", precision="fp32",
+          needs="openvino")
 class OpenVINOBackend(Backend):
     """FP32 inference precision so that outputs match the other backends (OpenVINO's BF16 default on
     recent CPUs changes logits by ~0.1). One infer request per thread: safe to share."""

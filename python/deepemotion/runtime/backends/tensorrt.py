@@ -75,7 +75,8 @@ def tensorrt_status() -> tuple[bool, str]:
     return True, ""
 
 
-@register("tensorrt", "TensorRT engine from `fer-export engine`, with our AffineGridSample plugin")
+@register("tensorrt", "TensorRT engine from `fer-export engine`, with our AffineGridSample plugin", device="cuda",
+          precision="model", needs="TensorRT (JetPack, or pip install tensorrt) and a GPU", needs_model_file=True)
 class TensorRTBackend(Backend):
     def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None,
                  use_cuda_graph: bool = False) -> None:

@@ -8,33 +8,21 @@ from typing import Any
 
 import numpy as np
 
-from ..assets import bundled_model, is_bundled_name
 from .base import Backend, BackendUnavailable, register
 
 
 def load_torch_model(spec: Any = None) -> tuple[Any, dict[str, Any]]:
-    """(DeepEmotion in eval mode, metadata) from a bundled model name or a checkpoint path."""
+    """(DeepEmotion in eval mode, metadata) from a bundled model name or a checkpoint path (training's loader)."""
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
         raise BackendUnavailable("backend 'torch' needs PyTorch: pip install \"deepemotion[train]\"") from None
-    from ...training.checkpoint import load_checkpoint, model_from_state
+    from ...training.checkpoint import load_model
 
-    if is_bundled_name(spec):
-        b = bundled_model(spec)
-        meta = b.metadata()
-        state = torch.load(b.path("pt"), map_location="cpu", weights_only=True)
-        return model_from_state(meta["config"], state, f"bundled model {b.name!r}"), meta
-    path = str(spec)
-    if path.endswith(".onnx"):
-        raise ValueError("backend 'torch' needs a .pt checkpoint or a bundled model name, not an .onnx file")
-    model, ckpt = load_checkpoint(path)
-    meta = dict(ckpt.get("meta", {}))
-    meta["config"] = ckpt["config"]
-    return model, meta
+    return load_model(spec)
 
 
-@register("torch", "PyTorch eager, the reference (pip install \"deepemotion[train]\")")
+@register("torch", "PyTorch eager, the reference", device="cpu", precision="fp32", needs='deepemotion[train]')
 class TorchBackend(Backend):
     def __init__(self, model: Any = None, device: str | None = None) -> None:
         if model is None or isinstance(model, (str, os.PathLike)):

@@ -1,8 +1,79 @@
-"""Face detectors: YuNet (default, when its model file is available) and OpenCV's Haar cascade."""
+"""Face detectors, one registry: YuNet (the default when its model file is available) and OpenCV's Haar cascade,
+each registered with what it can do (``DETECTORS``, :func:`create_detector`); or any object with ``detect(frame)``
+that declares its framing (``box_in_crop``)."""
 from __future__ import annotations
 
-from .base import Detections, Detector, clip_boxes
+import os
+import warnings
+from typing import Any
+
+from .base import (
+    GIVEN_BOXES_FRAMING,
+    Detections,
+    Detector,
+    DetectorEntry,
+    box_in_crop,
+    calibration,
+    checked_detections,
+    clip_boxes,
+    detector_framing,
+    detector_registry,
+)
 from .haar import HaarDetector, find_haar_cascade
 from .yunet import YuNetDetector
 
-__all__ = ["Detections", "Detector", "HaarDetector", "YuNetDetector", "clip_boxes", "find_haar_cascade"]
+#: every registered detector's name, the one "auto" tries first first (--help, docs and errors use it)
+DETECTORS: tuple[str, ...] = tuple(sorted(detector_registry(), key=lambda n: detector_registry()[n].auto_rank or 99))
+
+
+def detector_help() -> str:
+    return "auto | " + " | ".join(DETECTORS)
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    from ..backends.base import BackendUnavailable
+    from ..download import ModelUnavailable
+
+    return ModelUnavailable, BackendUnavailable, ValueError, OSError
+
+
+def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os.PathLike[str] | None = None
+                    ) -> Any:
+    """A detector from ``spec``: "auto" (the registered detectors with an ``auto_rank``, best first: the first that
+    can run here, with one warning when it is not the first), a registered name, None (no detector), or an object
+    with ``detect(frame)`` and a declared ``box_in_crop`` (checked here)."""
+    entries = detector_registry()
+    if spec is None:
+        return None
+    if spec == "auto":
+        ranked = sorted((e for e in entries.values() if e.auto_rank is not None), key=lambda e: e.auto_rank)
+        reasons = []
+        for e in ranked:
+            try:
+                det = e.factory(model_path if e is ranked[0] else None, min_face=min_face)
+            except _failures() as exc:  # any reason this detector cannot run here: the next one, and say why
+                reasons.append(f"{e.name}: {exc}")
+                continue
+            if reasons:
+                warnings.warn(f"deepemotion: using the {e.name} face detector, which finds fewer faces, because "
+                              + "; ".join(reasons), RuntimeWarning, stacklevel=3)
+            return det
+        raise RuntimeError("no face detector can run here: " + "; ".join(reasons))
+    if isinstance(spec, str):
+        if spec not in entries:
+            raise ValueError(f"unknown detector {spec!r}: use {detector_help()}, None, or a detector object")
+        return entries[spec].factory(model_path, min_face=min_face)
+    if not isinstance(spec, Detector):
+        raise TypeError("detector must have a detect(frame) method returning (N, 4) boxes or Detections")
+    detector_framing(spec)  # a custom detector must say how its boxes frame a face
+    return spec
+
+
+def entry_of(detector: Any) -> DetectorEntry | None:
+    """The registry entry of a registered detector's object (None for a custom one)."""
+    return next((e for e in detector_registry().values() if isinstance(detector, e.cls)), None)
+
+
+__all__ = ["DETECTORS", "GIVEN_BOXES_FRAMING", "DetectorEntry", "Detections", "Detector", "HaarDetector",
+           "YuNetDetector", "box_in_crop", "calibration", "checked_detections", "clip_boxes", "create_detector",
+           "detector_framing", "detector_help", "detector_registry", "entry_of", "find_haar_cascade"]

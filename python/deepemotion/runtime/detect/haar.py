@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Detections, clip_boxes, gray
+from .base import Detections, clip_boxes, gray, register_detector
 
 
 def find_haar_cascade(name: str = "haarcascade_frontalface_default.xml") -> Path:
@@ -16,9 +16,12 @@ def find_haar_cascade(name: str = "haarcascade_frontalface_default.xml") -> Path
     system folders. OpenCV 5 wheels dropped the files, hence the search."""
     import cv2
 
+    env = os.environ.get("DEEPEMOTION_HAAR_CASCADE")
+    if env:  # an explicit choice: a missing file is an error, not a reason to look elsewhere
+        if not Path(env).is_file():
+            raise FileNotFoundError(f"{env} (from $DEEPEMOTION_HAAR_CASCADE): no such Haar cascade file")
+        return Path(env)
     candidates = []
-    if os.environ.get("DEEPEMOTION_HAAR_CASCADE"):
-        candidates.append(Path(os.environ["DEEPEMOTION_HAAR_CASCADE"]))
     data = getattr(cv2, "data", None)
     if data is not None and getattr(data, "haarcascades", None):
         candidates.append(Path(data.haarcascades) / name)
@@ -35,13 +38,14 @@ def find_haar_cascade(name: str = "haarcascade_frontalface_default.xml") -> Path
 
 
 class HaarDetector:
-    """OpenCV Haar cascade. ``max_side``: the frame is downscaled so its longer side is at most this
-    many pixels before detection (boxes are mapped back); ``min_face``: smallest face side in frame
+    """OpenCV Haar cascade (registered as ``"haar"``). ``max_side``: the frame is downscaled so its longer side is
+    at most this many pixels before detection (boxes are mapped back); ``min_face``: smallest face side in frame
     pixels; ``equalize``: equalise the histogram of the (downscaled) frame first (off by default: on
     frames with large flat areas it stretches the background's noise and loses faces; see
     docs/detectors.md). Safe to share between threads (the cascade is used under a lock)."""
 
     name = "haar"
+    box_in_crop = "haar"  # its crop calibration (assets/alignment.json)
 
     def __init__(self, min_face: int = 40, max_side: int = 640, scale_factor: float = 1.1, min_neighbors: int = 5,
                  equalize: bool = False, cascade: str | os.PathLike[str] | None = None) -> None:
@@ -52,8 +56,17 @@ class HaarDetector:
         if scale_factor <= 1.0 or min_neighbors < 0:
             raise ValueError("scale_factor must be > 1 and min_neighbors >= 0")
         path = Path(cascade) if cascade else find_haar_cascade()
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such Haar cascade file")
+        from ...files import opencv_safe_name
+        from ..stream import quiet_stderr
+
+        try:
+            with quiet_stderr():  # OpenCV prints its own parse errors on fd 2 before raising
+                self._cascade = cv2.CascadeClassifier(opencv_safe_name(path))
+        except cv2.error:
+            self._cascade = None
+        if self._cascade is None or self._cascade.empty():
             raise ValueError(f"{path}: not a valid Haar cascade file")
         self.min_face, self.max_side = int(min_face), int(max_side)
         self.scale_factor, self.min_neighbors, self.equalize = float(scale_factor), int(min_neighbors), bool(equalize)
@@ -76,4 +89,13 @@ class HaarDetector:
         if len(found) == 0:
             return Detections.empty()
         boxes, keep = clip_boxes(np.rint(np.asarray(found, np.float64) / s).astype(np.int32), w, h)
-        return Detections(boxes[keep], np.ones(int(keep.sum()), np.float32))
+        boxes = boxes[keep]
+        boxes = boxes[np.lexsort(boxes.T[::-1])]  # OpenCV's order varies between calls: sort by x, y, w, h
+        return Detections(boxes, np.ones(len(boxes), np.float32))
+
+
+@register_detector("haar", "OpenCV's frontal-face Haar cascade (in the opencv-python wheels); the fallback",
+                   cls=HaarDetector, needs="OpenCV's haarcascade_frontalface_default.xml", landmarks=False,
+                   slowed_by_spinning=True, auto_rank=20)
+def _haar(model_path: str | os.PathLike[str] | None = None, min_face: int = 40) -> HaarDetector:
+    return HaarDetector(min_face=min_face, cascade=model_path)

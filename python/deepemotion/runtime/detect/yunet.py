@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Detections, clip_boxes
+from .base import Detections, clip_boxes, register_detector
 
 STRIDES = (8, 16, 32)
 #: how the network runs: OpenCV's FaceDetectorYN, or ONNX Runtime (CPU, CUDA provider, TensorRT provider)
@@ -123,6 +123,7 @@ class YuNetDetector:
     Safe to share between threads."""
 
     name = "yunet"
+    box_in_crop = "yunet"  # its crop calibration (assets/alignment.json)
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, score_threshold: float = 0.6,
                  nms_threshold: float = 0.3, min_face: int = 20, max_side: int = 640,
@@ -160,28 +161,12 @@ class YuNetDetector:
     def _ort_session(path: Path, engine: str) -> Any:
         import onnxruntime as ort
 
-        from ..backends import BackendUnavailable
+        from ..backends.onnxruntime import execution_providers
+        from ..download import cache_dir
 
-        providers: list[Any] = ["CPUExecutionProvider"]
-        available = ort.get_available_providers()
-        if engine in ("onnxruntime-cuda", "onnxruntime-tensorrt"):
-            if "CUDAExecutionProvider" not in available:
-                raise BackendUnavailable(f"YuNet on {engine} needs onnxruntime-gpu (on a Jetson: NVIDIA's build for "
-                                         "JetPack); use engine='onnxruntime' on the CPU")
-            providers.insert(0, "CUDAExecutionProvider")
-        if engine == "onnxruntime-tensorrt":
-            if "TensorrtExecutionProvider" not in available:
-                raise BackendUnavailable("YuNet on onnxruntime-tensorrt needs an onnxruntime-gpu with the TensorRT "
-                                         "provider and TensorRT's libraries (JetPack has them); or use "
-                                         "engine='onnxruntime-cuda'")
-            from ..download import cache_dir
-
-            engines = cache_dir() / "tensorrt"
-            engines.mkdir(parents=True, exist_ok=True)
-            # one engine per input size, built on first use (seconds to minutes on a Jetson) and then reused
-            providers.insert(0, ("TensorrtExecutionProvider", {"trt_fp16_enable": True,
-                                                               "trt_engine_cache_enable": True,
-                                                               "trt_engine_cache_path": str(engines)}))
+        device = {"onnxruntime": "cpu", "onnxruntime-cuda": "cuda", "onnxruntime-tensorrt": "tensorrt"}[engine]
+        # TensorRT: one FP16 engine per input size, built on first use (seconds to minutes on a Jetson), then reused
+        providers = execution_providers(device, f"YuNet on {engine}", engine_cache=cache_dir() / "tensorrt")
         opts = ort.SessionOptions()
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
@@ -232,3 +217,10 @@ class YuNetDetector:
         boxes, scores, marks = decode(outs, pw, ph, self.score_threshold)
         keep = nms(boxes, scores, self.nms_threshold)
         return boxes[keep], scores[keep], marks[keep]
+
+
+@register_detector("yunet", "YuNet (Shiqi Yu et al. 2023) through ONNX Runtime, with five landmarks",
+                   cls=YuNetDetector, landmarks=True, slowed_by_spinning=False, auto_rank=10,
+                   needs="the YuNet model file: downloaded once into the cache, or $DEEPEMOTION_YUNET")
+def _yunet(model_path: str | os.PathLike[str] | None = None, min_face: int = 40) -> YuNetDetector:
+    return YuNetDetector(model_path, min_face=min_face)

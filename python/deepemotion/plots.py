@@ -1,4 +1,5 @@
-"""Figures of training and evaluation (matplotlib, imported on use; ``deepemotion[train]`` or ``[bench]``)."""
+"""Figures of training, evaluation and benchmarks (matplotlib, imported on use: ``deepemotion[train]`` or ``[bench]``;
+no torch)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,8 @@ class PlotUnavailable(RuntimeError):
     """matplotlib is not installed."""
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or PlotUnavailable saying what to install."""
     try:
         import matplotlib
     except ImportError:
@@ -24,7 +26,7 @@ def _pyplot() -> Any:
 
 
 def plot_confusion(metrics: dict[str, Any], path: str | os.PathLike[str], title: str = "") -> None:
-    plt = _pyplot()
+    plt = pyplot()
     cm = np.array(metrics["confusion_matrix"], dtype=np.float64)
     names = metrics["class_names"]
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -46,7 +48,7 @@ def plot_confusion(metrics: dict[str, Any], path: str | os.PathLike[str], title:
 
 
 def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> None:
-    plt = _pyplot()
+    plt = pyplot()
     ep = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot(ep, [h["train_accuracy"] for h in history], label="train (augmented)")
@@ -67,7 +69,7 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
 def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.PathLike[str],
                            budget_mflops: float | None = None, title: str = "") -> None:
     """Scatter of accuracy against MFLOP per face; each point a dict with name, mflops, accuracy, params."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for p in points:
         ax.scatter(p["mflops"], 100 * p["accuracy"], s=30 + p["params"] / 2e4, alpha=0.75,
@@ -104,6 +106,29 @@ def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.Path
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title or "accuracy vs compute")
     ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_reliability(curves: Sequence[tuple[str, dict[str, Any]]], path: str | os.PathLike[str],
+                     title: str = "") -> None:
+    """Reliability diagram: accuracy against mean top-class score per bin (``training.metrics.reliability``
+    results, one line per label), with the diagonal of perfect calibration and each curve's ECE."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
+    for label, rel in curves:
+        t = [b for b in rel["table"] if b["faces"] >= 10]  # bins with a handful of faces say nothing
+        ax.plot([b["score"] for b in t], [b["accuracy"] for b in t], marker="o", ms=4,
+                label=f"{label}: ECE {100 * rel['ece']:.2f}%")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("score (mean top-class probability in the bin)")
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title(title or "reliability")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,0 +1,67 @@
+"""Detection and framing: where the faces of a frame are, and how each is cropped for the network (the detector,
+its declared crop calibration and the aligner together). ``Recognizer`` holds one."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .align import Aligner
+from .detect import GIVEN_BOXES_FRAMING, Detections, box_in_crop, checked_detections, detector_framing
+from .inputs import check_boxes, check_image
+
+
+class FaceFinder:
+    """``detector`` (or None: boxes must be given) and ``aligner``. Each detector's boxes are framed with its own
+    calibration (``box_in_crop``); boxes given by the caller with ``GIVEN_BOXES_FRAMING``'s."""
+
+    def __init__(self, detector: Any, aligner: Aligner) -> None:
+        self.detector = detector
+        self.aligner = aligner
+        self.box_in_crop = detector_framing(detector) if detector is not None else None
+        self.given_box_in_crop = box_in_crop(GIVEN_BOXES_FRAMING)
+
+    @property
+    def name(self) -> str:
+        """Which detector runs: its registered name, "none", or the class name of a custom detector."""
+        if self.detector is None:
+            return "none"
+        return str(getattr(self.detector, "name", type(self.detector).__name__))
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        """The detector's faces in a checked frame, checked in turn (a custom detector's output is not trusted)."""
+        if self.detector is None:
+            raise ValueError("this Recognizer has no detector (detector=None): pass boxes=")
+        return checked_detections(self.detector.detect(frame), frame.shape, f"detector {self.name}")
+
+    def find(self, frame: np.ndarray, boxes: Any = None) -> tuple[Detections, tuple[float, ...]]:
+        """(the faces, how their boxes frame a face): detected, or the caller's ``boxes`` checked."""
+        if boxes is None:
+            return self.detect(frame), self.box_in_crop  # type: ignore[return-value]
+        return Detections(check_boxes(boxes, frame.shape)), self.given_box_in_crop
+
+    def crops(self, frame: np.ndarray, det: Detections, framing: Any = None) -> np.ndarray:
+        """(N, 1, 48, 48) network input of ``det``'s faces, framed like the training crops (``framing``: a box
+        calibration, by default the detector's)."""
+        return self.aligner.crop(frame, det, self.box_in_crop if framing is None else framing)
+
+    def whole_crops(self, crops: Any, max_batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(boxes, network input) per chunk of already-cropped faces (``predict_faces``), each crop taken whole."""
+        from .inputs import split_crops
+
+        items = split_crops(crops)
+        for s in range(0, len(items), max_batch):
+            chunk = items[s:s + max_batch]
+            if isinstance(chunk, np.ndarray):
+                # a uniform batch is one tall frame with stacked boxes: one C++ call, no bleeding between crops
+                # (sampling clamps to each box)
+                m, h, w = chunk.shape[:3]
+                tall = check_image(chunk.reshape((m * h, w) + chunk.shape[3:]), "crops")
+                stacked = np.stack([np.zeros(m), np.arange(m) * h, np.full(m, w), np.full(m, h)], 1).astype(np.int32)
+                yield np.tile(np.array([[0, 0, w, h]], np.int32), (m, 1)), self.aligner.crop_boxes(tall, stacked)
+            else:
+                imgs = [check_image(c, f"crop {s + i}") for i, c in enumerate(chunk)]
+                full = [np.array([[0, 0, im.shape[1], im.shape[0]]], np.int32) for im in imgs]
+                yield np.concatenate(full), np.concatenate([self.aligner.crop_boxes(im, b)
+                                                            for im, b in zip(imgs, full)])
