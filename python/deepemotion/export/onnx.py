@@ -207,3 +207,29 @@ def reference_session(plugin_model: bytes) -> Any:
             return (out,)
 
     return ReferenceEvaluator(plugin_model, new_ops=[AffineGridSample])
+
+
+def scaled_error(got: Any, ref: Any) -> float:
+    """max |got - ref| / max(1, |ref|): absolute for small logits, relative for large ones."""
+    return float((np.abs(got - ref) / np.maximum(1.0, np.abs(ref))).max())
+
+
+def verify_against_torch(model: DeepEmotion, run: Any, what: str, atol: float, n: int = 8, seed: int = 0) -> float:
+    """Max scaled |run(x) - PyTorch(x)| over a random batch (``run``: numpy batch -> logits); RuntimeError when it
+    is above ``atol``."""
+    x = torch.rand(n, 1, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    with torch.no_grad():
+        ref = model.eval()(x).numpy()
+    err = scaled_error(run(x.numpy()), ref)
+    if err > atol:
+        raise RuntimeError(f"{what} differs from PyTorch by {err:.3g} (> {atol})")
+    return err
+
+
+def ort_runner(data: bytes) -> Any:
+    """numpy batch -> float32 logits through ONNX Runtime on the CPU (FP16 graphs are fed FP16)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    half = sess.get_inputs()[0].type == "tensor(float16)"
+    return lambda x: sess.run(None, {INPUT_NAME: x.astype(np.float16) if half else x})[0].astype(np.float32)

@@ -87,14 +87,10 @@ def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "per
 
 def runtime_accuracy(model_bytes: bytes, faces: np.ndarray, labels: np.ndarray) -> float:
     """PublicTest-style accuracy of a graph as Recognizer.predict_faces delivers it (ONNX Runtime, CPU)."""
-    from ..runtime.recognizer import Recognizer
+    from ..benchmarks.accuracy import predict_probs
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.onnx"
-        path.write_bytes(model_bytes)
-        rec = Recognizer(model=str(path), backend="onnxruntime", detector=None)
-        pred = np.array([f.class_id for f in rec.predict_faces(faces)])
-    return float((pred == labels).mean())
+    probs, _ = predict_probs(model_bytes, faces, "onnxruntime")
+    return float((probs.argmax(1) == labels).mean())
 
 
 def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000, seed: int = 0,

@@ -37,48 +37,37 @@ class FrameResult:
     latency_ms: float                   # from the frame's capture to its result
 
 
-@contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Silence what native libraries (OpenCV's video back ends, FFmpeg) print on fd 2 meanwhile."""
-    import cv2
+#: camera indices OpenCV opens as devices (from 100 on, OpenCV reads the hundreds as a capture API's code)
+MAX_CAMERA_INDEX = 99
 
-    old_level = cv2.getLogLevel() if hasattr(cv2, "getLogLevel") else None
-    if hasattr(cv2, "setLogLevel"):
-        cv2.setLogLevel(0)
-    try:
-        fd = os.dup(2)
-    except OSError:
-        fd = -1
-    try:
-        if fd >= 0:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        yield
-    finally:
-        if fd >= 0:
-            os.dup2(fd, 2)
-            os.close(fd)
-        if old_level is not None:
-            cv2.setLogLevel(old_level)
+
+def check_camera_index(source: Any) -> int:
+    """A camera index as an int in 0..MAX_CAMERA_INDEX, or ValueError. OpenCV treats -1 as "any camera" and
+    crashes the process on some machines without one; indices from 100 on select a capture API."""
+    index = int(source)
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise ValueError(f"camera {source}: a camera index is 0..{MAX_CAMERA_INDEX} (0 is the first camera, "
+                         "e.g. /dev/video0)")
+    return index
 
 
 def open_capture(source: int | str | os.PathLike[str]) -> Any:
-    """cv2.VideoCapture for a camera index or a video file, or ValueError saying what failed."""
+    """cv2.VideoCapture for a camera index or a video file, or ValueError/FileNotFoundError saying what failed."""
     import cv2
 
-    from ..files import display_name, opencv_safe_name
+    from ..files import display_name, opencv_safe_name, quiet_native
 
     if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
-        with quiet_stderr():
-            cap = cv2.VideoCapture(int(source))
+        index = check_camera_index(source)
+        with quiet_native():  # OpenCV's back ends print their own attempts on fd 2
+            cap = cv2.VideoCapture(index)
         if not cap.isOpened():
-            raise ValueError(f"camera {source}: cannot be opened (no such camera, or it is in use)")
+            raise ValueError(f"camera {index}: cannot be opened (no such camera, or it is in use)")
         return cap
     name = opencv_safe_name(source)
     if not os.path.isfile(name):
         raise FileNotFoundError(f"{display_name(source)}: no such video file")
-    with quiet_stderr():
+    with quiet_native():
         cap = cv2.VideoCapture(name)
     if not cap.isOpened():
         raise ValueError(f"{display_name(source)}: cannot be opened as a video")

@@ -16,6 +16,7 @@ from . import onnxruntime as _ort_backends  # noqa: F401  (registers onnxruntime
 from . import openvino as _openvino  # noqa: F401
 from . import tensorrt as _tensorrt  # noqa: F401
 from . import torch as _torch  # noqa: F401
+from . import triton as _triton  # noqa: F401
 from .base import Backend, BackendEntry, BackendUnavailable, check_logits, chunks, registry
 
 #: every backend name, in registration order (the one list that --help, docs and errors use)

@@ -58,11 +58,10 @@ class HaarDetector:
         path = Path(cascade) if cascade else find_haar_cascade()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such Haar cascade file")
-        from ...files import opencv_safe_name
-        from ..stream import quiet_stderr
+        from ...files import opencv_safe_name, quiet_native
 
         try:
-            with quiet_stderr():  # OpenCV prints its own parse errors on fd 2 before raising
+            with quiet_native():  # OpenCV prints its own parse errors on fd 2 before raising
                 self._cascade = cv2.CascadeClassifier(opencv_safe_name(path))
         except cv2.error:
             self._cascade = None
