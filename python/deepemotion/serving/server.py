@@ -141,7 +141,8 @@ class TritonServer:
         log = open(self.workspace / "tritonserver.log", "wb")  # noqa: SIM115 - the server writes it while it runs
         try:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=server_environment(self.dist), start_new_session=True)
+                                            env=server_environment(self.dist), start_new_session=True,
+                                            preexec_fn=_die_with_parent)
         finally:
             log.close()
         while True:
@@ -210,6 +211,19 @@ class TritonServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before it runs: ask Linux to send it SIGTERM when the thread that started it ends,
+    so that a server is never left behind by a client killed with SIGKILL (start the server from a thread that
+    lives as long as it should: the main thread, for fer-serve)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def _kill_group(pgid: int) -> None:
