@@ -130,7 +130,7 @@ def test_fer_bench_detectors_default_setup_only(tmp_path, capsys):
 
 
 def test_detector_benchmark_matching_rule():
-    from deepemotion.benchmarks.detectors import _match
+    from deepemotion.benchmarks.detectors import match_boxes
 
     truth = np.array([[100, 100, 200, 200], [400, 100, 60, 60]])
     found = np.array([
@@ -139,9 +139,9 @@ def test_detector_benchmark_matching_rule():
         [10, 10, 40, 40],       # background: false
         [120, 120, 40, 40],     # inside face 0 but only 4% of it: not a face box for it
     ])
-    assert _match(truth, found).tolist() == [0, 1]
-    assert _match(truth, found, inside=False).tolist() == [-1, 1]
+    assert match_boxes(truth, found).tolist() == [0, 1]
+    assert match_boxes(truth, found, inside=False).tolist() == [-1, 1]
     # a big detection that contains a small face is judged by IoU only
-    assert _match(np.array([[0, 0, 50, 50]]), np.array([[0, 0, 120, 120]])).tolist() == [-1]
-    assert _match(truth, np.zeros((0, 4))).tolist() == [-1, -1]
-    assert _match(np.zeros((0, 4)), found).tolist() == []
+    assert match_boxes(np.array([[0, 0, 50, 50]]), np.array([[0, 0, 120, 120]])).tolist() == [-1]
+    assert match_boxes(truth, np.zeros((0, 4))).tolist() == [-1, -1]
+    assert match_boxes(np.zeros((0, 4)), found).tolist() == []

@@ -16,3 +16,22 @@ def test_ruff_is_clean():
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "python", "tests", "tools", "examples"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_function_over_60_lines():
+    """Every function and method in python/ and tools/ fits in 60 lines (from its def to its last line,
+    decorators excluded): longer ones hide their stages; split them into named ones."""
+    import ast
+
+    long = []
+    for folder in ("python", "tools"):
+        for f in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text(), str(f))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > MAX_FUNCTION_LINES:
+                        long.append(f"{f.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)")
+    assert not long, "functions over 60 lines:\n" + "\n".join(long)

@@ -202,16 +202,28 @@ class TestCropFaces:
     ])
     def test_bad_input(self, frame, boxes, exc, match):
         with pytest.raises(exc, match=match):
-            _C.crop_faces(frame, boxes)
+            _C.crop_faces(frame, boxes, 48, 0.5, 0.5, 0)
+
+    def test_the_binding_has_no_defaults_of_its_own(self):
+        """Input size, normalisation and supersampling come from deepemotion.labels through Python only."""
+        with pytest.raises(TypeError):
+            _C.crop_faces(np.zeros((10, 10), np.uint8), np.zeros((0, 4), np.int32))
+
+    def test_box_geometry_is_the_crops(self):
+        """The GPU path takes a box as (theta, clip) from crop_box_geometry (crop_faces.h, the one definition)."""
+        boxes = np.array([[3, 4, 20, 30], [10, 0, 48, 48]], np.int32)
+        theta, clip = _C.crop_box_geometry(boxes)
+        np.testing.assert_array_equal(theta, [[[20, 0, 2.5], [0, 30, 3.5]], [[48, 0, 9.5], [0, 48, -0.5]]])
+        assert clip.tolist() == [[3, 4, 23, 34], [10, 0, 58, 48]]
 
     def test_bad_affine_input(self):
         frame = np.zeros((10, 10), np.uint8)
         with pytest.raises(ValueError, match=r"\(N, 2, 3\)"):
-            _C.crop_faces_affine(frame, np.zeros((1, 6), np.float32))
+            _C.crop_faces_affine(frame, np.zeros((1, 6), np.float32), 48, 0.5, 0.5, 0)
         with pytest.raises(ValueError, match="non-finite"):
-            _C.crop_faces_affine(frame, np.full((1, 2, 3), np.inf, np.float32))
+            _C.crop_faces_affine(frame, np.full((1, 2, 3), np.inf, np.float32), 48, 0.5, 0.5, 0)
         with pytest.raises(ValueError, match="out_size"):
-            _C.crop_faces_affine(frame, np.zeros((1, 2, 3), np.float32), 0)
+            _C.crop_faces_affine(frame, np.zeros((1, 2, 3), np.float32), 0, 0.5, 0.5, 0)
 
 
 # --- bad input to affine_grid_sample: a clear Python exception, never a crash ------------------------

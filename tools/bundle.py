@@ -1,14 +1,19 @@
 """Package a trained checkpoint as a bundled model (maintainer script; not installed).
 
-    python tools/bundle.py --checkpoint RUN/best.pt --name default [--int8]
+    python tools/bundle.py --checkpoint RUN/best.pt --name default [--int8] [--robustness]
 
-Writes into python/deepemotion/weights/:
-  <stem>.pt        the weights (float16 storage to keep the wheel small; computed in float32)
-  <stem>.onnx      the portable FP32 graph, built from exactly those float16-rounded weights
-  <stem>.int8.onnx with --int8: the calibrated INT8 QDQ graph (fer-export int8)
-  <stem>.json      metadata: architecture, size, training data/command/selection split, and the
-                   PublicTest accuracy *as delivered by Recognizer.predict_faces* with these files
-                   (ONNX Runtime on the CPU, the default path), per-class recall, confusion matrix.
+1. **Calibrated scores**: the temperature T that minimises the negative log-likelihood of softmax(logits / T) is
+   fitted on FER2013 ``public_test:calibrate`` (the half of PublicTest that no choice of epoch or candidate uses;
+   ``public_test:select`` is that half's twin) and folded into the last layer (its weights and bias divided by T):
+   every graph made from the weights -- ONNX FP32, INT8, TensorRT engines, Triton repositories -- then gives
+   calibrated probabilities, at no cost per face.
+2. Writes into python/deepemotion/weights/:
+   <stem>.pt        the weights (float16 storage to keep the wheel small; computed in float32)
+   <stem>.onnx      the portable FP32 graph, built from exactly those float16-rounded weights
+   <stem>.int8.onnx with --int8: the calibrated INT8 QDQ graph (fer-export int8)
+   <stem>.json      metadata: architecture, size, training data/command/selection split, and what
+                    ``Recognizer.predict_faces`` delivers with these files: PublicTest accuracy, per-class recall,
+                    confusion matrix, calibration (ECE before/after), with --robustness the robot-camera conditions.
 No path of the machine it ran on is recorded.
 """
 from __future__ import annotations
@@ -18,28 +23,22 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from deepemotion.benchmarks.accuracy import predict_probs
 from deepemotion.export.onnx import export_portable, sha256
+from deepemotion.labels import CLASSES, INPUT_SIZE
 from deepemotion.runtime.assets import BUNDLED_MODELS
 from deepemotion.training.checkpoint import model_from_state, read_checkpoint
 from deepemotion.training.data import resolve_dataset
 from deepemotion.training.loop import predict_logits
-from deepemotion.training.metrics import metrics_from_predictions
-from deepemotion.training.model import describe
+from deepemotion.training.metrics import fit_temperature, metrics_from_predictions, reliability
+from deepemotion.training.model import DeepEmotion, describe
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "python" / "deepemotion" / "weights"
-
-
-def recognizer_metrics(onnx_path: Path, data: object, backend: str = "onnxruntime") -> dict:
-    """What users get: the bundled graph through Recognizer.predict_faces (crop, normalisation, backend)."""
-    from deepemotion.runtime.recognizer import Recognizer
-
-    rec = Recognizer(model=str(onnx_path), backend=backend, detector=None)
-    pred = np.array([f.class_id for f in rec.predict_faces(data.images)])  # type: ignore[attr-defined]
-    return metrics_from_predictions(data.labels, pred)  # type: ignore[attr-defined]
 
 
 def strip_paths(value: object) -> object:
@@ -64,7 +63,7 @@ def int8_speedup(fp32: Path, int8: Path, rounds: int = 5) -> dict[str, float]:
     a, b = create_backend("onnxruntime", str(fp32)), create_backend("onnxruntime", str(int8))
     out = {}
     for n in (1, 64):
-        x = (np.random.default_rng(n).random((n, 1, 48, 48), np.float32) * 2 - 1).astype(np.float32)
+        x = (np.random.default_rng(n).random((n, 1, INPUT_SIZE, INPUT_SIZE), np.float32) * 2 - 1).astype(np.float32)
         ta, tb = [], []
         for _ in range(rounds):
             ta.append(float(np.median(time_calls(lambda: a.run(x), 0.3, 5))))
@@ -81,6 +80,88 @@ def init_of(meta: dict) -> str | None:
     return meta.get("init")
 
 
+def calibrate(model: DeepEmotion, data: str) -> dict[str, Any]:
+    """Fit the temperature on the calibration half and fold it into ``model``'s last layer (in place)."""
+    cal = resolve_dataset(data, "public_test:calibrate")
+    logits = predict_logits(model, cal.images)
+    t = fit_temperature(logits, cal.labels)
+    before = reliability(torch.softmax(torch.from_numpy(logits).double(), 1).numpy(), cal.labels)["ece"]
+    with torch.no_grad():
+        model.fc2.weight.div_(t)
+        model.fc2.bias.div_(t)
+    return {"temperature": t, "fitted_on": f"{cal.name} ({len(cal)} faces; NLL of softmax(logits / T))",
+            "folded_into": "the last layer (fc2 weights and bias divided by T): every graph gives calibrated scores",
+            "ece_calibration_half_before": before}
+
+
+def evaluate_graph(path: Path, data: Any, select: Any) -> dict[str, Any]:
+    """What Recognizer.predict_faces delivers with this graph: accuracy, per-class figures, calibration."""
+    probs, _ = predict_probs(str(path), data.images, "onnxruntime")
+    m = metrics_from_predictions(data.labels, probs.argmax(1))
+    sel = np.isin(data.ids, select.ids)
+    return {**m, "ece": reliability(probs, data.labels)["ece"],
+            "ece_select_half": reliability(probs[sel], data.labels[sel])["ece"],
+            "reliability": reliability(probs, data.labels)["table"]}
+
+
+def export_files(model: DeepEmotion, half: dict[str, torch.Tensor], out: Path, stem: str, data: str,
+                 int8: bool) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_bytes = export_portable(model)
+    torch.save(half, out / f"{stem}.pt")
+    (out / f"{stem}.onnx").write_bytes(onnx_bytes)
+    report: dict[str, Any] = {"onnx_sha256": sha256(onnx_bytes)}
+    if int8:
+        from deepemotion.export.quantize import quantize_model
+
+        data_int8, report["int8"] = quantize_model(model, data, progress=True)
+        (out / f"{stem}.int8.onnx").write_bytes(data_int8)
+    return report
+
+
+def evaluation(args: argparse.Namespace, model: DeepEmotion, out: Path, stem: str, files: dict[str, Any]
+               ) -> dict[str, Any]:
+    data, select = resolve_dataset(args.data, args.split), resolve_dataset(args.data, f"{args.split}:select")
+    fp32 = evaluate_graph(out / f"{stem}.onnx", data, select)
+    ev: dict[str, Any] = {
+        "data": args.data, "split": args.split, "n": fp32["n"], "accuracy": fp32["accuracy"],
+        "how": "Recognizer(model=NAME, detector=None).predict_faces(48x48 faces) with the backend Recognizer() "
+               "picks on a CPU (default_backend_cpu): exactly what users get",
+        "default_backend_cpu": "onnxruntime", "accuracy_fp32": fp32["accuracy"],
+        "accuracy_torch_fp32": float((predict_logits(model, data.images).argmax(1) == data.labels).mean()),
+        "command": f"fer-eval --model {args.name} --data {args.data} --split {args.split}"}
+    chosen = fp32
+    if args.int8:
+        int8 = evaluate_graph(out / f"{stem}.int8.onnx", data, select)
+        speed = int8_speedup(out / f"{stem}.onnx", out / f"{stem}.int8.onnx")
+        delta = 100 * (int8["accuracy"] - fp32["accuracy"])
+        rep = files["int8"]
+        ev["accuracy_int8"] = int8["accuracy"]
+        ev["int8"] = {**{k: v for k, v in rep.items() if k not in ("float_nodes", "fp32_accuracy", "int8_accuracy",
+                                                                   "delta_points")},
+                      "delta_points": delta, **speed, "default_on_cpu": bool(delta >= -0.5 and min(speed.values()) > 1)}
+        if ev["int8"]["default_on_cpu"]:  # then the INT8 graph is what Recognizer() delivers on a CPU
+            ev["default_backend_cpu"], ev["accuracy"], chosen = "onnxruntime-int8", int8["accuracy"], int8
+    ev["per_class_recall"] = {k: v["recall"] for k, v in chosen["per_class"].items()}
+    ev["confusion_matrix"] = chosen["confusion_matrix"]
+    ev["ece"], ev["ece_select_half"] = chosen["ece"], chosen["ece_select_half"]
+    ev["reliability_15_bins"] = chosen["reliability"]
+    return ev
+
+
+def robustness(args: argparse.Namespace, out: Path, stem: str, backend: str) -> dict[str, Any]:
+    from deepemotion.benchmarks.robustness import ISSUE_SET, evaluate
+
+    data = resolve_dataset(args.data, args.split)
+    kind = "int8.onnx" if backend.endswith("int8") else "onnx"
+    r = evaluate(str(out / f"{stem}.{kind}"), data.images, data.labels, backend="onnxruntime", progress=True)
+    rows = {x["condition"]: round(x["change_points"], 2) for x in r["rows"]}
+    issue = {c: rows[c] for c in ISSUE_SET}
+    return {"change_points": rows, "worst": r["worst"], "worst_change_points": round(r["worst_change_points"], 2),
+            "worst_of_issue_set": min(issue, key=issue.get), "command": f"fer-eval --model {args.name} --data "
+            f"{args.data} --split {args.split} --perturb"}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tools/bundle.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,77 +170,51 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="fer2013", help="data set measured on (from $DEEPEMOTION_DATA)")
     p.add_argument("--split", default="public_test")
     p.add_argument("--int8", action="store_true", help="also write the calibrated INT8 graph")
+    p.add_argument("--no-temperature", action="store_true", help="do not fit and fold a temperature")
+    p.add_argument("--robustness", action="store_true", help="also record the robot-camera conditions")
     p.add_argument("--out", default=str(WEIGHTS), help="output folder")
     args = p.parse_args(argv)
 
     ckpt = read_checkpoint(args.checkpoint)
-    half = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
-    model = model_from_state(ckpt["config"], half, args.checkpoint)
-    stem = BUNDLED_MODELS[args.name]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    onnx_bytes = export_portable(model)
-    torch.save(half, out / f"{stem}.pt")
-    (out / f"{stem}.onnx").write_bytes(onnx_bytes)
+    model = model_from_state(ckpt["config"], ckpt["state_dict"], args.checkpoint)
+    calib = None if args.no_temperature else calibrate(model, args.data)
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    model = model_from_state(ckpt["config"], half, args.checkpoint)  # exactly the float16-rounded weights
+    stem, out = BUNDLED_MODELS[args.name], Path(args.out)
+    files = export_files(model, half, out, stem, args.data, args.int8)
+    ev = evaluation(args, model, out, stem, files)
+    if calib is not None:
+        ev["calibration"] = calib
+    if args.robustness:
+        ev["robustness"] = robustness(args, out, stem, ev["default_backend_cpu"])
+    meta = metadata(args, ckpt, model, ev, files["onnx_sha256"])
+    (out / f"{stem}.json").write_text(json.dumps(strip_paths(meta), indent=2) + "\n")
+    print(json.dumps({"accuracy (Recognizer, default CPU backend)": ev["accuracy"], "accuracy_fp32":
+                      ev["accuracy_fp32"], "ece": ev["ece"], "temperature": calib and calib["temperature"],
+                      **({"accuracy_int8": ev["accuracy_int8"]} if args.int8 else {}),
+                      **({"robustness": ev["robustness"]} if args.robustness else {})}, indent=2))
+    return 0
 
-    data = resolve_dataset(args.data, args.split)
-    m_rec = recognizer_metrics(out / f"{stem}.onnx", data)
-    m_torch = metrics_from_predictions(data.labels, predict_logits(model, data.images).argmax(1))
-    evaluation = {"data": args.data, "split": args.split, "n": m_rec["n"], "accuracy": m_rec["accuracy"],
-                  "how": "Recognizer(model=NAME, detector=None).predict_faces(48x48 faces) with the backend "
-                         "Recognizer() picks on a CPU (default_backend_cpu): exactly what users get",
-                  "default_backend_cpu": "onnxruntime",
-                  "accuracy_fp32": m_rec["accuracy"],
-                  "accuracy_torch_fp32": m_torch["accuracy"],
-                  "per_class_recall": {k: v["recall"] for k, v in m_rec["per_class"].items()},
-                  "confusion_matrix": m_rec["confusion_matrix"],
-                  "command": f"fer-eval --model {args.name} --data {args.data} --split {args.split}"}
-    if args.int8:
-        from deepemotion.export.quantize import quantize_model
 
-        int8, report = quantize_model(model, args.data, progress=True)
-        (out / f"{stem}.int8.onnx").write_bytes(int8)
-        m_int8 = recognizer_metrics(out / f"{stem}.int8.onnx", data)
-        speed = int8_speedup(out / f"{stem}.onnx", out / f"{stem}.int8.onnx")
-        delta = 100 * (m_int8["accuracy"] - m_rec["accuracy"])
-        evaluation["accuracy_int8"] = m_int8["accuracy"]
-        evaluation["int8"] = {**{k: v for k, v in report.items() if k not in ("float_nodes", "fp32_accuracy",
-                                                                              "int8_accuracy", "delta_points")},
-                              "delta_points": delta, **speed,
-                              "default_on_cpu": bool(delta >= -0.5 and min(speed.values()) > 1.0)}
-        if evaluation["int8"]["default_on_cpu"]:  # then the INT8 graph is what Recognizer() delivers on a CPU
-            evaluation["default_backend_cpu"] = "onnxruntime-int8"
-            evaluation["accuracy"] = m_int8["accuracy"]
-            evaluation["per_class_recall"] = {k: v["recall"] for k, v in m_int8["per_class"].items()}
-            evaluation["confusion_matrix"] = m_int8["confusion_matrix"]
+def metadata(args: argparse.Namespace, ckpt: dict[str, Any], model: DeepEmotion, ev: dict[str, Any],
+             onnx_sha: str) -> dict[str, Any]:
     meta_in = ckpt.get("meta", {})
-    meta = {
-        "name": args.name,
-        "file_stem": stem,
+    return {
+        "name": args.name, "file_stem": BUNDLED_MODELS[args.name],
         "architecture": "DeepEmotion family (Minaee et al. 2021): STN (localization net -> theta -> affine grid + "
                         "bilinear sampling) + VGG-style feature stages + 2 FC",
-        "config": ckpt["config"],
-        **describe(model),
-        "classes": list(__import__("deepemotion").CLASSES),
+        "config": ckpt["config"], **describe(model), "classes": list(CLASSES),
         "input": "N x 1 x 48 x 48 float32, gray, (v/255 - 0.5)/0.5",
         "training_data": meta_in.get("data"), "train_split": meta_in.get("train_split"),
         "selection_split": meta_in.get("val_split"), "selected_epoch": meta_in.get("epoch"),
         "initialised_from": init_of(meta_in),
         "training_command": meta_in.get("command"), "train_config": meta_in.get("train_config"),
-        "trained_on": meta_in.get("date"), "bundled_on": time.strftime("%Y-%m-%d"),
-        "evaluation": evaluation,
-        "weights_dtype": "float16 storage (float32 compute)",
-        "onnx_sha256": sha256(onnx_bytes),
+        "trained_on": meta_in.get("date"), "bundled_on": time.strftime("%Y-%m-%d"), "evaluation": ev,
+        "weights_dtype": "float16 storage (float32 compute)", "onnx_sha256": onnx_sha,
         "bundle_command": f"python tools/bundle.py --checkpoint {Path(args.checkpoint).parent.name}/"
-                          f"{Path(args.checkpoint).name} --name {args.name}" + (" --int8" if args.int8 else ""),
+                          f"{Path(args.checkpoint).name} --name {args.name}" + (" --int8" if args.int8 else "")
+                          + (" --robustness" if args.robustness else ""),
     }
-    meta = strip_paths(meta)
-    (out / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(json.dumps({"accuracy (Recognizer, default CPU backend)": evaluation["accuracy"],
-                      "accuracy_fp32": m_rec["accuracy"], "accuracy_torch_fp32": m_torch["accuracy"],
-                      **({"accuracy_int8": evaluation["accuracy_int8"]} if args.int8 else {}),
-                      "files": [f"{stem}.{k}" for k in ("pt", "onnx", "json")]}, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

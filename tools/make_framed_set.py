@@ -94,7 +94,7 @@ def paste(face: np.ndarray, rng: np.random.Generator, frame_hw: tuple[int, int] 
     return bg, (x, y, side, side)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--variants", type=int, default=1, help="framed copies per training face (each: aligned + box)")
@@ -108,61 +108,71 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.variants < 1:
         p.error("--variants must be >= 1")
+    if args.add_to and Path(args.add_to).resolve() == Path(args.out).resolve():
+        p.error("--add-to and --out must differ (the old set is kept as it is)")
+    return args
 
+
+def framed_crops(train: object, n: int, args: argparse.Namespace, rng: np.random.Generator) -> tuple:
+    """(crops, labels, ids, faces the detector missed): each face pasted, found by YuNet, cropped twice."""
     from tqdm.auto import tqdm
 
-    from deepemotion.benchmarks.detectors import _match
-    from deepemotion.labels import CLASSES
+    from deepemotion.benchmarks.detectors import match_boxes
     from deepemotion.runtime.align import Aligner
     from deepemotion.runtime.detect import YuNetDetector
-    from deepemotion.training.data import resolve_dataset
 
-    train = resolve_dataset("fer2013", "train")
-    test = resolve_dataset("fer2013", "public_test")
-    n = len(train) if args.limit <= 0 else min(args.limit, len(train))
-    rng = np.random.default_rng(args.seed)
-    out_path = Path(args.out)
-    if args.add_to and Path(args.add_to).resolve() == out_path.resolve():
-        p.error("--add-to and --out must differ (the old set is kept as it is)")
     detector = YuNetDetector()  # the default Recognizer()'s detector, with its defaults
     aligned, boxed = Aligner(framing="landmarks"), Aligner(framing="box")
-    images, labels, ids = [], [], []
-    missed = 0
-    t0 = time.perf_counter()
+    images, labels, ids, missed = [], [], [], 0
     for v in range(args.variants):
         for i in tqdm(range(n), desc=f"variant {v + 1}/{args.variants}", unit="face"):
-            frame, box = paste(train.images[i], rng, kind=args.backgrounds)
+            frame, box = paste(train.images[i], rng, kind=args.backgrounds)  # type: ignore[attr-defined]
             det = detector.detect(frame)
-            m = int(_match(np.array([box]), det.boxes)[0]) if len(det) else -1
+            m = int(match_boxes(np.array([box]), det.boxes)[0]) if len(det) else -1
             if m < 0:
                 missed += 1
                 continue
             one = det.take(slice(m, m + 1))
             for name, al in (("aligned", aligned), ("box", boxed)):
-                images.append(al.crop_uint8(frame, one, "yunet")[0])
-                labels.append(int(train.labels[i]))
-                ids.append(f"{train.ids[i]}/{name}{v}-s{args.seed}")
-    framed = np.stack(images) if images else np.zeros((0, 48, 48), np.uint8)
+                images.append(al.crop_uint8(frame, one, detector.box_in_crop)[0])
+                labels.append(int(train.labels[i]))  # type: ignore[attr-defined]
+                ids.append(f"{train.ids[i]}/{name}{v}-s{args.seed}")  # type: ignore[attr-defined]
+    return images, labels, ids, missed
+
+
+def base_sets(args: argparse.Namespace, train: object, test: object, n: int) -> tuple:
+    """(train part, test part) the framed crops are added to: the --add-to set's, or FER2013's own."""
     if args.add_to:
         old = np.load(args.add_to)
         if not {"images", "labels", "split", "ids"} <= set(old.files):
             sys.exit(f"{args.add_to}: not a set written by this script")
         tr = old["split"] == "train"
-        base_images, base_labels, base_ids = old["images"][tr], old["labels"][tr], [str(s) for s in old["ids"][tr]]
-        test_images, test_labels = old["images"][~tr], old["labels"][~tr]
-        test_ids, test_split = [str(s) for s in old["ids"][~tr]], [str(s) for s in old["split"][~tr]]
-    else:
-        base_images, base_labels, base_ids = train.images[:n], train.labels[:n], [str(s) for s in train.ids[:n]]
-        test_images, test_labels = test.images, test.labels
-        test_ids, test_split = [str(s) for s in test.ids], ["public_test"] * len(test)
-    all_images = np.concatenate([base_images, framed, test_images])
-    all_labels = np.concatenate([base_labels, np.array(labels, np.int64), test_labels])
-    split = np.array(["train"] * (len(base_images) + len(framed)) + test_split)
-    all_ids = np.array(base_ids + ids + test_ids)
-    tmp = out_path.with_name(out_path.name + ".partial.npz")
-    np.savez_compressed(tmp, images=all_images, labels=all_labels, split=split, ids=all_ids,
-                        class_names=np.array(CLASSES))
-    tmp.replace(out_path)  # a killed run leaves no half-written set under the final name
+        return ((old["images"][tr], old["labels"][tr], [str(s) for s in old["ids"][tr]]),
+                (old["images"][~tr], old["labels"][~tr], [str(s) for s in old["ids"][~tr]],
+                 [str(s) for s in old["split"][~tr]]))
+    return ((train.images[:n], train.labels[:n], [str(s) for s in train.ids[:n]]),  # type: ignore[attr-defined]
+            (test.images, test.labels, [str(s) for s in test.ids], ["public_test"] * len(test)))  # type: ignore
+
+
+def main(argv: list[str] | None = None) -> int:
+    from deepemotion.files import atomic_write
+    from deepemotion.labels import CLASSES, INPUT_SIZE
+    from deepemotion.training.data import resolve_dataset
+
+    args = parse_args(argv)
+    train, test = resolve_dataset("fer2013", "train"), resolve_dataset("fer2013", "public_test")
+    n = len(train) if args.limit <= 0 else min(args.limit, len(train))
+    t0 = time.perf_counter()
+    images, labels, ids, missed = framed_crops(train, n, args, np.random.default_rng(args.seed))
+    framed = np.stack(images) if images else np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8)
+    (base_images, base_labels, base_ids), (test_images, test_labels, test_ids, test_split) = \
+        base_sets(args, train, test, n)
+    arrays = {"images": np.concatenate([base_images, framed, test_images]),
+              "labels": np.concatenate([base_labels, np.array(labels, np.int64), test_labels]),
+              "split": np.array(["train"] * (len(base_images) + len(framed)) + test_split),
+              "ids": np.array(base_ids + ids + test_ids), "class_names": np.array(CLASSES)}
+    # a killed run leaves no half-written set under the final name
+    atomic_write(args.out, lambda tmp: np.savez_compressed(tmp, **arrays))
     summary = {"command": "python tools/make_framed_set.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "training_faces": n, "variants": args.variants, "framed_crops": int(len(framed)),
                "train_split": int(len(base_images) + len(framed)),

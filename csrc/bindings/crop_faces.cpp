@@ -83,6 +83,17 @@ py::array_t<float> crop_boxes(const py::object& frame_obj, const py::object& box
   return run_cpu(f, theta, clip, n, p, threads);
 }
 
+// (theta (N, 2, 3), clip (N, 4)) of boxes, as crop_faces builds them (for the GPU path's theta + clip).
+py::tuple box_geometry_array(const py::object& boxes_obj) {
+  py::array boxes;
+  const int64_t n = check_batch<int32_t>(boxes_obj, boxes, "boxes", {4}, "(N, 4) as (x, y, w, h)");
+  py::array_t<float> theta({n, int64_t{2}, int64_t{3}});
+  py::array_t<int32_t> clip({n, int64_t{4}});
+  const auto* b = static_cast<const int32_t*>(boxes.data());
+  for (int64_t i = 0; i < n; ++i) box_geometry(b + 4 * i, theta.mutable_data() + 6 * i, clip.mutable_data() + 4 * i);
+  return py::make_tuple(theta, clip);
+}
+
 py::array_t<float> crop_affine(const py::object& frame_obj, const py::object& theta_obj, int out_size, float mean,
                                float std, int supersample, int threads) {
   py::array frame_keep;
@@ -151,18 +162,23 @@ void crop_cuda(const py::object& frame_obj, const py::object& theta_obj, const p
 }  // namespace
 
 void bind_crop_faces(py::module_& m) {
-  m.def("crop_faces", &crop_boxes, py::arg("frame"), py::arg("boxes"), py::arg("out_size") = 48,
-        py::arg("mean") = 0.5f, py::arg("std") = 0.5f, py::arg("supersample") = 1, py::arg("threads") = 0,
+  // No defaults for the input size, normalisation and supersampling: Python passes deepemotion.labels' values
+  // (the one definition), so that the two languages cannot disagree.
+  m.def("crop_faces", &crop_boxes, py::arg("frame"), py::arg("boxes"), py::arg("out_size"), py::arg("mean"),
+        py::arg("std"), py::arg("supersample"), py::arg("threads") = 0,
         "Resample each (x, y, w, h) int32 box of a uint8 HxW / HxWx3 (BGR) frame to out_size^2, gray and "
         "normalised ((v/255 - mean)/std), as one (N, 1, out_size, out_size) float32 array. supersample: "
         "sub-samples per axis (0: per box, clamp(min(w, h) / out_size, 1, 4)).");
-  m.def("crop_faces_affine", &crop_affine, py::arg("frame"), py::arg("theta"), py::arg("out_size") = 48,
-        py::arg("mean") = 0.5f, py::arg("std") = 0.5f, py::arg("supersample") = 0, py::arg("threads") = 0,
+  m.def("crop_faces_affine", &crop_affine, py::arg("frame"), py::arg("theta"), py::arg("out_size"), py::arg("mean"),
+        py::arg("std"), py::arg("supersample"), py::arg("threads") = 0,
         "Like crop_faces, with each face given as an affine map theta (N, 2, 3) float32 from unit output "
         "coordinates (u, v, 1) to frame pixel coordinates; sample points are clamped into the frame.");
+  m.def("crop_box_geometry", &box_geometry_array, py::arg("boxes"),
+        "(theta (N, 2, 3) float32, clip (N, 4) int32) of (x, y, w, h) int32 boxes: the geometry crop_faces uses "
+        "(crop_faces.h box_geometry), for the GPU path, which takes theta and clip.");
 #if defined(DEEPEMOTION_WITH_CUDA)
   m.def("crop_faces_cuda", &crop_cuda, py::arg("frame"), py::arg("theta"), py::arg("clip"), py::arg("output"),
-        py::arg("mean") = 0.5f, py::arg("std") = 0.5f, py::arg("supersample") = 0, py::arg("stream") = 0,
+        py::arg("mean"), py::arg("std"), py::arg("supersample"), py::arg("stream") = 0,
         "The crop on the GPU: CUDA arrays frame (uint8 HxW[x3]), theta (N, 2, 3) float32, clip (N, 4) int32 "
         "(x0, y0, x1, y1), output (N, 1, S, S) float32; asynchronous on `stream`.");
 #endif

@@ -7,31 +7,31 @@ from typing import Any, Callable
 import numpy as np
 
 from ..labels import INPUT_SIZE
+from ..runtime.backends.base import BackendUnavailable
 from .timing import peak_rss_mb, percentiles_ms, time_calls
 
 
 def candidate_backends(engine: str | None, model: str | None = None) -> list[tuple[str, Callable[[], Any]]]:
-    """(label, factory) for every backend worth trying; factories raise when unavailable."""
-    from ..runtime.backends import create_backend
+    """(label, factory) for every registered backend that runs on this machine's model (a remote one needs a
+    server: ``fer-bench --serve``), plus the variants Recognizer uses: a spinning CPU backend with spinning off
+    (beside the Haar detector: "-nospin"), and the other devices an entry runs on ("-cuda"). Factories raise
+    BackendUnavailable when the backend cannot run here."""
+    from ..runtime.backends import create_backend, registry
 
-    cands: list[tuple[str, Callable[[], Any]]] = [
-        ("torch", lambda: create_backend("torch", model)),
-        ("onnxruntime", lambda: create_backend("onnxruntime", model)),  # ONNX Runtime's defaults
-        # what Recognizer uses beside the Haar cascade: idle threads do not spin
-        ("onnxruntime-nospin", lambda: create_backend("onnxruntime", model, spinning=False)),
-        ("onnxruntime-int8", lambda: create_backend("onnxruntime-int8", model)),
-        ("onnxruntime-tuned", lambda: create_backend("onnxruntime-tuned", model)),
-        ("openvino", lambda: create_backend("openvino", model)),
-        ("onnxruntime-cuda", lambda: create_backend("onnxruntime-cuda", model)),
-        ("torch-cuda", lambda: create_backend("torch", model, device="cuda")),
-    ]
-    if engine:
-        cands.append(("tensorrt", lambda: create_backend("tensorrt", engine)))
-    else:
-        def no_engine() -> Any:
-            raise RuntimeError("no engine given (build one with `fer-export engine`, then pass --engine)")
+    def no_engine() -> Any:
+        raise BackendUnavailable("no engine given (build one with `fer-export engine`, then pass --engine)")
 
-        cands.append(("tensorrt", no_engine))
+    cands: list[tuple[str, Callable[[], Any]]] = []
+    for e in registry().values():
+        if e.device == "remote":
+            continue
+        if e.needs_model_file:
+            cands.append((e.name, (lambda n=e.name: create_backend(n, engine)) if engine else no_engine))
+            continue
+        cands.append((e.name, lambda n=e.name: create_backend(n, model)))
+        if e.spins and e.device == "cpu":
+            cands.append((f"{e.name}-nospin", lambda n=e.name: create_backend(n, model, spinning=False)))
+        cands += [(f"{e.name}-{dev}", lambda n=e.name, d=dev: create_backend(n, model, device=d)) for dev in e.also_on]
     return cands
 
 
@@ -49,7 +49,7 @@ def bench_backends(batches: tuple[int, ...], min_time: float, min_runs: int, eng
         rss0 = peak_rss_mb()
         try:
             backend = factory()
-        except Exception as exc:  # noqa: BLE001 - any reason a backend cannot run is reported
+        except (BackendUnavailable, ImportError, RuntimeError) as exc:  # cannot run here: reported, not fatal
             skipped.append({"backend": name, "reason": str(exc).split("\n")[0]})
             continue
         gpu_mem = None

@@ -106,7 +106,7 @@ def build_frames(n_frames: int = 300, seed: int = 0, size: tuple[int, int] = (48
 MIN_INSIDE, MIN_COVER = 0.9, 0.15
 
 
-def _match(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4, inside: bool = True) -> np.ndarray:
+def match_boxes(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4, inside: bool = True) -> np.ndarray:
     """For each true box, the index of the detection matched to it, or -1: greedy by IoU over the pairs with
     IoU >= ``min_iou`` or (with ``inside``) a detection inside the true box (MIN_INSIDE, MIN_COVER)."""
     from ..runtime.tracking import greedy_match
@@ -137,8 +137,8 @@ def evaluate_setup(make: Callable[[], Any], frames: list[BenchFrame], timing_run
         faces = rec.predict(fr.image)
         times.append(time.perf_counter() - t0)
         boxes = np.array([f.box for f in faces], np.int32).reshape(-1, 4)
-        match = _match(fr.boxes, boxes)
-        n_strict += int((_match(fr.boxes, boxes, inside=False) >= 0).sum())
+        match = match_boxes(fr.boxes, boxes)
+        n_strict += int((match_boxes(fr.boxes, boxes, inside=False) >= 0).sum())
         n_true += len(fr.boxes)
         n_found += int((match >= 0).sum())
         n_false += len(boxes) - int((match >= 0).sum())

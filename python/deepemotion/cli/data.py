@@ -21,6 +21,8 @@ PROG = "fer-data"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..runtime.detect import DETECTORS
+
     p = parser(PROG, __doc__ or "")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, what, default in (("fer2013", "the official fer2013.csv", "fer2013.npz"),
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
         sp.add_argument("--debug", action="store_true", help="show the full traceback of an error")
         if name != "fer2013":
-            sp.add_argument("--detector", default="auto", choices=("auto", "yunet", "haar"),
+            sp.add_argument("--detector", default="auto", choices=("auto", *DETECTORS),
                             help="face detector for the crops (the runtime's, framed like FER2013)")
     sp = sub.add_parser("summary", help="faces per split and class of an archive", formatter_class=HelpFormatter)
     sp.add_argument("archive")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..labels import CLASSES, FRAMINGS
-from .common import UsageError, cli_main, one_line, parser
+from .common import UsageError, add_model_options, cli_main, one_line, parser
 
 PROG = "fer-predict"
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -32,8 +32,7 @@ VIDEO_OUT = {".avi": ("MJPG", ".avi"), ".mp4": ("mp4v", ".mp4"), ".m4v": ("mp4v"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..runtime.assets import BUNDLED_MODELS
-    from ..runtime.backends import backend_help
+    from ..runtime.detect import DETECTORS
 
     p = parser(PROG, __doc__ or "")
     p.add_argument("inputs", nargs="*", help="image files (globs ok) or video files")
@@ -42,11 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="fer_output", help="folder for annotated images/videos ('' to write none)")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="write one JSON line per frame to FILE ('-' or no FILE: stdout)")
-    p.add_argument("--model", default="default", help=f"bundled model ({' | '.join(BUNDLED_MODELS)}) or a model file "
-                   "(.onnx; .pt with --backend torch; .engine with --backend tensorrt)")
-    p.add_argument("--backend", default="auto", help=backend_help())
-    p.add_argument("--device", default=None, choices=("cpu", "cuda"), help="for backends that have both")
-    p.add_argument("--detector", default="auto", choices=("auto", "yunet", "haar"),
+    add_model_options(p, device=True, files="a model file (.onnx; .pt with --backend torch; .engine with "
+                      "--backend tensorrt)")
+    p.add_argument("--detector", default="auto", choices=("auto", *DETECTORS),
                    help="auto: YuNet when its model file is available (cached or downloadable), else Haar")
     p.add_argument("--detector-model", default=None, help="path of the YuNet ONNX file (default: $DEEPEMOTION_YUNET "
                    "or the cache)")

@@ -12,14 +12,12 @@ from typing import Any
 import numpy as np
 
 from ..labels import CLASSES, INPUT_SIZE
-from .common import UsageError, cli_main, parser
+from .common import UsageError, add_model_options, cli_main, parser
 
 PROG = "fer-saliency"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..runtime.backends import backend_help
-
     p = parser(PROG, __doc__ or "")
     p.add_argument("images", nargs="*", help="face images (any size; read as grayscale, resized to 48x48)")
     p.add_argument("--example", action="store_true", help="use the bundled example photo (implies --detect)")
@@ -28,8 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="or: a data set (fer2013 | ckplus | jaffe | path) ...")
     p.add_argument("--split", default=None, help="... its split ...")
     p.add_argument("--index", type=int, nargs="+", default=[0], help="... and indices into it")
-    p.add_argument("--model", default="default", help="bundled model name, .onnx file, or .pt (with --backend torch)")
-    p.add_argument("--backend", default="auto", help=backend_help())
+    add_model_options(p)
     p.add_argument("--patch", type=int, default=8, help="occluder size N")
     p.add_argument("--stride", type=int, default=2, help="stride s")
     p.add_argument("--out", default="saliency", help="output folder")

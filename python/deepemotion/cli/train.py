@@ -29,7 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = parser(PROG, "Train DeepEmotion. With --val-split, the best epoch on that split is kept (best.pt); with "
                      "--cv-folds K, K models are trained over subject-disjoint folds and the mean accuracy is "
                      "reported. Defaults are the recipe of the bundled model (README, 'Training recipe').")
-    d = p.add_argument_group("data and run folder")
+    _data_options(p.add_argument_group("data and run folder"))
+    _architecture_options(p.add_argument_group("architecture (a named member of the family, optionally changed)"))
+    _recipe_options(p.add_argument_group("recipe"))
+    _augment_options(p.add_argument_group("augmentation"))
+    return p
+
+
+def _data_options(d: Any) -> None:
     d.add_argument("--data", required=True,
                    help="fer2013 | ckplus | jaffe (from $DEEPEMOTION_DATA) or a path: .npz, FER2013 .csv, image folder")
     d.add_argument("--train-split", default=None, help="e.g. train (FER2013)")
@@ -47,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="cpu", help="cpu or cuda")
     d.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch still)")
 
-    m = p.add_argument_group("architecture (a named member of the family, optionally changed)")
+
+
+def _architecture_options(m: Any) -> None:
     m.add_argument("--arch", choices=ARCH_NAMES, default="base", help="paper: the paper's network; tiny/small/base: "
                    "VGG-style members (padded convs + BN)")
     m.add_argument("--widths", type=_ints, default=None, help="channels per stage, e.g. 32,64,128,256")
@@ -57,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--tta-flip", action="store_true",
                    help="flip averaging inside the network (doubles its FLOPs; exported into every graph)")
 
-    r = p.add_argument_group("recipe")
+
+
+def _recipe_options(r: Any) -> None:
     r.add_argument("--epochs", type=int, default=100)
     r.add_argument("--batch-size", type=int, default=128)
     r.add_argument("--optimizer", choices=("sgd", "adamw", "adam"), default="adamw",
@@ -86,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
 
-    a = p.add_argument_group("augmentation")
+
+
+def _augment_options(a: Any) -> None:
     a.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     a.add_argument("--rotate-deg", type=float, default=10.0)
     a.add_argument("--scale", type=float, default=0.15, help="+- relative zoom")
@@ -99,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--cutmix", type=float, default=0.0, help="cutmix Beta(a, a); 0: off")
     a.add_argument("--degrade", type=float, default=0.0, help="probability that a face goes through a robot "
                    "camera's chain (blur, a 12-40 px face, noise, JPEG; the teacher sees it before); 0: off")
-    return p
 
 
 def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = None) -> Any:

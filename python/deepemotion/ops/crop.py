@@ -12,16 +12,6 @@ from ..labels import INPUT_SIZE, MEAN, STD
 from .affine_grid_sample import _require_cuda, array_kind
 
 
-def box_geometry(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(theta (N, 2, 3), clip (N, 4)) of (x, y, w, h) boxes, as the C++ op defines them."""
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    theta = np.zeros((len(b), 2, 3), np.float32)
-    theta[:, 0, 0], theta[:, 0, 2] = b[:, 2], b[:, 0] - 0.5
-    theta[:, 1, 1], theta[:, 1, 2] = b[:, 3], b[:, 1] - 0.5
-    clip = np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], 1).astype(np.int32)
-    return theta, clip
-
-
 def _crop_cuda(ext: Any, frame: Any, theta: np.ndarray, clip: np.ndarray, supersample: int, out_size: int) -> Any:
     _require_cuda(ext)
     n = len(theta)
@@ -45,14 +35,15 @@ def crop_faces(frame: Any, boxes: np.ndarray, supersample: int = 0, out_size: in
     """Boxes (N, 4) int32 x, y, w, h inside a uint8 HxW or HxWx3 frame -> (N, 1, out, out) float32.
     ``supersample``: sub-samples per axis when shrinking (0: per box, about side / out, at most 4)."""
     ext: Any = assert_has_ext()
+    b = np.ascontiguousarray(boxes, np.int32)
     if isinstance(frame, np.ndarray):
-        return ext.crop_faces(frame, np.ascontiguousarray(boxes, np.int32), int(out_size), MEAN, STD, int(supersample))
+        return ext.crop_faces(frame, b, int(out_size), MEAN, STD, int(supersample))
     h, w = frame.shape[:2]
-    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    b = b.reshape(-1, 4)
     if len(b) and ((b[:, 2] < 1) | (b[:, 3] < 1) | (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 0] + b[:, 2] > w)
                    | (b[:, 1] + b[:, 3] > h)).any():
         raise ValueError(f"crop_faces: every box must have w, h >= 1 and lie inside the {w}x{h} frame")
-    theta, clip = box_geometry(b)
+    theta, clip = ext.crop_box_geometry(b)  # the one definition of a box's geometry (crop_faces.h)
     return _crop_cuda(ext, frame, theta, clip, int(supersample), int(out_size))
 
 

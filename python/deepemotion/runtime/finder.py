@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .align import Aligner
+from .backends.base import chunks
 from .detect import GIVEN_BOXES_FRAMING, Detections, box_in_crop, checked_detections, detector_framing
 from .inputs import check_boxes, check_image
 
@@ -51,8 +52,8 @@ class FaceFinder:
         from .inputs import split_crops
 
         items = split_crops(crops)
-        for s in range(0, len(items), max_batch):
-            chunk = items[s:s + max_batch]
+        for part in chunks(len(items), max_batch):
+            chunk, s = items[part], part.start
             if isinstance(chunk, np.ndarray):
                 # a uniform batch is one tall frame with stacked boxes: one C++ call, no bleeding between crops
                 # (sampling clamps to each box)

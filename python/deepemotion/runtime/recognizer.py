@@ -23,7 +23,7 @@ from .._ext import assert_has_ext
 from ..labels import CLASSES, NUM_CLASSES
 from .align import Aligner
 from .assets import bundled_model, is_bundled_name
-from .backends import Backend, create_backend
+from .backends import Backend, chunks, create_backend
 from .classify import DEFAULT_MAX_BATCH, Classifier, check_batch
 from .detect import Detections, create_detector, entry_of
 from .finder import FaceFinder
@@ -175,7 +175,7 @@ class Recognizer:
         if len(det) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         parts = [self.classifier(self.finder.crops(frame, det.take(s), framing), backend)
-                 for s in (slice(i, i + self.max_batch) for i in range(0, len(det), self.max_batch))]
+                 for s in chunks(len(det), self.max_batch)]
         return np.concatenate(parts)
 
     def classify_detections(self, frame: np.ndarray, det: Detections, framing: Any = None,

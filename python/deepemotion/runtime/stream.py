@@ -6,9 +6,13 @@ in frame order.
         print(r.index, [f.label for f in r.faces])
 
 - Memory is bounded: each queue holds at most ``queue_size`` frames; a slow consumer slows capture.
-- Order is kept: every stage is one thread reading one FIFO queue.
-- Shutdown is clean: leaving the loop (``break``, an exception, Ctrl-C) stops the workers and joins
-  them; an error in a worker (a camera that fails, a backend error) is re-raised in the consumer.
+- Order is kept: capture is one thread; detection is one thread, or ``detect_workers`` threads whose results are
+  put back in frame order; classification and tracking run in the consumer's thread, in frame order.
+- Shutdown is prompt: leaving the loop (``break``, an exception, Ctrl-C) stops the workers and waits at most half
+  a second for them (a camera read ends within a frame); an error in a worker (a camera that fails, a backend
+  error) is re-raised in the consumer. A caller's own iterator of frames that blocks can only be left between two
+  of its items: its thread (a daemon) ends when the iterator yields the next one.
+- Each stream starts with fresh tracks (ids from 0, no smoothing carried over from an earlier video).
 - ``pipelined=False`` runs the same stages one after another in the caller's thread (the baseline).
 """
 from __future__ import annotations
@@ -18,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +79,11 @@ def open_capture(source: int | str | os.PathLike[str]) -> Any:
 
 
 def _frames(source: Any, max_frames: int | None) -> Iterator[np.ndarray]:
+    """Frames of a camera index, a video file or an iterable, at most ``max_frames`` (never one item more is
+    taken from the caller's iterator)."""
+    if isinstance(source, np.ndarray):
+        raise TypeError("stream() takes a camera index, a video path or an iterable of frames; for one frame "
+                        "use predict()")
     if isinstance(source, (int, np.integer, str, os.PathLike)) and not isinstance(source, bool):
         cap = open_capture(source)
         try:
@@ -88,13 +97,14 @@ def _frames(source: Any, max_frames: int | None) -> Iterator[np.ndarray]:
         finally:
             cap.release()
         return
-    if isinstance(source, np.ndarray):
-        raise TypeError("stream() takes a camera index, a video path or an iterable of frames; for one frame "
-                        "use predict()")
-    it: Iterable[Any] = source
-    for n, frame in enumerate(it):
-        if max_frames is not None and n >= max_frames:
-            break
+    it = iter(source)
+    n = 0
+    while max_frames is None or n < max_frames:
+        try:
+            frame = next(it)
+        except StopIteration:
+            return
+        n += 1
         yield frame
 
 
@@ -108,67 +118,58 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: int = 4,
-           pipelined: bool = True, detect_workers: int = 1) -> Iterator[FrameResult]:
-    """Results of ``rec`` on every frame of ``source`` (see the module docstring). ``detect_workers`` > 1 runs
-    detection on that many frames at once (detection is the slowest stage); results are put back in order."""
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-    if queue_size < 1:
-        raise ValueError(f"queue_size must be >= 1, got {queue_size}")
-    if not 1 <= detect_workers <= 16:
-        raise ValueError(f"detect_workers must be in 1..16, got {detect_workers}")
-    if rec.detector is None:
-        raise ValueError("stream() needs a Recognizer with a detector")
-    if not pipelined:
-        yield from _sequential(rec, source, max_frames)
-        return
-    backend = rec.backend.pipeline_twin()  # e.g. a single-threaded session: the stages are the parallelism
-    frames_q: queue.Queue = queue.Queue(queue_size)
-    dets_q: queue.Queue = queue.Queue(queue_size)
-    stop = threading.Event()
+class _Pipeline:
+    """The threads of one pipelined stream: capture -> frames queue -> detection worker(s) -> detections queue;
+    the consumer puts detections back in frame order and classifies them."""
 
-    def capture() -> None:
+    def __init__(self, rec: Any, source: Any, max_frames: int | None, queue_size: int, detect_workers: int) -> None:
+        self.rec, self.source, self.max_frames, self.n_detect = rec, source, max_frames, detect_workers
+        self.frames_q: queue.Queue = queue.Queue(queue_size)
+        self.dets_q: queue.Queue = queue.Queue(queue_size)
+        self.stop = threading.Event()
+        self.workers = [threading.Thread(target=self.capture, name="deepemotion-capture", daemon=True)] + \
+            [threading.Thread(target=self.detect, name=f"deepemotion-detect-{k}", daemon=True)
+             for k in range(detect_workers)]
+
+    def capture(self) -> None:
         try:
-            for i, frame in enumerate(_frames(source, max_frames)):
-                if not _put(frames_q, (i, time.perf_counter(), frame), stop):
+            for i, frame in enumerate(_frames(self.source, self.max_frames)):
+                if self.stop.is_set():
                     return
-            for _ in range(detect_workers):  # one end mark per detection worker
-                _put(frames_q, _END, stop)
+                if not _put(self.frames_q, (i, time.perf_counter(), frame), self.stop):
+                    return
+            for _ in range(self.n_detect):  # one end mark per detection worker
+                _put(self.frames_q, _END, self.stop)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            _put(frames_q, exc, stop)
+            _put(self.frames_q, exc, self.stop)
 
-    def detect() -> None:
+    def detect(self) -> None:
         try:
-            while not stop.is_set():
+            while not self.stop.is_set():
                 try:
-                    item = frames_q.get(timeout=0.1)
+                    item = self.frames_q.get(timeout=0.1)
                 except queue.Empty:
                     continue
                 if item is _END or isinstance(item, BaseException):
-                    _put(dets_q, item, stop)
+                    _put(self.dets_q, item, self.stop)
                     return
                 i, t0, frame = item
                 frame = check_image(frame, f"frame {i}")
-                _put(dets_q, (i, t0, frame, rec.detect(frame)), stop)
+                _put(self.dets_q, (i, t0, frame, self.rec.detect(frame)), self.stop)
         except BaseException as exc:  # noqa: BLE001
-            _put(dets_q, exc, stop)
+            _put(self.dets_q, exc, self.stop)
 
-    workers = [threading.Thread(target=capture, name="deepemotion-capture", daemon=True)] + \
-        [threading.Thread(target=detect, name=f"deepemotion-detect-{k}", daemon=True) for k in range(detect_workers)]
-    for t in workers:
-        t.start()
-    pending: dict[int, tuple] = {}  # detections that arrived ahead of their turn (at most a few frames)
-    next_index, ends = 0, 0
-    try:
-        while ends < detect_workers or pending:
+    def detections(self) -> Iterator[tuple]:
+        """(index, t0, frame, detections) in frame order, until every detection worker has ended."""
+        pending: dict[int, tuple] = {}  # detections that arrived ahead of their turn (at most a few frames)
+        next_index, ends = 0, 0
+        while ends < self.n_detect or pending:
             try:
-                item = dets_q.get(timeout=0.1)
+                item = self.dets_q.get(timeout=0.1)
             except queue.Empty:
-                if not any(t.is_alive() for t in workers) and dets_q.empty():
-                    if pending:
-                        raise RuntimeError("the stream lost a frame: its worker threads ended") from None
-                    raise RuntimeError("the stream's worker threads ended without a result") from None
+                if not any(t.is_alive() for t in self.workers) and self.dets_q.empty():
+                    raise RuntimeError("the stream lost a frame: its worker threads ended" if pending else
+                                       "the stream's worker threads ended without a result") from None
                 continue
             if item is _END:
                 ends += 1
@@ -176,19 +177,46 @@ def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: 
             if isinstance(item, BaseException):
                 raise item
             pending[item[0]] = item
-            while next_index in pending:  # classification and tracking in frame order
-                _, t0, frame, det = pending.pop(next_index)
-                faces = rec.classify_detections(frame, det, backend=backend)
-                yield FrameResult(next_index, frame, faces, (time.perf_counter() - t0) * 1e3)
+            while next_index in pending:
+                yield pending.pop(next_index)
                 next_index += 1
-    finally:
-        stop.set()
-        for q in (frames_q, dets_q):
+
+    def close(self) -> None:
+        self.stop.set()
+        for q in (self.frames_q, self.dets_q):
             with contextlib.suppress(queue.Empty):
                 while True:
                     q.get_nowait()
-        for t in workers:
-            t.join(timeout=5.0)
+        for t in self.workers:  # a camera read ends within a frame; a caller's blocking iterator at its next item
+            t.join(timeout=0.5)
+
+
+def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: int = 4,
+           pipelined: bool = True, detect_workers: int = 1) -> Iterator[FrameResult]:
+    """Results of ``rec`` on every frame of ``source`` (see the module docstring). ``detect_workers`` > 1 runs
+    detection on that many frames at once (detection is the slowest stage); results are put back in order."""
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        raise ValueError(f"max_frames must be an int >= 1, got {max_frames!r}")
+    if queue_size < 1:
+        raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+    if not 1 <= detect_workers <= 16:
+        raise ValueError(f"detect_workers must be in 1..16, got {detect_workers}")
+    if rec.detector is None:
+        raise ValueError("stream() needs a Recognizer with a detector")
+    rec.reset()
+    if not pipelined:
+        yield from _sequential(rec, source, max_frames)
+        return
+    backend = rec.backend.pipeline_twin()  # e.g. a single-threaded session: the stages are the parallelism
+    pipe = _Pipeline(rec, source, max_frames, queue_size, detect_workers)
+    for t in pipe.workers:
+        t.start()
+    try:
+        for i, t0, frame, det in pipe.detections():  # classification and tracking in frame order
+            faces = rec.classify_detections(frame, det, backend=backend)
+            yield FrameResult(i, frame, faces, (time.perf_counter() - t0) * 1e3)
+    finally:
+        pipe.close()
 
 
 def _sequential(rec: Any, source: Any, max_frames: int | None) -> Iterator[FrameResult]:

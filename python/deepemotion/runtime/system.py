@@ -36,10 +36,3 @@ def cpu_model() -> str:
         if "model name" in b:
             return b["model name"]
     return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> set[str]:
-    for b in _cpuinfo():
-        if "flags" in b:
-            return set(b["flags"].split())
-    return set()

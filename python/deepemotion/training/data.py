@@ -256,9 +256,28 @@ def data_dir() -> Path | None:
     return Path(d) if d and Path(d).is_dir() else None
 
 
+#: halves of a split, by a stable hash of each face's id: ``public_test:select`` chooses (epochs, candidates),
+#: ``public_test:calibrate`` fits the score temperature -- so the temperature is fitted on faces no choice used
+HALVES = ("select", "calibrate")
+
+
+def half(data: FaceSet, which: str) -> FaceSet:
+    """The ``which`` half (one of HALVES) of ``data``: faces whose id's CRC-32 is even ("select") or odd."""
+    import zlib
+
+    if which not in HALVES:
+        raise DataError(f"unknown half {which!r}; use one of {', '.join(HALVES)}")
+    odd = np.array([zlib.crc32(str(i).encode()) & 1 for i in data.ids], bool)
+    return data.subset(np.flatnonzero(odd if which == "calibrate" else ~odd), f"{data.name}:{which}")
+
+
 def resolve_dataset(spec: str, split: str | None = None, **kw: object) -> FaceSet:
     """Load a data set from a short name (``fer2013``, ``ckplus``, ``jaffe``: looked up in
-    ``$DEEPEMOTION_DATA``) or a path (``.npz``, ``.csv`` or an image folder)."""
+    ``$DEEPEMOTION_DATA``) or a path (``.npz``, ``.csv`` or an image folder). ``split`` may name a half of a split:
+    ``public_test:select`` / ``public_test:calibrate`` (:func:`half`)."""
+    if split and ":" in split:
+        base, which = split.split(":", 1)
+        return half(resolve_dataset(spec, base, **kw), which)
     names = {"fer2013": "fer2013.npz", "ckplus": "ckplus48.npz", "ck+": "ckplus48.npz", "jaffe": "jaffe.npz"}
     if spec.lower() in names:
         d = data_dir()

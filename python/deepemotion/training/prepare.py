@@ -106,6 +106,9 @@ def detector_cropper(detector: Any = "auto") -> Cropper:
     return crop
 
 
+Row = tuple[np.ndarray, int, str, str, str]  # face, label, subject, sequence, id
+
+
 def ckplus_from_folder(root: str | Path, out: str | Path, crop: Cropper | None = None, frames_per_sequence: int = 3,
                        progress: Callable[[Iterable], Iterable] = iter) -> Path:
     """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept. ``crop`` finds and
@@ -115,60 +118,71 @@ def ckplus_from_folder(root: str | Path, out: str | Path, crop: Cropper | None =
         raise DataError(f"{root}: no such folder")
     emotion_dir = next((p for p in (root / "Emotion", root / "Emotion_labels" / "Emotion") if p.is_dir()), None)
     image_dir = root / "cohn-kanade-images"
-    images, labels, subjects, sequences, ids = [], [], [], [], []
     if emotion_dir is not None and image_dir.is_dir():
         if crop is None:
             raise DataError(f"{root}: the CK+ release needs a face cropper (fer-data ckplus passes one)")
-        label_files = sorted(emotion_dir.rglob("*_emotion.txt"))
-        if not label_files:
-            raise DataError(f"{emotion_dir}: no *_emotion.txt files")
-        for lf in progress(label_files):
-            try:
-                code = int(float(lf.read_text().split()[0]))
-            except (ValueError, IndexError):
-                raise DataError(f"{lf}: expected one emotion code 0-7") from None
-            if code not in CKPLUS_CODES:
-                raise DataError(f"{lf}: emotion code {code} is not 0-7")
-            subject, seq = lf.parent.parent.name, lf.parent.name
-            frames = sorted(p for p in (image_dir / subject / seq).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not frames:
-                raise DataError(f"{image_dir / subject / seq}: no frames for {lf.name}")
-            for fr in frames[-frames_per_sequence:]:
-                face = crop(read_image(fr))
-                if face is None:
-                    continue  # counted in the summary as missing
-                images.append(face)
-                labels.append(CKPLUS_CLASSES.index(CKPLUS_CODES[code]))
-                subjects.append(subject)
-                sequences.append(f"{subject}_{seq}")
-                ids.append(str(fr.relative_to(root)))
+        rows = _ckplus_release(root, emotion_dir, image_dir, crop, frames_per_sequence, progress)
     else:
-        folders = [p for p in sorted(root.iterdir()) if p.is_dir()]
-        names = {"anger": "angry", "sadness": "sad", "happiness": "happy", **{c: c for c in CKPLUS_CLASSES}}
-        if not folders or any(p.name.lower() not in names for p in folders):
-            raise DataError(f"{root}: expected the CK+ release (cohn-kanade-images/ and Emotion/) or CK+48 class "
-                            f"folders ({', '.join(sorted(names))}), found {[p.name for p in folders][:8]}")
-        for folder in folders:
-            for f in sorted(folder.iterdir()):
-                if f.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
-                m = re.match(r"(S\d+)_(\d+)_", f.name)
-                if m is None:
-                    raise DataError(f"{f}: CK+48 file names start with S###_###_ (subject, sequence)")
-                img = read_image(f, gray=True)
-                if img.shape != (INPUT_SIZE, INPUT_SIZE):
-                    import cv2
-
-                    img = cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
-                images.append(img)
-                labels.append(CKPLUS_CLASSES.index(names[folder.name.lower()]))
-                subjects.append(m.group(1))
-                sequences.append(f"{m.group(1)}_{m.group(2)}")
-                ids.append(str(f.relative_to(root)))
-    if not images:
+        rows = _ckplus48(root)
+    if not rows:
         raise DataError(f"{root}: no faces found")
+    images, labels, subjects, sequences, ids = zip(*rows)
     return _save(out, images=np.stack(images), labels=np.array(labels, np.int64), split=np.array(subjects),
                  sequence=np.array(sequences), ids=np.array(ids), class_names=np.array(CKPLUS_CLASSES))
+
+
+def _ckplus_code(label_file: Path) -> int:
+    try:
+        value = float(label_file.read_text().split()[0])
+    except (ValueError, IndexError, UnicodeDecodeError):
+        raise DataError(f"{label_file}: expected one emotion code 0-7") from None
+    if not np.isfinite(value) or value != int(value) or int(value) not in CKPLUS_CODES:
+        raise DataError(f"{label_file}: emotion code {value:g} is not 0-7")
+    return int(value)
+
+
+def _ckplus_release(root: Path, emotion_dir: Path, image_dir: Path, crop: Cropper, frames_per_sequence: int,
+                    progress: Callable[[Iterable], Iterable]) -> list[Row]:
+    label_files = sorted(emotion_dir.rglob("*_emotion.txt"))
+    if not label_files:
+        raise DataError(f"{emotion_dir}: no *_emotion.txt files")
+    rows: list[Row] = []
+    for lf in progress(label_files):
+        code = _ckplus_code(lf)
+        subject, seq = lf.parent.parent.name, lf.parent.name
+        frames = sorted(p for p in (image_dir / subject / seq).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not frames:
+            raise DataError(f"{image_dir / subject / seq}: no frames for {lf.name}")
+        for fr in frames[-frames_per_sequence:]:
+            face = crop(read_image(fr))
+            if face is not None:  # a frame without a face is counted in the summary as missing
+                rows.append((face, CKPLUS_CLASSES.index(CKPLUS_CODES[code]), subject, f"{subject}_{seq}",
+                             str(fr.relative_to(root))))
+    return rows
+
+
+def _ckplus48(root: Path) -> list[Row]:
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir()]
+    names = {"anger": "angry", "sadness": "sad", "happiness": "happy", **{c: c for c in CKPLUS_CLASSES}}
+    if not folders or any(p.name.lower() not in names for p in folders):
+        raise DataError(f"{root}: expected the CK+ release (cohn-kanade-images/ and Emotion/) or CK+48 class "
+                        f"folders ({', '.join(sorted(names))}), found {[p.name for p in folders][:8]}")
+    rows: list[Row] = []
+    for folder in folders:
+        for f in sorted(folder.iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            m = re.match(r"(S\d+)_(\d+)_", f.name)
+            if m is None:
+                raise DataError(f"{f}: CK+48 file names start with S###_###_ (subject, sequence)")
+            img = read_image(f, gray=True)
+            if img.shape != (INPUT_SIZE, INPUT_SIZE):
+                import cv2
+
+                img = cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+            rows.append((img, CKPLUS_CLASSES.index(names[folder.name.lower()]), m.group(1),
+                         f"{m.group(1)}_{m.group(2)}", str(f.relative_to(root))))
+    return rows
 
 
 def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,

@@ -58,6 +58,7 @@ class BackendEntry:
     spins: bool = False       # its idle threads busy-wait after a run; takes ``spinning=`` to turn that off
     auto: bool = False        # backend="auto" may pick it (ranked by device, then precision; see backends.auto)
     needs_model_file: bool = False  # runs only a file of its own kind (an engine), never the bundled ONNX
+    also_on: tuple[str, ...] = ()   # other devices it runs on when asked (device=...)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES or self.precision not in PRECISIONS:
@@ -69,7 +70,7 @@ _REGISTRY: dict[str, BackendEntry] = {}
 
 
 def register(name: str, description: str, *, device: str, precision: str, needs: str, spins: bool = False,
-             auto: bool = False, needs_model_file: bool = False
+             auto: bool = False, needs_model_file: bool = False, also_on: tuple[str, ...] = ()
              ) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
     """Class/function decorator: make a backend creatable by ``name``, declaring what it can do. The factory is
     called as ``factory(model, device=..., **options)`` and raises :class:`BackendUnavailable` when it cannot run
@@ -77,7 +78,7 @@ def register(name: str, description: str, *, device: str, precision: str, needs:
 
     def deco(factory: Callable[..., Backend]) -> Callable[..., Backend]:
         _REGISTRY[name] = BackendEntry(name, factory, description, device, precision, needs, spins, auto,
-                                       needs_model_file)
+                                       needs_model_file, also_on)
         return factory
 
     return deco

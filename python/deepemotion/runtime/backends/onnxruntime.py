@@ -98,11 +98,12 @@ class OnnxRuntimeBackend(Backend):
     back-to-back calls faster; ``False`` gives the cores back at once to whatever runs next. ``Recognizer``
     turns it off when its detector is OpenCV's Haar cascade.
     ``precision``: ``fp32`` (the bundled FP32 graph) or ``int8`` (the bundled calibrated INT8 graph);
-    a model file is run as it is. FP16 graphs are fed FP16 and return FP32 logits."""
+    a model file is run as it is. FP16 graphs are fed FP16 and return FP32 logits. ``profile_prefix``: turn on
+    ONNX Runtime's profiler, writing to files with that prefix (``fer-bench --profile``)."""
 
     def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
                  threads: int | None = None, optimized: bool = True, spinning: bool = True,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", profile_prefix: str | None = None) -> None:
         ort = _ort()
         if precision not in ("fp32", "int8"):
             raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
@@ -116,6 +117,9 @@ class OnnxRuntimeBackend(Backend):
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if not spinning:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if profile_prefix:  # ONNX Runtime's profiler (fer-bench --profile): session.end_profiling() writes it
+            opts.enable_profiling = True
+            opts.profile_file_prefix = profile_prefix
         data, self.source = onnx_bytes(model, "int8.onnx" if precision == "int8" else "onnx")
         self.session = _session(ort, data, self.source, opts, providers)
         self._model_bytes, self._threads, self._spinning, self._optimized = data, threads, spinning, optimized

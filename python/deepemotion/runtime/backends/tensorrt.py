@@ -19,7 +19,7 @@ import numpy as np
 
 from ..._ext import assert_has_ext, build_info
 from ...labels import NUM_CLASSES
-from .base import Backend, BackendUnavailable, register
+from .base import Backend, BackendUnavailable, chunks, register
 
 
 def plugin_library() -> Path:
@@ -105,6 +105,6 @@ class TensorRTBackend(Backend):
         outs = []
         with self._lock:
             # the engine's profile caps the batch: run larger batches in slices
-            for i in range(0, len(x), self.max_batch):
-                outs.append(self.runner.run(np.ascontiguousarray(x[i:i + self.max_batch], dt)))
+            for part in chunks(len(x), self.max_batch):
+                outs.append(self.runner.run(np.ascontiguousarray(x[part], dt)))
         return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, NUM_CLASSES), np.float32)

@@ -22,7 +22,8 @@ def load_torch_model(spec: Any = None) -> tuple[Any, dict[str, Any]]:
     return load_model(spec)
 
 
-@register("torch", "PyTorch eager, the reference", device="cpu", precision="fp32", needs='deepemotion[train]')
+@register("torch", "PyTorch eager, the reference", device="cpu", precision="fp32", needs="deepemotion[train]",
+          also_on=("cuda",))
 class TorchBackend(Backend):
     def __init__(self, model: Any = None, device: str | None = None) -> None:
         if model is None or isinstance(model, (str, os.PathLike)):

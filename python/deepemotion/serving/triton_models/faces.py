@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils  # provided by Triton's python backend
 
-from deepemotion.labels import INPUT_SIZE
+from deepemotion.labels import INPUT_SIZE, NUM_CLASSES
 from deepemotion.ops import crop_faces
 from deepemotion.runtime.backends import create_backend
 from deepemotion.runtime.classify import softmax
@@ -56,7 +56,8 @@ class TritonPythonModel:
                 raise ValueError(f"faces must be uint8 (N, {INPUT_SIZE}, {INPUT_SIZE}), got {batch.dtype} "
                                  f"{batch.shape}")
             x = whole_faces(batch)
-            probs = softmax(self.backend.run(x)).astype(np.float32) if len(x) else np.zeros((0, 7), np.float32)
+            probs = softmax(self.backend.run(x)).astype(np.float32) if len(x) else \
+                np.zeros((0, NUM_CLASSES), np.float32)
         except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error, the server lives on
             return [pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))) for _ in requests]
         start = 0
