@@ -160,3 +160,106 @@ def test_fuzz_c_functions():
             except (TypeError, ValueError, OverflowError):
                 continue
             assert out.dtype == np.float32
+
+
+# --- files: mutated CSV, npz, PNG/JPEG, .pt and YuNet ONNX files into their readers ---------------------------------
+FILE_FUZZ = r'''
+import io, os, sys, time, zipfile
+import numpy as np
+rng = np.random.default_rng(int(sys.argv[2]))
+kind, tmp = sys.argv[1], sys.argv[3]
+
+def mutate(data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(int(rng.integers(1, 4))):
+        op = rng.integers(0, 4)
+        if op == 0 and b:  # flip bytes
+            for i in rng.integers(0, len(b), int(rng.integers(1, 16))):
+                b[i] ^= int(rng.integers(1, 256))
+        elif op == 1:  # truncate
+            b = b[: int(rng.integers(0, len(b) + 1))]
+        elif op == 2:  # insert junk
+            at = int(rng.integers(0, len(b) + 1))
+            b[at:at] = rng.bytes(int(rng.integers(1, 64)))
+        else:  # duplicate a slice
+            a = int(rng.integers(0, max(1, len(b))))
+            b[a:a] = b[a:a + int(rng.integers(1, 200))]
+    return bytes(b)
+
+def seed_file() -> bytes:
+    faces = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    if kind == "csv":
+        return ("emotion,pixels,Usage\n" + "".join(f"{i % 7}," + " ".join(map(str, f.ravel())) + ",Training\n"
+                                                  for i, f in enumerate(faces))).encode()
+    if kind == "npz":
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=faces, labels=np.arange(6) % 7, split=np.array(["train"] * 6),
+                            ids=np.array([str(i) for i in range(6)]),
+                            class_names=np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]))
+        return buf.getvalue()
+    if kind == "image":
+        import cv2
+        return cv2.imencode(str(rng.choice([".png", ".jpg", ".bmp", ".webp"])), faces[0])[1].tobytes()
+    if kind == "pt":
+        import torch
+        from deepemotion.runtime.assets import bundled_model
+        buf = io.BytesIO()
+        state = torch.load(bundled_model("tiny").path("pt"), weights_only=True)
+        torch.save({"format": "deepemotion-checkpoint-2", "config": bundled_model("tiny").metadata()["config"],
+                    "state_dict": state, "meta": {}}, buf)
+        return buf.getvalue()
+    return open(os.environ["YUNET"], "rb").read()
+
+def read(path: str) -> None:
+    if kind == "csv":
+        from deepemotion.training.data import load_fer2013_csv
+        load_fer2013_csv(path)
+    elif kind == "npz":
+        from deepemotion.training.data import load_npz
+        load_npz(path)
+    elif kind == "image":
+        from deepemotion.files import read_image
+        read_image(path)
+    elif kind == "pt":
+        from deepemotion.training.checkpoint import load_checkpoint
+        load_checkpoint(path)
+    else:
+        from deepemotion import YuNetDetector
+        YuNetDetector(path).detect(np.zeros((64, 64, 3), np.uint8))
+
+seed = seed_file()
+path = os.path.join(tmp, "case")
+ok = refused = 0
+end = time.monotonic() + float(sys.argv[4])
+while time.monotonic() < end:
+    with open(path, "wb") as f:
+        f.write(mutate(seed))
+    try:
+        read(path)
+        ok += 1
+    except (ValueError, TypeError, FileNotFoundError) as exc:  # DataError, CheckpointError are ValueErrors
+        refused += 1
+print("OK", ok, refused)
+'''
+
+
+@pytest.mark.parametrize("kind", ["csv", "npz", "image", "pt", "yunet"])
+def test_fuzz_file_readers(tmp_path, kind):
+    """Mutated files (flipped bytes, truncation, junk, repeats) for a few seconds each: every outcome is a result or
+    a ValueError/TypeError naming the problem -- never another exception, a hang or a crash (own process)."""
+    import os
+    import subprocess
+    import sys
+
+    from _helpers import YUNET
+
+    if kind == "pt":
+        pytest.importorskip("torch")
+    if kind == "yunet" and not YUNET.is_file():
+        pytest.skip("no YuNet test model")
+    r = subprocess.run([sys.executable, "-c", FILE_FUZZ, kind, "7", str(tmp_path), "3"], capture_output=True,
+                       text=True, errors="replace", timeout=120, env={**os.environ, "YUNET": str(YUNET)})
+    last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""  # ONNX Runtime prints some errors itself
+    assert r.returncode == 0 and last.startswith("OK"), (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    ok, refused = map(int, last.split()[1:])
+    assert ok + refused > 5

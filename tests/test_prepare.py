@@ -43,7 +43,7 @@ def test_fer2013_csv_keeps_all_three_splits(tmp_path, capsys):
 
 @pytest.mark.parametrize("rows, match", [
     ([(9, pixels(1), "Training")], "emotion must be 0-6"),
-    ([(1, "1 2 3", "Training")], "2304 pixel values"),
+    ([(1, "1 2 3", "Training")], "2304 pixels, got 3"),
     ([(1, pixels(1), "Validation")], "unknown Usage"),
     ([(1, pixels(300), "Training")], "0-255"),
 ])

@@ -165,7 +165,7 @@ def evaluate(model: Any, images: Faces, labels: np.ndarray, names: Sequence[str]
         names.insert(0, "clean")
     rec = Recognizer(model=model, backend=backend, detector=None)
     rows = []
-    for name in tqdm(names, desc="perturbations", disable=not progress, leave=False):
+    for name in tqdm(names, desc="perturbations", disable=None if progress else True, leave=False):
         crops = PERTURBATIONS[name].apply(images, np.random.default_rng(seed))
         probs = np.stack([f.probs for f in rec.predict_faces(crops)])
         r = reliability(probs, labels)

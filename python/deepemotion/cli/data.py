@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from .common import HelpFormatter, UsageError, cli_main, parser
+from .common import HelpFormatter, cli_main, parser
 
 PROG = "fer-data"
 
@@ -49,14 +48,14 @@ def run(args: argparse.Namespace) -> int:
     if args.cmd == "summary":
         print(prepare.summary(args.archive))
         return 0
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise UsageError(f"{out}: exists; pass --overwrite to replace it")
+    from ..files import OutputPlan
+
+    out = OutputPlan([args.source], args.overwrite).add(args.out, "archive")
 
     def progress(it):  # type: ignore[no-untyped-def]
         from tqdm.auto import tqdm
 
-        return tqdm(it, desc=args.cmd, unit="item", disable=args.quiet, leave=False)
+        return tqdm(it, desc=args.cmd, unit="item", disable=True if args.quiet else None, leave=False)  # None: TTY only
 
     if args.cmd == "fer2013":
         path = prepare.fer2013_from_csv(args.source, out, progress)

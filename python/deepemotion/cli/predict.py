@@ -6,9 +6,11 @@
     fer-predict --camera 0 --max-frames 300    # a camera index
     fer-predict --prefetch                     # download the YuNet detector into the cache, then exit
 
-Outputs never overwrite an input; annotated files are named <stem>_annotated.<ext> in --out, with
-_2, _3, ... added when two inputs share a name. Exit codes: 0 done, 1 some inputs failed, 2 bad
-arguments or setup.
+Annotated files are named <stem>_annotated.<ext> in --out (_2, _3, ... when two inputs share a name). Every
+output is planned before the first frame: none may be an input, none may exist unless --overwrite, no two may
+collide; each is written to a temporary file and renamed when it is complete, so a failed or interrupted run
+leaves earlier outputs as they were. Exit codes: 0 done, 1 some inputs failed, 2 bad arguments or setup,
+130 Ctrl-C.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..labels import CLASSES, FRAMINGS
 from .common import UsageError, add_model_options, cli_main, one_line, parser
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefetch", action="store_true", help="download the YuNet detector model into the cache "
                    "(for machines that will be offline) and exit")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors (and JSON lines on stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing annotated copies and --json file")
     return p
 
 
@@ -70,61 +73,76 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
     return out
 
 
-class OutputNamer:
-    """Unique output paths in one folder: <stem>_annotated<suffix>, then _2, _3, ... for repeated stems;
-    never the path of an input."""
+class Outputs:
+    """Every file of the run, planned before the first frame (:class:`deepemotion.files.OutputPlan`): the annotated
+    copy of each input (<stem>_annotated<suffix>, _2, _3 ... for repeated stems) and the --json file."""
 
-    def __init__(self, folder: Path, inputs: Sequence[str]) -> None:
-        self.folder = folder
-        self.used: set[str] = set()
-        self.inputs = {os.path.realpath(i) for i in inputs if os.path.exists(i)}
+    def __init__(self, folder: str, inputs: Sequence[str], camera: int | None, json_target: str | None,
+                 overwrite: bool) -> None:
+        from ..files import OutputPlan
 
-    def __call__(self, source: str, suffix: str) -> Path:
-        from ..files import display_name
+        self.folder = Path(folder) if folder else None
+        self.plan = OutputPlan(inputs, overwrite, folders=[self.folder] if self.folder else [])
+        self.json = self.plan.add(json_target, "--json file") if json_target not in (None, "-") else None
+        self.annotated: dict[str, Path] = {}
+        if self.folder is None:
+            return
+        stems: dict[str, int] = {}
+        sources = [(i, annotated_suffix(i)) for i in inputs] + \
+            ([(f"camera{camera}", ".mp4")] if camera is not None else [])
+        for src, suffix in sources:
+            from ..files import display_name
 
-        # a name that is not valid UTF-8 is written with backslash escapes (OpenCV cannot take it)
-        stem = display_name(Path(source).stem) if source else "output"
-        k = 1
-        while True:
-            name = f"{stem}_annotated{'' if k == 1 else f'_{k}'}{suffix}"
-            path = self.folder / name
-            if name not in self.used and os.path.realpath(path) not in self.inputs:
-                self.used.add(name)
-                return path
-            k += 1
+            stem = display_name(Path(src).stem)  # a name that is not UTF-8 is written with backslash escapes
+            k = stems[stem] = stems.get(stem, 0) + 1
+            self.annotated[src] = self.plan.add(self.folder / f"{stem}_annotated{'' if k == 1 else f'_{k}'}{suffix}",
+                                                "annotated copy")
+
+
+def annotated_suffix(source: str) -> str:
+    if Path(source).suffix.lower() in VIDEO_EXT:
+        return VIDEO_OUT.get(Path(source).suffix.lower(), ("mp4v", ".mp4"))[1]
+    return ".jpg"
 
 
 class JsonLines:
-    """JSON lines to stdout, or to a file written atomically when the run ends (never onto an input)."""
+    """JSON lines to stdout, or into a temporary file beside the target, renamed onto it by :meth:`commit` (only
+    when the run got through); :meth:`discard` removes it (a failed or interrupted run)."""
 
-    def __init__(self, target: str | None, inputs: Sequence[str]) -> None:
-        self.target = target
-        self.fh: IO[str] | None = None
-        self.tmp: Path | None = None
-        if target in (None, "-"):
-            self.fh = sys.stdout if target == "-" else None
-            return
-        path = Path(target)
-        if path.is_dir():
-            raise UsageError(f"--json {target}: is a folder; give a file name")
-        if not path.parent.exists():
-            raise UsageError(f"--json {target}: no such folder {path.parent}")
-        for i in inputs:
-            if os.path.exists(i) and path.exists() and path.samefile(i):
-                raise UsageError(f"--json {target}: is also an input; refusing to overwrite it")
-        self.tmp = path.with_name(f".{path.name}.partial")
-        self.fh = open(self.tmp, "w")
+    def __init__(self, target: str | None, path: Path | None) -> None:
+        self.stdout = target == "-"
+        self.path, self.tmp, self.fh, self.lines = path, None, None, 0
+        if path is not None:
+            import tempfile
+
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+            self.tmp, self.fh = Path(tmp), os.fdopen(fd, "w")
 
     def write(self, rec: dict[str, Any]) -> None:
-        if self.fh is not None:
-            self.fh.write(json.dumps(rec, allow_nan=False) + "\n")
-            self.fh.flush()
+        line = json.dumps(rec, allow_nan=False) + "\n"
+        self.lines += 1
+        if self.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        elif self.fh is not None:
+            self.fh.write(line)
 
-    def close(self) -> None:
-        if self.tmp is not None and self.fh is not None:
+    def commit(self) -> None:
+        from ..files import normal_file_mode
+
+        if self.fh is None or self.tmp is None or self.path is None:
+            return
+        self.fh.close()
+        self.fh = None
+        os.chmod(self.tmp, normal_file_mode())
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if self.fh is not None:
             self.fh.close()
-            os.replace(self.tmp, self.target)  # type: ignore[arg-type]
             self.fh = None
+        if self.tmp is not None and self.tmp.exists():
+            self.tmp.unlink()
 
 
 def _print_faces(name: str, faces: list[Any], ms: float) -> None:
@@ -134,14 +152,13 @@ def _print_faces(name: str, faces: list[Any], ms: float) -> None:
         print(f"  box {f.box}: {f.label} ({f.score:.2f})  [" + ", ".join(f"{c} {p:.2f}" for c, p in top) + "]")
 
 
-def run_image(path: str, rec: Any, namer: OutputNamer | None, out: JsonLines, quiet: bool) -> bool:
-
+def run_image(path: str, rec: Any, outputs: Outputs, out: JsonLines, quiet: bool) -> bool:
     from ..files import display_name, read_image, write_image
     from ..runtime.draw import annotate
 
     try:
         frame = read_image(path)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, IsADirectoryError, ValueError) as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return False
     t0 = time.perf_counter()
@@ -149,10 +166,9 @@ def run_image(path: str, rec: Any, namer: OutputNamer | None, out: JsonLines, qu
     ms = (time.perf_counter() - t0) * 1e3
     if not quiet:
         _print_faces(display_name(path), faces, ms)
-    written = None
-    if namer is not None:
-        namer.folder.mkdir(parents=True, exist_ok=True)
-        written = namer(path, ".jpg")
+    written = outputs.annotated.get(path)
+    if written is not None:
+        written.parent.mkdir(parents=True, exist_ok=True)
         write_image(written, annotate(frame, faces))
         if not quiet:
             print(f"  annotated copy: {written}")
@@ -161,7 +177,42 @@ def run_image(path: str, rec: Any, namer: OutputNamer | None, out: JsonLines, qu
     return True
 
 
-def run_stream(source: str | int, rec: Any, namer: OutputNamer | None, out: JsonLines, quiet: bool,
+class VideoOut:
+    """The annotated video, written to a temporary file beside its target and renamed when the stream ends well."""
+
+    def __init__(self, path: Path | None, fourcc: str, fps: float) -> None:
+        self.path, self.fourcc, self.fps, self.writer, self.tmp = path, fourcc, fps, None, None
+
+    def write(self, frame: Any, faces: list[Any]) -> None:
+        import cv2
+
+        from ..runtime.draw import annotate
+
+        if self.path is None:
+            return
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+                                          (frame.shape[1], frame.shape[0]))
+            if not self.writer.isOpened():
+                raise OSError(f"{self.path}: OpenCV cannot write {self.fourcc} video here")
+        self.writer.write(annotate(frame, faces))
+
+    def close(self, keep: bool) -> None:
+        from ..files import normal_file_mode
+
+        if self.writer is not None:
+            self.writer.release()
+        if self.tmp is not None and self.tmp.exists():
+            if keep:
+                os.chmod(self.tmp, normal_file_mode())
+                os.replace(self.tmp, self.path)  # type: ignore[arg-type]
+            else:
+                self.tmp.unlink()
+
+
+def run_stream(source: str | int, rec: Any, outputs: Outputs, out: JsonLines, quiet: bool,
                max_frames: int | None, show_progress: bool, sequential: bool) -> bool:
     import cv2
     from tqdm.auto import tqdm
@@ -181,46 +232,60 @@ def run_stream(source: str | int, rec: Any, namer: OutputNamer | None, out: Json
     cap.release()
     if max_frames:
         total = min(total, max_frames) if total > 0 else max_frames
-    writer, path = None, None
-    fourcc, suffix = VIDEO_OUT.get("" if is_cam else Path(str(source)).suffix.lower(), ("mp4v", ".mp4"))
-    bar = tqdm(total=total or None, unit="frame", desc=label, disable=not show_progress)
-    n, lat = 0, []
-    t_start = time.perf_counter()
-    rec.reset()
+    fourcc = VIDEO_OUT.get("" if is_cam else Path(str(source)).suffix.lower(), ("mp4v", ".mp4"))[0]
+    video = VideoOut(outputs.annotated.get(f"camera{source}" if is_cam else str(source)), fourcc, fps)
+    bar = tqdm(total=total or None, unit="frame", desc=label, disable=None if show_progress else True)  # TTY only
+    n, ok, t_start = 0, False, time.perf_counter()
     try:
         for r in rec.stream(source, max_frames=max_frames, pipelined=not sequential):
-            lat.append(r.latency_ms)
-            if namer is not None:
-                if writer is None:
-                    from ..runtime.draw import annotate
-
-                    namer.folder.mkdir(parents=True, exist_ok=True)
-                    path = namer(f"camera{source}" if is_cam else str(source), suffix)
-                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps,
-                                             (r.frame.shape[1], r.frame.shape[0]))
-                    if not writer.isOpened():
-                        raise OSError(f"{path}: OpenCV cannot write {fourcc} video here")
-                writer.write(annotate(r.frame, r.faces))
+            video.write(r.frame, r.faces)
             out.write({"source": label, "frame": r.index, "latency_ms": round(r.latency_ms, 3),
                        "faces": [f.to_dict() for f in r.faces]})
             n += 1
             bar.update(1)
+        ok = n > 0
     finally:
         bar.close()
-        if writer is not None:
-            writer.release()
-    wall = time.perf_counter() - t_start
+        video.close(keep=ok)
     if not quiet:
+        wall = time.perf_counter() - t_start
         fps_txt = f", {n / wall:.1f} frames/s" if n and wall > 0 else ""
-        note = "" if is_cam or Path(str(source)).suffix.lower() in VIDEO_OUT else f" ({fourcc} in {suffix}: "\
-            f"OpenCV writes no {Path(str(source)).suffix} here)"
-        print(f"{label}: {n} frames{fps_txt}" + (f"; annotated video: {path}{note}" if path and n else ""))
-    return n > 0
+        print(f"{label}: {n} frames{fps_txt}" + (f"; annotated video: {video.path}" if video.path and ok else ""))
+    return ok
+
+
+def check_args(args: argparse.Namespace, inputs: list[str]) -> None:
+    from ..runtime.stream import check_camera_index
+
+    if not inputs and args.camera is None:
+        raise UsageError("give image/video files, --example or --camera N (see --help)")
+    if args.min_face < 1:
+        raise UsageError(f"--min-face must be >= 1, got {args.min_face}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.camera is not None:
+        check_camera_index(args.camera)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+
+
+def make_recognizer(args: argparse.Namespace, is_stream: bool, quiet: bool) -> Any:
+    from ..runtime.recognizer import Recognizer
+
+    smoothing = args.smoothing if args.smoothing is not None else (0.5 if is_stream else 0.0)
+    rec = Recognizer(model=args.model, backend=args.backend, device=args.device, min_face=args.min_face,
+                     smoothing=smoothing, detector=args.detector, detector_model=args.detector_model,
+                     align=args.align)
+    if not quiet:
+        info = rec.model_info()
+        model = f"bundled {rec.model_name!r} (FER2013 PublicTest accuracy {info['evaluation']['accuracy']:.1%})" \
+            if info else rec.model_name
+        print(f"model: {model}; backend: {rec.backend.name}; detector: {rec.detector_name}; framing: {rec.framing}")
+    return rec
 
 
 def run(args: argparse.Namespace) -> int:
     from ..runtime.assets import example_image
-    from ..runtime.recognizer import Recognizer
 
     if args.prefetch:
         from ..runtime.download import yunet_model_path
@@ -230,39 +295,29 @@ def run(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)
     if args.example:
         inputs.insert(0, str(example_image()))
-    if not inputs and args.camera is None:
-        raise UsageError("give image/video files, --example or --camera N (see --help)")
-    if args.min_face < 1:
-        raise UsageError(f"--min-face must be >= 1, got {args.min_face}")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UsageError(f"--max-frames must be >= 1, got {args.max_frames}")
-    is_stream = args.camera is not None or any(Path(i).suffix.lower() in VIDEO_EXT for i in inputs)
-    smoothing = args.smoothing if args.smoothing is not None else (0.5 if is_stream else 0.0)
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out}: exists and is not a folder")
-    out = JsonLines(args.json, inputs)
+    check_args(args, inputs)
+    outputs = Outputs(args.out, inputs, args.camera, args.json, args.overwrite)
     quiet = args.quiet or args.json == "-"
-    rec = Recognizer(model=args.model, backend=args.backend, device=args.device, min_face=args.min_face,
-                     smoothing=smoothing, detector=args.detector, detector_model=args.detector_model,
-                     align=args.align)
-    if not quiet:
-        info = rec.model_info()
-        model = f"bundled {rec.model_name!r} (FER2013 PublicTest accuracy {info['evaluation']['accuracy']:.1%})" \
-            if info else rec.model_name
-        print(f"model: {model}; backend: {rec.backend.name}; detector: {rec.detector_name}; framing: {rec.framing}")
-    namer = OutputNamer(Path(args.out), inputs) if args.out else None
+    rec = make_recognizer(args, args.camera is not None or any(Path(i).suffix.lower() in VIDEO_EXT for i in inputs),
+                          quiet)
+    out = JsonLines(args.json, outputs.json)
     ok = True
     try:
         for src in inputs:
-            rec.reset()
             if Path(src).suffix.lower() in VIDEO_EXT:
-                ok &= run_stream(src, rec, namer, out, quiet, args.max_frames, not args.quiet, args.sequential)
+                ok &= run_stream(src, rec, outputs, out, quiet, args.max_frames, not args.quiet, args.sequential)
             else:
-                ok &= run_image(src, rec, namer, out, quiet)
+                rec.reset()
+                ok &= run_image(src, rec, outputs, out, quiet)
         if args.camera is not None:
-            ok &= run_stream(args.camera, rec, namer, out, quiet, args.max_frames, not args.quiet, args.sequential)
-    finally:
-        out.close()
+            ok &= run_stream(args.camera, rec, outputs, out, quiet, args.max_frames, not args.quiet, args.sequential)
+    except BaseException:
+        out.discard()  # a failed or interrupted run leaves the old --json file as it was
+        raise
+    if out.lines:
+        out.commit()
+    else:
+        out.discard()
     return 0 if ok else 1
 
 

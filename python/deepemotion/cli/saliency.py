@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch", type=int, default=8, help="occluder size N")
     p.add_argument("--stride", type=int, default=2, help="stride s")
     p.add_argument("--out", default="saliency", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing maps and saliency.json")
     return p
 
 
@@ -69,8 +70,25 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
     return faces
 
 
+def plan_outputs(args: argparse.Namespace, faces: list[tuple[str, np.ndarray, int | None]]) -> dict[str, Path]:
+    """Output file per face name (unique: a repeated stem gets _2, _3 ...) and saliency.json, checked before any
+    map is computed: never an input, never an existing file without --overwrite."""
+    from ..files import OutputPlan, display_name
+
+    out = Path(args.out)
+    plan = OutputPlan(list(args.images) + ([args.data] if args.data else []), args.overwrite, folders=[out])
+    files: dict[str, Path] = {}
+    for name, _, _ in faces:
+        base, k, unique = display_name(name), 2, display_name(name)
+        while unique in files:  # two inputs with the same stem: keep both maps
+            unique, k = f"{base}_{k}", k + 1
+        files[unique] = plan.add(out / f"{unique}.png", "saliency map")
+    files["saliency.json"] = plan.add(out / "saliency.json", "summary")
+    return files
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..files import atomic_write_text, display_name, write_image
+    from ..files import atomic_write_text, write_image
     from ..runtime.recognizer import Recognizer
     from ..training.saliency import occlusion_positions, occlusion_saliency, overlay
 
@@ -84,30 +102,24 @@ def run(args: argparse.Namespace) -> int:
     faces = collect_faces(args, rec)
     if not faces:
         raise UsageError("no faces found in the given images")
+    files = plan_outputs(args, faces)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return np.stack([f.probs for f in rec.predict_faces(batch)])
 
     out.mkdir(parents=True, exist_ok=True)
     summary = []
-    used: set[str] = set()
-    for name, img, truth in faces:
-        base, k = display_name(name), 2
-        name = base
-        while name in used:  # two inputs with the same stem: keep both maps
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
+    for (name, png), (_, img, truth) in zip(list(files.items())[:-1], faces):
         res = occlusion_saliency(predict, img, args.patch, args.stride)
-        truth_txt = f" (true: {CLASSES[truth]})" if truth is not None and truth < len(CLASSES) else ""
-        title = f"pred {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} | drop map | label flips"
-        png = out / f"{name}.png"
-        write_image(png, overlay(img, res, title=title))
-        summary.append({"name": name, "pred": CLASSES[res.label], "prob": res.prob,
-                        "truth": CLASSES[truth] if truth is not None and truth < len(CLASSES) else None,
+        true_name = CLASSES[truth] if truth is not None and truth < len(CLASSES) else None
+        truth_txt = f" (true: {true_name})" if true_name else ""
+        write_image(png, overlay(img, res, title=f"pred {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} | drop map | "
+                                 "label flips"))
+        summary.append({"name": name, "pred": CLASSES[res.label], "prob": res.prob, "truth": true_name,
                         "max_drop": float(res.drop.max()), "flip_fraction": float((res.flip > 0).mean()),
                         "png": str(png)})
         print(f"{name}: {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} -> {png}")
-    atomic_write_text(out / "saliency.json", json.dumps(summary, indent=2))
+    atomic_write_text(files["saliency.json"], json.dumps(summary, indent=2))
     return 0
 
 

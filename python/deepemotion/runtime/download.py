@@ -18,7 +18,9 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SIZE = 232_589
@@ -54,50 +56,82 @@ def _fix_hint(cached: Path) -> str:
             f"here, or set DEEPEMOTION_YUNET=/path/to/{YUNET_FILE}; or use detector='haar'")
 
 
-def download(url: str, dest: Path, size: int = YUNET_SIZE, sha256: str = YUNET_SHA256,
-             timeout: float = TIMEOUT_S, progress: bool | None = None) -> Path:
-    """Download ``url`` to ``dest`` atomically, verified by size and SHA-256; raise ModelUnavailable on failure."""
-    import urllib.error
+#: the whole download may take at most this long (a server that trickles bytes must not block Recognizer())
+DEADLINE_S = 60.0
+#: partial downloads older than this, left by a process that was killed mid-download, are removed
+STALE_PART_S = 3600.0
+
+
+def _remove_stale_parts(folder: Path, name: str) -> None:
+    now = time.time()
+    for part in folder.glob(f".{name}.*.part"):
+        try:
+            if now - part.stat().st_mtime > STALE_PART_S:
+                part.unlink()
+        except OSError:
+            pass
+
+
+def _fetch(url: str, out: Any, size: int, timeout: float, deadline: float, show: bool, name: str) -> str:
+    """Stream ``url`` into the open file ``out``; returns the SHA-256 of what was written."""
     import urllib.request
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    h = hashlib.sha256()
-    got = 0
+    from tqdm.auto import tqdm
+
+    h, got = hashlib.sha256(), 0
+    req = urllib.request.Request(url, headers={"User-Agent": "deepemotion"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp, \
+            tqdm(total=size, unit="B", unit_scale=True, desc=name, disable=not show, leave=False) as bar:
+        while True:
+            if time.monotonic() > deadline:
+                raise ModelUnavailable(f"{url}: not complete after {DEADLINE_S:g} s ({got} of {size} bytes)")
+            chunk = resp.read1(1 << 16)  # what has arrived: a trickling server cannot hold us past the deadline
+            if not chunk:
+                break
+            got += len(chunk)
+            if got > size:
+                raise ModelUnavailable(f"{url}: the server sent more than the expected {size} bytes")
+            h.update(chunk)
+            out.write(chunk)
+            bar.update(len(chunk))
+    if got != size:
+        raise ModelUnavailable(f"{url}: the transfer ended after {got} of {size} bytes")
+    return h.hexdigest()
+
+
+def download(url: str, dest: Path, size: int = YUNET_SIZE, sha256: str = YUNET_SHA256,
+             timeout: float = TIMEOUT_S, progress: bool | None = None, deadline_s: float = DEADLINE_S) -> Path:
+    """Download ``url`` to ``dest`` atomically, verified by size and SHA-256, within ``deadline_s`` seconds in all;
+    raise ModelUnavailable on any failure (no network, a cache folder that cannot be written, a slow or wrong
+    server) -- never leave a partial file behind."""
+    import urllib.error
+
+    from ..files import normal_file_mode
+
+    tmp: Path | None = None
     show = sys.stderr.isatty() if progress is None else progress
     try:
-        req = urllib.request.Request(url, headers={"User-Agent": "deepemotion"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
-            from tqdm.auto import tqdm
-
-            with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name, disable=not show, leave=False) as bar:
-                while True:
-                    chunk = resp.read(1 << 16)
-                    if not chunk:
-                        break
-                    got += len(chunk)
-                    if got > size:
-                        raise ModelUnavailable(f"{url}: the server sent more than the expected {size} bytes")
-                    h.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(dest.parent, dest.name)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        with os.fdopen(fd, "wb") as out:
+            digest = _fetch(url, out, size, timeout, time.monotonic() + deadline_s, show, dest.name)
             out.flush()
             os.fsync(out.fileno())
-        if got != size:
-            raise ModelUnavailable(f"{url}: the transfer ended after {got} of {size} bytes")
-        if h.hexdigest() != sha256:
-            raise ModelUnavailable(f"{url}: checksum mismatch (got sha256 {h.hexdigest()[:16]}..., expected "
+        if digest != sha256:
+            raise ModelUnavailable(f"{url}: checksum mismatch (got sha256 {digest[:16]}..., expected "
                                    f"{sha256[:16]}...); the file was not kept")
+        os.chmod(tmp, normal_file_mode())
         os.replace(tmp, dest)
         return dest
+    except ModelUnavailable:
+        raise
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        if isinstance(exc, ModelUnavailable):
-            raise
         reason = getattr(exc, "reason", None) or exc
-        raise ModelUnavailable(f"could not download {url} ({reason})") from None
+        raise ModelUnavailable(f"could not download {url} into {dest.parent} ({reason})") from None
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 
@@ -115,8 +149,12 @@ def yunet_model_path(path: str | os.PathLike[str] | None = None, allow_download:
             raise ModelUnavailable(f"{p} (from $DEEPEMOTION_YUNET): YuNet model file not found")
         return p
     cached = cache_dir() / YUNET_FILE
-    if _valid(cached):
-        return cached
+    try:
+        if _valid(cached):
+            return cached
+    except OSError as exc:  # a cache that cannot be read (a file where the folder should be, no permission)
+        raise ModelUnavailable(f"the cache {cached} cannot be read ({exc.strerror or exc}). {_fix_hint(cached)}") \
+            from None
     if not allow_download:
         raise ModelUnavailable(f"the YuNet face-detector model is not in the cache ({cached}). {_fix_hint(cached)}")
     url = os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL)

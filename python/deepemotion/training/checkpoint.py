@@ -62,7 +62,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
             raise CheckpointError(f"{path}: refused: the file holds Python objects, not only weights "
                                   "(loading it could run code); deepemotion checkpoints never do") from None
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({msg})") from None
@@ -74,10 +74,28 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return ckpt
 
 
+def check_state_matches(config: DeepEmotionConfig, state: dict[str, torch.Tensor], where: str) -> None:
+    """The network ``config`` describes has exactly the tensors of ``state`` (names and shapes) -- checked on
+    PyTorch's meta device, before any memory is allocated for it (a small file whose config asks for a huge
+    network is refused at once)."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in DeepEmotion(config).state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if expected != given:
+        diff = sorted(set(expected.items()) ^ set(given.items()))[:3]
+        raise CheckpointError(f"{where}: weights do not match the architecture its config describes (e.g. {diff})")
+
+
 def model_from_state(config: dict[str, Any], state: dict[str, torch.Tensor], where: str = "model") -> DeepEmotion:
-    """A DeepEmotion in eval mode with float32 weights, from a config dict and a state dict."""
+    """A DeepEmotion in eval mode with float32 weights, from a config dict and a state dict (checked against each
+    other first, without allocating)."""
     try:
-        model = DeepEmotion(DeepEmotionConfig.from_dict(config))
+        cfg = DeepEmotionConfig.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: not a valid architecture config ({str(exc).splitlines()[0]})") from None
+    check_state_matches(cfg, state, where)
+    try:
+        model = DeepEmotion(cfg)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{where}: weights do not match the architecture ({str(exc).splitlines()[0]})") from None

@@ -74,15 +74,54 @@ class FaceSet:
         return np.bincount(self.labels, minlength=len(self.class_names))
 
 
-def _read_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        need = {"emotion", "pixels"}
-        if reader.fieldnames is None or not need <= set(reader.fieldnames):
-            raise DataError(f"{path}:1: header must contain 'emotion' and 'pixels' (and optionally 'Usage'), "
-                            f"got {reader.fieldnames}")
-        for row in reader:
-            yield reader.line_num, row
+def read_csv_rows(path: Path, need: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV file with a header holding ``need``. UTF-8 with or without a byte-order mark
+    (as Excel writes it); every problem -- not a file, not UTF-8 text, a field over the csv module's size limit, a
+    wrong header -- is a DataError naming the file (and the line)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give the CSV file")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    line = 1
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not need <= set(reader.fieldnames):
+                raise DataError(f"{path}:1: header must contain {', '.join(sorted(need))}, got {reader.fieldnames}")
+            for row in reader:
+                line = reader.line_num
+                yield line, row
+    except UnicodeDecodeError:
+        raise DataError(f"{path}:{line}: not UTF-8 text (is it really the CSV?)") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}:{line}: not a well-formed CSV ({exc})") from None
+
+
+def parse_fer_row(path: Path, line: int, row: dict[str, str]) -> tuple[int, np.ndarray]:
+    """(label, 48x48 uint8 face) of one FER2013 CSV row, or a DataError naming the file and line."""
+    try:
+        label = int(row["emotion"])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}:{line}: emotion must be an integer 0-6, got {row['emotion']!r}") from None
+    if not 0 <= label < len(CLASSES):
+        raise DataError(f"{path}:{line}: emotion must be 0-6, got {label}")
+    values = (row["pixels"] or "").split()
+    if len(values) != SIZE * SIZE:
+        raise DataError(f"{path}:{line}: expected {SIZE * SIZE} pixels, got {len(values)}")
+    try:
+        px = np.array([int(v) for v in values], dtype=np.int64)
+    except (ValueError, OverflowError):
+        raise DataError(f"{path}:{line}: pixels must be space-separated integers 0-255") from None
+    if px.min() < 0 or px.max() > 255:
+        raise DataError(f"{path}:{line}: pixel values must be 0-255, got {int(px.min())}..{int(px.max())}")
+    return label, px.astype(np.uint8).reshape(SIZE, SIZE)
+
+
+def fer_usage(path: Path, line: int, row: dict[str, str], default: str = "Training") -> str:
+    split = _FER_USAGE.get((row.get("Usage") or default).strip())
+    if split is None:
+        raise DataError(f"{path}:{line}: unknown Usage {row.get('Usage')!r} (Training, PublicTest, PrivateTest)")
+    return split
 
 
 def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> FaceSet:
@@ -92,33 +131,16 @@ def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> 
     ``private_test``/``PrivateTest``; None keeps all rows (``groups`` says which split).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     want = None if usage is None else _FER_USAGE.get(usage, usage)
     if want is not None and want not in _FER_USAGE.values():
         raise DataError(f"unknown FER2013 usage {usage!r}; use one of {sorted(_FER_USAGE)}")
     images, labels, groups, ids = [], [], [], []
-    for line, row in _read_csv_rows(path):
-        split = _FER_USAGE.get((row.get("Usage") or "Training").strip())
-        if split is None:
-            raise DataError(f"{path}:{line}: unknown Usage {row.get('Usage')!r}")
+    for line, row in read_csv_rows(path, {"emotion", "pixels"}):
+        split = fer_usage(path, line, row)
         if want is not None and split != want:
             continue
-        try:
-            label = int(row["emotion"])
-        except (TypeError, ValueError):
-            raise DataError(f"{path}:{line}: emotion must be an integer 0-6, got {row['emotion']!r}") from None
-        if not 0 <= label < len(CLASSES):
-            raise DataError(f"{path}:{line}: emotion must be 0-6, got {label}")
-        try:
-            px = np.array((row["pixels"] or "").split(), dtype=np.int64)
-        except ValueError:
-            raise DataError(f"{path}:{line}: pixels must be space-separated integers") from None
-        if px.size != SIZE * SIZE:
-            raise DataError(f"{path}:{line}: expected {SIZE * SIZE} pixels, got {px.size}")
-        if px.min() < 0 or px.max() > 255:
-            raise DataError(f"{path}:{line}: pixel values must be 0-255")
-        images.append(px.astype(np.uint8).reshape(SIZE, SIZE))
+        label, face = parse_fer_row(path, line, row)
+        images.append(face)
         labels.append(label)
         groups.append(split)
         ids.append(f"{path.name}:{line}")
@@ -128,10 +150,79 @@ def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> 
                    name=f"fer2013-csv:{want or 'all'}")
 
 
-def _npz_field(d: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
-    if key not in d.files:
-        raise DataError(f"{path}: missing array {key!r} (has {d.files})")
-    return d[key]
+#: an archive may unpack to at most this many times its own size (or MIN_UNPACK_BUDGET): FER2013's unpacks to 1.04x,
+#: while a crafted 5 MB file of zero faces unpacks to gigabytes
+MAX_UNPACK_RATIO = 20
+MIN_UNPACK_BUDGET = 64 << 20
+
+
+class NpzArchive:
+    """A ``.npz`` archive opened for reading without trusting it: every array's header (shape, dtype) is read
+    before any data, object arrays are refused, and the declared sizes must fit the unpack budget -- so a small
+    file cannot make a tool allocate gigabytes. Every problem is a DataError naming the file."""
+
+    def __init__(self, path: Path) -> None:
+        import zipfile
+
+        self.path = path
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        try:
+            self.zip = zipfile.ZipFile(path)
+            self.headers = {n[:-4]: self._header(n) for n in self.zip.namelist() if n.endswith(".npy")}
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - zip, zlib and numpy's header parser raise many types on bad bytes
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DataError(f"{path}: not a readable .npz archive ({first})") from None
+        if not self.headers:
+            raise DataError(f"{path}: the archive holds no arrays")
+        declared = sum(int(np.prod(shape, dtype=np.float64)) * dt.itemsize for shape, dt in self.headers.values())
+        budget = max(MIN_UNPACK_BUDGET, MAX_UNPACK_RATIO * path.stat().st_size)
+        if declared > budget:
+            ratio = declared / max(1, path.stat().st_size)
+            raise DataError(f"{path}: its arrays declare {declared / 2**20:.0f} MB, {ratio:.0f}x the file's size; "
+                            f"refused (more than {budget / 2**20:.0f} MB)")
+
+    def _header(self, member: str) -> tuple[tuple[int, ...], np.dtype]:
+        with self.zip.open(member) as f:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(f))
+        if dtype.hasobject:
+            raise DataError(f"{self.path}: array {member[:-4]!r} holds Python objects; refused (arrays of numbers "
+                            "and strings only)")
+        return tuple(int(v) for v in shape), dtype
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.headers)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._need(key)[0]
+
+    def _need(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+        if key not in self.headers:
+            raise DataError(f"{self.path}: missing array {key!r} (has {self.files})")
+        return self.headers[key]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        import zipfile
+        import zlib
+
+        self._need(key)
+        try:
+            with self.zip.open(key + ".npy") as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DataError(f"{self.path}: array {key!r} cannot be read ({first})") from None
+
+    def __enter__(self) -> NpzArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.zip.close()
 
 
 def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_contempt: bool = False,
@@ -143,20 +234,19 @@ def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_con
     - ``jaffe.npz``: groups = subject; ``variant`` = ``images`` (whole frame) or ``images_facecrop``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        d = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - zipfile/pickle errors come in many types
-        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
-    with d:
-        images = _npz_field(d, variant, path)
-        labels = _npz_field(d, "labels", path).astype(np.int64)
-        groups = _npz_field(d, "split", path).astype(str)
-        ids = _npz_field(d, "ids", path).astype(str)
-        names = tuple(str(s) for s in _npz_field(d, "class_names", path))
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(f"{path}: {variant} must be (N, H, W) uint8, got {images.shape} {images.dtype}")
+    with NpzArchive(path) as d:
+        images = d[variant]
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise DataError(f"{path}: {variant} must be (N, H, W) uint8, got {images.shape} {images.dtype}")
+        labels, groups, ids = d["labels"], d["split"], d["ids"]
+        names = tuple(str(s) for s in d["class_names"])
+    for key, a in (("labels", labels), ("split", groups), ("ids", ids)):
+        if a.shape != (len(images),):
+            raise DataError(f"{path}: {key} must be a vector with one entry per face ({len(images)}), got shape "
+                            f"{a.shape}")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: labels must be integers, got {labels.dtype}")
+    labels, groups, ids = labels.astype(np.int64), groups.astype(str), ids.astype(str)
     # map the file's class names onto our order
     try:
         remap = np.array([_ALIASES[n.lower()] for n in names], np.int64)

@@ -375,7 +375,8 @@ class Trainer:
         order = self._batch_order()
         tot_loss, tot_correct = torch.zeros(()), torch.zeros((), dtype=torch.int64)
         t0 = time.perf_counter()
-        bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress,
+        bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=None if progress else True,  # None: a bar on a terminal only
                    unit="batch")
         for i in bar:
             lr = lr_at(epoch + i / self.steps, cfg)

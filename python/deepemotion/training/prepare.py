@@ -13,7 +13,6 @@ subject), ``ids`` (where each face came from) and ``class_names``; :func:`summar
 """
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..files import read_image
 from ..labels import CLASSES, INPUT_SIZE
-from .data import _FER_USAGE, DataError
+from .data import DataError, fer_usage, parse_fer_row, read_csv_rows
 
 # CK+ Emotion codes (the release's README): 0 neutral, 1 anger, 2 contempt, 3 disgust, 4 fear, 5 happy,
 # 6 sadness, 7 surprise -> our class names (contempt kept as an 8th class; the loaders drop it by default)
@@ -51,34 +50,14 @@ def _save(out: str | Path, **arrays: Any) -> Path:
 def fer2013_from_csv(csv_path: str | Path, out: str | Path, progress: Callable[[Iterable], Iterable] = iter) -> Path:
     """fer2013.csv -> an archive with all three splits."""
     path = Path(csv_path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     images, labels, splits, ids = [], [], [], []
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"emotion", "pixels", "Usage"} <= set(reader.fieldnames):
-            raise DataError(f"{path}:1: header must be emotion,pixels,Usage (the official fer2013.csv), got "
-                            f"{reader.fieldnames}")
-        for row in progress(reader):
-            line = reader.line_num
-            split = _FER_USAGE.get((row["Usage"] or "").strip())
-            if split is None:
-                raise DataError(f"{path}:{line}: unknown Usage {row['Usage']!r} (Training, PublicTest, PrivateTest)")
-            try:
-                label = int(row["emotion"])
-                px = np.array((row["pixels"] or "").split(), dtype=np.int64)
-            except ValueError:
-                raise DataError(f"{path}:{line}: emotion must be an integer and pixels space-separated integers") \
-                    from None
-            if not 0 <= label < len(CLASSES):
-                raise DataError(f"{path}:{line}: emotion must be 0-6, got {label}")
-            if px.size != INPUT_SIZE * INPUT_SIZE or px.min() < 0 or px.max() > 255:
-                raise DataError(f"{path}:{line}: expected {INPUT_SIZE * INPUT_SIZE} pixel values 0-255, got "
-                                f"{px.size} values")
-            images.append(px.astype(np.uint8).reshape(INPUT_SIZE, INPUT_SIZE))
-            labels.append(label)
-            splits.append(split)
-            ids.append(f"{path.name}:{line}")
+    for line, row in progress(read_csv_rows(path, {"emotion", "pixels", "Usage"})):
+        split = fer_usage(path, line, row, default="")
+        label, face = parse_fer_row(path, line, row)
+        images.append(face)
+        labels.append(label)
+        splits.append(split)
+        ids.append(f"{path.name}:{line}")
     if not images:
         raise DataError(f"{path}: no rows")
     return _save(out, images=np.stack(images), labels=np.array(labels, np.int64), split=np.array(splits),
@@ -217,18 +196,18 @@ def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,
 
 
 def summary(path: str | Path) -> str:
-    """Counts per split (or subject count) and class of an archive."""
+    """Counts per split (or subject count) and class of an archive (the faces themselves are not loaded)."""
+    from .data import NpzArchive
+
     path = Path(path)
-    try:
-        d = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - zip and format errors come in many types
-        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
-    with d:
-        for key in ("images", "labels", "split", "class_names"):
-            if key not in d.files:
-                raise DataError(f"{path}: missing array {key!r}")
+    with NpzArchive(path) as d:
+        shape = d.shape("images")
+        if len(shape) != 3:
+            raise DataError(f"{path}: images must be (N, H, W), got shape {shape}")
         labels, split, names = d["labels"], d["split"].astype(str), [str(n) for n in d["class_names"]]
-        shape = d["images"].shape
+    if labels.shape != (shape[0],) or split.shape != (shape[0],):
+        raise DataError(f"{path}: labels and split must have one entry per face ({shape[0]}), got {labels.shape} "
+                        f"and {split.shape}")
     lines = [f"{path.name}: {shape[0]} faces of {shape[1]}x{shape[2]}, {len(names)} classes"]
     groups = sorted(set(split.tolist()))
     per_subject = len(groups) > 6

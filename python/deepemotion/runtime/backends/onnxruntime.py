@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...labels import INPUT_SIZE
 from ..assets import bundled_model, is_bundled_name
 from ..system import physical_cores
 from .base import Backend, BackendUnavailable, check_model_io, register
@@ -89,6 +90,15 @@ def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str])
     check_model_io(ins[0].shape, outs[0].shape, where)
     if ins[0].type not in ("tensor(float)", "tensor(float16)"):
         raise ValueError(f"{where}: model input type {ins[0].type}; expected float or float16")
+    # declared shapes can be symbolic: one blank face proves the graph runs at our input size
+    probe = np.zeros((1, 1, INPUT_SIZE, INPUT_SIZE), np.float16 if ins[0].type == "tensor(float16)" else np.float32)
+    try:
+        out = sess.run(None, {ins[0].name: probe})[0]
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ValueError(f"{where}: the model does not run on a (1, 1, {INPUT_SIZE}, {INPUT_SIZE}) face ({first})") \
+            from None
+    check_model_io(ins[0].shape, np.shape(out), where)
     return sess
 
 

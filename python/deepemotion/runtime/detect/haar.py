@@ -63,7 +63,7 @@ class HaarDetector:
         try:
             with quiet_native():  # OpenCV prints its own parse errors on fd 2 before raising
                 self._cascade = cv2.CascadeClassifier(opencv_safe_name(path))
-        except cv2.error:
+        except (cv2.error, SystemError):  # OpenCV's parser fails in both ways on files that are not cascades
             self._cascade = None
         if self._cascade is None or self._cascade.empty():
             raise ValueError(f"{path}: not a valid Haar cascade file")
