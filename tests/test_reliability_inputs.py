@@ -100,6 +100,7 @@ def test_download_has_an_overall_deadline_and_leaves_no_part_files(tmp_path):
                      tmp_path / "face_detection_yunet_2023mar.onnx", timeout=5, deadline_s=1.5, progress=False)
     finally:
         server.shutdown()
+        server.server_close()
     assert time.monotonic() - t0 < 4.0
     assert not list(tmp_path.glob("*.part")) and not (tmp_path / "face_detection_yunet_2023mar.onnx").exists()
 
