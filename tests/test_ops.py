@@ -145,6 +145,14 @@ class TestCropFaces:
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         return cv2.resize(np.ascontiguousarray(gray[y:y + h, x:x + w]), (48, 48), interpolation=interpolation)
 
+    @staticmethod
+    def expected_float(frame: np.ndarray, box) -> np.ndarray:
+        """The same resize on float gray values: OpenCV resizes float32 images in float, exactly, on every CPU."""
+        x, y, w, h = box
+        gray = frame.astype(np.float32) if frame.ndim == 2 else \
+            frame.astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR -> gray, BT.601
+        return cv2.resize(np.ascontiguousarray(gray[y:y + h, x:x + w]), (48, 48), interpolation=cv2.INTER_LINEAR)
+
     @pytest.mark.parametrize("device", DEVICES)
     @pytest.mark.parametrize("channels", [1, 3])
     def test_boxes_match_opencv_linear(self, rng, device, channels):
@@ -152,8 +160,13 @@ class TestCropFaces:
         got = self.fn(device, frame, self.BOXES)
         assert got.shape == (4, 1, 48, 48) and got.dtype == np.float32
         for i, box in enumerate(self.BOXES):
-            # OpenCV rounds gray to uint8 and resizes in 11-bit fixed point: at most ~1 grey level apart
-            np.testing.assert_allclose((got[i, 0] * 0.5 + 0.5) * 255, self.expected(frame, box), atol=1.2)
+            ours = (got[i, 0] * 0.5 + 0.5) * 255
+            # exact against OpenCV's float path (the same on x86 and ARM: ours differ by < 4e-7 between them)
+            np.testing.assert_allclose(ours, self.expected_float(frame, box), atol=2e-3)
+            # OpenCV's uint8 path rounds gray to uint8 and resizes in 11-bit fixed point, and its rounding depends
+            # on the CPU (x86 SSE/AVX: within 1.15 grey levels of ours; ARM NEON: 1.30, found by
+            # tools/aarch64_check.sh): compare with a bound that holds for both
+            np.testing.assert_allclose(ours, self.expected(frame, box), atol=1.5)
 
     @pytest.mark.parametrize("device", DEVICES)
     def test_supersample_matches_opencv_area(self, rng, device):
