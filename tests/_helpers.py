@@ -73,3 +73,30 @@ def pickle_payload_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     evil = tmp_path / "evil.pt"
     torch.save({"format": "deepemotion-checkpoint-2", "config": {}, "state_dict": {}, "x": Payload()}, evil)
     return evil, marker
+
+
+def same_in_threads(work, expected, n_threads: int = 8, repeats: int = 4, atol: float = 1e-6) -> None:
+    """Run ``work(k)`` ``repeats`` times in each of ``n_threads`` threads at once; every result must equal
+    ``expected[k]`` (the sequential answer) and no thread may raise."""
+    import threading
+
+    got: dict[int, list] = {k: [] for k in range(n_threads)}
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            for _ in range(repeats):
+                got[k].append(work(k))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for k in range(n_threads):
+        assert len(got[k]) == repeats
+        for g in got[k]:
+            np.testing.assert_allclose(g, expected[k], atol=atol)

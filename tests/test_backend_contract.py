@@ -9,12 +9,10 @@ is how it gets tested. Each case skips with the backend's own BackendUnavailable
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
-from _helpers import data_dir
+from _helpers import data_dir, same_in_threads
 from deepemotion import BACKENDS, BackendUnavailable, Recognizer
 from deepemotion.runtime.backends import create_backend, registry
 
@@ -118,25 +116,7 @@ def test_eight_threads_get_the_sequential_results(backend, faces):
     rec = Recognizer(backend=backend, detector=None)
     batches = [faces[k * 8:(k + 1) * 8] for k in range(8)]
     expected = [np.stack([f.probs for f in rec.predict_faces(b)]) for b in batches]
-    got: dict[int, list[np.ndarray]] = {k: [] for k in range(8)}
-    errors: list[BaseException] = []
-
-    def worker(k: int) -> None:
-        try:
-            for _ in range(4):
-                got[k].append(np.stack([f.probs for f in rec.predict_faces(batches[k])]))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors
-    for k in range(8):
-        for g in got[k]:
-            np.testing.assert_allclose(g, expected[k], atol=1e-6)
+    same_in_threads(lambda k: np.stack([f.probs for f in rec.predict_faces(batches[k])]), expected)
 
 
 def test_bad_input_is_a_typed_error(backend):

@@ -4,12 +4,10 @@ same answer twice and to 8 threads at once, a frame without faces is no error, b
 has a crop calibration."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
-from _helpers import example_frame
+from _helpers import example_frame, same_in_threads
 from deepemotion import Recognizer
 from deepemotion.runtime.detect import DETECTORS, Detections, box_in_crop, create_detector, detector_registry, entry_of
 from deepemotion.runtime.download import ModelUnavailable
@@ -56,25 +54,7 @@ def test_same_answer_twice_and_none_in_a_blank_frame(detector):
 def test_eight_threads_get_the_sequential_answers(detector):
     frames = [np.ascontiguousarray(np.roll(example_frame(), 16 * k, axis=1)) for k in range(8)]
     expected = [detector.detect(f).boxes for f in frames]
-    got: dict[int, list[np.ndarray]] = {k: [] for k in range(8)}
-    errors: list[BaseException] = []
-
-    def worker(k: int) -> None:
-        try:
-            for _ in range(3):
-                got[k].append(detector.detect(frames[k]).boxes)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors
-    for k in range(8):
-        for g in got[k]:
-            np.testing.assert_array_equal(g, expected[k])
+    same_in_threads(lambda k: detector.detect(frames[k]).boxes, expected, repeats=3, atol=0)
 
 
 def test_bad_input_is_a_typed_error(detector):

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pytest-rc", type=int, required=True)
     p.add_argument("--seconds", nargs="*", default=[])
     p.add_argument("--tests", default="")
+    p.add_argument("--deselected", default="", help="the -k expression that left tests out")
     args = p.parse_args(argv)
     log = Path(args.log)
     try:
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": {k: int(v) for k, v in (s.split("=", 1) for s in args.seconds)},
         "example_output": args.example.strip().splitlines(),
         "tests_run": args.tests.split(),
+        "tests_left_out": f"-k '{args.deselected}'" if args.deselected else None,
         "pytest_exit_code": args.pytest_rc,
         "tests": test_counts(log / "junit.xml"),
         "bench_emulated": bench_rows(log / "bench.json"),

@@ -77,9 +77,7 @@ void sample_cuda(const py::object& input_obj, const py::object& theta_obj, const
                                         s, st);
     }
   }
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(kOp) + ": CUDA launch failed: " + cudaGetErrorString(err));
-  }
+  check_launch(err, kOp);
 }
 #endif
 

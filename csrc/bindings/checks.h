@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,11 @@ inline std::string typestr_name(const std::string& t) {
 }
 
 #if defined(DEEPEMOTION_WITH_CUDA) || defined(DEEPEMOTION_WITH_TENSORRT)
+// A kernel launch that failed becomes a RuntimeError naming the op and CUDA's reason.
+inline void check_launch(cudaError_t err, const char* op) {
+  if (err != cudaSuccess) throw std::runtime_error(std::string(op) + ": CUDA launch failed: " + cudaGetErrorString(err));
+}
+
 inline CudaArray read_cuda_array(const py::object& obj, const Arg& arg, const std::vector<std::string>& allowed) {
   if (!py::hasattr(obj, "__cuda_array_interface__")) {
     throw py::type_error(arg.prefix() + " must be a CUDA array exposing __cuda_array_interface__ (CuPy, PyTorch), got " +

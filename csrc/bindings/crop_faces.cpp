@@ -153,9 +153,7 @@ void crop_cuda(const py::object& frame_obj, const py::object& theta_obj, const p
     err = crop_faces_cuda(f, reinterpret_cast<const float*>(th.ptr), reinterpret_cast<const int32_t*>(cl.ptr), n, p,
                           reinterpret_cast<float*>(out.ptr), reinterpret_cast<cudaStream_t>(stream));
   }
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(kOp) + ": CUDA launch failed: " + cudaGetErrorString(err));
-  }
+  check_launch(err, kOp);
 }
 #endif
 

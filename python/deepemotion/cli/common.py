@@ -8,6 +8,7 @@ write that fails); ``--debug`` re-raises so the traceback shows. Ctrl-C exits 13
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,6 +91,8 @@ def cli_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
     import warnings
 
     args = build_parser().parse_args(argv)
+    # the command as typed, for the records a tool writes (run metadata, benchmark JSON)
+    args.command = prog + " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning(prog)  # restored when the block ends

@@ -138,11 +138,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    def body(args: argparse.Namespace) -> int:
-        args.command = PROG + " " + " ".join(argv if argv is not None else sys.argv[1:])
-        return run(args)
-
-    return cli_main(PROG, build_parser, body, argv)
+    return cli_main(PROG, build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ and what each needs come from one table (``deepemotion.export.formats.FORMATS``)
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -200,11 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    def body(args: argparse.Namespace) -> int:
-        args.command = PROG + " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        return run(args)
-
-    return cli_main(PROG, build_parser, body, argv)
+    return cli_main(PROG, build_parser, run, argv)
 
 
 if __name__ == "__main__":

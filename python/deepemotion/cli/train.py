@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -152,10 +151,6 @@ def load_data(args: argparse.Namespace, split: str | None) -> Any:
     return resolve_dataset(args.data, split, **kw)
 
 
-def command_line(argv: Sequence[str] | None) -> str:
-    return PROG + " " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-
-
 def run(args: argparse.Namespace) -> int:
     require_torch(PROG)
     from ..plots import PlotUnavailable, plot_history
@@ -239,11 +234,7 @@ def _cross_validate(args: argparse.Namespace, cfg: Any, out: Path, meta: dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    def body(args: argparse.Namespace) -> int:
-        args.command = command_line(argv)
-        return run(args)
-
-    return cli_main(PROG, build_parser, body, argv)
+    return cli_main(PROG, build_parser, run, argv)
 
 
 if __name__ == "__main__":

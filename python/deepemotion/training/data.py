@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,20 +125,15 @@ def fer_usage(path: Path, line: int, row: dict[str, str], default: str = "Traini
     return split
 
 
-def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> FaceSet:
-    """Load the standard FER2013 CSV (``emotion,pixels,Usage``).
-
-    ``usage`` picks one split: ``train``/``Training``, ``public_test``/``PublicTest``,
-    ``private_test``/``PrivateTest``; None keeps all rows (``groups`` says which split).
-    """
-    path = Path(path)
-    want = None if usage is None else _FER_USAGE.get(usage, usage)
-    if want is not None and want not in _FER_USAGE.values():
-        raise DataError(f"unknown FER2013 usage {usage!r}; use one of {sorted(_FER_USAGE)}")
+def fer_csv_arrays(path: Path, usage: str | None = None, need_usage: bool = False,
+                   progress: Any = iter) -> tuple[list[np.ndarray], list[int], list[str], list[str]]:
+    """(faces, labels, splits, ids) of the rows of a FER2013 CSV, only the rows of split ``usage`` when given
+    (rows without a Usage column are Training unless ``need_usage``)."""
     images, labels, groups, ids = [], [], [], []
-    for line, row in read_csv_rows(path, {"emotion", "pixels"}):
-        split = fer_usage(path, line, row)
-        if want is not None and split != want:
+    need = {"emotion", "pixels"} | ({"Usage"} if need_usage else set())
+    for line, row in progress(read_csv_rows(path, need)):
+        split = fer_usage(path, line, row, default="" if need_usage else "Training")
+        if usage is not None and split != usage:
             continue
         label, face = parse_fer_row(path, line, row)
         images.append(face)
@@ -146,6 +142,19 @@ def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> 
         ids.append(f"{path.name}:{line}")
     if not images:
         raise DataError(f"{path}: no rows" + (f" with usage {usage!r}" if usage else ""))
+    return images, labels, groups, ids
+
+
+def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> FaceSet:
+    """Load the standard FER2013 CSV (``emotion,pixels,Usage``).
+
+    ``usage`` picks one split: ``train``/``Training``, ``public_test``/``PublicTest``,
+    ``private_test``/``PrivateTest``; None keeps all rows (``groups`` says which split).
+    """
+    want = None if usage is None else _FER_USAGE.get(usage, usage)
+    if want is not None and want not in _FER_USAGE.values():
+        raise DataError(f"unknown FER2013 usage {usage!r}; use one of {sorted(_FER_USAGE)}")
+    images, labels, groups, ids = fer_csv_arrays(Path(path), want)
     return FaceSet(np.stack(images), np.array(labels, np.int64), np.array(groups), np.array(ids),
                    name=f"fer2013-csv:{want or 'all'}")
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..files import read_image
 from ..labels import CLASSES, INPUT_SIZE
-from .data import DataError, fer_usage, parse_fer_row, read_csv_rows
+from .data import DataError, fer_csv_arrays
 
 # CK+ Emotion codes (the release's README): 0 neutral, 1 anger, 2 contempt, 3 disgust, 4 fear, 5 happy,
 # 6 sadness, 7 surprise -> our class names (contempt kept as an 8th class; the loaders drop it by default)
@@ -49,17 +49,7 @@ def _save(out: str | Path, **arrays: Any) -> Path:
 
 def fer2013_from_csv(csv_path: str | Path, out: str | Path, progress: Callable[[Iterable], Iterable] = iter) -> Path:
     """fer2013.csv -> an archive with all three splits."""
-    path = Path(csv_path)
-    images, labels, splits, ids = [], [], [], []
-    for line, row in progress(read_csv_rows(path, {"emotion", "pixels", "Usage"})):
-        split = fer_usage(path, line, row, default="")
-        label, face = parse_fer_row(path, line, row)
-        images.append(face)
-        labels.append(label)
-        splits.append(split)
-        ids.append(f"{path.name}:{line}")
-    if not images:
-        raise DataError(f"{path}: no rows")
+    images, labels, splits, ids = fer_csv_arrays(Path(csv_path), need_usage=True, progress=progress)
     return _save(out, images=np.stack(images), labels=np.array(labels, np.int64), split=np.array(splits),
                  ids=np.array(ids), class_names=np.array(CLASSES))
 
