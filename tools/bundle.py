@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepemotion.benchmarks.accuracy import predict_probs
 from deepemotion.export.onnx import export_portable, sha256
 from deepemotion.labels import CLASSES, INPUT_SIZE
 from deepemotion.runtime.assets import BUNDLED_MODELS
+from deepemotion.runtime.recognizer import predict_probs
 from deepemotion.training.checkpoint import model_from_state, read_checkpoint
 from deepemotion.training.data import resolve_dataset
 from deepemotion.training.loop import predict_logits

@@ -40,3 +40,10 @@ def cuda_available() -> bool:
     """True when the CUDA kernels were built and at least one GPU is visible."""
     ext = assert_has_ext()
     return bool(ext.build_info()["cuda"]) and ext.cuda_device_count() > 0
+
+
+def load_trt() -> Any:
+    """The TensorRT engine runner module ``deepemotion._trt`` (built only where TensorRT was found)."""
+    import importlib
+
+    return importlib.import_module(f"{__package__}._trt")

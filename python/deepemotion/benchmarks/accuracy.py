@@ -1,22 +1,11 @@
-"""Accuracy and calibration as users get them: faces through ``Recognizer(detector=None).predict_faces`` with the
-shipped graph, preprocessing and backend (``fer-eval``, ``fer-bench --accuracy``, ``tools/bundle.py`` and the
-robustness benchmark all measure through here)."""
+"""Accuracy as users get it (``runtime.recognizer.predict_probs``: faces through ``Recognizer.predict_faces`` with
+the shipped graph, preprocessing and backend), for ``fer-bench --accuracy``; ``fer-eval``, ``tools/bundle.py`` and
+the robustness benchmark measure through the same function."""
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-
-def predict_probs(model: Any, images: Any, backend: Any = "auto") -> tuple[np.ndarray, str]:
-    """(probabilities (N, 7), the backend's name) of faces (an (N, H, W) uint8 array or a list of crops) as
-    ``Recognizer.predict_faces`` returns them."""
-    from ..runtime.recognizer import Recognizer
-
-    rec = Recognizer(model=model, backend=backend, detector=None)
-    faces = rec.predict_faces(images)
-    probs = np.stack([f.probs for f in faces]) if faces else np.zeros((0, 7), np.float32)
-    return probs, rec.backend.name
+from ..runtime.recognizer import predict_probs
 
 
 def accuracy_fp32_int8(model: str | None, data: Any) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def model_probs(args: argparse.Namespace, data: Any) -> tuple[np.ndarray, str]:
 
         model, _ = load_checkpoint(args.model)
         return softmax(predict_logits(model, data.images)), "PyTorch checkpoint"
-    from ..benchmarks.accuracy import predict_probs
+    from ..runtime.recognizer import predict_probs
 
     probs, backend = predict_probs(args.model, data.images, args.backend)
     return probs, f"Recognizer.predict_faces, backend {backend}"

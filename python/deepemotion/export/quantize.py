@@ -87,7 +87,7 @@ def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "per
 
 def runtime_accuracy(model_bytes: bytes, faces: np.ndarray, labels: np.ndarray) -> float:
     """PublicTest-style accuracy of a graph as Recognizer.predict_faces delivers it (ONNX Runtime, CPU)."""
-    from ..benchmarks.accuracy import predict_probs
+    from ..runtime.recognizer import predict_probs
 
     probs, _ = predict_probs(model_bytes, faces, "onnxruntime")
     return float((probs.argmax(1) == labels).mean())

@@ -215,3 +215,12 @@ class Recognizer:
     def reset(self) -> None:
         """Forget the tracks and the smoothing history (e.g. at a scene cut or a new video)."""
         self.tracker.reset()
+
+
+def predict_probs(model: Any, images: Any, backend: Any = "auto") -> tuple[np.ndarray, str]:
+    """(probabilities (N, 7), the backend's name) of faces (an (N, H, W) uint8 array or a list of crops) as
+    ``Recognizer.predict_faces`` returns them."""
+    rec = Recognizer(model=model, backend=backend, detector=None)
+    faces = rec.predict_faces(images)
+    probs = np.stack([f.probs for f in faces]) if faces else np.zeros((0, 7), np.float32)
+    return probs, rec.backend.name

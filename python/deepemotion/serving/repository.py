@@ -173,8 +173,7 @@ def build_plan_script(opts: RepositoryOptions) -> str:
         'cd "$(dirname "$0")"',
         f"fer-export engine --onnx model.uint8.onnx --precision fp16 --batch 1 {lo} {hi} --out 1/model.plan "
         "--overwrite",
-        "plugin=$(python -c 'import deepemotion, pathlib; "
-        "print(pathlib.Path(deepemotion.__file__).parent / \"lib\" / \"libdeepemotion_trt.so\")')",
+        "plugin=$(python -c 'from deepemotion.runtime.backends.tensorrt import plugin_library as p; print(p())')",
         'echo "built 1/model.plan; serve it with the plugin loaded:"',
         'echo "  LD_PRELOAD=$plugin tritonserver --model-repository $(cd .. && pwd)"',
         ""])

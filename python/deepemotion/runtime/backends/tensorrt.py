@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._ext import assert_has_ext, build_info
+from ..._ext import assert_has_ext, build_info, load_trt
 from ...labels import NUM_CLASSES
 from .base import Backend, BackendUnavailable, chunks, register
 
@@ -93,9 +93,7 @@ class TensorRTBackend(Backend):
         if not engine.is_file():
             raise FileNotFoundError(f"{engine}: engine file not found")
         self.meta = check_sidecar(engine)
-        from ... import _trt  # type: ignore[attr-defined]
-
-        self.runner = _trt.EngineRunner(str(engine), str(plugin_library()), bool(use_cuda_graph))
+        self.runner = load_trt().EngineRunner(str(engine), str(plugin_library()), bool(use_cuda_graph))
         self.max_batch = int(self.runner.max_batch)
         self._lock = threading.Lock()
         self.name, self.device = "tensorrt", "cuda"
