@@ -222,6 +222,22 @@ class TestCropFaces:
         with pytest.raises(TypeError):
             _C.crop_faces(np.zeros((10, 10), np.uint8), np.zeros((0, 4), np.int32))
 
+    @pytest.mark.parametrize("channels", [1, 3])
+    def test_box_fast_path_equals_the_general_path(self, rng, channels):
+        """Boxes take a separable path (taps per row and column, the region turned gray once); away from the clip
+        border, where the box path clamps to the box and the affine path to the frame, both give the same values."""
+        frame = self.smooth_frame(rng, channels=channels)
+        random = np.stack([rng.integers(0, 300, 12), rng.integers(0, 200, 12), rng.integers(8, 300, 12),
+                           rng.integers(8, 250, 12)], 1)
+        boxes = np.concatenate([self.BOXES, random]).astype(np.int32)
+        theta, _ = _C.crop_box_geometry(boxes)
+        for k in (0, 1, 2, 3):
+            fast = _C.crop_faces(frame, boxes, 48, 0.5, 0.5, k)
+            general = _C.crop_faces_affine(frame, theta, 48, 0.5, 0.5, k)
+            for i, (_, _, w, h) in enumerate(boxes):
+                m = int(np.ceil(48 / min(w, h))) + 2  # output pixels whose samples can reach past the box
+                np.testing.assert_allclose(fast[i, 0, m:-m, m:-m], general[i, 0, m:-m, m:-m], atol=1e-5)
+
     def test_box_geometry_is_the_crops(self):
         """The GPU path takes a box as (theta, clip) from crop_box_geometry (crop_faces.h, the one definition)."""
         boxes = np.array([[3, 4, 20, 30], [10, 0, 48, 48]], np.int32)

@@ -1,5 +1,6 @@
 // CPU kernel of crop_faces: loops around the shared crop math (math.h), threads over faces.
 #include <cmath>
+#include <vector>
 
 #include "common/parallel.h"
 #include "ops/crop_faces/crop_faces.h"
@@ -7,6 +8,56 @@
 
 namespace deepemotion {
 namespace {
+
+// One axis of an axis-aligned crop: for each of its n * k sample positions, the clamped source position's corner
+// indices, fraction and in-image masks -- computed with exactly the operations crop_pixel uses, so the separable
+// path below gives the general path's floats (up to the compiler's contraction of a multiply-add).
+struct AxisTaps {
+  int i0, i1;
+  float a, m0, m1;
+};
+
+constexpr int kMaxFastSamples = 2048;  // out_size * k of the separable path's tables
+
+inline void axis_taps(float scale, float offset, int size, int fine, AxisTaps* taps) {
+  const float inv = 1.0f / static_cast<float>(fine);
+  for (int o = 0; o < fine; ++o) {
+    const float u = (static_cast<float>(o) + 0.5f) * inv;
+    // crop_pixel: FMA(t0, u, FMA(t1, v, t2)) with t1 = 0 is FMA(t0, u, t2) exactly
+    const float px = clamp_to_image(SourcePoint{DEEPEMOTION_FMA(scale, u, offset), 0.0f}, size, 1).x;
+    const BilinearTaps t = bilinear_taps(SourcePoint{px, 0.0f}, size, 1);
+    const int x0 = static_cast<int>(px) - (static_cast<float>(static_cast<int>(px)) > px ? 1 : 0);
+    taps[o] = AxisTaps{t.x0, t.x1, px - static_cast<float>(x0), (x0 >= 0 && x0 < size) ? 1.0f : 0.0f,
+                       (x0 + 1 >= 0 && x0 + 1 < size) ? 1.0f : 0.0f};
+  }
+}
+
+// A box (no rotation or shear): the taps of every sample column and row are computed once, and a BGR region is
+// turned gray once instead of at every tap. Same samples, weights and summation order as crop_pixel.
+template <typename Load>
+void crop_box(const CropFace& f, int n, int stride, Load load, float scale, float shift, float* out) {
+  const int fine = n * f.k;
+  AxisTaps xs[kMaxFastSamples], ys[kMaxFastSamples];
+  axis_taps(f.t[0], f.t[2], f.w, fine, xs);
+  axis_taps(f.t[4], f.t[5], f.h, fine, ys);
+  const float norm = static_cast<float>(f.k * f.k);
+  for (int oy = 0; oy < n; ++oy) {
+    for (int ox = 0; ox < n; ++ox) {
+      float acc = 0.0f;
+      for (int sy = 0; sy < f.k; ++sy) {
+        const AxisTaps& y = ys[oy * f.k + sy];
+        const int r0 = y.i0 * stride, r1 = y.i1 * stride;
+        for (int sx = 0; sx < f.k; ++sx) {
+          const AxisTaps& x = xs[ox * f.k + sx];
+          const float w00 = (1.0f - x.a) * (1.0f - y.a) * (y.m0 * x.m0), w01 = x.a * (1.0f - y.a) * (y.m0 * x.m1);
+          const float w10 = (1.0f - x.a) * y.a * (y.m1 * x.m0), w11 = x.a * y.a * (y.m1 * x.m1);
+          acc += w00 * load(r0 + x.i0) + w01 * load(r0 + x.i1) + w10 * load(r1 + x.i0) + w11 * load(r1 + x.i1);
+        }
+      }
+      out[oy * n + ox] = acc / norm * scale - shift;
+    }
+  }
+}
 
 template <int Channels>
 void crop_one(const FrameView& fr, const float* theta, const int32_t* clip, const CropParams& p, float* out) {
@@ -19,9 +70,22 @@ void crop_one(const FrameView& fr, const float* theta, const int32_t* clip, cons
   };
   const float scale = 1.0f / (255.0f * p.std);
   const float shift = p.mean / p.std;
-  for (int oy = 0; oy < p.out_size; ++oy) {
-    for (int ox = 0; ox < p.out_size; ++ox) {
-      out[oy * p.out_size + ox] = crop_pixel(f, p.out_size, fr.width, ox, oy, load) * scale - shift;
+  const int n = p.out_size;
+  if (f.t[1] == 0.0f && f.t[3] == 0.0f && n * f.k <= kMaxFastSamples) {
+    if (Channels == 1) {
+      crop_box(f, n, fr.width, load, scale, shift, out);
+    } else {  // the clip region in gray, once (a few thousand pixels instead of 4 conversions per sample)
+      std::vector<float> gray(static_cast<size_t>(f.w) * f.h);
+      for (int y = 0; y < f.h; ++y) {
+        for (int x = 0; x < f.w; ++x) gray[static_cast<size_t>(y) * f.w + x] = load(y * fr.width + x);
+      }
+      crop_box(f, n, f.w, [&gray](int i) { return gray[static_cast<size_t>(i)]; }, scale, shift, out);
+    }
+    return;
+  }
+  for (int oy = 0; oy < n; ++oy) {
+    for (int ox = 0; ox < n; ++ox) {
+      out[oy * n + ox] = crop_pixel(f, n, fr.width, ox, oy, load) * scale - shift;
     }
   }
 }
