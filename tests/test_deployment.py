@@ -33,7 +33,7 @@ def test_repository_configs_parse_with_tritons_schema_and_match_the_graph(tmp_pa
                                                                                          [48, 48])]
     assert [(o.name, pb.DataType.Name(o.data_type), list(o.dims)) for o in cfg.output] == [("probs", "TYPE_FP32",
                                                                                           [7])]
-    assert cfg.instance_group[0].count == 2 and cfg.dynamic_batching.max_queue_delay_microseconds == 500
+    assert cfg.instance_group[0].count == 2 and cfg.dynamic_batching.max_queue_delay_microseconds == 2000
     assert (cfg.backend, cfg.platform) == {"python": ("python", ""), "onnx": ("", "onnxruntime_onnx"),
                                            "tensorrt": ("", "tensorrt_plan")}[form]
     if form == "python":

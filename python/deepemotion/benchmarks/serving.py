@@ -53,7 +53,8 @@ def _clients(rec: Any, faces: np.ndarray, n_clients: int, seconds: float, per_ca
 
 
 def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32), seconds: float = 2.0,
-                  rounds: int = 2, faces_per_call: int = 1) -> dict[str, Any]:
+                  rounds: int = 2, faces_per_call: int = 1, instances: int = 1, queue_delay_us: int = 2000
+                  ) -> dict[str, Any]:
     """See the module docstring. Needs the [serve] extra."""
     from ..runtime.recognizer import Recognizer
     from ..serving.repository import RepositoryOptions, write_repository
@@ -66,7 +67,8 @@ def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32),
         try:
             for dyn in (True, False):
                 repo = Path(tmp) / f"repo_{dyn}"
-                write_repository(repo, RepositoryOptions(model=model, dynamic_batching=dyn, frames=False))
+                write_repository(repo, RepositoryOptions(model=model, dynamic_batching=dyn, frames=False,
+                                                         instances=instances, queue_delay_us=queue_delay_us))
                 s = servers["dynamic batching" if dyn else "no batching"] = TritonServer(
                     repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port())
                 s.start()
@@ -91,7 +93,8 @@ def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32),
     for r in rows:
         r["vs_local_faces_per_s"] = r["faces_per_s"] / local[r["clients"]]["faces_per_s"]
         r["vs_local_p99"] = r["p99_ms"] / local[r["clients"]]["p99_ms"]
-    return {"model": model, "faces_per_call": faces_per_call, "seconds": seconds, "rounds": rounds, "rows": rows}
+    return {"model": model, "faces_per_call": faces_per_call, "seconds": seconds, "rounds": rounds,
+            "instances": instances, "queue_delay_us": queue_delay_us, "rows": rows}
 
 
 def format_serving(res: dict[str, Any]) -> str:
