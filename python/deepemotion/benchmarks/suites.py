@@ -118,6 +118,18 @@ def _report_kernels(rows: Any) -> str:
     return format_table(rows)
 
 
+def _faces(args: argparse.Namespace) -> Any:
+    from .faces import bench_faces
+
+    return bench_faces(args.models or [args.model, "tiny"], tuple(args.batches), min_time=max(0.1, args.min_time / 3))
+
+
+def _report_faces(r: Any) -> str:
+    from .faces import format_faces
+
+    return f"Recognizer.predict_faces per model, {r['rounds']} alternated rounds (medians):\n" + format_faces(r)
+
+
 def _profile(args: argparse.Namespace) -> Any:
     from ..runtime.backends import auto_order
     from .profile import profile_session
@@ -151,6 +163,8 @@ SUITES: tuple[Suite, ...] = (
     Suite("stages", "the stages of predict() on a 640x480 frame with one face", True, _stages, _report_stages),
     Suite("recognizer", "Recognizer.predict_faces vs plain ONNX Runtime on the FP32 graph", False, _recognizer,
           _report_recognizer),
+    Suite("faces", "predict_faces faces/s of --models (default: --model and tiny), alternated", False, _faces,
+          _report_faces),
     Suite("profile", "ONNX Runtime's per-op and per-node kernel time (--backends, default: the auto CPU backend)",
           False, _profile, _report_profile),
     Suite("stream", "the pipelined stream against the sequential loop on a video with faces", False, _stream,

@@ -4,6 +4,7 @@
     fer-bench --batches 1 64 --min-time 2 --json bench.json --plot bench.png
     fer-bench --engine model.engine            # include TensorRT (an engine from `fer-export engine`)
     fer-bench --profile --model tiny --batches 1 64   # ONNX Runtime's per-op / per-node kernel time
+    fer-bench --faces --models default tiny --batches 1 64   # per-face throughput, models side by side
     fer-bench --serve --no-backends --no-stages       # local vs served by Triton at 1, 8, 32 clients
     fer-bench --compare a.json b.json          # ratios between two runs (b / a speed-up)
 
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-runs", type=int, default=10, help="timed runs per case, at least")
     p.add_argument("--backends", nargs="+", default=None, help="only these backends")
     p.add_argument("--engine", default=None, help="TensorRT engine to include")
+    p.add_argument("--models", nargs="+", default=None, help="--faces: the models compared (bundled names or .onnx "
+                   "files; the first is the reference)")
     for s in SUITES:
         if s.default_on:
             p.add_argument(f"--no-{s.name}", action="store_true", help=f"skip: {s.help}")
@@ -72,10 +75,11 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     unknown = [b for b in args.backends or [] if b not in labels]
     if unknown:
         raise UsageError(f"unknown backend(s) {unknown}; choose from {', '.join(labels)}")
-    for path, what in ((args.model, "--model"), (args.engine, "--engine")):
-        if path is not None and not (what == "--model" and is_bundled_name(path)) and not Path(path).is_file():
+    checks = [(args.model, "--model"), (args.engine, "--engine")] + [(m, "--models") for m in args.models or []]
+    for path, what in checks:
+        if path is not None and not (what != "--engine" and is_bundled_name(path)) and not Path(path).is_file():
             raise UsageError(f"{what} {path}: no such file")
-    plan = OutputPlan([args.model, args.engine], args.overwrite)
+    plan = OutputPlan([args.model, args.engine, *(args.models or [])], args.overwrite)
     return {k: plan.add(v, f"--{k} file") for k, v in (("json", args.json), ("plot", args.plot)) if v}
 
 
