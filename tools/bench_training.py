@@ -9,7 +9,9 @@ shear, translation as one batched affine warp):
 - ``0.1 loop``: a faithful copy of the 0.1 step (kept here, not in the package): float32, contiguous tensors,
   Adam, nn.Dropout, and a host sync per step for the running loss and accuracy (float(loss), int(correct));
 - ``Trainer``: today's ``deepemotion.training.loop.Trainer.step`` (the code fer-train runs): bfloat16 autocast
-  where the CPU has native bf16, channels-last, fused AdamW, a cheaper dropout mask, no host sync in the step.
+  where the CPU has native bf16, channels-last, fused AdamW, a cheaper dropout mask, no host sync in the step;
+- ``Trainer + camera chain``: the same with ``--degrade 0.5`` (blur, small faces, noise, JPEG on half the faces:
+  the recipe of the robust models); ``camera_chain_cost`` is the share of throughput it costs.
 
 The two alternate for --rounds rounds of --steps steps each (after warm-up), so that load on the machine hits
 both alike; images/s is the median over rounds. Needs torch and $DEEPEMOTION_DATA.
@@ -62,6 +64,25 @@ def legacy_step_fn(model: DeepEmotion, images: torch.Tensor, labels: torch.Tenso
     return step
 
 
+def make_arms(data: object, bs: int) -> dict[str, object]:
+    """name -> a step function over a batch of face indices: the 0.1 loop, today's Trainer, and today's Trainer
+    with the robot-camera chain on half the faces (--degrade 0.5, the recipe of the robust models)."""
+    from dataclasses import replace
+
+    aug = AugmentConfig(scale=0.1, translate=0.1, erase_p=0.0)  # 0.1's augmentation
+    legacy_model = DeepEmotion(LEGACY).train()
+    legacy_model.dropout = torch.nn.Dropout(LEGACY.dropout)  # 0.1 used PyTorch's dropout (bernoulli_ masks)
+    arms = {"0.1 loop": legacy_step_fn(legacy_model, torch.from_numpy(data.images),  # type: ignore[attr-defined]
+                                       torch.from_numpy(data.labels), aug, 0)}  # type: ignore[attr-defined]
+    for name, a in (("Trainer", aug), ("Trainer + camera chain", replace(aug, degrade=0.5))):
+        cfg = TrainConfig(model=LEGACY, augment=a, batch_size=bs, ema=0.0, label_smoothing=0.0)
+        trainer = Trainer(cfg, data, None, "/tmp/unused-bench-run", meta={})  # type: ignore[arg-type]
+        trainer.model.train()
+        arms[name] = trainer.step
+        arms["_autocast"] = trainer.autocast
+    return arms
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=5)
@@ -73,22 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = resolve_dataset("fer2013", "train")
-    aug = AugmentConfig(scale=0.1, translate=0.1, erase_p=0.0)  # 0.1's augmentation
     bs = args.batch_size
-
-    legacy_model = DeepEmotion(LEGACY).train()
-    legacy_model.dropout = torch.nn.Dropout(LEGACY.dropout)  # 0.1 used PyTorch's dropout (bernoulli_ masks)
-    legacy = legacy_step_fn(legacy_model, torch.from_numpy(data.images), torch.from_numpy(data.labels), aug, 0)
-    cfg = TrainConfig(model=LEGACY, augment=aug, batch_size=bs, ema=0.0, label_smoothing=0.0)
-    trainer = Trainer(cfg, data, None, "/tmp/unused-bench-run", meta={})
-    trainer.model.train()
+    arms = make_arms(data, bs)
+    autocast = arms.pop("_autocast")
     rng = np.random.default_rng(0)
 
-    def batches(n: int) -> list[torch.Tensor]:
-        return [torch.from_numpy(rng.integers(0, len(data), bs)) for _ in range(n)]
-
     def timed(fn, n: int) -> float:
-        idx = batches(n)
+        idx = [torch.from_numpy(rng.integers(0, len(data), bs)) for _ in range(n)]
         t0 = time.perf_counter()
         out = None
         for i in idx:
@@ -97,19 +109,20 @@ def main(argv: list[str] | None = None) -> int:
             float(out[0])
         return n * bs / (time.perf_counter() - t0)
 
-    for fn in (legacy, trainer.step):  # warm-up (allocator, oneDNN primitive caches)
+    for fn in arms.values():  # warm-up (allocator, oneDNN primitive caches)
         timed(fn, 5)
-    rates: dict[str, list[float]] = {"0.1 loop": [], "Trainer": []}
-    for _ in range(args.rounds):
-        rates["0.1 loop"].append(timed(legacy, args.steps))
-        rates["Trainer"].append(timed(trainer.step, args.steps))
+    rates: dict[str, list[float]] = {k: [] for k in arms}
+    for _ in range(args.rounds):  # alternated, so that load on the machine hits every arm alike
+        for name, fn in arms.items():
+            rates[name].append(timed(fn, args.steps))
     med = {k: float(np.median(v)) for k, v in rates.items()}
     from deepemotion.training.loop import bf16_native
 
     res = {"config": f"0.1 bundled network (widths 32,32; hidden 128; BN), batch {bs}, FER2013 Training faces",
            "torch": torch.__version__, "threads": torch.get_num_threads(), "bf16_native": bf16_native(),
-           "precision_trainer": "bf16" if trainer.autocast is not None else "fp32",
+           "precision_trainer": "bf16" if autocast is not None else "fp32",
            "images_per_second": med, "rounds": rates, "speedup": med["Trainer"] / med["0.1 loop"],
+           "camera_chain_cost": 1.0 - med["Trainer + camera chain"] / med["Trainer"],
            "epoch_seconds_at_median": {k: math.ceil(len(data) / v) for k, v in med.items()},
            "command": "python tools/bench_training.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     print(json.dumps(res, indent=2))

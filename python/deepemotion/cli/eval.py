@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"calibration: ECE {100 * m['calibration']['ece']:.2f}% ({m['calibration']['bins']} bins), "
               f"NLL {m['calibration']['nll']:.4f}")
     if outputs:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(outputs["metrics.json"], json.dumps(m, indent=2) + "\n")
         print(f"wrote {outputs['metrics.json']}")
         if "calibration" in m:
