@@ -321,3 +321,20 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_yunet_is_used_when_available():
     require_yunet()
     assert Recognizer().detector_name == "yunet"
+
+
+def test_yunet_model_that_loads_but_cannot_run_is_a_value_error(tmp_path):
+    """A damaged YuNet file that ONNX Runtime loads but cannot run (a Conv's kernel_shape bytes flipped: found by
+    the file fuzzer) is a ValueError naming the file, not ONNX Runtime's own exception."""
+    from _helpers import YUNET
+
+    from deepemotion import YuNetDetector
+
+    require_yunet()
+    model = onnx.load(str(YUNET))
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    next(a for a in conv.attribute if a.name == "kernel_shape").ints[:] = [64, 3]
+    path = tmp_path / "damaged_yunet.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ValueError, match="damaged_yunet.onnx: ONNX Runtime cannot run this YuNet model"):
+        YuNetDetector(path).detect(np.zeros((64, 64, 3), np.uint8))

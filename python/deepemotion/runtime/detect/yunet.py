@@ -51,15 +51,19 @@ def decode(outputs: dict[str, np.ndarray], width: int, height: int, score_thresh
         cols, rows = width // s, height // s
         cls = outputs[f"cls_{s}"].reshape(-1)
         obj = outputs[f"obj_{s}"].reshape(-1)
-        if cls.size != cols * rows:
-            raise ValueError(f"YuNet output cls_{s} has {cls.size} priors for a {cols}x{rows} grid")
+        for name, per_prior, out in (("cls", 1, cls), ("obj", 1, obj), ("bbox", 4, outputs[f"bbox_{s}"]),
+                                     ("kps", 10, outputs[f"kps_{s}"])):
+            if out.size != cols * rows * per_prior:
+                raise ValueError(f"YuNet output {name}_{s} has {out.size} values for a {cols}x{rows} grid "
+                                 f"({per_prior} per prior): not a YuNet model")
         score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
-        keep = np.flatnonzero(score >= score_threshold)
+        bb = outputs[f"bbox_{s}"].reshape(-1, 4)
+        kp = outputs[f"kps_{s}"].reshape(-1, 5, 2)
+        keep = np.flatnonzero((score >= score_threshold) & np.isfinite(bb).all(1) & np.isfinite(kp).all((1, 2)))
         if keep.size == 0:
             continue
         r, c = np.divmod(keep, cols)
-        bb = outputs[f"bbox_{s}"].reshape(-1, 4)[keep]
-        kp = outputs[f"kps_{s}"].reshape(-1, 5, 2)[keep]
+        bb, kp = bb[keep], kp[keep]
         cx, cy = (c + bb[:, 0]) * s, (r + bb[:, 1]) * s
         w, h = np.exp(np.minimum(bb[:, 2], 10.0)) * s, np.exp(np.minimum(bb[:, 3], 10.0)) * s
         boxes.append(np.stack([cx - w / 2, cy - h / 2, w, h], 1))
@@ -112,6 +116,10 @@ def shape_generic(model: bytes, where: str = "YuNet model") -> bytes:
         raise ValueError(f"{where}: not a YuNet face-detector model (input shape {shape}, outputs {got or 'none'}; "
                          f"YuNet has one N x 3 x H x W input and the outputs {OUTPUTS[0]} ... {OUTPUTS[-1]})")
     return make_dims_symbolic(model, {2: "height", 3: "width"}, {1: "priors"})
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 class YuNetDetector:
@@ -174,8 +182,7 @@ class YuNetDetector:
         try:
             return ort.InferenceSession(graph, sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own types for graphs it cannot load
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ValueError(f"{path}: ONNX Runtime cannot load this YuNet model ({first})") from None
+            raise ValueError(f"{path}: ONNX Runtime cannot load this YuNet model ({_first_line(exc)})") from None
 
     def scale_for(self, h: int, w: int) -> float:
         """Downscale factor for a frame: the smallest wanted face keeps MIN_DETECTOR_PX pixels, the longer side
@@ -213,7 +220,11 @@ class YuNetDetector:
         x = np.zeros((1, 3, ph, pw), np.float32)
         x[0, :, :h, :w] = img.transpose(2, 0, 1)
         names = [o.name for o in self._session.get_outputs()]
-        outs = dict(zip(names, self._session.run(None, {self._session.get_inputs()[0].name: x})))
+        try:
+            outs = dict(zip(names, self._session.run(None, {self._session.get_inputs()[0].name: x})))
+        except Exception as exc:  # noqa: BLE001 - a graph that loads but cannot run: a broken model file
+            raise ValueError(f"{self.model_path}: ONNX Runtime cannot run this YuNet model on a {pw}x{ph} input "
+                             f"({_first_line(exc)})") from None
         boxes, scores, marks = decode(outs, pw, ph, self.score_threshold)
         keep = nms(boxes, scores, self.nms_threshold)
         return boxes[keep], scores[keep], marks[keep]
