@@ -8,13 +8,18 @@ most of both (Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 20
 ``OUT/alpha<A>.pt`` = (1 - alpha) * start + alpha * end -- every floating tensor, BatchNorm running statistics
 included -- as an ordinary deepemotion checkpoint whose metadata names both ends and alpha.
 
-Choose alpha on ``public_test:select`` (``fer-eval --backend torch --split public_test:select --perturb ...``),
-never on the faces you report.
+With ``--select``, each alpha is also exported (FP32 ONNX) and measured through ``Recognizer.predict_faces`` on
+FER2013 ``public_test:select`` -- the half of PublicTest for choices; never the faces one reports -- clean and under
+the robustness issue's conditions; the alpha kept is the one with the best worst-condition accuracy among those
+whose clean accuracy is within ``--max-clean-loss`` points of alpha 0. Writes OUT/selection.json and
+OUT/selection.png (clean vs worst-condition accuracy along the line).
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,12 +35,57 @@ def interpolate(start: dict, end: dict, alpha: float) -> dict[str, torch.Tensor]
             for k in b}
 
 
+def measure(path: Path) -> dict[str, Any]:
+    """Clean and ISSUE_SET accuracies of the checkpoint ``path`` (exported next to it) on public_test:select."""
+    from deepemotion.benchmarks.robustness import ISSUE_SET, evaluate
+    from deepemotion.export.onnx import export_portable
+    from deepemotion.training.data import resolve_dataset
+
+    ckpt = read_checkpoint(path)
+    onnx_path = path.with_suffix(".onnx")
+    export_portable(model_from_state(ckpt["config"], ckpt["state_dict"]), onnx_path)
+    data = resolve_dataset("fer2013", split="public_test:select")
+    res = evaluate(str(onnx_path), data.images, data.labels, list(ISSUE_SET))
+    acc = {r["condition"]: 100 * r["accuracy"] for r in res["rows"]}
+    worst = min((c for c in acc if c != "clean"), key=acc.get)
+    return {"clean": acc["clean"], "worst": worst, "worst_accuracy": acc[worst],
+            "worst_drop": acc["clean"] - acc[worst], "accuracy": acc}
+
+
+def select(rows: list[dict[str, Any]], max_clean_loss: float) -> dict[str, Any]:
+    """The row with the best worst-condition accuracy among those within ``max_clean_loss`` of alpha 0's clean."""
+    base = min(rows, key=lambda r: r["alpha"])["clean"]
+    allowed = [r for r in rows if r["clean"] >= base - max_clean_loss]
+    return max(allowed, key=lambda r: r["worst_accuracy"])
+
+
+def plot_selection(rows: list[dict[str, Any]], path: Path, chosen: float) -> None:
+    from deepemotion.plots import pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = sorted(rows, key=lambda r: r["alpha"])
+    a = [r["alpha"] for r in rows]
+    ax.plot(a, [r["clean"] for r in rows], "o-", label="clean")
+    ax.plot(a, [r["worst_accuracy"] for r in rows], "s-", label="worst condition")
+    ax.axvline(chosen, color="grey", ls="--", label=f"chosen alpha {chosen:g}")
+    ax.set_xlabel("alpha (0: start, 1: robust fine-tune)")
+    ax.set_ylabel("accuracy on public_test:select (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--start", required=True, help="checkpoint at alpha 0 (a bundled name or a .pt)")
     p.add_argument("--end", required=True, help="checkpoint at alpha 1 (a .pt)")
     p.add_argument("--alpha", type=float, nargs="+", required=True)
     p.add_argument("--out", type=Path, required=True, help="folder for alpha<A>.pt")
+    p.add_argument("--select", action="store_true", help="measure each alpha on public_test:select and choose one")
+    p.add_argument("--max-clean-loss", type=float, default=1.0, help="points of clean accuracy --select may give up")
     args = p.parse_args(argv)
     if any(not 0.0 <= a <= 1.0 for a in args.alpha):
         raise SystemExit("--alpha: values in [0, 1]")
@@ -43,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if start["config"] != end["config"]:
         raise SystemExit("the two checkpoints have different configs")
     args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
     for alpha in args.alpha:
         state = interpolate(start, end, alpha)
         model_from_state(end["config"], state)  # refuses a state the config cannot load
@@ -55,6 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         torch.save({"format": FORMAT, "config": end["config"], "state_dict": state, "meta": meta}, tmp)
         tmp.replace(path)
         print(f"{path}  alpha {alpha:g}")
+        if args.select:
+            rows.append({"alpha": alpha, "checkpoint": path.name, **measure(path)})
+            r = rows[-1]
+            print(f"  public_test:select clean {r['clean']:.2f}%  worst {r['worst']} {r['worst_accuracy']:.2f}% "
+                  f"(-{r['worst_drop']:.2f})", flush=True)
+    if rows:
+        chosen = select(rows, args.max_clean_loss)
+        (args.out / "selection.json").write_text(json.dumps(
+            {"start": str(args.start), "end": str(args.end), "max_clean_loss": args.max_clean_loss,
+             "rule": "best worst-condition accuracy among alphas within max_clean_loss of alpha 0's clean accuracy",
+             "chosen_alpha": chosen["alpha"], "rows": rows}, indent=1))
+        plot_selection(rows, args.out / "selection.png", chosen["alpha"])
+        print(f"chosen: alpha {chosen['alpha']:g} ({args.out / chosen['checkpoint']}); {args.out / 'selection.json'}")
     return 0
 
 
