@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         meta = dict(end.get("meta") or {})
         meta["interpolated"] = {"start": str(args.start), "end": str(args.end), "alpha": alpha,
                                 "start_command": (start.get("meta") or {}).get("command"),
-                                "end_command": (end.get("meta") or {}).get("command")}
+                                "end_command": (end.get("meta") or {}).get("command"),
+                                "end_interpolated": (end.get("meta") or {}).get("interpolated")}
         path = args.out / f"alpha{alpha:g}.pt"
         tmp = path.with_name(path.name + ".tmp")
         torch.save({"format": FORMAT, "config": end["config"], "state_dict": state, "meta": meta}, tmp)
