@@ -6,13 +6,14 @@
 # Training output goes to ${RUNS:-runs}/ (never committed); run folders keep the relative paths the metadata records.
 # Install the package editable (pip install -e .) to run all steps in one go: the steps after 'bundle' then use the
 # new weights; with a plain install, reinstall after 'bundle'.
-# On the project's 2-core CPU: teacher ~65 min, default ~90 min, framed ~40 min, tiny ~45 min, CK+/JAFFE ~40 min.
-#   bash tools/reproduce_results.sh [teacher|default|framed|tiny|bundle|confusion|family|ckplus|jaffe|detectors|bench|training|saliency ...]
+# On the project's 2-core CPU: teacher ~65 min, default ~90 min, framed ~40 min, tiny ~45 min, robust ~60 min,
+# CK+/JAFFE ~40 min.
+#   bash tools/reproduce_results.sh [teacher|default|framed|tiny|bundle|robust|confusion|family|ckplus|jaffe|detectors|bench|training|saliency ...]
 set -euo pipefail
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(teacher default framed tiny bundle confusion family ckplus jaffe detectors bench training saliency)
+[ ${#steps[@]} -eq 0 ] && steps=(teacher default framed tiny bundle robust confusion family ckplus jaffe detectors bench training saliency)
 fer=(--data fer2013 --train-split train --val-split public_test --quiet)
 for step in "${steps[@]}"; do
   case $step in
@@ -43,6 +44,26 @@ for step in "${steps[@]}"; do
       cp "$RUNS/base-r1/curves.png" docs/results/teacher_training_curves.png
       cp "$RUNS/base-r1/metrics.csv" docs/results/teacher_training_metrics.csv
       echo "reinstall the package (pip install .) so that the bundled weights are picked up, then run step 'confusion'" ;;
+    robust)    # robot-camera fine-tunes of the bundled models (README, "Faces as robot cameras see them")
+      rob=(--data fer2013 --train-split train --teacher default --teacher-tta --degrade 0.5 --warmup-epochs 1 --quiet)
+      (cd "$RUNS" && fer-train "${rob[@]}" --val-split public_test --keep last --init default --label-smoothing 0.0 \
+         --epochs 8 --lr 0.0005 --out robust-default)
+      (cd "$RUNS" && fer-train "${rob[@]}" --val-split public_test:select --init default --kd-alpha 0.9 --epochs 5 \
+         --lr 0.0002 --threads 1 --out robust-default2)
+      (cd "$RUNS" && fer-train "${rob[@]}" --val-split public_test:select --init tiny --kd-alpha 0.9 --epochs 8 \
+         --lr 0.001 --threads 1 --out robust-tiny)
+      # the two default fine-tunes averaged, then the line from the bundled default to that average; chosen on
+      # public_test:select (OUT/selection.json); the tiny one the same way
+      python tools/interpolate.py --start "$RUNS/robust-default/best.pt" --end "$RUNS/robust-default2/best.pt" \
+        --alpha 0.5 --out "$RUNS/r12"
+      python tools/interpolate.py --start default --end "$RUNS/r12/alpha0.5.pt" --alpha 0 0.6 0.8 1 --select \
+        --out "$RUNS/soup3"
+      python tools/interpolate.py --start tiny --end "$RUNS/robust-tiny/best.pt" --alpha 0 0.5 0.7 1 --select \
+        --out "$RUNS/soup-tiny"
+      python tools/bundle.py --checkpoint "$RUNS/soup3/alpha0.8.pt" --name default --int8 --robustness
+      python tools/bundle.py --checkpoint "$RUNS/soup-tiny/alpha1.pt" --name tiny --int8 --robustness
+      fer-eval --model default --data fer2013 --split public_test --perturb --out docs/results/robustness_default
+      fer-eval --model tiny --data fer2013 --split public_test --perturb --out docs/results/robustness_tiny ;;
     confusion)
       fer-eval --model default --data fer2013 --split public_test --out docs/results/default_public_test ;;
     family)
