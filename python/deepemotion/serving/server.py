@@ -140,9 +140,9 @@ class TritonServer:
         assert self.workspace is not None
         log = open(self.workspace / "tritonserver.log", "wb")  # noqa: SIM115 - the server writes it while it runs
         try:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=server_environment(self.dist), start_new_session=True,
-                                            preexec_fn=_die_with_parent)
+            self.process = subprocess.Popen(_dying_with_parent(cmd), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=server_environment(self.dist),
+                                            start_new_session=True)
         finally:
             log.close()
         while True:
@@ -213,17 +213,29 @@ class TritonServer:
         self.stop()
 
 
-def _die_with_parent() -> None:
-    """In the server's process, before it runs: ask Linux to send it SIGTERM when the thread that started it ends,
-    so that a server is never left behind by a client killed with SIGKILL (start the server from a thread that
-    lives as long as it should: the main thread, for fer-serve)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+#: run in a fresh Python before the server: PR_SET_PDEATHSIG (SIGTERM when the thread that started it ends),
+#: then exec the server in the same process (the setting survives exec). Not a ``preexec_fn``: that forces
+#: subprocess to fork() rather than vfork(), and fork() runs gRPC's fork handlers, which block forever when the
+#: client's channel is reconnecting to a server that was just killed (seen as a hung restart under load).
+_DEATH_SIGNAL_LAUNCHER = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("deepemotion: the process that started tritonserver has already exited")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+
+def _dying_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` wrapped so that Linux sends the server SIGTERM when the thread that started it ends: a server is
+    never left behind by a client killed with SIGKILL (start the server from a thread that lives as long as it
+    should: the main thread, for fer-serve). Elsewhere ``cmd`` as it is."""
+    if not sys.platform.startswith("linux"):
+        return cmd
+    return [sys.executable, "-c", _DEATH_SIGNAL_LAUNCHER, str(os.getpid()), *cmd]
 
 
 def _kill_group(pgid: int) -> None:
