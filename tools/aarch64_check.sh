@@ -96,7 +96,8 @@ in_root "cd /work/deepemotion && pip install -v ." >"$LOG/install.log" 2>&1 || {
 install_s=$(( $(date +%s) - t0 ))
 echo "aarch64_check: pip install . took ${install_s} s"
 
-example=$(in_root "cd /tmp && DEEPEMOTION_YUNET=/work/shared/models/yunet/face_detection_yunet_2023mar.onnx \
+# a fresh output folder, as on a newcomer's machine (fer-predict never replaces an existing file)
+example=$(in_root "rm -rf /tmp/fer_output && cd /tmp && DEEPEMOTION_YUNET=/work/shared/models/yunet/face_detection_yunet_2023mar.onnx \
   XDG_CACHE_HOME=/tmp/cache fer-predict --example --out /tmp/fer_output" 2>&1) || true
 echo "$example"
 
