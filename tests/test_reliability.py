@@ -327,7 +327,6 @@ def test_yunet_model_that_loads_but_cannot_run_is_a_value_error(tmp_path):
     """A damaged YuNet file that ONNX Runtime loads but cannot run (a Conv's kernel_shape bytes flipped: found by
     the file fuzzer) is a ValueError naming the file, not ONNX Runtime's own exception."""
     from _helpers import YUNET
-
     from deepemotion import YuNetDetector
 
     require_yunet()
