@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from deepemotion.training.checkpoint import FORMAT, model_from_state, read_checkpoint
+from deepemotion.training.checkpoint import model_from_state, read_checkpoint, save_checkpoint
 
 
 def interpolate(start: dict, end: dict, alpha: float) -> dict[str, torch.Tensor]:
@@ -96,16 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for alpha in args.alpha:
         state = interpolate(start, end, alpha)
-        model_from_state(end["config"], state)  # refuses a state the config cannot load
+        model = model_from_state(end["config"], state)  # refuses a state the config cannot load
         meta = dict(end.get("meta") or {})
         meta["interpolated"] = {"start": str(args.start), "end": str(args.end), "alpha": alpha,
                                 "start_command": (start.get("meta") or {}).get("command"),
                                 "end_command": (end.get("meta") or {}).get("command"),
                                 "end_interpolated": (end.get("meta") or {}).get("interpolated")}
         path = args.out / f"alpha{alpha:g}.pt"
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"format": FORMAT, "config": end["config"], "state_dict": state, "meta": meta}, tmp)
-        tmp.replace(path)
+        save_checkpoint(path, model, meta, state_dict=state)  # atomic, the project's checkpoint format
         print(f"{path}  alpha {alpha:g}")
         if args.select:
             rows.append({"alpha": alpha, "checkpoint": path.name, **measure(path)})
