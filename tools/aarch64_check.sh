@@ -24,10 +24,13 @@ JSON=docs/results/aarch64_check.json
 BENCH=1
 TESTS="tests/test_ops.py tests/test_recognizer.py tests/test_reliability.py tests/test_align.py tests/test_detect.py \
 tests/test_runtime_deps.py tests/test_bundled.py tests/test_backend_contract.py tests/test_detector_contract.py"
-# left out under emulation: tests that train or export through PyTorch in subprocesses (minutes each under qemu)
-# and the long memory / thread-soak tests; everything else in those files runs
+# left out under emulation: tests that train or export through PyTorch in subprocesses (minutes each under qemu),
+# the long memory / thread-soak tests, and the two stream() tests: they run YuNet in worker threads beside the
+# classifier's thread pool, and under qemu each ONNX Runtime call then took 3-44 s (one test ran 43 min in the
+# second rehearsal; the same frames in a plain script finished) -- an emulation cost, not an ARM result.
+# Everything else in those files runs; a test still running after 20 min fails (pytest-timeout) instead of blocking.
 KEXPR="not fer_train and not resume and not train- and not export- and not pickle and not memory_does_not_grow \
-and not fp32_graph_matches and not torch"
+and not fp32_graph_matches and not torch and not stream"
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT=$2; shift 2 ;;
@@ -103,13 +106,13 @@ echo "$example"
 
 # --- 3. the tests ---
 t0=$(date +%s)
-in_root "pip install -q 'pytest>=7' onnx torch==2.9.1" >"$LOG/test_deps.log" 2>&1 || {
+in_root "pip install -q 'pytest>=7' pytest-timeout onnx torch==2.9.1" >"$LOG/test_deps.log" 2>&1 || {
   tail -20 "$LOG/test_deps.log"; echo "aarch64_check: installing the test dependencies failed" >&2; exit 1; }
 deps_s=$(( $(date +%s) - t0 ))
 t0=$(date +%s)
 set +e
 in_root "cd /work/deepemotion && DEEPEMOTION_DATA=/work/shared/data \
-  DEEPEMOTION_YUNET=/work/shared/models/yunet/face_detection_yunet_2023mar.onnx python -m pytest -q -p no:cacheprovider \
+  DEEPEMOTION_YUNET=/work/shared/models/yunet/face_detection_yunet_2023mar.onnx python -m pytest -q -p no:cacheprovider --timeout 1200 \
   --junitxml=/tmp/junit.xml -k '$KEXPR' $TESTS" >"$LOG/pytest.log" 2>&1
 pytest_rc=$?
 set -e
@@ -121,7 +124,7 @@ cp "$ROOT/tmp/junit.xml" "$LOG/junit.xml" 2>/dev/null || true
 if [ "$BENCH" = 1 ]; then
   # the ONNX Runtime backends (PyTorch under emulation is minutes per row); the stages run Recognizer()'s choices
   in_root "cd /tmp && DEEPEMOTION_YUNET=/work/shared/models/yunet/face_detection_yunet_2023mar.onnx fer-bench \
-    --batches 1 8 --min-time 1 --backends onnxruntime onnxruntime-nospin onnxruntime-int8 onnxruntime-tuned \
+    --batches 1 8 --min-time 1 --min-runs 3 --backends onnxruntime onnxruntime-nospin onnxruntime-int8 onnxruntime-tuned \
     --json /tmp/bench.json --plot ''" >"$LOG/bench.log" 2>&1 \
     || echo "aarch64_check: fer-bench failed (log: $LOG/bench.log)" >&2
   cp "$ROOT/tmp/bench.json" "$LOG/bench.json" 2>/dev/null || true
