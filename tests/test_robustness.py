@@ -96,6 +96,31 @@ def test_calibration_metrics():
     assert sum(b["faces"] for b in raw["table"]) == 6000
 
 
+def test_ece_floor_and_debiased_ece_separate_noise_from_miscalibration():
+    """Scores that are exactly right still show a binned ECE on a small test set; the floor predicts that ECE and
+    the debiased estimate stays near 0, while a real miscalibration (scores sharpened by 2) stands out in both."""
+    from deepemotion.runtime.classify import softmax
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 1.5, (1500, 7))
+    p = softmax(logits)
+    right = []
+    for seed in range(8):  # label sets drawn from the scores: calibrated by construction
+        labels = (np.random.default_rng(seed).random((1500, 1)) > np.cumsum(p, 1)).sum(1)
+        right.append(reliability(p, labels, floor_draws=50))
+    floor = right[0]["ece_floor"]
+    assert 0.01 < floor < 0.05, floor  # sizeable: 1,500 faces in 15 bins
+    assert abs(np.mean([r["ece"] for r in right]) - floor) < 0.25 * floor
+    assert abs(np.mean([r["ece_debiased"] for r in right])) < 0.5 * floor
+    sharp = reliability(softmax(logits, 0.5), labels, floor_draws=50)  # over-confident
+    big = softmax(rng.normal(0, 1.5, (200000, 7)), 0.5)  # its true calibration error, from many faces
+    big_labels = (rng.random((200000, 1)) > np.cumsum(softmax(np.log(big), 2.0), 1)).sum(1)
+    truth = reliability(big, big_labels, floor_draws=0)["ece"]
+    assert sharp["ece"] > 2 * sharp["ece_floor"]
+    assert abs(sharp["ece_debiased"] - truth) < 0.3 * truth, (sharp["ece_debiased"], truth)
+    assert "ece_floor" not in reliability(p, labels, floor_draws=0)
+
+
 def test_robustness_benchmark_and_fer_eval_perturb(tmp_path, rng):
     from deepemotion.benchmarks.robustness import ISSUE_SET, PERTURBATIONS, evaluate
     from deepemotion.cli.eval import main

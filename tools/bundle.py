@@ -90,7 +90,8 @@ def calibrate(model: DeepEmotion, data: str) -> dict[str, Any]:
     t_nll = fit_temperature(logits, cal.labels)
 
     def ece(t: float) -> float:
-        return reliability(torch.softmax(torch.from_numpy(logits / t).double(), 1).numpy(), cal.labels)["ece"]
+        probs = torch.softmax(torch.from_numpy(logits / t).double(), 1).numpy()
+        return reliability(probs, cal.labels, floor_draws=0)["ece"]
 
     before, after = ece(1.0), ece(t_nll)
     t = t_nll if after < before else 1.0
@@ -109,9 +110,10 @@ def evaluate_graph(path: Path, data: Any, select: Any) -> dict[str, Any]:
     probs, _ = predict_probs(str(path), data.images, "onnxruntime")
     m = metrics_from_predictions(data.labels, probs.argmax(1))
     sel = np.isin(data.ids, select.ids)
-    return {**m, "ece": reliability(probs, data.labels)["ece"],
-            "ece_select_half": reliability(probs[sel], data.labels[sel])["ece"],
-            "reliability": reliability(probs, data.labels)["table"]}
+    rel = reliability(probs, data.labels)
+    return {**m, "ece": rel["ece"], "ece_floor": rel["ece_floor"], "ece_debiased": rel["ece_debiased"],
+            "ece_select_half": reliability(probs[sel], data.labels[sel], floor_draws=0)["ece"],
+            "reliability": rel["table"]}
 
 
 def export_files(model: DeepEmotion, half: dict[str, torch.Tensor], out: Path, stem: str, data: str,
@@ -154,7 +156,8 @@ def evaluation(args: argparse.Namespace, model: DeepEmotion, out: Path, stem: st
             ev["default_backend_cpu"], ev["accuracy"], chosen = "onnxruntime-int8", int8["accuracy"], int8
     ev["per_class_recall"] = {k: v["recall"] for k, v in chosen["per_class"].items()}
     ev["confusion_matrix"] = chosen["confusion_matrix"]
-    ev["ece"], ev["ece_select_half"] = chosen["ece"], chosen["ece_select_half"]
+    for k in ("ece", "ece_floor", "ece_debiased", "ece_select_half"):
+        ev[k] = chosen[k]
     ev["reliability_15_bins"] = chosen["reliability"]
     return ev
 

@@ -114,14 +114,20 @@ def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.Path
 def plot_reliability(curves: Sequence[tuple[str, dict[str, Any]]], path: str | os.PathLike[str],
                      title: str = "") -> None:
     """Reliability diagram: accuracy against mean top-class score per bin (``training.metrics.reliability``
-    results, one line per label), with the diagonal of perfect calibration and each curve's ECE."""
+    results, one line per label), with the diagonal of perfect calibration and each curve's ECE. The bars are the
+    sampling noise a perfectly calibrated model would show in each bin (95%: 1.96 sqrt(s (1 - s) / n) about the
+    diagonal, s the bin's score, n its faces), and the legend gives the ECE such a model would show (the floor)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 5.2))
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
     for label, rel in curves:
         t = [b for b in rel["table"] if b["faces"] >= 10]  # bins with a handful of faces say nothing
-        ax.plot([b["score"] for b in t], [b["accuracy"] for b in t], marker="o", ms=4,
-                label=f"{label}: ECE {100 * rel['ece']:.2f}%")
+        s = np.array([b["score"] for b in t])
+        noise = 1.96 * np.sqrt(s * (1 - s) / np.array([b["faces"] for b in t]))
+        floor = f" (exactly right: {100 * rel['ece_floor']:.2f}%)" if "ece_floor" in rel else ""
+        (line,) = ax.plot(s, [b["accuracy"] for b in t], marker="o", ms=4,
+                          label=f"{label}: ECE {100 * rel['ece']:.2f}%{floor}")
+        ax.vlines(s, s - noise, s + noise, color=line.get_color(), alpha=0.3, lw=4)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("score (mean top-class probability in the bin)")

@@ -170,7 +170,7 @@ def evaluate(model: Any, images: Faces, labels: np.ndarray, names: Sequence[str]
         probs = np.stack([f.probs for f in rec.predict_faces(crops)])
         r = reliability(probs, labels)
         rows.append({"condition": name, "description": PERTURBATIONS[name].description, "accuracy": r["accuracy"],
-                     "ece": r["ece"]})
+                     "ece": r["ece"], "ece_debiased": r["ece_debiased"], "ece_floor": r["ece_floor"]})
     clean = rows[0]["accuracy"]
     for r in rows:
         r["change_points"] = 100 * (r["accuracy"] - clean)

@@ -125,8 +125,10 @@ def run(args: argparse.Namespace) -> int:
         m["calibration"] = reliability(probs, data.labels)
     print(format_metrics(m, f"{data.name} ({how})"))
     if "calibration" in m:
-        print(f"calibration: ECE {100 * m['calibration']['ece']:.2f}% ({m['calibration']['bins']} bins), "
-              f"NLL {m['calibration']['nll']:.4f}")
+        c = m["calibration"]
+        print(f"calibration: ECE {100 * c['ece']:.2f}% ({c['bins']} bins; scores that were exactly right would "
+              f"show {100 * c['ece_floor']:.2f}% on these {len(data.labels):,} faces; debiased estimate "
+              f"{100 * c['ece_debiased']:.2f}%), NLL {c['nll']:.4f}")
     if outputs:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(outputs["metrics.json"], json.dumps(m, indent=2) + "\n")
