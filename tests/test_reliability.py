@@ -244,7 +244,21 @@ def test_memory_does_not_grow_with_the_number_of_faces():
     assert grow_large < grow_small + 120, (grow_small, grow_large)
 
 
+def _elementwise_pass_seconds(n: int) -> float:
+    """This machine's pace: the best of three numpy passes over an n x n float32 array."""
+    a, b = np.ones((n, n), np.float32), np.ones((n, n), np.float32)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        np.minimum(a, b, out=a)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def test_tracker_matches_thousands_of_faces_quickly():
+    """4,000 faces against 4,000 tracks: vectorised IoU, no Python loop over the 16 million pairs. The bound is
+    2 s, or 150 numpy passes over the pairs where numpy itself is slower (under qemu a pass takes 0.3 s and the
+    update 3.8 s; a Python loop over the pairs takes minutes there and seconds on x86)."""
     rng = np.random.default_rng(0)
     gy, gx = np.divmod(np.arange(4000), 80)  # a grid of faces 50 px apart
     boxes = np.stack([gx * 50, gy * 50, np.full(4000, 40), np.full(4000, 40)], 1).astype(np.int32)
@@ -253,7 +267,8 @@ def test_tracker_matches_thousands_of_faces_quickly():
     ids0, _ = tr.update(boxes, probs)
     t0 = time.perf_counter()
     ids1, smoothed = tr.update(boxes + 2, probs[::-1].copy())
-    assert time.perf_counter() - t0 < 2.0
+    took = time.perf_counter() - t0
+    assert took < max(2.0, 150 * _elementwise_pass_seconds(4000)), took
     assert np.array_equal(ids0, ids1)  # every face continues its track
     np.testing.assert_allclose(smoothed, 0.5 * probs + 0.5 * probs[::-1], atol=1e-6)
 
