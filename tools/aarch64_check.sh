@@ -17,6 +17,7 @@
 # Needs root (debootstrap, chroot, mounts) and Debian's qemu-user-static, binfmt-support and debootstrap.
 # Slow: the first run takes tens of minutes (most of it emulated compilation and tests). Not part of CI.
 set -euo pipefail
+COMMAND="sudo bash tools/aarch64_check.sh${*:+ $*}"
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 ROOT=/var/tmp/deepemotion-arm64
@@ -143,7 +144,7 @@ print(json.dumps({'machine': platform.machine(), 'python': sys.version.split()[0
 EOF" >"$LOG/versions.json" 2>"$LOG/versions.err"
 python3 tools/aarch64_summary.py --log "$LOG" --json "$JSON" --example "$example" --pytest-rc "$pytest_rc" \
   --seconds "bootstrap=$bootstrap_s" "install=$install_s" "test_deps=$deps_s" "tests=$tests_s" \
-  "total=$(( $(date +%s) - t_all ))" --tests "$TESTS" --deselected "$KEXPR"
+  "total=$(( $(date +%s) - t_all ))" --tests "$TESTS" --deselected "$KEXPR" --command "$COMMAND"
 echo "aarch64_check: wrote $JSON"
 grep -q "happy" <<<"$example" || { echo "aarch64_check: fer-predict --example did not print the happy face" >&2; exit 1; }
 exit "$pytest_rc"

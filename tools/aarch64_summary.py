@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", nargs="*", default=[])
     p.add_argument("--tests", default="")
     p.add_argument("--deselected", default="", help="the -k expression that left tests out")
+    p.add_argument("--command", default="sudo bash tools/aarch64_check.sh", help="the command that ran")
     args = p.parse_args(argv)
     log = Path(args.log)
     try:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "what": "tools/aarch64_check.sh: Debian bookworm arm64 root under qemu-aarch64 user emulation, "
                 "`pip install .` from the working tree, `fer-predict --example`, a test subset, fer-bench",
-        "command": "sudo bash tools/aarch64_check.sh",
+        "command": args.command,
         **versions,
         "seconds": {k: int(v) for k, v in (s.split("=", 1) for s in args.seconds)},
         "example_output": args.example.strip().splitlines(),
