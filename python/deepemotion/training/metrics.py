@@ -59,37 +59,32 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 15, floor_dra
     y = np.asarray(labels, np.int64)
     if p.ndim != 2 or len(p) != len(y) or len(y) == 0:
         raise ValueError(f"probs must be (N, C) and labels (N,), N > 0; got {p.shape} and {y.shape}")
-    score = p.max(1)
+    score, right = p.max(1), p.argmax(1) == y
     which = np.clip(np.ceil(score * bins).astype(np.int64) - 1, 0, bins - 1)
+    faces = np.bincount(which, minlength=bins)
+    score_sum = np.bincount(which, score, bins)
     table, ece, sq = [], 0.0, 0.0
-    for b, m, conf, acc in _bins(which, score, p.argmax(1) == y, bins):
-        ece += m.mean() * abs(acc - conf)
-        n = int(m.sum())
+    for b in np.flatnonzero(faces):
+        n = int(faces[b])
+        conf, acc = float(score_sum[b] / n), float(right[which == b].mean())
+        ece += n / len(y) * abs(acc - conf)
         if n > 1:  # a one-face bin has no variance estimate; it is left out of the debiased sum
-            sq += m.mean() * ((acc - conf) ** 2 - acc * (1 - acc) / (n - 1))
+            sq += n / len(y) * ((acc - conf) ** 2 - acc * (1 - acc) / (n - 1))
         table.append({"bin": [b / bins, (b + 1) / bins], "faces": n, "score": conf, "accuracy": acc})
     nll = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean())
     out = {"ece": float(ece), "ece_debiased": float(np.sign(sq) * np.sqrt(abs(sq))), "bins": bins, "nll": nll,
-           "accuracy": float((p.argmax(1) == y).mean()), "table": table}
+           "accuracy": float(right.mean()), "table": table}
     if floor_draws:
         rng = np.random.default_rng(0)
         cum = np.cumsum(p / p.sum(1, keepdims=True), 1)
         top = p.argmax(1)
         draws = []
-        for _ in range(floor_draws):
+        for _ in range(floor_draws):  # per bin |right - score| summed over faces, divided by all faces
             drawn = np.minimum((rng.random((len(p), 1)) > cum).sum(1), p.shape[1] - 1)
-            draws.append(sum(m.mean() * abs(acc - conf) for _, m, conf, acc in _bins(which, score, drawn == top, bins)))
+            draws.append(np.abs(np.bincount(which, drawn == top, bins) - score_sum).sum() / len(y))
         out["ece_floor"] = float(np.mean(draws))
         out["ece_floor_draws"] = floor_draws
     return out
-
-
-def _bins(which: np.ndarray, score: np.ndarray, right: np.ndarray, bins: int):
-    """(bin, mask, mean score, accuracy) of each non-empty bin."""
-    for b in range(bins):
-        m = which == b
-        if m.any():
-            yield b, m, float(score[m].mean()), float(right[m].mean())
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, lo: float = 0.25, hi: float = 4.0) -> float:
