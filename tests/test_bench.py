@@ -145,3 +145,23 @@ def test_detector_benchmark_matching_rule():
     assert match_boxes(np.array([[0, 0, 50, 50]]), np.array([[0, 0, 120, 120]])).tolist() == [-1]
     assert match_boxes(truth, np.zeros((0, 4))).tolist() == [-1, -1]
     assert match_boxes(np.zeros((0, 4)), found).tolist() == []
+
+
+def test_faces_benchmark_has_a_floor_row_below_every_model():
+    pytest.importorskip("onnx")
+    from deepemotion.benchmarks.faces import FLOOR, bench_faces, floor_graph, format_faces
+    from deepemotion.runtime.recognizer import Recognizer
+    from deepemotion.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    # the floor graph is a valid classifier for predict_faces: 7 probabilities per face, summing to 1
+    rec = Recognizer(detector=None)
+    rec.backend = rec.classifier.backend = OnnxRuntimeBackend(floor_graph())
+    faces = rec.predict_faces(np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8))
+    assert len(faces) == 3 and all(abs(float(f.probs.sum()) - 1) < 1e-5 for f in faces)
+    res = bench_faces(["default"], batches=(1, 16), rounds=3, min_time=0.05)
+    assert res["models"] == ["default", FLOOR]
+    for b in (1, 16):
+        row = {r["model"]: r for r in res["rows"] if r["batch"] == b}
+        # the whole network (196 MFLOP per face) against three small nodes: far apart on any machine
+        assert row[FLOOR]["faces_per_s"] > 1.5 * row["default"]["faces_per_s"]
+    assert FLOOR in format_faces(res)

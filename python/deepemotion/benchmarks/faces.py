@@ -2,7 +2,12 @@
 (``fer-bench --faces --models default tiny old.int8.onnx``): the same 48x48 faces, every model with the backend
 ``Recognizer`` picks for it on this machine (or a model file as it is), rounds alternated so that load on the
 machine hits every model alike; medians of the rounds. The capacity of a server or of a crowd scene, and (batch 1)
-the latency of one face."""
+the latency of one face.
+
+With ``floor=True`` (the default) one more row, ``floor``, runs a three-node graph (mean of the face, one MatMul to 7
+logits) through the same ``predict_faces`` path: the fixed cost of a call (checks, crop, normalisation, one ONNX
+Runtime run, softmax, ``Face`` objects) that no model can go below. It needs the ``onnx`` package to write the graph
+and is left out without it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,24 +15,58 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import INPUT_SIZE
+from ..labels import INPUT_NAME, INPUT_SIZE, NUM_CLASSES
 from .timing import time_calls
 
+FLOOR = "floor"
 
-def bench_faces(models: Sequence[str], batches: Sequence[int] = (1, 64), rounds: int = 5, min_time: float = 0.3
-                ) -> dict[str, Any]:
+
+def floor_graph() -> bytes | None:
+    """ONNX bytes of the smallest classifier-shaped graph (N,1,48,48) -> (N,7): ReduceMean, Reshape, MatMul; None
+    without the ``onnx`` package."""
+    try:
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    consts = [numpy_helper.from_array(np.array([2, 3], np.int64), "axes"),
+              numpy_helper.from_array(np.array([-1, 1], np.int64), "shape"),
+              numpy_helper.from_array(np.linspace(-1, 1, NUM_CLASSES, dtype=np.float32)[None], "w")]
+    nodes = [helper.make_node("ReduceMean", [INPUT_NAME, "axes"], ["mean"], keepdims=0),
+             helper.make_node("Reshape", ["mean", "shape"], ["column"]),
+             helper.make_node("MatMul", ["column", "w"], ["logits"])]
+    graph = helper.make_graph(nodes, "floor", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
+                                                                             ["N", 1, INPUT_SIZE, INPUT_SIZE])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", NUM_CLASSES])], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _recognizers(models: Sequence[str], floor: bool) -> dict[str, Any]:
+    from ..runtime.backends.onnxruntime import OnnxRuntimeBackend
     from ..runtime.recognizer import Recognizer
 
     recs = {m: Recognizer(model=m, detector=None) for m in models}
+    data = floor_graph() if floor else None
+    if data is not None:
+        rec = Recognizer(model=models[0], detector=None)
+        rec.backend = rec.classifier.backend = OnnxRuntimeBackend(data)  # same path and Python, no network
+        recs[FLOOR] = rec
+    return recs
+
+
+def bench_faces(models: Sequence[str], batches: Sequence[int] = (1, 64), rounds: int = 5, min_time: float = 0.3,
+                floor: bool = True) -> dict[str, Any]:
+    recs = _recognizers(models, floor)
     faces = np.random.default_rng(0).integers(0, 256, (max(batches), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
     rows = []
     for b in batches:
         x = faces[:b]
-        times: dict[str, list[float]] = {m: [] for m in models}
+        times: dict[str, list[float]] = {m: [] for m in recs}
         for _ in range(rounds):
             for m, rec in recs.items():
                 times[m].append(float(np.median(time_calls(lambda: rec.predict_faces(x), min_time, 5))))
-        for m in models:
+        for m in recs:
             t = float(np.median(times[m]))
             rows.append({"model": m, "backend": recs[m].backend.name, "batch": b, "ms_per_call": t * 1e3,
                          "faces_per_s": b / t, "rounds_ms": [v * 1e3 for v in times[m]]})
@@ -35,7 +74,7 @@ def bench_faces(models: Sequence[str], batches: Sequence[int] = (1, 64), rounds:
     for r in rows:
         base = next(q for q in rows if q["model"] == first and q["batch"] == r["batch"])
         r[f"vs_{first}"] = r["faces_per_s"] / base["faces_per_s"]
-    return {"models": list(models), "rounds": rounds, "rows": rows}
+    return {"models": list(recs), "rounds": rounds, "rows": rows}
 
 
 def format_faces(res: dict[str, Any]) -> str:
