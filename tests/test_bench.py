@@ -150,8 +150,8 @@ def test_detector_benchmark_matching_rule():
 def test_faces_benchmark_has_a_floor_row_below_every_model():
     pytest.importorskip("onnx")
     from deepemotion.benchmarks.faces import FLOOR, bench_faces, floor_graph, format_faces
-    from deepemotion.runtime.recognizer import Recognizer
     from deepemotion.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from deepemotion.runtime.recognizer import Recognizer
 
     # the floor graph is a valid classifier for predict_faces: 7 probabilities per face, summing to 1
     rec = Recognizer(detector=None)
