@@ -40,6 +40,7 @@ def tilted_model(config=PAPER) -> DeepEmotion:
 
 MODELS = {"random-tilted": lambda: tilted_model(), "random-small": lambda: tilted_model(ARCHS["small"]),
           "random-tiny-tta": lambda: tilted_model(replace(ARCHS["tiny"], tta_flip=True)),
+          "random-tiny-fast": lambda: tilted_model(ARCHS["tiny-fast"]),
           "bundled": lambda: load_torch_model()[0]}
 
 
@@ -82,7 +83,7 @@ def test_portable_equals_torch_in_onnxruntime(model_and_graphs, n):
 
 
 def test_plugin_graph_node(model_and_graphs):
-    _, _, plugin = model_and_graphs
+    m, _, plugin = model_and_graphs
     g = onnx.load_from_string(plugin)
     onnx.checker.check_model(g)
     ops = [n.op_type for n in g.graph.node]
@@ -91,7 +92,8 @@ def test_plugin_graph_node(model_and_graphs):
     node = next(n for n in g.graph.node if n.op_type == PLUGIN_OP)
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     assert node.domain == PLUGIN_DOMAIN == "deepemotion"
-    assert attrs == {"out_h": 48, "out_w": 48, "align_corners": 0, "plugin_version": b"1",
+    side = m.config.sample_size  # 48, or 24 for tiny-fast
+    assert attrs == {"out_h": side, "out_w": side, "align_corners": 0, "plugin_version": b"1",
                      "plugin_namespace": b"deepemotion"}
     assert {o.domain for o in g.opset_import} >= {"", "deepemotion"}
     assert not any(i.name.endswith("grid") for i in g.graph.initializer)  # base grid constant removed

@@ -34,6 +34,24 @@ def test_every_arch_runs_and_keeps_one_stn(name):
     assert len(samplers) == 1  # one theta regressor -> one affine-grid-sample
 
 
+def test_arch_names_of_the_cli_are_the_models():
+    from deepemotion.cli.train import ARCH_NAMES
+
+    assert sorted(ARCH_NAMES) == sorted(ARCHS)
+
+
+def test_tiny_fast_samples_a_24_pixel_face_at_a_fifth_of_the_tiny_flops():
+    torch.manual_seed(0)
+    fast, tiny = DeepEmotion(ARCHS["tiny-fast"]).eval(), DeepEmotion(replace(ARCHS["tiny"], tta_flip=True))
+    x = torch.randn(3, 1, 48, 48)
+    warped = fast.stn(x)
+    assert warped.shape == (3, 1, 24, 24)
+    # identity theta: the 24x24 grid's samples sit between the 48x48 pixels, each the mean of a 2x2 block
+    torch.testing.assert_close(warped, torch.nn.functional.avg_pool2d(x, 2), atol=1e-5, rtol=1e-5)
+    assert count_flops(fast)["flops"] * 4 < count_flops(tiny)["flops"]
+    assert count_flops(fast)["sampling_macs"] == 4 * 24 * 24
+
+
 def test_budgets_of_the_bundled_families():
     base, tiny = DeepEmotion(ARCHS["base"]), DeepEmotion(ARCHS["tiny"])
     assert count_parameters(base) <= 2_500_000 and count_flops(base)["flops"] <= 200e6

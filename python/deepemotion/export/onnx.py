@@ -58,7 +58,8 @@ class ExportableDeepEmotion(nn.Module):
         super().__init__()
         self.model = model
         self.align_corners = model.config.align_corners
-        self.register_buffer("grid", base_grid(INPUT_SIZE, INPUT_SIZE, self.align_corners))
+        self.size = model.config.sample_size
+        self.register_buffer("grid", base_grid(self.size, self.size, self.align_corners))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
@@ -67,7 +68,7 @@ class ExportableDeepEmotion(nn.Module):
             x = torch.cat([x, torch.flip(x, dims=[3])], 0)            # faces, then their mirror images
         theta = m.theta(x).float()                                      # (N, 2, 3), FP32 even in an FP16 graph
         grid = torch.matmul(self.grid, theta.transpose(1, 2))          # (N, H*W, 2)
-        grid = grid.reshape(-1, INPUT_SIZE, INPUT_SIZE, 2).to(x.dtype)
+        grid = grid.reshape(-1, self.size, self.size, 2).to(x.dtype)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
         logits = m.classify(x)
         if tta:

@@ -3,7 +3,9 @@
 Spatial transformer (kept as in the paper for every member of the family): a localization net
 (two conv layers, each followed by max-pool and ReLU, then two fully connected layers) regresses an
 affine theta (2x3), initialised to the identity; the input is warped by affine grid + bilinear
-sampling. Every exported graph therefore has exactly one affine-grid-sample.
+sampling. Every exported graph therefore has exactly one affine-grid-sample. A member may sample the warped
+face smaller than its input (``sample_size``, e.g. 24: the feature stages then see a 24x24 face, a quarter of
+the work) and let its localization net look at a pooled face (``loc_pool``): the fast small model.
 
 Feature extractor: stages of 3x3 convolutions, each stage ending in a 2x2 max-pool; then dropout
 and two fully connected layers giving 7 logits. The paper's network is two stages of two valid
@@ -42,6 +44,8 @@ class DeepEmotionConfig:
     align_corners: bool = False
     tta_flip: bool = False              # average the logits of the face and its mirror image, inside the graph
     num_classes: int = NUM_CLASSES
+    sample_size: int = INPUT_SIZE       # side of the warped face the STN samples for the feature stages
+    loc_pool: int = 1                   # the localization net sees the face average-pooled by this factor
 
     def __post_init__(self) -> None:
         if not self.widths or len(self.widths) != len(self.depths):
@@ -55,16 +59,23 @@ class DeepEmotionConfig:
             raise ValueError(f"DeepEmotionConfig: padding must be 0 or 1, got {self.padding}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DeepEmotionConfig: dropout must be in [0, 1), got {self.dropout}")
+        if not 8 <= self.sample_size <= INPUT_SIZE or self.loc_pool not in (1, 2):
+            raise ValueError(f"DeepEmotionConfig: sample_size must be in 8..{INPUT_SIZE} and loc_pool 1 or 2, got "
+                             f"{self.sample_size} and {self.loc_pool}")
         if self.feature_size() < 1:
-            raise ValueError(f"DeepEmotionConfig: {len(self.widths)} stages shrink a {INPUT_SIZE}-pixel face "
+            raise ValueError(f"DeepEmotionConfig: {len(self.widths)} stages shrink a {self.sample_size}-pixel face "
                              "to nothing; use fewer stages or padding=1")
 
     def feature_size(self) -> int:
         """Side of the last stage's output map."""
-        s = INPUT_SIZE
+        s = self.sample_size
         for d in self.depths:
             s = (s - 2 * d * (1 - self.padding)) // 2
         return s
+
+    def loc_size(self) -> int:
+        """Side of the localization net's last map (conv7, pool, conv5, pool on the face pooled by loc_pool)."""
+        return ((INPUT_SIZE // self.loc_pool - 6) // 2 - 4) // 2
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -99,6 +110,9 @@ ARCHS: dict[str, DeepEmotionConfig] = {
                                batch_norm=True, hidden=128, dropout=0.4),
     "base": DeepEmotionConfig(widths=(32, 64, 128, 256), depths=(1, 2, 2, 2), padding=1, relu_each_conv=True,
                               batch_norm=True, hidden=256, dropout=0.4),
+    # the fast small model: the warped face sampled at 24x24, the localization net on the face pooled 2x
+    "tiny-fast": DeepEmotionConfig(widths=(16, 32, 64), depths=(2, 1, 1), padding=1, relu_each_conv=True,
+                                   batch_norm=True, hidden=128, dropout=0.3, sample_size=24, loc_pool=2),
 }
 
 
@@ -148,12 +162,14 @@ class DeepEmotion(nn.Module):
         super().__init__()
         cfg = self.config = config if config is not None else PAPER
         c1, c2 = cfg.loc_channels
-        # Localization net: 48 -conv7-> 42 -pool-> 21 -conv5-> 17 -pool-> 8
+        # Localization net: 48 -conv7-> 42 -pool-> 21 -conv5-> 17 -pool-> 8 (loc_pool 2: 24 -> 18 -> 9 -> 5 -> 2)
+        # (ReLU before max-pool: the same numbers as the paper's pool-then-ReLU, since max and ReLU commute, and the
+        # order ONNX Runtime fuses into the convolution; the state-dict keys are unchanged.)
         self.localization = nn.Sequential(
-            nn.Conv2d(1, c1, kernel_size=7), nn.MaxPool2d(2), nn.ReLU(inplace=True),
-            nn.Conv2d(c1, c2, kernel_size=5), nn.MaxPool2d(2), nn.ReLU(inplace=True),
+            nn.Conv2d(1, c1, kernel_size=7), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         )
-        self.fc_loc = nn.Sequential(nn.Linear(c2 * 8 * 8, cfg.loc_hidden), nn.ReLU(inplace=True),
+        self.fc_loc = nn.Sequential(nn.Linear(c2 * cfg.loc_size() ** 2, cfg.loc_hidden), nn.ReLU(inplace=True),
                                     nn.Linear(cfg.loc_hidden, 6))
         chans = (1, *cfg.widths)
         self.features = nn.Sequential(*(_stage(chans[i], chans[i + 1], d, cfg) for i, d in enumerate(cfg.depths)))
@@ -171,12 +187,15 @@ class DeepEmotion(nn.Module):
 
     def theta(self, x: torch.Tensor) -> torch.Tensor:
         """The affine transform (N x 2 x 3) the localization net regresses for ``x``."""
+        if self.config.loc_pool > 1:
+            x = F.avg_pool2d(x, self.config.loc_pool)
         xs = self.localization(x).flatten(1)
         return self.fc_loc(xs).view(-1, 2, 3)
 
     def stn(self, x: torch.Tensor) -> torch.Tensor:
         theta = self.theta(x).to(x.dtype)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=self.config.align_corners)
+        size = self.config.sample_size
+        grid = F.affine_grid(theta, [x.shape[0], x.shape[1], size, size], align_corners=self.config.align_corners)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
                              align_corners=self.config.align_corners)
 
@@ -246,7 +265,7 @@ def count_flops(model: DeepEmotion) -> dict[str, int]:
         for h in handles:
             h.remove()
         model.train(was_training)
-    macs["sampling"] = 4 * INPUT_SIZE * INPUT_SIZE * (2 if model.config.tta_flip else 1)
+    macs["sampling"] = 4 * model.config.sample_size ** 2 * (2 if model.config.tta_flip else 1)
     total = sum(macs.values())
     return {"macs": total, "flops": 2 * total, **{f"{k}_macs": v for k, v in macs.items()}}
 
