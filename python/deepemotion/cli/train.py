@@ -13,7 +13,8 @@ from typing import Any
 from .common import UsageError, cli_main, parser, require_torch
 
 PROG = "fer-train"
-ARCH_NAMES = ("paper", "tiny", "small", "base", "tiny-fast")  # training.model.ARCHS (kept here so --help needs no torch)
+# training.model.ARCHS (kept here so --help needs no torch)
+ARCH_NAMES = ("paper", "tiny", "small", "base", "tiny-fast")
 
 
 def _ints(text: str) -> tuple[int, ...]:
