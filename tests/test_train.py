@@ -94,6 +94,24 @@ def test_resume_continues_exactly(tmp_path):
             torch.testing.assert_close(a[key][k], b[key][k], rtol=0, atol=0)
     with pytest.raises(CheckpointError, match="different training configuration"):
         train(replace(cfg, lr=0.001), data, None, tmp_path / "part", resume=True, progress=False)
+    # the thread count is not part of the recipe: a run resumes on a busier or a bigger machine
+    again = train(replace(cfg, threads=cfg.threads + 1), data, None, tmp_path / "part", resume=True, progress=False)
+    assert [h["epoch"] for h in again.history] == [1, 2]
+
+
+def test_resume_reads_a_run_started_before_newer_config_fields(tmp_path):
+    """A run folder written before the model config gained fields (sample_size, loc_pool) resumes: the missing
+    fields take their defaults, which are the behaviour the run was started with."""
+    data = synthetic_faces(64)
+    cfg = small_cfg(epochs=2)
+    train(cfg, data, None, tmp_path, progress=False, stop_after=1)
+    last = tmp_path / "last.pt"
+    ck = torch.load(last, map_location="cpu", weights_only=True)
+    for key in ("sample_size", "loc_pool"):
+        del ck["train_config"]["model"][key]
+    torch.save(ck, last)
+    res = train(cfg, data, None, tmp_path, resume=True, progress=False)
+    assert [h["epoch"] for h in res.history] == [1, 2]
 
 
 def test_run_folder_is_not_overwritten_without_asking(tmp_path):

@@ -33,6 +33,18 @@ from .metrics import metrics_from_predictions
 from .model import DeepEmotion, DeepEmotionConfig, describe
 
 
+def _recipe(train_config: Any) -> Any:
+    """A training configuration as a resumed run must match it: read through :class:`TrainConfig` (fields added
+    since the run started take their defaults, which are the old behaviour) and without ``threads``."""
+    if not isinstance(train_config, dict):
+        return train_config
+    try:
+        train_config = TrainConfig.from_dict(train_config).to_dict()
+    except (TypeError, ValueError):
+        pass  # not a configuration we can read: compared as it is, and so refused
+    return {k: v for k, v in train_config.items() if k != "threads"}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The recipe. The architecture is ``model``; augmentation is ``augment``."""
@@ -316,7 +328,8 @@ class Trainer:
 
     def load_state(self, path: Path) -> None:
         ck = read_checkpoint(path)
-        if ck.get("train_config") != self.cfg.to_dict():
+        # the recipe must match; the CPU threads are the machine's business (resume on a busier or bigger one)
+        if _recipe(ck.get("train_config")) != _recipe(self.cfg.to_dict()):
             raise CheckpointError(f"{path}: was written with a different training configuration; "
                                   "use a new output folder or the same options")
         self.model.load_state_dict(ck["state_dict"])
