@@ -79,6 +79,34 @@ def test_predict_faces_forms_agree(rec, rng):
     assert rec.predict_faces([]) == []
 
 
+def test_network_sized_gray_crops_reach_the_network_as_training_faces_do(rec, rng):
+    """48x48 gray crops skip the resampler: the batch is (v / 255 - MEAN) / STD of the pixels, bit for bit what
+    training's to_input makes of them; other forms of the same faces (BGR, a list) go through the crop op and
+    agree to float rounding."""
+    torch = pytest.importorskip("torch")
+    from deepemotion.runtime.inputs import normalise_faces
+    from deepemotion.training.augment import to_input
+
+    faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    np.testing.assert_array_equal(normalise_faces(faces), to_input(torch.from_numpy(faces)).numpy())
+    (boxes, batch), = list(rec.finder.whole_crops(faces, 256))
+    np.testing.assert_array_equal(batch, normalise_faces(faces))
+    assert boxes.tolist() == [[0, 0, 48, 48]] * 5
+    fast = rec.predict_faces(faces)
+    bgr = rec.predict_faces(np.repeat(faces[..., None], 3, axis=3))   # B = G = R: through the C++ crop op
+    floats = rec.predict_faces(faces.astype(np.float32))              # checked, rounded, then the fast path
+    rec.finder.always_resample = True
+    try:
+        resampled = rec.predict_faces(faces)                          # the earlier path, for comparison
+    finally:
+        rec.finder.always_resample = False
+    for a, b, c, d in zip(fast, bgr, floats, resampled):
+        assert a.box == b.box == d.box == (0, 0, 48, 48)
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
+        np.testing.assert_allclose(a.probs, d.probs, atol=1e-4)
+        np.testing.assert_array_equal(a.probs, c.probs)
+
+
 @pytest.mark.parametrize("bad, exc, match", [
     ("frame", TypeError, "numpy.ndarray"),
     (np.zeros((0, 10, 3), np.uint8), ValueError, "empty"),

@@ -7,15 +7,19 @@ from typing import Any
 
 import numpy as np
 
+from ..labels import INPUT_SIZE
 from .align import Aligner
 from .backends.base import chunks
 from .detect import GIVEN_BOXES_FRAMING, Detections, box_in_crop, checked_detections, detector_framing
-from .inputs import check_boxes, check_image
+from .inputs import check_boxes, check_image, normalise_faces
 
 
 class FaceFinder:
     """``detector`` (or None: boxes must be given) and ``aligner``. Each detector's boxes are framed with its own
     calibration (``box_in_crop``); boxes given by the caller with ``GIVEN_BOXES_FRAMING``'s."""
+
+    #: True: 48x48 gray crops go through the crop op too (the earlier path, kept for comparisons)
+    always_resample = False
 
     def __init__(self, detector: Any, aligner: Aligner) -> None:
         self.detector = detector
@@ -55,12 +59,18 @@ class FaceFinder:
         for part in chunks(len(items), max_batch):
             chunk, s = items[part], part.start
             if isinstance(chunk, np.ndarray):
-                # a uniform batch is one tall frame with stacked boxes: one C++ call, no bleeding between crops
-                # (sampling clamps to each box)
                 m, h, w = chunk.shape[:3]
                 tall = check_image(chunk.reshape((m * h, w) + chunk.shape[3:]), "crops")
-                stacked = np.stack([np.zeros(m), np.arange(m) * h, np.full(m, w), np.full(m, h)], 1).astype(np.int32)
-                yield np.tile(np.array([[0, 0, w, h]], np.int32), (m, 1)), self.aligner.crop_boxes(tall, stacked)
+                boxes = np.zeros((m, 4), np.int32)
+                boxes[:, 2], boxes[:, 3] = w, h
+                if tall.ndim == 2 and (h, w) == (INPUT_SIZE, INPUT_SIZE) and not self.always_resample:
+                    yield boxes, normalise_faces(tall.reshape(m, h, w))  # gray, network-sized: nothing to resample
+                    continue
+                # a uniform batch is one tall frame with stacked boxes: one C++ call, no bleeding between crops
+                # (sampling clamps to each box)
+                stacked = boxes.copy()
+                stacked[:, 1] = np.arange(m) * h
+                yield boxes, self.aligner.crop_boxes(tall, stacked)
             else:
                 imgs = [check_image(c, f"crop {s + i}") for i, c in enumerate(chunk)]
                 full = [np.array([[0, 0, im.shape[1], im.shape[0]]], np.int32) for im in imgs]

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..labels import MEAN, STD
+
 MAX_SIDE = 1 << 15  # frames and crops larger than 32768 pixels on a side are refused
 
 
@@ -92,6 +94,17 @@ def split_crops(crops: Any) -> list[np.ndarray] | np.ndarray:
     if isinstance(crops, (list, tuple)):
         return list(crops)
     raise TypeError(f"crops must be a numpy array or a list of them, got {type(crops).__name__}")
+
+
+def normalise_faces(faces: np.ndarray) -> np.ndarray:
+    """(N, 1, H, W) float32 network input of uint8 gray faces (N, H, W) taken as they are: (v / 255 - MEAN) / STD,
+    the same float32 operations as training's ``to_input``, so a 48x48 crop reaches the network exactly as the
+    training faces did (``predict_faces``' path for 48x48 gray crops: there is nothing to resample)."""
+    x = faces.astype(np.float32)
+    x /= np.float32(255.0)
+    x -= np.float32(MEAN)
+    x /= np.float32(STD)
+    return x[:, None]
 
 
 def check_options(*, supersample: Any, max_batch: Any, device: Any, min_face: Any) -> None:
