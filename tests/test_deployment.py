@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepemotion import Recognizer
 from deepemotion.serving.repository import FORMS, RepositoryOptions, parse_config, write_repository
 
 pytest.importorskip("tritonclient.grpc")
@@ -47,6 +48,12 @@ def test_repository_configs_parse_with_tritons_schema_and_match_the_graph(tmp_pa
     assert (o.name, o.type, o.shape[1:]) == ("probs", TRITON_TYPES["TYPE_FP32"], [7])
     p = sess.run(None, {"faces": np.zeros((3, 48, 48), np.uint8)})[0]
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)  # probabilities, softmax inside
+    # the graph normalises as predict_faces does: the served answer is the local one (INT8 rounds its input, so a
+    # different order of the same arithmetic would show here)
+    faces = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    backend = "onnxruntime-int8" if info["precision"] == "int8" else "onnxruntime"
+    local = np.stack([f.probs for f in Recognizer(detector=None, backend=backend).predict_faces(faces)])
+    np.testing.assert_allclose(sess.run(None, {"faces": faces})[0], local, atol=1e-5)
     if form == "tensorrt":
         assert (root / "deepemotion" / "build_plan.sh").stat().st_mode & 0o111
         assert "fer-export engine" in (root / "deepemotion" / "build_plan.sh").read_text()

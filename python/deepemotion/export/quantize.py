@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import INPUT_NAME, MEAN, STD
+from ..labels import INPUT_NAME
+from ..runtime.inputs import normalise_faces
 from .onnx import export_portable
 
 STN_MARKERS = ("/localization/", "/fc_loc/")
@@ -48,7 +49,7 @@ class _Calibration:
     def __init__(self, faces: np.ndarray, batch: int = 64) -> None:
         # equal batches only: the histogram calibrators stack per-batch outputs
         faces = faces[: max(batch, len(faces) // batch * batch)]
-        x = ((faces.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
+        x = normalise_faces(faces)
         self.batches = [x[i:i + batch] for i in range(0, len(x), batch)]
         self.i = 0
 

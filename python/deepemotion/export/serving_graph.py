@@ -12,7 +12,7 @@ FACES, PROBS = "faces", "probs"
 
 
 def uint8_softmax_graph(model: bytes) -> bytes:
-    """``model`` with input ``faces`` uint8 (N, 48, 48) -> Cast -> x / (255 STD) - MEAN / STD -> Unsqueeze -> the
+    """``model`` with input ``faces`` uint8 (N, 48, 48) -> Cast -> (x / 255 - MEAN) / STD -> Unsqueeze -> the
     network -> Softmax -> output ``probs`` float32 (N, 7). Checked with onnx's checker."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -22,13 +22,16 @@ def uint8_softmax_graph(model: bytes) -> bytes:
     names = [i.name for i in g.input]
     if INPUT_NAME not in names or OUTPUT_NAME not in [o.name for o in g.output]:
         raise ValueError(f"not a deepemotion graph: inputs {names}, outputs {[o.name for o in g.output]}")
-    scale = numpy_helper.from_array(np.array(1.0 / (255.0 * STD), np.float32), "deepemotion_scale")
-    shift = numpy_helper.from_array(np.array(-MEAN / STD, np.float32), "deepemotion_shift")
+    # (v / 255 - MEAN) / STD in float32, the operations of runtime.inputs.normalise_faces and of training: the
+    # served INT8 graph, which rounds its input, then gives the local answer bit for bit
+    consts = [numpy_helper.from_array(np.array(v, np.float32), f"deepemotion_{k}")
+              for k, v in (("255", 255.0), ("mean", MEAN), ("std", STD))]
     axes = numpy_helper.from_array(np.array([1], np.int64), "deepemotion_channel_axis")
-    g.initializer.extend([scale, shift, axes])
+    g.initializer.extend([*consts, axes])
     pre = [helper.make_node("Cast", [FACES], ["deepemotion_faces_f"], to=TensorProto.FLOAT),
-           helper.make_node("Mul", ["deepemotion_faces_f", "deepemotion_scale"], ["deepemotion_scaled"]),
-           helper.make_node("Add", ["deepemotion_scaled", "deepemotion_shift"], ["deepemotion_normalised"]),
+           helper.make_node("Div", ["deepemotion_faces_f", "deepemotion_255"], ["deepemotion_unit"]),
+           helper.make_node("Sub", ["deepemotion_unit", "deepemotion_mean"], ["deepemotion_centred"]),
+           helper.make_node("Div", ["deepemotion_centred", "deepemotion_std"], ["deepemotion_normalised"]),
            helper.make_node("Unsqueeze", ["deepemotion_normalised", "deepemotion_channel_axis"], [INPUT_NAME])]
     post = [helper.make_node("Softmax", [OUTPUT_NAME], [PROBS], axis=1)]
     nodes = pre + list(g.node) + post

@@ -16,20 +16,17 @@ import numpy as np
 import triton_python_backend_utils as pb_utils  # provided by Triton's python backend
 
 from deepemotion.labels import INPUT_SIZE, NUM_CLASSES
-from deepemotion.ops import crop_faces
 from deepemotion.runtime.backends import create_backend
 from deepemotion.runtime.classify import softmax
+from deepemotion.runtime.inputs import normalise_faces
 
 
 def whole_faces(faces: np.ndarray) -> np.ndarray:
-    """uint8 faces (N, 48, 48) -> the network input, normalised by the same C++ op as ``predict_faces`` on the
+    """uint8 faces (N, 48, 48) -> the network input, normalised by the same function as ``predict_faces`` on the
     client (so that even the INT8 graph, which rounds its input, gives the local answer bit for bit)."""
-    n = len(faces)
-    if n == 0:
+    if len(faces) == 0:
         return np.zeros((0, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
-    tall = np.ascontiguousarray(faces.reshape(n * INPUT_SIZE, INPUT_SIZE))
-    boxes = np.stack([np.zeros(n), np.arange(n) * INPUT_SIZE, np.full(n, INPUT_SIZE), np.full(n, INPUT_SIZE)], 1)
-    return crop_faces(tall, boxes.astype(np.int32))
+    return normalise_faces(np.ascontiguousarray(faces.reshape(-1, INPUT_SIZE, INPUT_SIZE)))
 
 
 def parameter(config: dict, key: str, default: str) -> str:
