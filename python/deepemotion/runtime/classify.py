@@ -50,4 +50,4 @@ class Classifier:
             x = np.ascontiguousarray(batch[part])
             logits = check_logits(backend.run(x), len(x), f"backend {backend.name}")
             out.append(softmax(logits).astype(np.float32))
-        return np.concatenate(out)
+        return out[0] if len(out) == 1 else np.concatenate(out)

@@ -197,6 +197,8 @@ class Recognizer:
             probs.append(self.classifier(batch))
         if not boxes:
             return []
+        if len(boxes) == 1:  # one chunk (up to max_batch faces): nothing to join
+            return make_faces(boxes[0], probs[0])
         return make_faces(np.concatenate(boxes), np.concatenate(probs))
 
     def classify(self, batch: np.ndarray) -> np.ndarray:
