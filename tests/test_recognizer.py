@@ -81,8 +81,8 @@ def test_predict_faces_forms_agree(rec, rng):
 
 def test_network_sized_gray_crops_reach_the_network_as_training_faces_do(rec, rng):
     """48x48 gray crops skip the resampler: the batch is (v / 255 - MEAN) / STD of the pixels, bit for bit what
-    training's to_input makes of them; other forms of the same faces (BGR, a list) go through the crop op and
-    agree to float rounding."""
+    training's to_input makes of them; the same faces as BGR, or with always_resample, go through the crop op and
+    agree to float rounding; as floats they are rounded to the same uint8 and agree exactly."""
     torch = pytest.importorskip("torch")
     from deepemotion.runtime.inputs import normalise_faces
     from deepemotion.training.augment import to_input

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepemotion import Recognizer
-from deepemotion.benchmarks.timing import time_calls
+from deepemotion.benchmarks.faces import time_recognizers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,16 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         for path in ("resample", "direct"):
             rec = Recognizer(model=m, detector=None)
             rec.finder.always_resample = path == "resample"
-            recs[(m, path)] = rec
-    faces = np.random.default_rng(0).integers(0, 256, (max(args.batches), 48, 48), dtype=np.uint8)
+            recs[f"{m} {path}"] = rec
+    times = time_recognizers(recs, args.batches, args.rounds, min_time=0.15)
     rows = []
     for b in args.batches:
-        times: dict[tuple[str, str], list[float]] = {k: [] for k in recs}
-        for _ in range(args.rounds):
-            for k, rec in recs.items():
-                times[k].append(float(np.median(time_calls(lambda: rec.predict_faces(faces[:b]), 0.15, 5))))
         for m in args.models:
-            old, new = (float(np.median(times[(m, q)])) for q in ("resample", "direct"))
+            old, new = (float(np.median(times[(f"{m} {q}", b)])) for q in ("resample", "direct"))
             rows.append({"model": m, "batch": b, "resample_ms": old * 1e3, "direct_ms": new * 1e3,
                          "latency_change": new / old - 1})
             change = 100 * (new / old - 1)

@@ -55,21 +55,31 @@ def _recognizers(models: Sequence[str], floor: bool) -> dict[str, Any]:
     return recs
 
 
+def time_recognizers(recs: dict[str, Any], batches: Sequence[int], rounds: int = 5, min_time: float = 0.3
+                     ) -> dict[tuple[str, int], list[float]]:
+    """Seconds per ``predict_faces`` call of each Recognizer in ``recs`` on the same random 48x48 faces, per batch
+    size: ``rounds`` rounds alternated over the recognizers (so that load on the machine hits all alike), each round
+    the median of ``time_calls``. Keyed by (name, batch)."""
+    faces = np.random.default_rng(0).integers(0, 256, (max(batches), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
+    times: dict[tuple[str, int], list[float]] = {(m, b): [] for b in batches for m in recs}
+    for b in batches:
+        x = faces[:b]
+        for _ in range(rounds):
+            for m, rec in recs.items():
+                times[(m, b)].append(float(np.median(time_calls(lambda: rec.predict_faces(x), min_time, 5))))
+    return times
+
+
 def bench_faces(models: Sequence[str], batches: Sequence[int] = (1, 64), rounds: int = 5, min_time: float = 0.3,
                 floor: bool = True) -> dict[str, Any]:
     recs = _recognizers(models, floor)
-    faces = np.random.default_rng(0).integers(0, 256, (max(batches), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
+    times = time_recognizers(recs, batches, rounds, min_time)
     rows = []
     for b in batches:
-        x = faces[:b]
-        times: dict[str, list[float]] = {m: [] for m in recs}
-        for _ in range(rounds):
-            for m, rec in recs.items():
-                times[m].append(float(np.median(time_calls(lambda: rec.predict_faces(x), min_time, 5))))
         for m in recs:
-            t = float(np.median(times[m]))
+            t = float(np.median(times[(m, b)]))
             rows.append({"model": m, "backend": recs[m].backend.name, "batch": b, "ms_per_call": t * 1e3,
-                         "faces_per_s": b / t, "rounds_ms": [v * 1e3 for v in times[m]]})
+                         "faces_per_s": b / t, "rounds_ms": [v * 1e3 for v in times[(m, b)]]})
     first = models[0]
     for r in rows:
         base = next(q for q in rows if q["model"] == first and q["batch"] == r["batch"])

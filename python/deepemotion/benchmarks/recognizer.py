@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import INPUT_SIZE, MEAN, STD
+from ..labels import INPUT_SIZE
+from ..runtime.inputs import normalise_faces
 from .timing import time_calls
 
 
@@ -31,7 +32,7 @@ def bench_recognizer(batches: tuple[int, ...] = (1, 256), rounds: int = 5, min_t
     rows = []
     for b in batches:
         crops = rng.integers(0, 256, (b, INPUT_SIZE, INPUT_SIZE)).astype(np.uint8)
-        x = ((crops.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
+        x = normalise_faces(crops)
         tr, tp = [], []
         for _ in range(rounds):
             tr.append(float(np.median(time_calls(lambda: rec.predict_faces(crops), min_time, 5))))
