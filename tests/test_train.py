@@ -205,3 +205,19 @@ def test_metrics_from_predictions():
     assert m["per_class"]["disgust"]["precision"] == pytest.approx(2 / 3)
     assert m["per_class"]["fear"] == {"precision": None, "recall": None, "support": 0}
     assert np.array(m["confusion_matrix"]).sum() == 6 and m["confusion_matrix"][6][0] == 1
+
+
+def test_fer_train_sets_the_sampling_size_and_localization_pool(capsys):
+    """--sample-size / --loc-pool reach the model config (tools/arch_speed.py measures such variants before they
+    are trained); a value the family cannot build is a usage error (exit 2), not a traceback."""
+    from deepemotion.cli.train import build_parser, main, make_config
+
+    args = build_parser().parse_args(["--data", "fer2013", "--out", "x", "--arch", "tiny-fast",
+                                      "--sample-size", "32", "--loc-pool", "1"])
+    model = make_config(args).model
+    assert (model.sample_size, model.loc_pool, model.widths) == (32, 1, (16, 32, 64))
+    plain = build_parser().parse_args(["--data", "x", "--out", "x", "--arch", "tiny-fast"])
+    assert make_config(plain).model.sample_size == 24
+    assert main(["--data", "fer2013", "--arch", "tiny-fast", "--loc-pool", "3", "--out", "/nonexistent/x"]) == 2
+    err = capsys.readouterr().err
+    assert "loc_pool" in err and "Traceback" not in err

@@ -64,6 +64,10 @@ def _architecture_options(m: Any) -> None:
     m.add_argument("--depths", type=_ints, default=None, help="convolutions per stage, e.g. 1,2,2,2")
     m.add_argument("--hidden", type=int, default=None, help="units of the first FC layer")
     m.add_argument("--dropout", type=float, default=None, help="dropout before the FC layers")
+    m.add_argument("--sample-size", type=int, default=None,
+                   help="pixels the STN samples the face at for the stages (48: the input size; tiny-fast: 24)")
+    m.add_argument("--loc-pool", type=int, default=None,
+                   help="the localization net sees the face average-pooled by this factor (1: off; tiny-fast: 2)")
     m.add_argument("--tta-flip", action="store_true",
                    help="flip averaging inside the network (doubles its FLOPs; exported into every graph)")
 
@@ -124,7 +128,8 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
     if init_config is not None:
         model = DeepEmotionConfig.from_dict(init_config)
     else:
-        over = {k: getattr(args, k) for k in ("widths", "depths", "hidden", "dropout") if getattr(args, k) is not None}
+        over = {k: getattr(args, k) for k in ("widths", "depths", "hidden", "dropout", "sample_size", "loc_pool")
+                if getattr(args, k) is not None}
         model = arch_config(args.arch, **over)
     if args.tta_flip:
         model = replace(model, tta_flip=True)
