@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -63,8 +63,11 @@ class _Calibration:
         self.i = 0
 
 
-def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "percentile") -> bytes:
-    """The QDQ INT8 graph of a portable FP32 DeepEmotion graph, calibrated on uint8 faces (N, 48, 48)."""
+def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "percentile",
+                  keep_float: Callable[[bytes], list[str]] = float_nodes) -> bytes:
+    """The QDQ INT8 graph of a portable FP32 DeepEmotion graph, calibrated on uint8 faces (N, 48, 48).
+    ``keep_float`` names the nodes left in floating point (default :func:`float_nodes`; other choices are measured by
+    ``tools/int8_float_nodes.py``)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -81,7 +84,7 @@ def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "per
             extra["CalibPercentile"] = 99.999
         quantize_static(str(pre), str(dst), _Calibration(calibration_faces), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method], nodes_to_exclude=float_nodes(pre.read_bytes()),
+                        calibrate_method=methods[method], nodes_to_exclude=keep_float(pre.read_bytes()),
                         extra_options=extra)
         return dst.read_bytes()
 
