@@ -221,3 +221,19 @@ def test_fer_train_sets_the_sampling_size_and_localization_pool(capsys):
     assert main(["--data", "fer2013", "--arch", "tiny-fast", "--loc-pool", "3", "--out", "/nonexistent/x"]) == 2
     err = capsys.readouterr().err
     assert "loc_pool" in err and "Traceback" not in err
+
+
+def test_fer_train_init_refuses_architecture_options_it_would_ignore(capsys):
+    """--init takes the architecture from the checkpoint: shape options next to it were silently ignored before;
+    now they are a usage error naming them. Dropout has no weights, so a fine-tune may change it."""
+    from deepemotion.cli.train import build_parser, main, make_config
+    from deepemotion.training.checkpoint import read_checkpoint
+
+    assert main(["--data", "fer2013", "--init", "tiny", "--widths", "8,8", "--arch", "paper",
+                 "--out", "/nonexistent/x"]) == 2
+    err = capsys.readouterr().err
+    assert "--arch, --widths cannot change it" in err and "Traceback" not in err
+    init = read_checkpoint("tiny")["config"]
+    args = build_parser().parse_args(["--data", "x", "--out", "x", "--init", "tiny", "--dropout", "0.05"])
+    model = make_config(args, init).model
+    assert model.dropout == 0.05 and model.widths == tuple(init["widths"])

@@ -57,9 +57,10 @@ def _data_options(d: Any) -> None:
 
 
 def _architecture_options(m: Any) -> None:
-    m.add_argument("--arch", choices=ARCH_NAMES, default="base", help="paper: the paper's network; tiny/small/base: "
-                   "VGG-style members (padded convs + BN); tiny-fast: the STN samples the face at 24x24 for its stages "
-                   "and its localization net sees the face pooled 2x (about 3x the default's faces/s)")
+    m.add_argument("--arch", choices=ARCH_NAMES, default=None, help="base when not given (with --init: the "
+                   "checkpoint's). paper: the paper's network; tiny/small/base: VGG-style members (padded convs + BN); "
+                   "tiny-fast: the STN samples the face at 24x24 for its stages and its localization net sees the face "
+                   "pooled 2x (about 3x the default's faces/s)")
     m.add_argument("--widths", type=_ints, default=None, help="channels per stage, e.g. 32,64,128,256")
     m.add_argument("--depths", type=_ints, default=None, help="convolutions per stage, e.g. 1,2,2,2")
     m.add_argument("--hidden", type=int, default=None, help="units of the first FC layer")
@@ -125,12 +126,18 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
     from ..training.loop import TrainConfig
     from ..training.model import DeepEmotionConfig, arch_config
 
+    shape = ("arch", "widths", "depths", "hidden", "sample_size", "loc_pool")
     if init_config is not None:
+        clash = ["--" + k.replace("_", "-") for k in shape if getattr(args, k) is not None]
+        if clash:
+            raise UsageError(f"--init takes the architecture from its checkpoint, so {', '.join(clash)} cannot change "
+                             "it: drop them to fine-tune, or leave out --init to train that architecture from scratch")
         model = DeepEmotionConfig.from_dict(init_config)
+        if args.dropout is not None:  # dropout has no weights: a fine-tune may change it
+            model = replace(model, dropout=args.dropout)
     else:
-        over = {k: getattr(args, k) for k in ("widths", "depths", "hidden", "dropout", "sample_size", "loc_pool")
-                if getattr(args, k) is not None}
-        model = arch_config(args.arch, **over)
+        over = {k: getattr(args, k) for k in shape[1:] + ("dropout",) if getattr(args, k) is not None}
+        model = arch_config(args.arch or "base", **over)
     if args.tta_flip:
         model = replace(model, tta_flip=True)
     aug = AugmentConfig(flip=not args.no_flip, rotate_deg=args.rotate_deg, scale=args.scale, shear=args.shear,
