@@ -233,6 +233,8 @@ def test_fer_train_init_refuses_architecture_options_it_would_ignore(capsys):
                  "--out", "/nonexistent/x"]) == 2
     err = capsys.readouterr().err
     assert "--arch, --widths cannot change it" in err and "Traceback" not in err
+    assert main(["--data", "fer2013", "--teacher-tta", "--out", "/nonexistent/x"]) == 2
+    assert "no --teacher is given" in capsys.readouterr().err
     init = read_checkpoint("tiny")["config"]
     args = build_parser().parse_args(["--data", "x", "--out", "x", "--init", "tiny", "--dropout", "0.05"])
     model = make_config(args, init).model

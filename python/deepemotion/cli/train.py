@@ -126,6 +126,8 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
     from ..training.loop import TrainConfig
     from ..training.model import DeepEmotionConfig, arch_config
 
+    if args.teacher_tta and not args.teacher:
+        raise UsageError("--teacher-tta changes how a teacher is run, and no --teacher is given")
     shape = ("arch", "widths", "depths", "hidden", "sample_size", "loc_pool")
     if init_config is not None:
         clash = ["--" + k.replace("_", "-") for k in shape if getattr(args, k) is not None]
