@@ -6,7 +6,6 @@ The graphs now hold 7-bit weights (|w| <= 64, so 255 * 64 * 2 < 32767). The seco
 natively and as a Haswell (AVX2, no VNNI) under qemu user emulation, where qemu is installed."""
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import subprocess
@@ -46,10 +45,11 @@ def test_bundled_int8_weights_fit_in_seven_bits(name):
 
 def faces(n: int) -> np.ndarray:
     """Real PublicTest faces where the data is here, else smooth generated ones."""
-    d = os.environ.get("DEEPEMOTION_DATA")
-    if d and (Path(d) / "fer2013.npz").is_file():
-        with np.load(Path(d) / "fer2013.npz") as z:
-            return z["images"][z["split"] == "public_test"][:n]
+    from deepemotion.training.data import data_dir, resolve_dataset
+
+    d = data_dir()
+    if d is not None and (d / "fer2013.npz").is_file():
+        return resolve_dataset("fer2013", "public_test").images[:n]
     import cv2
 
     rng = np.random.default_rng(0)

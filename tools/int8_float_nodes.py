@@ -22,7 +22,7 @@ import onnx
 from deepemotion import Recognizer
 from deepemotion.benchmarks.faces import time_recognizers
 from deepemotion.export.onnx import export_portable
-from deepemotion.export.quantize import float_nodes, quantize_onnx, runtime_accuracy
+from deepemotion.export.quantize import calibration_faces, float_nodes, quantize_onnx, runtime_accuracy
 from deepemotion.training.checkpoint import load_model
 from deepemotion.training.data import resolve_dataset
 
@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = load_model(args.model)
     fp32 = export_portable(model)
     train, test = resolve_dataset("fer2013", "train"), resolve_dataset("fer2013", "public_test")
-    rng = np.random.default_rng(0)  # the calibration faces fer-export int8 draws
-    calib = train.images[rng.choice(len(train), size=min(args.calibration_faces, len(train)), replace=False)]
+    calib = calibration_faces(train, args.calibration_faces)  # the faces fer-export int8 draws
     rows, recs = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, rule) in enumerate(RULES.items()):

@@ -104,6 +104,12 @@ def runtime_accuracy(model_bytes: bytes, faces: np.ndarray, labels: np.ndarray) 
     return float((probs.argmax(1) == labels).mean())
 
 
+def calibration_faces(train: Any, n: int = 2000, seed: int = 0) -> np.ndarray:
+    """The ``n`` training faces (uint8, N x 48 x 48) an INT8 graph is calibrated on, drawn without replacement."""
+    rng = np.random.default_rng(seed)
+    return train.images[rng.choice(len(train), size=min(n, len(train)), replace=False)]
+
+
 def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000, seed: int = 0,
                    method: str = "percentile", progress: bool = False) -> tuple[bytes, dict[str, Any]]:
     """(QDQ INT8 graph, report) for a DeepEmotion model; calibrated on ``data``'s train split, checked on
@@ -112,8 +118,7 @@ def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000,
 
     train = resolve_dataset(data, "train")
     test = resolve_dataset(data, "public_test")
-    rng = np.random.default_rng(seed)
-    calib = train.images[rng.choice(len(train), size=min(n_calibration, len(train)), replace=False)]
+    calib = calibration_faces(train, n_calibration, seed)
     fp32 = export_portable(model)
     if progress:
         print(f"calibrating on {len(calib)} {train.name} faces ({method})...", flush=True)
