@@ -165,3 +165,26 @@ def test_faces_benchmark_has_a_floor_row_below_every_model():
         # the whole network (196 MFLOP per face) against three small nodes: far apart on any machine
         assert row[FLOOR]["faces_per_s"] > 1.5 * row["default"]["faces_per_s"]
     assert FLOOR in format_faces(res)
+
+
+def test_time_alternating_alternates_calls_one_by_one_until_each_has_its_time():
+    import time as _time
+
+    from deepemotion.benchmarks.timing import time_alternating
+
+    order = []
+
+    def make(name, secs):
+        def fn():
+            order.append(name)
+            _time.sleep(secs)
+        return fn
+
+    times = time_alternating({"fast": make("fast", 0.0005), "slow": make("slow", 0.004)}, min_time=0.02, min_runs=3,
+                             warmup=1)
+    assert order[:2] == ["fast", "slow"]  # the warm-up calls
+    timed = order[2:]
+    assert timed == ["fast", "slow"] * (len(timed) // 2)  # strictly alternated
+    assert len(times["fast"]) == len(times["slow"]) >= 3
+    assert times["slow"].sum() >= 0.02  # the slower function has had its min_time too
+    assert np.median(times["slow"]) > 3 * np.median(times["fast"])

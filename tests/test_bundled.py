@@ -37,6 +37,27 @@ def test_bundled_files_and_metadata(name):
         assert meta["parameters"] <= 2_500_000 and meta["flops_per_face"] <= 200e6
 
 
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_bundled_graphs_leave_out_exactly_the_dead_hidden_units(name):
+    """The graphs' fc1 has the units whose fc2 weights in the bundled .pt are not all zero, as the metadata says."""
+    onnx = pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    b = bundled_model(name)
+    state = torch.load(b.path("pt"), map_location="cpu", weights_only=True)
+    live = int((state["fc2.weight"] != 0).any(0).sum())
+    assert live < state["fc2.weight"].shape[1]  # both bundles have dead units: the graphs are smaller
+    assert b.metadata()["graph"]["hidden_units"] == live
+    for kind in ("onnx", "int8.onnx"):
+        g = onnx.load(str(b.path(kind))).graph
+        gemm = next(n for n in g.node if n.op_type == "Gemm" and "fc1" in n.name)
+        producers = {o: n for n in g.node for o in n.output}
+        w = gemm.input[1]
+        if w in producers:  # the INT8 graph: DequantizeLinear of the quantized weights
+            w = producers[w].input[0]
+        rows = next(onnx.numpy_helper.to_array(i) for i in g.initializer if i.name == w).shape[0]
+        assert rows == live, kind
+
+
 def test_bundled_model_loads_offline(monkeypatch):
     torch = pytest.importorskip("torch")
     import socket

@@ -20,6 +20,7 @@ from deepemotion.export.onnx import (  # noqa: E402
     PLUGIN_DOMAIN,
     PLUGIN_OP,
     base_grid,
+    drop_dead_units,
     export_portable,
     reference_session,
     to_plugin_graph,
@@ -124,6 +125,44 @@ def test_fp16_graphs_keep_theta_fp32():
     with torch.no_grad():
         want = m(x).numpy()
     assert np.abs(got - want).max() < 2e-2  # FP16 weights and activations
+
+
+def _fc1_rows(graph: bytes) -> int:
+    g = onnx.load_from_string(graph).graph
+    gemm = next(n for n in g.node if n.op_type == "Gemm" and "fc1" in n.name)
+    return next(onnx.numpy_helper.to_array(i) for i in g.initializer if i.name == gemm.input[1]).shape[0]
+
+
+def test_dead_hidden_units_are_left_out_with_the_same_logits():
+    m = tilted_model()
+    hidden = m.fc1.out_features
+    with torch.no_grad():  # units 0, 5, 6, ... feed no logit; unit 3 has a large positive bias but no fc2 weight either
+        dead = torch.arange(0, hidden, 5).tolist() + [3]
+        m.fc2.weight[:, dead] = 0
+        m.fc1.bias[3] = 5.0
+    assert drop_dead_units(m).fc1.out_features == hidden - len(set(dead))
+    portable = export_portable(m)
+    assert _fc1_rows(portable) == hidden - len(set(dead))
+    props = {p.key: p.value for p in onnx.load_from_string(portable).metadata_props}
+    assert props["hidden_units"].startswith(f"{hidden - len(set(dead))} of {hidden} ")
+    x = _x(16, seed=3)
+    got = ort.InferenceSession(portable, providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = m(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert m.fc1.out_features == hidden  # the model itself is not changed
+
+
+def test_a_model_without_dead_units_is_exported_whole_and_one_with_only_dead_units_keeps_one():
+    m = tilted_model()
+    assert drop_dead_units(m) is m
+    with torch.no_grad():
+        m.fc2.weight.zero_()
+    pruned = drop_dead_units(m)
+    assert pruned.fc1.out_features == 1
+    x = _x(4)
+    with torch.no_grad():
+        np.testing.assert_array_equal(pruned(x).numpy(), m.fc2.bias.expand(4, -1).numpy())
 
 
 def test_rewrite_rejects_foreign_graphs():

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..labels import INPUT_NAME, INPUT_SIZE, NUM_CLASSES
-from .timing import time_calls
+from .timing import time_alternating
 
 FLOOR = "floor"
 
@@ -58,15 +58,17 @@ def _recognizers(models: Sequence[str], floor: bool) -> dict[str, Any]:
 def time_recognizers(recs: dict[str, Any], batches: Sequence[int], rounds: int = 5, min_time: float = 0.3
                      ) -> dict[tuple[str, int], list[float]]:
     """Seconds per ``predict_faces`` call of each Recognizer in ``recs`` on the same random 48x48 faces, per batch
-    size: ``rounds`` rounds alternated over the recognizers (so that load on the machine hits all alike), each round
-    the median of ``time_calls``. Keyed by (name, batch)."""
+    size: ``rounds`` rounds, each the median per Recognizer of calls alternated one by one over them
+    (:func:`~deepemotion.benchmarks.timing.time_alternating`, so that load on the machine hits all alike).
+    Keyed by (name, batch)."""
     faces = np.random.default_rng(0).integers(0, 256, (max(batches), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
     times: dict[tuple[str, int], list[float]] = {(m, b): [] for b in batches for m in recs}
     for b in batches:
         x = faces[:b]
+        calls = {m: (lambda rec=rec: rec.predict_faces(x)) for m, rec in recs.items()}
         for _ in range(rounds):
-            for m, rec in recs.items():
-                times[(m, b)].append(float(np.median(time_calls(lambda: rec.predict_faces(x), min_time, 5))))
+            for m, t in time_alternating(calls, min_time, 5).items():
+                times[(m, b)].append(float(np.median(t)))
     return times
 
 

@@ -1,0 +1,70 @@
+"""The default model's predict_faces latency now against the start of issue 22, side by side in one run
+(maintainer script).
+
+    python tools/bench_default_latency.py --json docs/results/default_latency.json
+
+"start": the INT8 graph bundled at commit 58aa1d3 (0.2.0, when issue 22 was filed; read from git history) with
+48x48 crops through the C++ resampler, as the code of then did (``FaceFinder.always_resample = True``).
+"start graph, direct crops": the same graph through today's crop path. "now": the bundled default as
+``Recognizer(detector=None)`` runs it. The same random 48x48 faces, rounds alternated over the three, medians
+(``deepemotion.benchmarks.faces.time_recognizers``); the change is now / start - 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from deepemotion import Recognizer
+from deepemotion.benchmarks.faces import time_recognizers
+from deepemotion.runtime.assets import bundled_model
+
+ROOT = Path(__file__).resolve().parents[1]
+START = "58aa1d3"
+
+
+def graph_at(rev: str, folder: Path) -> Path:
+    """The default's INT8 graph as committed at ``rev``, written into ``folder``."""
+    rel = bundled_model("default").path("int8.onnx").relative_to(ROOT)
+    data = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{rel.as_posix()}"], check=True,
+                          capture_output=True).stdout
+    path = folder / f"default_{rev}.int8.onnx"
+    path.write_bytes(data)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--start", default=START, help="commit whose bundled default INT8 graph is the start")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        old = graph_at(args.start, Path(tmp))
+        start = Recognizer(model=str(old), detector=None)
+        start.finder.always_resample = True
+        recs = {"start": start, "start graph, direct crops": Recognizer(model=str(old), detector=None),
+                "now": Recognizer(detector=None)}
+        backends = {k: r.backend.name for k, r in recs.items()}
+        times = time_recognizers(recs, args.batches, args.rounds, min_time=0.2)
+    rows = []
+    for b in args.batches:
+        t0 = float(np.median(times[("start", b)]))
+        for k in recs:
+            t = float(np.median(times[(k, b)]))
+            rows.append({"setup": k, "backend": backends[k], "batch": b, "ms_per_call": t * 1e3,
+                         "change_vs_start": t / t0 - 1, "rounds_ms": [v * 1e3 for v in times[(k, b)]]})
+            print(f"batch {b:3d}  {k:28s} {t * 1e3:8.3f} ms per call  {100 * (t / t0 - 1):+6.1f}%")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"start": args.start, "rounds": args.rounds, "rows": rows}, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
