@@ -21,6 +21,7 @@ import numpy as np
 
 from deepemotion import Recognizer
 from deepemotion.benchmarks.faces import time_recognizers
+from deepemotion.files import atomic_write_text
 from deepemotion.runtime.assets import bundled_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                          "change_vs_start": t / t0 - 1, "rounds_ms": [v * 1e3 for v in times[(k, b)]]})
             print(f"batch {b:3d}  {k:28s} {t * 1e3:8.3f} ms per call  {100 * (t / t0 - 1):+6.1f}%")
     if args.json is not None:
-        args.json.write_text(json.dumps({"start": args.start, "rounds": args.rounds, "rows": rows}, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        result = {"start": args.start, "rounds": args.rounds, "rows": rows}
+        print(f"wrote {atomic_write_text(args.json, json.dumps(result, indent=1) + chr(10))}")
     return 0
 
 
