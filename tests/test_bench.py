@@ -1,6 +1,7 @@
 """fer-bench in a tiny configuration: table, JSON (schema checked), plot, --compare, stream, kernels."""
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -54,6 +55,22 @@ def test_kernel_bench_rows():
     for r in rows:
         assert r["ours_ms"] > 0 and r["torch_ms"] > 0
         assert r["speedup_vs_torch"] == pytest.approx(r["torch_ms"] / r["ours_ms"])
+        if importlib.util.find_spec("onnx") is not None:  # the ONNX Runtime column needs onnx to build its graph
+            assert r["onnxruntime_ms"] > 0
+            assert r["speedup_vs_onnxruntime"] == pytest.approx(r["onnxruntime_ms"] / r["ours_ms"])
+        else:
+            assert "onnxruntime_ms" not in r
+
+
+def test_kernel_bench_onnxruntime_column_samples_what_our_op_samples():
+    """The ONNX Runtime column times the portable graph's sampling: it must compute what our op computes."""
+    pytest.importorskip("onnx")
+    from deepemotion.benchmarks.kernels import _theta, ort_sampler
+    from deepemotion.ops import affine_grid_sample
+
+    x = np.random.default_rng(3).uniform(0, 1, (5, 2, 61, 47)).astype(np.float32)
+    th = _theta(5, seed=3)
+    np.testing.assert_allclose(ort_sampler(48, 48)(x, th), affine_grid_sample(x, th, 48), atol=2e-5)
 
 
 def test_fuse_friendly_rewrite_is_exact():

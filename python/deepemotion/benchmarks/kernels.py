@@ -1,9 +1,11 @@
 """Micro-benchmark of affine_grid_sample: ours against PyTorch's affine_grid + grid_sample, side by
-side in one process, on the CPU and (where present) the GPU (``fer-bench --kernels``).
+side in one process, on the CPU and (where present) the GPU (``fer-bench --kernels``). On the CPU a third column
+times what the portable ONNX graph does in ONNX Runtime (``MatMul`` of the base grid with theta^T, ``Reshape``,
+``GridSample``; needs the ``onnx`` package).
 
 GPU times come from CUDA events around the launches (median over repeats), CPU times from
-perf_counter. Bandwidth = (bytes read + bytes written) / time, counting each input and output
-element once.
+perf_counter, the implementations' calls alternated one by one. Bandwidth = (bytes read + bytes written) / time,
+counting each input and output element once.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+
+from .timing import time_alternating
 
 DEFAULT_BATCHES = (1, 64, 4096)
 
@@ -35,15 +39,34 @@ def _cases(batches: tuple[int, ...]) -> list[tuple[str, tuple[int, int, int, int
     return cases
 
 
-def _time_cpu(fn: Callable[[], Any], min_time: float) -> float:
-    fn()  # warm-up
-    times: list[float] = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < min_time or len(times) < 5:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def ort_sampler(out_h: int, out_w: int) -> Any:
+    """``f(x, theta)``: the portable graph's STN sampling (base grid MatMul theta^T, Reshape, GridSample) as an ONNX
+    Runtime session on the CPU; None without the ``onnx`` package."""
+    try:
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    import onnxruntime as ort
+
+    from ..export.onnx import OPSET, base_grid
+
+    grid = base_grid(out_h, out_w, False).numpy()
+    nodes = [helper.make_node("Transpose", ["theta"], ["theta_t"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["grid", "theta_t"], ["points"]),
+             helper.make_node("Reshape", ["points", "shape"], ["grid_nhw2"]),
+             helper.make_node("GridSample", ["x", "grid_nhw2"], ["y"], mode="bilinear", padding_mode="zeros",
+                              align_corners=0)]
+    f = TensorProto.FLOAT
+    g = helper.make_graph(nodes, "stn_sampling",
+                          [helper.make_tensor_value_info("x", f, ["N", "C", "H", "W"]),
+                           helper.make_tensor_value_info("theta", f, ["N", 2, 3])],
+                          [helper.make_tensor_value_info("y", f, ["N", "C", out_h, out_w])],
+                          [numpy_helper.from_array(grid, "grid"),
+                           numpy_helper.from_array(np.array([-1, out_h, out_w, 2], np.int64), "shape")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return lambda x, theta: sess.run(None, {"x": x, "theta": theta})[0]
 
 
 def _time_cuda(torch: Any, fn: Callable[[], Any], min_time: float) -> float:
@@ -79,11 +102,20 @@ def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_tim
             tdt = getattr(torch, dtype)
             esize = 2 if dtype == "float16" else 4
             nbytes = (x_np.size + n * c * oh * ow) * esize + th_np.nbytes
+            extra: dict[str, float] = {}
             if device == "cpu":
                 xt, tt = torch.from_numpy(x_np), torch.from_numpy(th_np)
-                t_ours = _time_cpu(lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False), min_time)
+                calls = {"ours": lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False),
+                         "torch": lambda: affine_grid_sample_reference(xt, tt, oh, ow)}
+                ort_run = ort_sampler(oh, ow)
+                if ort_run is not None:
+                    calls["onnxruntime"] = lambda: ort_run(x_np, th_np)
                 with torch.no_grad():
-                    t_torch = _time_cpu(lambda: affine_grid_sample_reference(xt, tt, oh, ow), min_time)
+                    t = {k: statistics.median(v.tolist()) for k, v in time_alternating(calls, min_time, 5).items()}
+                t_ours, t_torch = t["ours"], t["torch"]
+                if "onnxruntime" in t:
+                    extra = {"onnxruntime_ms": t["onnxruntime"] * 1e3,
+                             "speedup_vs_onnxruntime": t["onnxruntime"] / t_ours}
             else:
                 xt = torch.from_numpy(x_np).cuda().to(tdt)
                 tt = torch.from_numpy(th_np).cuda()
@@ -95,15 +127,18 @@ def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_tim
             rows.append({
                 "case": label, "device": device, "dtype": dtype, "batch": n,
                 "ours_ms": t_ours * 1e3, "torch_ms": t_torch * 1e3, "speedup_vs_torch": t_torch / t_ours,
-                "ours_GBps": nbytes / t_ours / 1e9, "torch_GBps": nbytes / t_torch / 1e9,
+                "ours_GBps": nbytes / t_ours / 1e9, "torch_GBps": nbytes / t_torch / 1e9, **extra,
             })
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'case':46} {'device':6} {'dtype':8} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'ours GB/s':>10}"
+    head = (f"{'case':46} {'device':6} {'dtype':8} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'ORT ms':>10} "
+            f"{'ratio':>7} {'ours GB/s':>10}")
     lines = [head, "-" * len(head)]
     for r in rows:
+        ort_cols = (f"{r['onnxruntime_ms']:10.4f} {r['speedup_vs_onnxruntime']:6.2f}x" if "onnxruntime_ms" in r
+                    else f"{'-':>10} {'-':>7}")
         lines.append(f"{r['case']:46} {r['device']:6} {r['dtype']:8} {r['ours_ms']:10.4f} {r['torch_ms']:10.4f} "
-                     f"{r['speedup_vs_torch']:6.2f}x {r['ours_GBps']:10.2f}")
+                     f"{r['speedup_vs_torch']:6.2f}x {ort_cols} {r['ours_GBps']:10.2f}")
     return "\n".join(lines)
