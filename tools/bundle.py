@@ -221,12 +221,13 @@ def main(argv: list[str] | None = None) -> int:
 def metadata(args: argparse.Namespace, ckpt: dict[str, Any], model: DeepEmotion, ev: dict[str, Any],
              onnx_sha: str) -> dict[str, Any]:
     meta_in = ckpt.get("meta", {})
+    graph = drop_dead_units(model)  # the network the ONNX graphs hold
     return {
         "name": args.name, "file_stem": BUNDLED_MODELS[args.name],
         "architecture": "DeepEmotion family (Minaee et al. 2021): STN (localization net -> theta -> affine grid + "
                         "bilinear sampling) + VGG-style feature stages + 2 FC",
         "config": ckpt["config"], **describe(model),
-        "graph": {"hidden_units": drop_dead_units(model).fc1.out_features, **describe(drop_dead_units(model)),
+        "graph": {"hidden_units": graph.fc1.out_features, **describe(graph),
                   "note": "the ONNX graphs leave out the hidden units whose fc2 weights are all zero (same logits)"},
         "classes": list(CLASSES),
         "input": "N x 1 x 48 x 48 float32, gray, (v/255 - 0.5)/0.5",

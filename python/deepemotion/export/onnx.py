@@ -141,7 +141,7 @@ def _finalize(data: bytes, model: DeepEmotion, flavour: str) -> bytes:
     proto.producer_name = "deepemotion"
     meta = {"flavour": flavour, "config": json.dumps(model.config.to_dict()), "classes": ",".join(CLASSES),
             "normalisation": f"(v/255-{MEAN})/{STD}",
-            "hidden_units": f"{max(1, model.fc1.out_features - len(dead_units(model)))} of {model.fc1.out_features} "
+            "hidden_units": f"{drop_dead_units(model).fc1.out_features} of {model.fc1.out_features} "
                             "(units with all-zero fc2 weights left out)"}
     del proto.metadata_props[:]
     for k, v in meta.items():
