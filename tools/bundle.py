@@ -7,7 +7,11 @@
    ``public_test:select`` is that half's twin) and folded into the last layer (its weights and bias divided by T):
    every graph made from the weights -- ONNX FP32, INT8, TensorRT engines, Triton repositories -- then gives
    calibrated probabilities, at no cost per face.
-2. Writes into python/deepemotion/weights/:
+2. **A constant STN where training left one**: when none of the localization net's hidden units fires on any FER2013
+   face (train, PublicTest, PublicTest under every robustness condition), their incoming weights are zeroed
+   (``--no-freeze-stn`` keeps them): θ is then provably the same for every input and the graphs hold it as a constant
+   (deepemotion.export.stn) -- the same answers on every checked face, the localization net's time saved per face.
+3. Writes into python/deepemotion/weights/:
    <stem>.pt        the weights (float16 storage to keep the wheel small; computed in float32)
    <stem>.onnx      the portable FP32 graph, built from exactly those float16-rounded weights
    <stem>.int8.onnx with --int8: the calibrated INT8 QDQ graph (fer-export int8)
@@ -29,6 +33,7 @@ import numpy as np
 import torch
 
 from deepemotion.export.onnx import drop_dead_units, export_portable, sha256
+from deepemotion.export.stn import constant_theta
 from deepemotion.labels import CLASSES, INPUT_SIZE
 from deepemotion.runtime.assets import BUNDLED_MODELS
 from deepemotion.runtime.recognizer import predict_probs
@@ -109,6 +114,34 @@ def calibrate(model: DeepEmotion, data: str) -> dict[str, Any]:
             "folded_into": "the last layer (fc2 weights and bias divided by T): every graph gives calibrated scores",
             "ece_calibration_half_before": before, "ece_calibration_half_with_t_nll": after,
             "kept": "T_nll" if t == t_nll else "T = 1 (T_nll raised the calibration half's ECE)"}
+
+
+def freeze_stn(model: DeepEmotion, data: str) -> dict[str, Any]:
+    """Item 2 above: when no hidden unit of the localization net fires on any face of ``data``'s train and test
+    splits, nor on the test faces under every robustness condition (network input made by the runtime's crop path),
+    zero their incoming weights: θ is then provably constant and the graphs hold it instead of the net
+    (deepemotion.export.stn). The same answers on every checked face; faster per face."""
+    from deepemotion.benchmarks.robustness import PERTURBATIONS
+    from deepemotion.export.stn import freeze_localization
+    from deepemotion.runtime.recognizer import Recognizer
+
+    train, test = resolve_dataset(data, "train"), resolve_dataset(data, "public_test")
+    finder = Recognizer(detector=None).finder
+    rng = np.random.default_rng(0)
+
+    def inputs() -> Any:
+        yield from (batch for _, batch in finder.whole_crops(train.images, 256))
+        for pert in PERTURBATIONS.values():
+            yield from (batch for _, batch in finder.whole_crops(pert.apply(test.images, rng), 256))
+
+    report = freeze_localization(model, inputs())
+    report["checked_on"] = (f"{train.name} ({len(train)} faces) and {test.name} ({len(test)} faces) under each of "
+                            f"{len(PERTURBATIONS)} robustness conditions (clean included)")
+    report["note"] = ("θ is constant: none of the localization net's hidden units fires on any checked face, so "
+                      "their incoming weights are zeroed and the graphs hold θ instead of the net" if report["frozen"]
+                      else "a localization unit fires on some checked face: the graphs compute θ per face")
+    print(f"STN: {report['note']} ({report['faces_checked']} faces checked)", flush=True)
+    return report
 
 
 def evaluate_graph(path: Path, data: Any, select: Any) -> dict[str, Any]:
@@ -194,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--int8", action="store_true", help="also write the calibrated INT8 graph")
     p.add_argument("--no-temperature", action="store_true", help="do not fit and fold a temperature")
     p.add_argument("--robustness", action="store_true", help="also record the robot-camera conditions")
+    p.add_argument("--no-freeze-stn", action="store_true",
+                   help="keep the localization net even when none of its hidden units fires on any checked face")
     p.add_argument("--out", default=str(WEIGHTS), help="output folder")
     args = p.parse_args(argv)
 
@@ -202,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     calib = None if args.no_temperature else calibrate(model, args.data)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     model = model_from_state(ckpt["config"], half, args.checkpoint)  # exactly the float16-rounded weights
+    stn = None if args.no_freeze_stn else freeze_stn(model, args.data)
+    if stn is not None and stn["frozen"]:  # the zeroed weights are what the .pt stores
+        half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     stem, out = BUNDLED_MODELS[args.name], Path(args.out)
     files = export_files(model, half, out, stem, args.data, args.int8)
     ev = evaluation(args, model, out, stem, files)
@@ -210,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.robustness:
         ev["robustness"] = robustness(args, out, stem, ev["default_backend_cpu"])
     meta = metadata(args, ckpt, model, ev, files["onnx_sha256"])
+    if stn is not None:
+        meta["graph"]["stn"] = stn
     (out / f"{stem}.json").write_text(json.dumps(strip_paths(meta), indent=2) + "\n")
     print(json.dumps({"accuracy (Recognizer, default CPU backend)": ev["accuracy"], "accuracy_fp32":
                       ev["accuracy_fp32"], "ece": ev["ece"], "temperature": calib and calib["temperature"],
@@ -227,8 +267,9 @@ def metadata(args: argparse.Namespace, ckpt: dict[str, Any], model: DeepEmotion,
         "architecture": "DeepEmotion family (Minaee et al. 2021): STN (localization net -> theta -> affine grid + "
                         "bilinear sampling) + VGG-style feature stages + 2 FC",
         "config": ckpt["config"], **describe(model),
-        "graph": {"hidden_units": graph.fc1.out_features, **describe(graph),
-                  "note": "the ONNX graphs leave out the hidden units whose fc2 weights are all zero (same logits)"},
+        "graph": {"hidden_units": graph.fc1.out_features, **describe(graph, constant_theta(model) is not None),
+                  "note": "the ONNX graphs leave out the hidden units whose fc2 weights are all zero (same logits)"
+                          " and, with a constant STN (stn), the localization net"},
         "classes": list(CLASSES),
         "input": "N x 1 x 48 x 48 float32, gray, (v/255 - 0.5)/0.5",
         "training_data": meta_in.get("data"), "train_split": meta_in.get("train_split"),

@@ -15,7 +15,9 @@
 Hidden units of ``fc1`` whose outgoing ``fc2`` weights are all exactly zero (the default model has 223 such units of
 256, the tiny one 25 of 48: training drives them to zero and the float16 bundle stores exact zeros) are left out of both
 flavours (:func:`drop_dead_units`): they add nothing to any logit, so the FP32 graph gives the same numbers with fewer
-weights to read per face.
+weights to read per face. Likewise, when the localization net provably gives the same θ for every input
+(:mod:`deepemotion.export.stn`; the bundled models are frozen so by ``tools/bundle.py``), the graphs hold that θ as a
+constant instead of the net (metadata ``stn``); the grid and the sampling stay.
 
 Input ``input``: (N, 1, 48, 48) float32, normalised (see deepemotion.labels); output
 ``logits``: (N, 7). The batch axis is dynamic. A model with ``tta_flip`` exports its flip averaging
@@ -87,22 +89,34 @@ def drop_dead_units(model: DeepEmotion) -> DeepEmotion:
 
 
 class ExportableDeepEmotion(nn.Module):
-    """DeepEmotion with the STN grid written as MatMul(base_grid, theta^T) and its dead hidden units left out
-    (:func:`drop_dead_units`): same numbers, exportable at opset 17."""
+    """DeepEmotion with the STN grid written as MatMul(base_grid, theta^T), its dead hidden units left out
+    (:func:`drop_dead_units`) and, when the localization net provably gives one θ for every input
+    (:func:`deepemotion.export.stn.constant_theta`), that θ in place of the net: same numbers, exportable at
+    opset 17."""
 
     def __init__(self, model: DeepEmotion) -> None:
         super().__init__()
+        from .stn import constant_theta
+
         self.model = drop_dead_units(model)
         self.align_corners = model.config.align_corners
         self.size = model.config.sample_size
         self.register_buffer("grid", base_grid(self.size, self.size, self.align_corners))
+        theta = constant_theta(model)
+        self.constant_stn = theta is not None
+        if theta is not None:
+            self.register_buffer("theta", theta.view(1, 2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
         tta = m.config.tta_flip
         if tta:
             x = torch.cat([x, torch.flip(x, dims=[3])], 0)            # faces, then their mirror images
-        theta = m.theta(x).float()                                      # (N, 2, 3), FP32 even in an FP16 graph
+        if self.constant_stn:                                           # (N, 2, 3), FP32 even in an FP16 graph
+            # one θ per face: zeros shaped like a slice of x broadcast it in fewer ONNX nodes than expand()
+            theta = self.theta + torch.zeros_like(x[:, 0, :2, :3], dtype=torch.float32)
+        else:
+            theta = m.theta(x).float()
         grid = torch.matmul(self.grid, theta.transpose(1, 2))          # (N, H*W, 2)
         grid = grid.reshape(-1, self.size, self.size, 2).to(x.dtype)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
@@ -132,6 +146,17 @@ def export_portable(model: DeepEmotion, path: str | Path | None = None, half: bo
     return data
 
 
+def stn_description(model: DeepEmotion) -> str:
+    """How the graph gets θ: the localization net per face, or the constant it provably computes."""
+    from .stn import constant_theta
+
+    theta = constant_theta(model)
+    if theta is None:
+        return "theta from the localization net, per face"
+    values = ", ".join(f"{v:.6g}" for v in theta.flatten().tolist())
+    return f"constant theta [{values}] (the localization net's hidden units are provably never active)"
+
+
 def _finalize(data: bytes, model: DeepEmotion, flavour: str) -> bytes:
     import json
 
@@ -142,7 +167,7 @@ def _finalize(data: bytes, model: DeepEmotion, flavour: str) -> bytes:
     meta = {"flavour": flavour, "config": json.dumps(model.config.to_dict()), "classes": ",".join(CLASSES),
             "normalisation": f"(v/255-{MEAN})/{STD}",
             "hidden_units": f"{drop_dead_units(model).fc1.out_features} of {model.fc1.out_features} "
-                            "(units with all-zero fc2 weights left out)"}
+                            "(units with all-zero fc2 weights left out)", "stn": stn_description(model)}
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)

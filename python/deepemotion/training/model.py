@@ -234,12 +234,13 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: DeepEmotion) -> dict[str, int]:
+def count_flops(model: DeepEmotion, constant_stn: bool = False) -> dict[str, int]:
     """Multiply-accumulates of one forward pass (eval mode, as shipped) on one 48x48 face, by layer kind.
 
     Convolutions and linear layers are counted exactly from a traced forward pass; the STN's
     bilinear sampling is counted as 4 MACs per output pixel. FLOPs = 2 x MACs. With ``tta_flip``
-    the network runs twice per face and both passes are counted.
+    the network runs twice per face and both passes are counted. ``constant_stn``: the localization net is not
+    counted (a graph that holds its constant θ instead, see deepemotion.export.stn).
     """
     macs = {"conv": 0, "linear": 0, "sampling": 0}
 
@@ -251,7 +252,10 @@ def count_flops(model: DeepEmotion) -> dict[str, int]:
         macs["linear"] += out.numel() * mod.in_features
 
     handles = []
+    skip = {id(m) for m in (*model.localization.modules(), *model.fc_loc.modules())} if constant_stn else set()
     for m in model.modules():
+        if id(m) in skip:
+            continue
         if isinstance(m, nn.Conv2d):
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
@@ -270,10 +274,14 @@ def count_flops(model: DeepEmotion) -> dict[str, int]:
     return {"macs": total, "flops": 2 * total, **{f"{k}_macs": v for k, v in macs.items()}}
 
 
-def describe(model: DeepEmotion) -> dict[str, Any]:
-    """Parameters and FLOPs of ``model`` (for metadata and the accuracy-vs-MFLOP plot)."""
-    f = count_flops(model)
-    return {"parameters": count_parameters(model), "flops_per_face": f["flops"], "mflops_per_face": f["flops"] / 1e6}
+def describe(model: DeepEmotion, constant_stn: bool = False) -> dict[str, Any]:
+    """Parameters and FLOPs of ``model`` (for metadata and the accuracy-vs-MFLOP plot); ``constant_stn``: of the
+    network without its localization net (a graph that holds its constant θ)."""
+    f = count_flops(model, constant_stn)
+    n = count_parameters(model)
+    if constant_stn:
+        n -= count_parameters(model.localization) + count_parameters(model.fc_loc) - 6  # θ stays: 6 numbers
+    return {"parameters": n, "flops_per_face": f["flops"], "mflops_per_face": f["flops"] / 1e6}
 
 
 __all__ = ["ARCHS", "PAPER", "DeepEmotion", "DeepEmotionConfig", "arch_config", "count_flops", "count_parameters",
