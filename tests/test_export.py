@@ -25,6 +25,7 @@ from deepemotion.export.onnx import (  # noqa: E402
     reference_session,
     to_plugin_graph,
 )
+from deepemotion.export.stn import constant_theta  # noqa: E402
 from deepemotion.runtime.backends.torch import load_torch_model  # noqa: E402
 from deepemotion.training.model import ARCHS, PAPER, DeepEmotion  # noqa: E402
 
@@ -39,7 +40,17 @@ def tilted_model(config=PAPER) -> DeepEmotion:
     return m
 
 
+def constant_stn_model(config=PAPER) -> DeepEmotion:
+    """A tilted model whose localization units can never fire: θ is provably its constant bias."""
+    m = tilted_model(config)
+    with torch.no_grad():
+        m.fc_loc[0].bias.fill_(-1e4)
+    return m
+
+
 MODELS = {"random-tilted": lambda: tilted_model(), "random-small": lambda: tilted_model(ARCHS["small"]),
+          "random-constant-stn": lambda: constant_stn_model(),
+          "random-tiny-tta-constant-stn": lambda: constant_stn_model(replace(ARCHS["tiny"], tta_flip=True)),
           "random-tiny-tta": lambda: tilted_model(replace(ARCHS["tiny"], tta_flip=True)),
           "random-tiny-fast": lambda: tilted_model(ARCHS["tiny-fast"]),
           "bundled": lambda: load_torch_model()[0]}
@@ -57,12 +68,14 @@ def _x(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def test_portable_graph_ops(model_and_graphs):
-    _, portable, _ = model_and_graphs
+    m, portable, _ = model_and_graphs
     g = onnx.load_from_string(portable)
     onnx.checker.check_model(g, full_check=True)
     ops = [n.op_type for n in g.graph.node]
     assert "AffineGrid" not in ops and "ReduceSum" not in ops
-    assert ops.count("GridSample") == 1 and "MatMul" in ops  # exactly one affine-grid-sample, also with TTA
+    assert ops.count("GridSample") == 1  # exactly one affine-grid-sample, also with TTA
+    # the grid: base_grid @ θ^T per face, or (θ provably constant) one constant grid and no MatMul before the warp
+    assert ("MatMul" in ops[:ops.index("GridSample")]) == (constant_theta(m) is None)
     gs = next(n for n in g.graph.node if n.op_type == "GridSample")
     attrs = {a.name: helper.get_attribute_value(a) for a in gs.attribute}
     assert attrs["mode"] == b"bilinear"  # opset-16 spelling; "linear" (opset 20) is what TensorRT misreads

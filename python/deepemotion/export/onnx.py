@@ -104,22 +104,26 @@ class ExportableDeepEmotion(nn.Module):
         self.register_buffer("grid", base_grid(self.size, self.size, self.align_corners))
         theta = constant_theta(model)
         self.constant_stn = theta is not None
-        if theta is not None:
-            self.register_buffer("theta", theta.view(1, 2, 3))
+        if theta is not None:  # the sampling grid is a constant too: base grid @ θ^T, computed as at run time
+            grid = torch.matmul(self.grid, theta.t()).reshape(1, self.size, self.size, 2)
+            self.register_buffer("stn_grid", grid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
         tta = m.config.tta_flip
         if tta:
             x = torch.cat([x, torch.flip(x, dims=[3])], 0)            # faces, then their mirror images
-        if self.constant_stn:                                           # (N, 2, 3), FP32 even in an FP16 graph
-            # one θ per face: zeros shaped like a slice of x broadcast it in fewer ONNX nodes than expand()
-            theta = self.theta + torch.zeros_like(x[:, 0, :2, :3], dtype=torch.float32)
+        if self.constant_stn:
+            # one grid for every face: the batch goes through GridSample as the channels of one image
+            # (two Reshapes around one GridSample; no per-face θ, grid or batch-sized broadcast)
+            folded = F.grid_sample(x.reshape(1, -1, INPUT_SIZE, INPUT_SIZE), self.stn_grid.to(x.dtype), mode="bilinear",
+                                   padding_mode="zeros", align_corners=self.align_corners)
+            x = folded.reshape(-1, 1, self.size, self.size)
         else:
-            theta = m.theta(x).float()
-        grid = torch.matmul(self.grid, theta.transpose(1, 2))          # (N, H*W, 2)
-        grid = grid.reshape(-1, self.size, self.size, 2).to(x.dtype)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
+            theta = m.theta(x).float()                                  # (N, 2, 3), FP32 even in an FP16 graph
+            grid = torch.matmul(self.grid, theta.transpose(1, 2))      # (N, H*W, 2)
+            grid = grid.reshape(-1, self.size, self.size, 2).to(x.dtype)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
         logits = m.classify(x)
         if tta:
             logits = logits.reshape(2, -1, logits.shape[-1]).mean(0)
@@ -188,6 +192,13 @@ def to_plugin_graph(portable: bytes) -> bytes:
     if len(samplers) != 1:
         raise ValueError(f"expected one GridSample in the portable graph, found {len(samplers)}")
     gs = samplers[0]
+    attrs = {a.name: helper.get_attribute_value(a) for a in gs.attribute}
+    align = int(attrs.get("align_corners", 0))
+    bilinear = attrs.get("mode", b"bilinear") in (b"bilinear", b"linear")
+    if not bilinear or attrs.get("padding_mode", b"zeros") != b"zeros":
+        raise ValueError(f"GridSample must be bilinear with zeros padding, got {attrs}")
+    if gs.input[1] in inits or _constant(g, gs.input[1]) is not None:
+        return _constant_stn_to_plugin(proto, gs, align)
     grid_src = producers.get(gs.input[1])
     if grid_src is not None and grid_src.op_type == "Cast":  # FP16 graph: the FP32 grid is cast down
         grid_src = producers.get(grid_src.input[0])
@@ -202,11 +213,6 @@ def to_plugin_graph(portable: bytes) -> bytes:
     grid = numpy_helper.to_array(inits[base_name])
     out_hw = grid.shape[0]
     side = int(round(out_hw ** 0.5))
-    attrs = {a.name: helper.get_attribute_value(a) for a in gs.attribute}
-    align = int(attrs.get("align_corners", 0))
-    bilinear = attrs.get("mode", b"bilinear") in (b"bilinear", b"linear")
-    if not bilinear or attrs.get("padding_mode", b"zeros") != b"zeros":
-        raise ValueError(f"GridSample must be bilinear with zeros padding, got {attrs}")
     if not np.allclose(grid, base_grid(side, side, bool(align)).numpy(), atol=1e-6):
         raise ValueError("the MatMul constant is not the affine_grid base grid")
     node = helper.make_node(PLUGIN_OP, [gs.input[0], transpose.input[0]], list(gs.output), name="stn/AffineGridSample",
@@ -222,13 +228,80 @@ def to_plugin_graph(portable: bytes) -> bytes:
     # drop producers that only fed the removed nodes (e.g. the Reshape's shape constant)
     del g.node[:]
     g.node.extend(nodes)
-    _prune(g)
+    return _finish_plugin_graph(proto)
+
+
+def _finish_plugin_graph(proto: Any) -> bytes:
+    import onnx
+    from onnx import helper
+
+    _prune(proto.graph)
     proto.opset_import.append(helper.make_opsetid(PLUGIN_DOMAIN, 1))
     for prop in proto.metadata_props:
         if prop.key == "flavour":
             prop.value = prop.value.replace("portable", "plugin")
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
+
+
+def _constant(g: Any, name: str) -> np.ndarray | None:
+    """The value of ``name`` when an initializer or a Constant node gives it, else None."""
+    from onnx import numpy_helper
+
+    for init in g.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    for n in g.node:
+        if n.op_type == "Constant" and n.output[0] == name:
+            return numpy_helper.to_array(n.attribute[0].t) if n.attribute[0].name == "value" else None
+    return None
+
+
+def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
+    """The constant-STN form -- Reshape(faces, [1, -1, H, W]) -> GridSample(constant grid) -> Reshape([-1, 1, h, w])
+    -- as one AffineGridSample per face with the θ the grid was made from (recovered by least squares and checked
+    against the grid), broadcast to the batch: what TensorRT's plugin has always been given."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = proto.graph
+    producers = {o: n for n in g.node for o in n.output}
+    consumers = [n for n in g.node if gs.output[0] in n.input]
+    fold, unfold = producers.get(gs.input[0]), consumers[0] if len(consumers) == 1 else None
+    grid = _constant(g, gs.input[1])
+    shapes = [None if r is None or r.op_type != "Reshape" else _constant(g, r.input[1]) for r in (fold, unfold)]
+    if grid is None or grid.ndim != 4 or grid.shape[0] != 1 or grid.shape[1] != grid.shape[2] or \
+            shapes[0] is None or shapes[1] is None or list(shapes[0][:2]) != [1, -1] or \
+            list(shapes[1][:2]) != [-1, 1]:
+        raise ValueError("a GridSample with a constant grid must sit between Reshape(x, [1, -1, H, W]) and "
+                         "Reshape(y, [-1, 1, h, w]) (the constant-STN form)")
+    side = grid.shape[1]
+    base = base_grid(side, side, bool(align)).double().numpy()
+    target = grid.astype(np.float64).reshape(-1, 2)
+    theta_t = np.linalg.lstsq(base, target, rcond=None)[0]            # (3, 2) = θ^T
+    tol = 1e-2 if grid.dtype == np.float16 else 1e-5
+    if np.abs(base @ theta_t - target).max() > tol:
+        raise ValueError("the constant grid is not an affine grid")
+    theta = numpy_helper.from_array(theta_t.T.reshape(1, 2, 3).astype(np.float32), "stn/theta_const")
+    tail = numpy_helper.from_array(np.array([2, 3], np.int64), "stn/theta_tail")
+    g.initializer.extend([theta, tail])
+    x = fold.input[0]
+    new = [helper.make_node("Shape", [x], ["stn/batch"], start=0, end=1, name="stn/batch"),
+           helper.make_node("Concat", ["stn/batch", "stn/theta_tail"], ["stn/theta_shape"], axis=0,
+                            name="stn/theta_shape"),
+           helper.make_node("Expand", ["stn/theta_const", "stn/theta_shape"], ["stn/theta"], name="stn/theta"),
+           helper.make_node(PLUGIN_OP, [x, "stn/theta"], list(unfold.output), name="stn/AffineGridSample",
+                            domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,
+                            plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_DOMAIN)]
+    assert theta.data_type == TensorProto.FLOAT
+    nodes = []
+    for n in g.node:
+        if n is gs:
+            nodes.extend(new)
+        elif n is not fold and n is not unfold:
+            nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    return _finish_plugin_graph(proto)
 
 
 def _prune(g: Any) -> None:
