@@ -9,13 +9,8 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from deepemotion.export.onnx import PLUGIN_OP, export_portable, reference_session, to_plugin_graph  # noqa: E402
-from deepemotion.export.stn import (  # noqa: E402
-    constant_theta,
-    freeze_localization,
-    localization_bounds,
-    localization_peaks,
-)
+from deepemotion.export import onnx as exporting  # noqa: E402
+from deepemotion.export import stn  # noqa: E402
 from deepemotion.training.model import ARCHS, DeepEmotion, count_flops, describe  # noqa: E402
 
 THETA = [0.95, 0.03, 0.02, -0.01, 1.02, 0.04]
@@ -46,7 +41,7 @@ def _sampler_inputs_from_the_input(graph: bytes) -> bool:
     g = onnx.load_from_string(graph).graph
     before = []
     for n in g.node:
-        if n.op_type in ("GridSample", PLUGIN_OP):
+        if n.op_type in ("GridSample", exporting.PLUGIN_OP):
             break
         before.append(n.op_type)
     return "Conv" in before
@@ -54,21 +49,21 @@ def _sampler_inputs_from_the_input(graph: bytes) -> bool:
 
 def test_the_bound_holds_for_faces_and_for_extreme_inputs():
     m = _model(dead=False)
-    bound = localization_bounds(m).numpy()
+    bound = stn.localization_bounds(m).numpy()
     x = torch.cat([_x(64, seed=1), torch.sign(_x(64, seed=2)), torch.ones(1, 1, 48, 48), -torch.ones(1, 1, 48, 48)])
-    peaks, n = localization_peaks(m, [x.numpy()])
+    peaks, n = stn.localization_peaks(m, [x.numpy()])
     assert n == len(x)
     assert np.all(peaks <= bound + 1e-9)
     assert (bound > 0).any()  # a random localization net is not provably constant ...
-    assert constant_theta(m) is None
+    assert stn.constant_theta(m) is None
 
 
 def test_a_provably_constant_localization_net_becomes_its_theta_in_the_graphs():
     m = _model(dead=True)
-    theta = constant_theta(m)
+    theta = stn.constant_theta(m)
     assert theta is not None
     torch.testing.assert_close(theta.flatten(), torch.tensor(THETA))
-    portable = export_portable(m)
+    portable = exporting.export_portable(m)
     assert not _sampler_inputs_from_the_input(portable)
     props = {p.key: p.value for p in onnx.load_from_string(portable).metadata_props}
     assert props["stn"].startswith("constant theta [0.95, 0.03")
@@ -76,17 +71,17 @@ def test_a_provably_constant_localization_net_becomes_its_theta_in_the_graphs():
     with torch.no_grad():
         want = m(x).numpy()
     np.testing.assert_allclose(_ort(portable, x), want, rtol=1e-5, atol=1e-5)
-    plugin = to_plugin_graph(portable)  # TensorRT's plugin still gets θ, one per face
+    plugin = exporting.to_plugin_graph(portable)  # TensorRT's plugin still gets θ, one per face
     assert not _sampler_inputs_from_the_input(plugin)
-    np.testing.assert_allclose(reference_session(plugin).run(None, {"input": x.numpy()})[0], want,
+    np.testing.assert_allclose(exporting.reference_session(plugin).run(None, {"input": x.numpy()})[0], want,
                                rtol=1e-5, atol=1e-5)
-    half = export_portable(m, half=True)  # θ stays FP32 in the FP16 graph
+    half = exporting.export_portable(m, half=True)  # θ stays FP32 in the FP16 graph
     assert not _sampler_inputs_from_the_input(half)
 
 
 def test_a_live_localization_net_stays_in_the_graph():
     m = _model(dead=False)
-    portable = export_portable(m)
+    portable = exporting.export_portable(m)
     assert _sampler_inputs_from_the_input(portable)
     props = {p.key: p.value for p in onnx.load_from_string(portable).metadata_props}
     assert props["stn"] == "theta from the localization net, per face"
@@ -100,7 +95,7 @@ def test_flip_averaging_model_with_constant_stn_matches_torch():
     with torch.no_grad():
         m.fc_loc[2].bias.copy_(torch.tensor(THETA))
         m.fc_loc[0].bias.fill_(-1e4)
-    portable = export_portable(m)
+    portable = exporting.export_portable(m)
     assert not _sampler_inputs_from_the_input(portable)
     x = _x(5, seed=4)
     with torch.no_grad():
@@ -113,15 +108,15 @@ def test_freezing_zeroes_the_units_only_when_none_fires_and_keeps_every_checked_
     faces = [_x(32, seed=5).numpy(), _x(16, seed=6).numpy()]
     with torch.no_grad():  # each unit's bias just below what these faces would need to make it fire
         m.fc_loc[0].bias.zero_()
-        peaks = torch.from_numpy(localization_peaks(m, faces)[0]).float()
+        peaks = torch.from_numpy(stn.localization_peaks(m, faces)[0]).float()
         m.fc_loc[0].bias.copy_(torch.clamp(-peaks - 0.01, max=-0.01))
-    assert constant_theta(m) is None  # not provable from the weights: the freeze is what makes it so
+    assert stn.constant_theta(m) is None  # not provable from the weights: the freeze is what makes it so
     with torch.no_grad():
         before = torch.cat([m(torch.from_numpy(f)) for f in faces])
-    report = freeze_localization(m, iter(faces))
+    report = stn.freeze_localization(m, iter(faces))
     assert report["frozen"] and report["faces_checked"] == 48 and report["units_firing"] == 0
     assert torch.count_nonzero(m.fc_loc[0].weight) == 0
-    assert constant_theta(m) is not None
+    assert stn.constant_theta(m) is not None
     with torch.no_grad():
         after = torch.cat([m(torch.from_numpy(f)) for f in faces])
     torch.testing.assert_close(after, before, rtol=0, atol=0)
@@ -131,11 +126,11 @@ def test_freezing_zeroes_the_units_only_when_none_fires_and_keeps_every_checked_
     with torch.no_grad():
         live.fc_loc[0].bias[7] = 50.0
     weights = live.fc_loc[0].weight.detach().clone()
-    report = freeze_localization(live, [_x(8).numpy()])
+    report = stn.freeze_localization(live, [_x(8).numpy()])
     assert not report["frozen"] and report["units_firing"] >= 1
     torch.testing.assert_close(live.fc_loc[0].weight, weights, rtol=0, atol=0)
     with pytest.raises(ValueError, match="no faces"):
-        freeze_localization(live, [])
+        stn.freeze_localization(live, [])
 
 
 def test_graph_flops_leave_out_a_constant_localization_net():
