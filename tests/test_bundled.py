@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from _helpers import require_data
@@ -56,6 +57,56 @@ def test_bundled_graphs_leave_out_exactly_the_dead_hidden_units(name):
             w = producers[w].input[0]
         rows = next(onnx.numpy_helper.to_array(i) for i in g.initializer if i.name == w).shape[0]
         assert rows == live, kind
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_bundled_graphs_hold_the_constant_theta_the_weights_prove(name):
+    """bundle.py froze both localization nets (no unit fires on any checked face): the bundled weights prove θ
+    constant, the metadata records the check and that θ, and no graph computes θ from the face."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("torch")
+    from deepemotion.export.stn import constant_theta
+    from deepemotion.training.checkpoint import load_model
+
+    b = bundled_model(name)
+    stn = b.metadata()["graph"]["stn"]
+    assert stn["frozen"] and stn["units_firing"] == 0 and stn["faces_checked"] > 80_000
+    assert stn["largest_pre_activation"] < 0
+    theta = constant_theta(load_model(name)[0])
+    assert theta is not None and theta.flatten().tolist() == pytest.approx(stn["theta"], abs=1e-6)
+    for kind in ("onnx", "int8.onnx"):
+        g = onnx.load(str(b.path(kind)))
+        ops = [n.op_type for n in g.graph.node]
+        assert not any("Conv" in op for op in ops[:ops.index("GridSample")]), kind  # no localization net
+        assert dict((p.key, p.value) for p in g.metadata_props)["stn"].startswith("constant theta"), kind
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+@pytest.mark.parametrize("kind", ["onnx", "int8.onnx"])
+def test_bundled_graphs_become_plugin_graphs_with_one_theta_per_face(name, kind):
+    """`fer-export engine --onnx` on a shipped graph: its constant grid becomes one AffineGridSample fed the θ the
+    metadata records, broadcast per face; a quantization of the folded faces is kept, on the faces."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from deepemotion.export.onnx import PLUGIN_OP, to_plugin_graph
+
+    b = bundled_model(name)
+    portable = onnx.load(str(b.path(kind))).graph
+    sampler = next(n for n in portable.node if n.op_type == "GridSample")
+    quantized = any(n.op_type == "DequantizeLinear" and sampler.input[0] in n.output for n in portable.node)
+    g = onnx.load_from_string(to_plugin_graph(b.path(kind).read_bytes())).graph
+    ops = [n.op_type for n in g.node]
+    assert ops.count(PLUGIN_OP) == 1 and "GridSample" not in ops
+    producers = {o: n for n in g.node for o in n.output}
+    plugin = next(n for n in g.node if n.op_type == PLUGIN_OP)
+    expand = producers[plugin.input[1]]
+    assert expand.op_type == "Expand"
+    theta = next(numpy_helper.to_array(i) for i in g.initializer if i.name == expand.input[0])
+    assert theta.shape == (1, 2, 3)
+    np.testing.assert_allclose(theta.ravel(), b.metadata()["graph"]["stn"]["theta"], atol=1e-5)
+    x = producers.get(plugin.input[0])
+    assert (x is not None and x.op_type == "DequantizeLinear") == quantized
 
 
 def test_bundled_model_loads_offline(monkeypatch):

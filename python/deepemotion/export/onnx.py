@@ -267,6 +267,13 @@ def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
     producers = {o: n for n in g.node for o in n.output}
     consumers = [n for n in g.node if gs.output[0] in n.input]
     fold, unfold = producers.get(gs.input[0]), consumers[0] if len(consumers) == 1 else None
+    qdq = []  # an INT8 graph may quantize the folded faces: QuantizeLinear -> DequantizeLinear before the sampler
+    while fold is not None and fold.op_type == "DequantizeLinear":
+        q = producers.get(fold.input[0])
+        if q is None or q.op_type != "QuantizeLinear":
+            break
+        qdq[:0] = [q, fold]
+        fold = producers.get(q.input[0])
     grid = _constant(g, gs.input[1])
     shapes = [None if r is None or r.op_type != "Reshape" else _constant(g, r.input[1]) for r in (fold, unfold)]
     if grid is None or grid.ndim != 4 or grid.shape[0] != 1 or grid.shape[1] != grid.shape[2] or \
@@ -285,7 +292,13 @@ def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
     tail = numpy_helper.from_array(np.array([2, 3], np.int64), "stn/theta_tail")
     g.initializer.extend([theta, tail])
     x = fold.input[0]
-    new = [helper.make_node("Shape", [x], ["stn/batch"], start=0, end=1, name="stn/batch"),
+    requantize = []  # the same per-tensor quantization, applied to the faces before they are folded
+    for i, node in enumerate(qdq):
+        out = f"stn/faces_{node.op_type}_{i}"
+        requantize.append(helper.make_node(node.op_type, [x, *node.input[1:]], [out], name=out))
+        x = out
+    new = [*requantize,
+           helper.make_node("Shape", [x], ["stn/batch"], start=0, end=1, name="stn/batch"),
            helper.make_node("Concat", ["stn/batch", "stn/theta_tail"], ["stn/theta_shape"], axis=0,
                             name="stn/theta_shape"),
            helper.make_node("Expand", ["stn/theta_const", "stn/theta_shape"], ["stn/theta"], name="stn/theta"),
@@ -297,7 +310,7 @@ def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
     for n in g.node:
         if n is gs:
             nodes.extend(new)
-        elif n is not fold and n is not unfold:
+        elif n is not fold and n is not unfold and all(n is not m for m in qdq):
             nodes.append(n)
     del g.node[:]
     g.node.extend(nodes)
