@@ -16,8 +16,10 @@ Hidden units of ``fc1`` whose outgoing ``fc2`` weights are all exactly zero (the
 256, the tiny one 25 of 48: training drives them to zero and the float16 bundle stores exact zeros) are left out of both
 flavours (:func:`drop_dead_units`): they add nothing to any logit, so the FP32 graph gives the same numbers with fewer
 weights to read per face. Likewise, when the localization net provably gives the same θ for every input
-(:mod:`deepemotion.export.stn`; the bundled models are frozen so by ``tools/bundle.py``), the graphs hold that θ as a
-constant instead of the net (metadata ``stn``); the grid and the sampling stay.
+(:mod:`deepemotion.export.stn`; the bundled models are frozen so by ``tools/bundle.py``), the graphs hold the grid it
+makes as a constant instead of the net (metadata ``stn``) and sample the whole batch with it at once, as the channels
+of one image (``Reshape`` -> ``GridSample`` -> ``Reshape``); the plugin flavour turns that back into one
+``AffineGridSample`` per face with that θ.
 
 Input ``input``: (N, 1, 48, 48) float32, normalised (see deepemotion.labels); output
 ``logits``: (N, 7). The batch axis is dynamic. A model with ``tta_flip`` exports its flip averaging
