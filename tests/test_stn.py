@@ -115,6 +115,7 @@ def test_freezing_zeroes_the_units_only_when_none_fires_and_keeps_every_checked_
         before = torch.cat([m(torch.from_numpy(f)) for f in faces])
     report = stn.freeze_localization(m, iter(faces))
     assert report["frozen"] and report["faces_checked"] == 48 and report["units_firing"] == 0
+    assert report["largest_pre_activation"] < 0  # the true pre-activations, not clipped by the in-place ReLU after them
     assert torch.count_nonzero(m.fc_loc[0].weight) == 0
     assert stn.constant_theta(m) is not None
     with torch.no_grad():

@@ -116,6 +116,11 @@ def calibrate(model: DeepEmotion, data: str) -> dict[str, Any]:
             "kept": "T_nll" if t == t_nll else "T = 1 (T_nll raised the calibration half's ECE)"}
 
 
+def float16(model: DeepEmotion) -> dict[str, torch.Tensor]:
+    """The model's state dict with float16 storage (exact for weights already rounded to float16)."""
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+
+
 def freeze_stn(model: DeepEmotion, data: str) -> dict[str, Any]:
     """Item 2 above: when no hidden unit of the localization net fires on any face of ``data``'s train and test
     splits, nor on the test faces under every robustness condition (network input made by the runtime's crop path),
@@ -235,11 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = read_checkpoint(args.checkpoint)
     model = model_from_state(ckpt["config"], ckpt["state_dict"], args.checkpoint)
     calib = None if args.no_temperature else calibrate(model, args.data)
-    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    model = model_from_state(ckpt["config"], half, args.checkpoint)  # exactly the float16-rounded weights
+    model = model_from_state(ckpt["config"], float16(model), args.checkpoint)  # exactly the float16-rounded weights
     stn = None if args.no_freeze_stn else freeze_stn(model, args.data)
-    if stn is not None and stn["frozen"]:  # the zeroed weights are what the .pt stores
-        half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    half = float16(model)  # what the .pt stores (with a frozen STN's zeroed weights)
     stem, out = BUNDLED_MODELS[args.name], Path(args.out)
     files = export_files(model, half, out, stem, args.data, args.int8)
     ev = evaluation(args, model, out, stem, files)

@@ -66,11 +66,10 @@ def main() -> int:
     print(f"{args.out}: {describe(model)}")
     if not args.no_check:
         from deepemotion.training.data import resolve_dataset
+        from deepemotion.training.loop import predict_logits
 
         data = resolve_dataset("fer2013", split="public_test:select")
-        x = torch.from_numpy(data.images).float().div(255).sub(0.5).div(0.5).unsqueeze(1)
-        with torch.inference_mode():
-            pred = torch.cat([model(b).argmax(1) for b in x.split(512)]).numpy()
+        pred = predict_logits(model, data.images).argmax(1)
         print(f"public_test:select accuracy before fine-tuning: {100 * (pred == data.labels).mean():.2f}% "
               f"({len(pred)} faces)")
     return 0

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..training.model import DeepEmotion
@@ -80,19 +79,21 @@ def localization_peaks(model: DeepEmotion, inputs: Iterable[np.ndarray]) -> tupl
     was = model.training
     model.eval()
     peak = torch.full((model.fc_loc[0].out_features,), -torch.inf, dtype=torch.float64)
+    seen: list[torch.Tensor] = []
+    # a copy: the ReLU after fc_loc[0] works in place and would clip the kept pre-activations to >= 0
+    hook = model.fc_loc[0].register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
     n = 0
     try:
         for batch in inputs:
             x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
             n += len(x)
-            if model.config.tta_flip:
+            if model.config.tta_flip:  # the mirror images go through the transformer too (DeepEmotion.forward)
                 x = torch.cat([x, torch.flip(x, dims=[3])], 0)
-            if model.config.loc_pool > 1:
-                x = F.avg_pool2d(x, model.config.loc_pool)
             if len(x):
-                pre = model.fc_loc[0](model.localization(x).flatten(1))
-                peak = torch.maximum(peak, pre.max(0).values.double())
+                model.theta(x)  # the model's own path to fc_loc[0] (pooling included); the hook keeps its output
+                peak = torch.maximum(peak, seen.pop().max(0).values.double())
     finally:
+        hook.remove()
         model.train(was)
     return peak.numpy(), n
 
