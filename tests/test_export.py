@@ -53,6 +53,9 @@ MODELS = {"random-tilted": lambda: tilted_model(), "random-small": lambda: tilte
           "random-tiny-tta-constant-stn": lambda: constant_stn_model(replace(ARCHS["tiny"], tta_flip=True)),
           "random-tiny-tta": lambda: tilted_model(replace(ARCHS["tiny"], tta_flip=True)),
           "random-tiny-fast": lambda: tilted_model(ARCHS["tiny-fast"]),
+          # a score calibration at the end (tests/test_calibration.py): steep scales, so that it moves every logit
+          "random-tiny-tta-constant-stn-calibrated": lambda: constant_stn_model(
+              replace(ARCHS["tiny"], tta_flip=True, score_knots=(1 / 7, 0.3, 1.0), score_scales=(4.0, 0.5, 2.0))),
           "bundled": lambda: load_torch_model()[0]}
 
 

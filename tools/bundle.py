@@ -2,11 +2,13 @@
 
     python tools/bundle.py --checkpoint RUN/best.pt --name default [--int8] [--robustness]
 
-1. **Calibrated scores**: the temperature T that minimises the negative log-likelihood of softmax(logits / T) is
+1. **Calibrated scores**: a per-face temperature -- the logits times an inverse temperature that is piecewise linear
+   in the face's own top score (``DeepEmotionConfig.score_knots``/``score_scales``, ``ScoreCalibration.fit``) -- is
    fitted on FER2013 ``public_test:calibrate`` (the half of PublicTest that no choice of epoch or candidate uses;
-   ``public_test:select`` is that half's twin) and folded into the last layer (its weights and bias divided by T):
-   every graph made from the weights -- ONNX FP32, INT8, TensorRT engines, Triton repositories -- then gives
-   calibrated probabilities, at no cost per face.
+   ``public_test:select`` is that half's twin, on which the fit is checked) and stored in the config: every graph
+   made from the model -- ONNX FP32, INT8, TensorRT engines, Triton repositories -- ends with it, so every backend
+   gives the calibrated probabilities. (A single temperature cannot do it: these models are over-confident at mid
+   scores and under-confident at high ones.)
 2. **A constant STN where training left one**: when none of the localization net's hidden units fires on any FER2013
    face (train, PublicTest, PublicTest under every robustness condition), their incoming weights are zeroed
    (``--no-freeze-stn`` keeps them): θ is then provably the same for every input and the graphs hold it as a constant
@@ -91,29 +93,39 @@ def init_of(meta: dict) -> str | None:
     return meta.get("init")
 
 
-def calibrate(model: DeepEmotion, data: str) -> dict[str, Any]:
-    """Fit the temperature on the calibration half and fold it into ``model``'s last layer (in place). The NLL fit
-    is kept only if it also lowers the calibration half's ECE (a temperature moves every score one way; a model
-    over-confident at mid scores and under-confident at high ones -- label smoothing caps the top score near 0.9
-    -- can get a larger ECE from the NLL-optimal T); otherwise T = 1 and the record says why."""
-    cal = resolve_dataset(data, "public_test:calibrate")
-    logits = predict_logits(model, cal.images)
-    t_nll = fit_temperature(logits, cal.labels)
+def calibrate(model: DeepEmotion, data: str) -> tuple[DeepEmotion, dict[str, Any]]:
+    """(``model`` with the score calibration fitted on the calibration half in its config, the record). The record
+    gives the ECE of both halves before and after (the select half is the check: the fit never saw it) and, for
+    comparison, with the NLL-fitted single temperature."""
+    from dataclasses import replace
 
-    def ece(t: float) -> float:
-        probs = torch.softmax(torch.from_numpy(logits / t).double(), 1).numpy()
-        return reliability(probs, cal.labels, floor_draws=0)["ece"]
+    from deepemotion.training.model import ScoreCalibration
 
-    before, after = ece(1.0), ece(t_nll)
-    t = t_nll if after < before else 1.0
-    with torch.no_grad():
-        model.fc2.weight.div_(t)
-        model.fc2.bias.div_(t)
-    return {"temperature": t, "temperature_nll": t_nll,
-            "fitted_on": f"{cal.name} ({len(cal)} faces; NLL of softmax(logits / T), kept if it lowers the ECE)",
-            "folded_into": "the last layer (fc2 weights and bias divided by T): every graph gives calibrated scores",
-            "ece_calibration_half_before": before, "ece_calibration_half_with_t_nll": after,
-            "kept": "T_nll" if t == t_nll else "T = 1 (T_nll raised the calibration half's ECE)"}
+    cal, sel = resolve_dataset(data, "public_test:calibrate"), resolve_dataset(data, "public_test:select")
+    raw = model_from_state(replace(model.config, score_knots=(), score_scales=()).to_dict(), model.state_dict())
+    z_cal, z_sel = predict_logits(raw, cal.images), predict_logits(raw, sel.images)
+    fitted = ScoreCalibration.fit(z_cal, cal.labels)
+    t_nll = fit_temperature(z_cal, cal.labels)
+
+    def ece(map_: Any, z: np.ndarray, labels: np.ndarray) -> float:
+        with torch.no_grad():
+            probs = torch.softmax(map_(torch.from_numpy(z)).double(), 1).numpy()
+        return reliability(probs, labels, floor_draws=0)["ece"]
+
+    maps = {"before": lambda z: z, "after": fitted, "single_temperature_nll": lambda z: z / t_nll}
+    cfg = replace(model.config, score_knots=fitted.knots, score_scales=fitted.scales)
+    out = model_from_state(cfg.to_dict(), model.state_dict())
+    return out, {"method": "per-face temperature: logits x s(p), p the face's top softmax score, s piecewise linear "
+                           "through (score_knots, score_scales) (DeepEmotionConfig); fitted by "
+                           "ScoreCalibration.fit (top-label log loss)",
+                 "score_knots": list(fitted.knots), "score_scales": list(fitted.scales),
+                 "fitted_on": f"{cal.name} ({len(cal)} faces, PyTorch FP32 logits)",
+                 "checked_on": f"{sel.name} ({len(sel)} faces the fit never saw)",
+                 "in_the_graphs": "every exported graph ends with it (nodes under /calibration/): every backend's "
+                                  "softmax gives calibrated probabilities",
+                 **{f"ece_{half}_{k}": ece(m, z, d.labels) for k, m in maps.items()
+                    for half, z, d in (("calibration_half", z_cal, cal), ("select_half", z_sel, sel))},
+                 "temperature_nll": t_nll}
 
 
 def float16(model: DeepEmotion) -> dict[str, torch.Tensor]:
@@ -230,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="fer2013", help="data set measured on (from $DEEPEMOTION_DATA)")
     p.add_argument("--split", default="public_test")
     p.add_argument("--int8", action="store_true", help="also write the calibrated INT8 graph")
-    p.add_argument("--no-temperature", action="store_true", help="do not fit and fold a temperature")
+    p.add_argument("--no-calibration", action="store_true", help="do not fit a score calibration")
     p.add_argument("--robustness", action="store_true", help="also record the robot-camera conditions")
     p.add_argument("--no-freeze-stn", action="store_true",
                    help="keep the localization net even when none of its hidden units fires on any checked face")
@@ -239,8 +251,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ckpt = read_checkpoint(args.checkpoint)
     model = model_from_state(ckpt["config"], ckpt["state_dict"], args.checkpoint)
-    calib = None if args.no_temperature else calibrate(model, args.data)
     model = model_from_state(ckpt["config"], float16(model), args.checkpoint)  # exactly the float16-rounded weights
+    calib = None
+    if not args.no_calibration:
+        model, calib = calibrate(model, args.data)
     stn = None if args.no_freeze_stn else freeze_stn(model, args.data)
     half = float16(model)  # what the .pt stores (with a frozen STN's zeroed weights)
     stem, out = BUNDLED_MODELS[args.name], Path(args.out)
@@ -255,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["graph"]["stn"] = stn
     (out / f"{stem}.json").write_text(json.dumps(strip_paths(meta), indent=2) + "\n")
     print(json.dumps({"accuracy (Recognizer, default CPU backend)": ev["accuracy"], "accuracy_fp32":
-                      ev["accuracy_fp32"], "ece": ev["ece"], "temperature": calib and calib["temperature"],
+                      ev["accuracy_fp32"], "ece": ev["ece"], "score_scales": calib and calib["score_scales"],
                       **({"accuracy_int8": ev["accuracy_int8"]} if args.int8 else {}),
                       **({"robustness": ev["robustness"]} if args.robustness else {})}, indent=2))
     return 0
@@ -269,7 +283,7 @@ def metadata(args: argparse.Namespace, ckpt: dict[str, Any], model: DeepEmotion,
         "name": args.name, "file_stem": BUNDLED_MODELS[args.name],
         "architecture": "DeepEmotion family (Minaee et al. 2021): STN (localization net -> theta -> affine grid + "
                         "bilinear sampling) + VGG-style feature stages + 2 FC",
-        "config": ckpt["config"], **describe(model),
+        "config": model.config.to_dict(), **describe(model),
         "graph": {"hidden_units": graph.fc1.out_features, **describe(graph, constant_theta(model) is not None),
                   "note": "the ONNX graphs leave out the hidden units whose fc2 weights are all zero (same logits)"
                           " and, with a constant STN (stn), the localization net"},

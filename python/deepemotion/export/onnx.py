@@ -23,7 +23,10 @@ of one image (``Reshape`` -> ``GridSample`` -> ``Reshape``); the plugin flavour 
 
 Input ``input``: (N, 1, 48, 48) float32, normalised (see deepemotion.labels); output
 ``logits``: (N, 7). The batch axis is dynamic. A model with ``tta_flip`` exports its flip averaging
-into the graph (the batch and its mirror image go through one GridSample together).
+into the graph (the batch and its mirror image go through one GridSample together). A model with a score
+calibration (``DeepEmotionConfig.score_knots``) ends with it (nodes under ``/calibration/``: ``Softmax``,
+``ReduceMax``, ``Clip``, ``Mul``, ``Add``): the logits come out calibrated, so a softmax anywhere downstream (the
+runtime's, the Triton serving graph's) gives calibrated probabilities.
 """
 from __future__ import annotations
 
@@ -129,7 +132,7 @@ class ExportableDeepEmotion(nn.Module):
         logits = m.classify(x)
         if tta:
             logits = logits.reshape(2, -1, logits.shape[-1]).mean(0)
-        return logits
+        return m.calibrated(logits)
 
 
 def export_portable(model: DeepEmotion, path: str | Path | None = None, half: bool = False) -> bytes:

@@ -10,6 +10,8 @@
 - The spatial transformer stays in floating point: the localization net, the theta regressor and the
   affine-grid-sample (MatMul base grid -> Reshape -> GridSample) are excluded, so theta and the warp are
   exactly the FP32 ones and the graph keeps its single affine-grid-sample.
+- The score calibration at the end of a calibrated model (``/calibration/``: softmax, max, clips) stays in floating
+  point too: it scales the logits and must give the FP32 graph's probabilities.
 - Calibration: FER2013 Training faces (never the test splits), preprocessed exactly as Recognizer does.
 - The report gives PublicTest accuracy of the FP32 and INT8 graphs, both through Recognizer.predict_faces.
 """
@@ -26,15 +28,18 @@ from ..runtime.inputs import normalise_faces
 from .onnx import export_portable
 
 STN_MARKERS = ("/localization/", "/fc_loc/")
+#: the score calibration's nodes (DeepEmotion.calibration)
+CALIBRATION_MARKER = "/calibration/"
 
 
 def float_nodes(model_bytes: bytes) -> list[str]:
-    """Names of the nodes kept in floating point: the localization net, theta, and the sampling."""
+    """Names of the nodes kept in floating point: the localization net, theta, the sampling and the score
+    calibration."""
     import onnx
 
     g = onnx.load_from_string(model_bytes).graph
     producers = {o: n for n in g.node for o in n.output}
-    keep = {n.name for n in g.node if any(m in n.name for m in STN_MARKERS)}
+    keep = {n.name for n in g.node if any(m in n.name for m in (*STN_MARKERS, CALIBRATION_MARKER))}
     # everything between theta and the GridSample's grid input (Reshape/Cast/Transpose/MatMul/Reshape/Cast)
     for gs in (n for n in g.node if n.op_type == "GridSample"):
         keep.add(gs.name)

@@ -215,6 +215,7 @@ class Teacher:
         self.models = []
         for p in paths:
             model, _ = load_checkpoint(p)
+            model.calibration = None  # a bundle's score calibration is for its users; a student learns the logits
             self.models.append(model.to(device).to(memory_format=torch.channels_last).requires_grad_(False))
 
     @torch.no_grad()

@@ -15,12 +15,19 @@ Loss: cross-entropy + lambda * ||w_fc||^2 over the weights of the two fully conn
 
 Every hyper-parameter of the architecture lives in :class:`DeepEmotionConfig`; build a model with
 ``DeepEmotion(config)``. Input: N x 1 x 48 x 48 grayscale, normalised as :mod:`deepemotion.labels` says.
+
+Score calibration (``score_knots``/``score_scales``, fitted by ``tools/bundle.py``; empty: none): in eval mode the
+logits of each face are multiplied by an inverse temperature that depends on the face's own top softmax score p,
+piecewise linear in p through (knot, scale) points. Per face this is a temperature, so the ranking of the classes
+(and the answer) never changes; every graph exported from the model ends with it, so every backend's softmax gives
+the calibrated probabilities.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -46,6 +53,8 @@ class DeepEmotionConfig:
     num_classes: int = NUM_CLASSES
     sample_size: int = INPUT_SIZE       # side of the warped face the STN samples for the feature stages
     loc_pool: int = 1                   # the localization net sees the face average-pooled by this factor
+    score_knots: tuple[float, ...] = ()   # score calibration: top softmax scores p (increasing, in [0, 1]) ...
+    score_scales: tuple[float, ...] = ()  # ... and the inverse temperatures (> 0) at them; () = uncalibrated
 
     def __post_init__(self) -> None:
         if not self.widths or len(self.widths) != len(self.depths):
@@ -62,6 +71,11 @@ class DeepEmotionConfig:
         if not 8 <= self.sample_size <= INPUT_SIZE or self.loc_pool not in (1, 2):
             raise ValueError(f"DeepEmotionConfig: sample_size must be in 8..{INPUT_SIZE} and loc_pool 1 or 2, got "
                              f"{self.sample_size} and {self.loc_pool}")
+        k, s = self.score_knots, self.score_scales
+        if len(k) != len(s) or len(k) == 1 or any(b <= a for a, b in zip(k, k[1:])) or \
+                any(not 0.0 <= v <= 1.0 for v in k) or any(not v > 0 for v in s):
+            raise ValueError(f"DeepEmotionConfig: score_knots {k} must increase within [0, 1] and score_scales {s} "
+                             "be positive, two or more of each (or both empty)")
         if self.feature_size() < 1:
             raise ValueError(f"DeepEmotionConfig: {len(self.widths)} stages shrink a {self.sample_size}-pixel face "
                              "to nothing; use fewer stages or padding=1")
@@ -79,8 +93,10 @@ class DeepEmotionConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("widths", "depths", "loc_channels"):
+        for k in ("widths", "depths", "loc_channels", "score_knots", "score_scales"):
             d[k] = list(d[k])
+        if not self.score_knots:  # uncalibrated configs keep the keys they always had
+            del d["score_knots"], d["score_scales"]
         return d
 
     @classmethod
@@ -96,6 +112,9 @@ class DeepEmotionConfig:
         for k in ("widths", "depths", "loc_channels"):
             if k in d:
                 d[k] = tuple(int(v) for v in d[k])
+        for k in ("score_knots", "score_scales"):
+            if k in d:
+                d[k] = tuple(float(v) for v in d[k])
         return cls(**d)
 
 
@@ -155,6 +174,64 @@ def _stage(cin: int, cout: int, depth: int, cfg: DeepEmotionConfig) -> nn.Sequen
     return nn.Sequential(*layers)
 
 
+class ScoreCalibration(nn.Module):
+    """logits * s(p), p = the face's top softmax score, s piecewise linear through (knot, scale) points and constant
+    beyond the ends. Written as a sum of clipped copies of p (``Clip``, ``Mul``, ``Add`` in ONNX; no parameters or
+    buffers: the numbers live in the config)."""
+
+    def __init__(self, knots: tuple[float, ...], scales: tuple[float, ...]) -> None:
+        super().__init__()
+        self.knots, self.scales = tuple(knots), tuple(scales)
+        # s(p) = scales[0] + sum_i slope_i * (clip(p, k_i, k_i+1) - k_i) = offset + sum_i slope_i * clip(p, k_i, k_i+1)
+        self.slopes = [(s1 - s0) / (k1 - k0) for k0, k1, s0, s1 in zip(knots, knots[1:], scales, scales[1:])]
+        self.offset = scales[0] - sum(m * k for m, k in zip(self.slopes, knots))
+
+    def scale(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, 1) inverse temperatures of ``logits``' faces."""
+        z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits  # FP16: scores in FP32
+        p = torch.softmax(z, 1).amax(1, keepdim=True)
+        terms = [m * torch.clamp(p, k0, k1) for m, k0, k1 in zip(self.slopes, self.knots, self.knots[1:])]
+        return sum(terms[1:], terms[0]) + self.offset
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        s = self.scale(logits)
+        return logits * (s if s.dtype == logits.dtype else s.to(logits.dtype))
+
+    def extra_repr(self) -> str:
+        return f"knots={self.knots}, scales={self.scales}"
+
+    #: where the scale may bend: the lowest possible top score of 7 classes, a mid score, certainty
+    KNOTS = (1 / 7, 0.6, 1.0)
+
+    @classmethod
+    def fit(cls, logits: Any, labels: Any, knots: tuple[float, ...] = KNOTS, smoothness: float = 0.01
+            ) -> ScoreCalibration:
+        """The calibration whose top scores best predict whether the top class is right on these faces: scales at
+        ``knots`` minimising the binary cross-entropy of the calibrated top score against "the answer is right"
+        (the quantity the ECE bins), plus ``smoothness`` x the squared differences of neighbouring log scales
+        (L-BFGS, float64). The top class itself never changes."""
+        z = torch.as_tensor(np.asarray(logits, np.float64))
+        y = torch.as_tensor(np.asarray(labels, np.int64))
+        if z.ndim != 2 or len(z) != len(y) or len(y) == 0:
+            raise ValueError(f"logits must be (N, C) and labels (N,), N > 0; got {tuple(z.shape)} and {tuple(y.shape)}")
+        top = z.argmax(1)
+        right = (top == y).double()
+        log_s = torch.zeros(len(knots), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([log_s], max_iter=500, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            cal = cls(knots, tuple(log_s.exp()))  # differentiable: slopes and offset are tensors here
+            score = torch.softmax(cal(z), 1).gather(1, top[:, None])[:, 0].clamp(1e-9, 1 - 1e-9)
+            loss = -(right * score.log() + (1 - right) * (1 - score).log()).mean() \
+                + smoothness * (log_s[1:] - log_s[:-1]).pow(2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return cls(knots, tuple(float(v) for v in log_s.detach().exp()))
+
+
 class DeepEmotion(nn.Module):
     """One member of the Deep-Emotion family. ``forward`` returns logits (N x num_classes)."""
 
@@ -176,6 +253,7 @@ class DeepEmotion(nn.Module):
         self.dropout = Dropout(cfg.dropout)
         self.fc1 = nn.Linear(cfg.widths[-1] * cfg.feature_size() ** 2, cfg.hidden)
         self.fc2 = nn.Linear(cfg.hidden, cfg.num_classes)
+        self.calibration = ScoreCalibration(cfg.score_knots, cfg.score_scales) if cfg.score_knots else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -213,8 +291,13 @@ class DeepEmotion(nn.Module):
             # one batch of 2N faces: the mirror images follow the originals; one affine-grid-sample op
             n = x.shape[0]
             logits = self.classify(self.stn(torch.cat([x, torch.flip(x, dims=[3])], 0)))
-            return 0.5 * (logits[:n] + logits[n:])
-        return self.classify(self.stn(x))
+            return self.calibrated(0.5 * (logits[:n] + logits[n:]))
+        logits = self.classify(self.stn(x))
+        return logits if self.training else self.calibrated(logits)
+
+    def calibrated(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` with the config's score calibration applied (unchanged without one)."""
+        return logits if self.calibration is None else self.calibration(logits)
 
     def fc_l2(self) -> torch.Tensor:
         """||w_fc||^2: squared L2 norm of the weights of the two fully connected layers."""
@@ -284,5 +367,5 @@ def describe(model: DeepEmotion, constant_stn: bool = False) -> dict[str, Any]:
     return {"parameters": n, "flops_per_face": f["flops"], "mflops_per_face": f["flops"] / 1e6}
 
 
-__all__ = ["ARCHS", "PAPER", "DeepEmotion", "DeepEmotionConfig", "arch_config", "count_flops", "count_parameters",
-           "describe"]
+__all__ = ["ARCHS", "PAPER", "DeepEmotion", "DeepEmotionConfig", "ScoreCalibration", "arch_config", "count_flops",
+           "count_parameters", "describe"]
