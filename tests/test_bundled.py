@@ -136,8 +136,32 @@ def test_fer_eval_reproduces_recorded_public_test_accuracy(name, tmp_path, capsy
     assert got["n"] == recorded["n"] == 3589
     # what fer-eval reports is what Recognizer returns, and what the metadata says (to 0.1 point)
     assert abs(got["accuracy"] - recorded["accuracy"]) <= 0.001
+    # and the calibration the README quotes: the recorded ECE, below 2% with the score calibration in the graphs
+    assert abs(got["calibration"]["ece"] - recorded["ece"]) <= 0.001 and recorded["ece"] < 0.02
     assert "predict_faces" in got["evaluated_with"]
     assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_bundled_models_carry_their_score_calibration_into_every_graph(name):
+    """The config holds the fitted scales (at the shipped knots), the record shows the half the fit never saw got
+    better, and both CPU graphs end with the calibration's nodes, in float."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("torch")
+    from deepemotion.training.model import ScoreCalibration
+
+    b = bundled_model(name)
+    meta = b.metadata()
+    assert tuple(meta["config"]["score_knots"]) == ScoreCalibration.KNOTS
+    cal = meta["evaluation"]["calibration"]
+    assert cal["score_scales"] == meta["config"]["score_scales"]
+    assert cal["ece_select_half_after"] < cal["ece_select_half_before"]
+    for kind in ("onnx", "int8.onnx"):
+        g = onnx.load(str(b.path(kind))).graph
+        out = next(n for n in g.node if g.output[0].name in n.output)
+        assert "/calibration/" in out.name and out.op_type == "Mul"
+        ops = [n.op_type for n in g.node if "/calibration/" in n.name]
+        assert "Softmax" in ops and "QuantizeLinear" not in ops and "DequantizeLinear" not in ops
 
 
 @pytest.mark.data

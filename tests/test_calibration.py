@@ -51,7 +51,7 @@ def _miscalibrated(n: int, seed: int):
 def test_the_fit_finds_the_scales_and_calibrates_faces_it_never_saw():
     z_fit, y_fit = _miscalibrated(30000, 0)
     z_new, y_new = _miscalibrated(30000, 1)
-    cal = ScoreCalibration.fit(z_fit, y_fit, smoothness=0.0)
+    cal = ScoreCalibration.fit(z_fit, y_fit, knots=KNOTS, smoothness=0.0)
     assert cal.knots == KNOTS
     np.testing.assert_allclose(cal.scales, TRUE_SCALES, atol=0.12)
     before = reliability(torch.softmax(torch.from_numpy(z_new), 1).numpy(), y_new, floor_draws=0)["ece"]
@@ -66,7 +66,8 @@ def test_the_fit_leaves_a_calibrated_model_about_as_it_is():
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     y = (rng.random((20000, 1)) > np.cumsum(p, 1)).sum(1).clip(0, 6)
-    cal = ScoreCalibration.fit(z, y)
+    cal = ScoreCalibration.fit(z, y)  # the shipped knots and smoothness
+    assert cal.knots == ScoreCalibration.KNOTS
     np.testing.assert_allclose(cal.scales, 1.0, atol=0.1)
 
 

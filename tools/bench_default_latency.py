@@ -1,13 +1,15 @@
-"""The default model's predict_faces latency now against the start of issue 22, side by side in one run
-(maintainer script).
+"""A bundled model's predict_faces latency now against an earlier commit's graph (by default the default model at the
+start of issue 22), side by side in one run (maintainer script).
 
     python tools/bench_default_latency.py --json docs/results/default_latency.json
+    python tools/bench_default_latency.py --model tiny --start ba9a30a --json docs/results/calibration_speed_tiny.json
 
-"start": the INT8 graph bundled at commit 58aa1d3 (0.2.0, when issue 22 was filed; read from git history) with
-48x48 crops through the C++ resampler, as the code of then did (``FaceFinder.always_resample = True``).
-"start graph, direct crops": the same graph through today's crop path. "now": the bundled default as
-``Recognizer(detector=None)`` runs it. The same random 48x48 faces, rounds alternated over the three, medians
-(``deepemotion.benchmarks.faces.time_recognizers``); the change is now / start - 1.
+"start": the graph bundled at commit 58aa1d3 (0.2.0, when issue 22 was filed; read from git history) -- the INT8
+graph, or the FP32 one for a model whose CPU default is FP32 -- with 48x48 crops through the C++ resampler, as the code
+of then did (``FaceFinder.always_resample = True``). "start graph, direct crops": the same graph through today's crop
+path. "now": the bundled model as ``Recognizer(model=NAME, detector=None)`` runs it. The same random 48x48 faces,
+rounds alternated over the three, medians (``deepemotion.benchmarks.faces.time_recognizers``); the change is
+now / start - 1. ``--start`` another commit (e.g. the one before a graph change) compares with that commit's graph.
 """
 from __future__ import annotations
 
@@ -28,29 +30,31 @@ ROOT = Path(__file__).resolve().parents[1]
 START = "58aa1d3"
 
 
-def graph_at(rev: str, folder: Path) -> Path:
-    """The default's INT8 graph as committed at ``rev``, written into ``folder``."""
-    rel = bundled_model("default").path("int8.onnx").relative_to(ROOT)
+def graph_at(rev: str, folder: Path, name: str = "default", kind: str = "int8.onnx") -> Path:
+    """A bundled model's graph (``kind``: "int8.onnx" or "onnx") as committed at ``rev``, written into ``folder``."""
+    rel = bundled_model(name).path(kind).relative_to(ROOT)
     data = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{rel.as_posix()}"], check=True,
                           capture_output=True).stdout
-    path = folder / f"default_{rev}.int8.onnx"
+    path = folder / f"{name}_{rev}.{kind}"
     path.write_bytes(data)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--start", default=START, help="commit whose bundled default INT8 graph is the start")
+    p.add_argument("--model", default="default", choices=["default", "tiny"], help="the bundled model")
+    p.add_argument("--start", default=START, help="commit whose bundled graph of the model is the start")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        old = graph_at(args.start, Path(tmp))
+        now = Recognizer(model=args.model, detector=None)
+        kind = "int8.onnx" if now.backend.name.endswith("int8") else "onnx"
+        old = graph_at(args.start, Path(tmp), args.model, kind)
         start = Recognizer(model=str(old), detector=None)
         start.finder.always_resample = True
-        recs = {"start": start, "start graph, direct crops": Recognizer(model=str(old), detector=None),
-                "now": Recognizer(detector=None)}
+        recs = {"start": start, "start graph, direct crops": Recognizer(model=str(old), detector=None), "now": now}
         backends = {k: r.backend.name for k, r in recs.items()}
         times = time_recognizers(recs, args.batches, args.rounds, min_time=0.2)
     rows = []
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                          "change_vs_start": t / t0 - 1, "rounds_ms": [v * 1e3 for v in times[(k, b)]]})
             print(f"batch {b:3d}  {k:28s} {t * 1e3:8.3f} ms per call  {100 * (t / t0 - 1):+6.1f}%")
     if args.json is not None:
-        result = {"start": args.start, "rounds": args.rounds, "rows": rows}
+        result = {"model": args.model, "start": args.start, "rounds": args.rounds, "rows": rows}
         print(f"wrote {atomic_write_text(args.json, json.dumps(result, indent=1) + chr(10))}")
     return 0
 
