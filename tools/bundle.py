@@ -94,16 +94,17 @@ def init_of(meta: dict) -> str | None:
 
 
 def calibrate(model: DeepEmotion, data: str) -> tuple[DeepEmotion, dict[str, Any]]:
-    """(``model`` with the score calibration fitted on the calibration half in its config, the record). The record
-    gives the ECE of both halves before and after (the select half is the check: the fit never saw it) and, for
-    comparison, with the NLL-fitted single temperature."""
+    """(the uncalibrated ``model`` with the score calibration fitted on the calibration half in its config, the
+    record). The record gives the ECE of both halves before and after (the select half is the check: the fit never
+    saw it) and, for comparison, with the NLL-fitted single temperature."""
     from dataclasses import replace
 
     from deepemotion.training.model import ScoreCalibration
 
     cal, sel = resolve_dataset(data, "public_test:calibrate"), resolve_dataset(data, "public_test:select")
-    raw = model_from_state(replace(model.config, score_knots=(), score_scales=()).to_dict(), model.state_dict())
-    z_cal, z_sel = predict_logits(raw, cal.images), predict_logits(raw, sel.images)
+    if model.calibration is not None:
+        raise ValueError("calibrate() fits an uncalibrated model's logits")
+    z_cal, z_sel = predict_logits(model, cal.images), predict_logits(model, sel.images)
     fitted = ScoreCalibration.fit(z_cal, cal.labels)
     t_nll = fit_temperature(z_cal, cal.labels)
 
@@ -250,8 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     ckpt = read_checkpoint(args.checkpoint)
-    model = model_from_state(ckpt["config"], ckpt["state_dict"], args.checkpoint)
-    model = model_from_state(ckpt["config"], float16(model), args.checkpoint)  # exactly the float16-rounded weights
+    # a calibration the checkpoint's config may carry (e.g. interpolated with a bundle) was fitted to other logits
+    config = {k: v for k, v in ckpt["config"].items() if k not in ("score_knots", "score_scales")}
+    model = model_from_state(config, ckpt["state_dict"], args.checkpoint)
+    model = model_from_state(config, float16(model), args.checkpoint)  # exactly the float16-rounded weights
     calib = None
     if not args.no_calibration:
         model, calib = calibrate(model, args.data)
