@@ -17,11 +17,13 @@ KNOTS = (1 / 7, 0.6, 1.0)
 
 
 def test_the_scale_is_piecewise_linear_in_the_top_score_and_flat_beyond_the_knots():
-    cal = ScoreCalibration((0.2, 0.5, 0.9), (1.5, 0.7, 1.2))
+    knots, scales = (0.6, 0.75, 0.9), (1.5, 0.7, 1.2)
+    cal = ScoreCalibration(knots, scales)
     p = torch.linspace(0.0, 1.0, 101, dtype=torch.float64)[:, None]
     logits = torch.cat([torch.log(p.clamp(1e-12)), torch.log1p(-p.clamp(max=1 - 1e-12))], 1)  # top score: max(p, 1-p)
     top = torch.softmax(logits, 1).amax(1)
-    want = np.interp(top.numpy(), (0.2, 0.5, 0.9), (1.5, 0.7, 1.2))
+    assert top.min() < knots[0] and top.max() > knots[-1]  # both flat ends are exercised
+    want = np.interp(top.numpy(), knots, scales)
     np.testing.assert_allclose(cal.scale(logits)[:, 0].numpy(), want, rtol=1e-12, atol=1e-12)
 
 

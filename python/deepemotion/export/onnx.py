@@ -25,8 +25,8 @@ Input ``input``: (N, 1, 48, 48) float32, normalised (see deepemotion.labels); ou
 ``logits``: (N, 7). The batch axis is dynamic. A model with ``tta_flip`` exports its flip averaging
 into the graph (the batch and its mirror image go through one GridSample together). A model with a score
 calibration (``DeepEmotionConfig.score_knots``) ends with it (nodes under ``/calibration/``: ``Softmax``,
-``ReduceMax``, ``Clip``, ``Mul``, ``Add``): the logits come out calibrated, so a softmax anywhere downstream (the
-runtime's, the Triton serving graph's) gives calibrated probabilities.
+``ReduceMax``, ``Sub``, ``Relu``, ``MatMul``, ``Add``, ``Mul``): the logits come out calibrated, so a softmax
+anywhere downstream (the runtime's, the Triton serving graph's) gives calibrated probabilities.
 """
 from __future__ import annotations
 

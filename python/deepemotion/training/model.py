@@ -176,22 +176,24 @@ def _stage(cin: int, cout: int, depth: int, cfg: DeepEmotionConfig) -> nn.Sequen
 
 class ScoreCalibration(nn.Module):
     """logits * s(p), p = the face's top softmax score, s piecewise linear through (knot, scale) points and constant
-    beyond the ends. Written as a sum of clipped copies of p (``Clip``, ``Mul``, ``Add`` in ONNX; no parameters or
-    buffers: the numbers live in the config)."""
+    beyond the ends. Written as s(p) = scales[0] + sum_i c_i * relu(p - knot_i), one hinge per knot (c: the change of
+    slope there; the last one flattens s beyond the last knot): in ONNX ``Sub``, ``Relu``, ``MatMul``, ``Add`` after
+    the ``Softmax`` and ``ReduceMax``, whatever the number of knots. No parameters or buffers: the numbers live in the
+    config."""
 
-    def __init__(self, knots: tuple[float, ...], scales: tuple[float, ...]) -> None:
+    def __init__(self, knots: tuple[float, ...], scales: tuple[Any, ...]) -> None:
         super().__init__()
         self.knots, self.scales = tuple(knots), tuple(scales)
-        # s(p) = scales[0] + sum_i slope_i * (clip(p, k_i, k_i+1) - k_i) = offset + sum_i slope_i * clip(p, k_i, k_i+1)
-        self.slopes = [(s1 - s0) / (k1 - k0) for k0, k1, s0, s1 in zip(knots, knots[1:], scales, scales[1:])]
-        self.offset = scales[0] - sum(m * k for m, k in zip(self.slopes, knots))
+        slopes = [(s1 - s0) / (k1 - k0) for k0, k1, s0, s1 in zip(knots, knots[1:], scales, scales[1:])]
+        self.hinges = [slopes[0], *(b - a for a, b in zip(slopes, slopes[1:])), -slopes[-1]]
 
     def scale(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, 1) inverse temperatures of ``logits``' faces."""
         z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits  # FP16: scores in FP32
         p = torch.softmax(z, 1).amax(1, keepdim=True)
-        terms = [m * torch.clamp(p, k0, k1) for m, k0, k1 in zip(self.slopes, self.knots, self.knots[1:])]
-        return sum(terms[1:], terms[0]) + self.offset
+        knots = torch.tensor(self.knots, dtype=p.dtype)
+        hinges = torch.stack([torch.as_tensor(c, dtype=torch.float64) for c in self.hinges]).to(p.dtype)
+        return torch.relu(p - knots) @ hinges[:, None] + self.scales[0]
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         s = self.scale(logits)
