@@ -107,6 +107,25 @@ def test_network_sized_gray_crops_reach_the_network_as_training_faces_do(rec, rn
         np.testing.assert_array_equal(a.probs, c.probs)
 
 
+def test_one_chunk_of_network_sized_faces_takes_the_short_path_to_the_same_answers(rng):
+    """A uint8 N x 48 x 48 batch of at most max_batch faces skips the chunk loop (finder and classifier); chunked
+    (max_batch=2: other batch sizes in the backend, so to float rounding), as a strided view, or as N x 48 x 48 x 1
+    (the general path) it gets the same answers, the last two bit for bit."""
+    faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    short = Recognizer(detector=None).predict_faces(faces)
+    chunked = Recognizer(detector=None, max_batch=2).predict_faces(faces)
+    wide = np.zeros((5, 48, 96), np.uint8)
+    wide[:, :, ::2] = faces
+    strided = Recognizer(detector=None).predict_faces(wide[:, :, ::2])
+    general = Recognizer(detector=None).predict_faces(faces[..., None])
+    assert len(short) == len(chunked) == len(strided) == len(general) == 5
+    for a, b, c, d in zip(short, chunked, strided, general):
+        assert a.box == b.box == c.box == d.box == (0, 0, 48, 48) and a.label == b.label == c.label == d.label
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+        np.testing.assert_array_equal(a.probs, c.probs)
+        np.testing.assert_array_equal(a.probs, d.probs)
+
+
 @pytest.mark.parametrize("bad, exc, match", [
     ("frame", TypeError, "numpy.ndarray"),
     (np.zeros((0, 10, 3), np.uint8), ValueError, "empty"),

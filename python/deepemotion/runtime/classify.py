@@ -15,10 +15,13 @@ DEFAULT_MAX_BATCH = 256
 
 def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of logits / temperature, computed in float64 (the one softmax of the package)."""
-    z = np.asarray(logits, np.float64) / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    z = np.array(logits, np.float64)  # a copy: the steps below work in place
+    if temperature != 1.0:
+        z /= temperature
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
 
 
 def check_batch(batch: Any) -> np.ndarray:
@@ -45,6 +48,9 @@ class Classifier:
         backend = self.backend if backend is None else backend
         if len(batch) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
+        if len(batch) <= self.max_batch:  # one backend call (the usual case): no chunk list to build and join
+            x = np.ascontiguousarray(batch)
+            return softmax(check_logits(backend.run(x), len(x), f"backend {backend.name}")).astype(np.float32)
         out = []
         for part in chunks(len(batch), self.max_batch):
             x = np.ascontiguousarray(batch[part])

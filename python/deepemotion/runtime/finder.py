@@ -55,6 +55,14 @@ class FaceFinder:
         """(boxes, network input) per chunk of already-cropped faces (``predict_faces``), each crop taken whole."""
         from .inputs import split_crops
 
+        if isinstance(crops, np.ndarray) and crops.dtype == np.uint8 and crops.ndim == 3 \
+                and crops.shape[1:] == (INPUT_SIZE, INPUT_SIZE) and 0 < len(crops) <= max_batch \
+                and not self.always_resample:
+            # the usual batch: gray network-sized faces, one chunk -- what the loop below does for it, without the loop
+            boxes = np.zeros((len(crops), 4), np.int32)
+            boxes[:, 2:] = INPUT_SIZE
+            yield boxes, normalise_faces(crops)
+            return
         items = split_crops(crops)
         for part in chunks(len(items), max_batch):
             chunk, s = items[part], part.start
