@@ -225,7 +225,7 @@ class ScoreCalibration(nn.Module):
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            cal = cls(knots, tuple(log_s.exp()))  # differentiable: slopes and offset are tensors here
+            cal = cls(knots, tuple(log_s.exp()))  # differentiable: the scales (so the hinges) are tensors here
             score = torch.softmax(cal(z), 1).gather(1, top[:, None])[:, 0].clamp(1e-9, 1 - 1e-9)
             loss = -(right * score.log() + (1 - right) * (1 - score).log()).mean() \
                 + smoothness * (log_s[1:] - log_s[:-1]).pow(2).sum()
