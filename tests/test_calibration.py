@@ -121,7 +121,7 @@ def test_teachers_and_fine_tunes_leave_a_bundles_calibration_behind(tmp_path):
     assert teacher.models[0].calibration is None
     x = torch.rand(3, 1, 48, 48) * 2 - 1
     with torch.no_grad():
-        raw = DeepEmotion(replace(cfg, score_knots=(), score_scales=())).eval()
+        raw = DeepEmotion(cfg.uncalibrated()).eval()
         raw.load_state_dict(model.state_dict())
         assert torch.allclose(teacher(x), raw(x))
     args = build_parser().parse_args(["--data", "fer2013", "--out", str(tmp_path / "run"), "--init", str(path)])

@@ -251,10 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     ckpt = read_checkpoint(args.checkpoint)
-    # a calibration the checkpoint's config may carry (e.g. interpolated with a bundle) was fitted to other logits
-    config = {k: v for k, v in ckpt["config"].items() if k not in ("score_knots", "score_scales")}
-    model = model_from_state(config, ckpt["state_dict"], args.checkpoint)
-    model = model_from_state(config, float16(model), args.checkpoint)  # exactly the float16-rounded weights
+    model = model_from_state(ckpt["config"], ckpt["state_dict"], args.checkpoint)
+    # exactly the float16-rounded weights, without a calibration the checkpoint's config may carry (e.g. interpolated
+    # with a bundle): it was fitted to other logits
+    model = model_from_state(model.config.uncalibrated().to_dict(), float16(model), args.checkpoint)
     calib = None
     if not args.no_calibration:
         model, calib = calibrate(model, args.data)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,8 +34,7 @@ SMOOTHNESS = (0.001, 0.01, 0.1)
 def raw_logits(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(uncalibrated FP32 logits, labels) of a bundled model on a split."""
     model, meta = load_model(name)
-    cfg = replace(model.config, score_knots=(), score_scales=())
-    raw = model_from_state(cfg.to_dict(), model.state_dict(), name)
+    raw = model_from_state(model.config.uncalibrated().to_dict(), model.state_dict(), name)
     data = resolve_dataset("fer2013", split)
     return predict_logits(raw, data.images), data.labels
 

@@ -10,7 +10,7 @@
 - The spatial transformer stays in floating point: the localization net, the theta regressor and the
   affine-grid-sample (MatMul base grid -> Reshape -> GridSample) are excluded, so theta and the warp are
   exactly the FP32 ones and the graph keeps its single affine-grid-sample.
-- The score calibration at the end of a calibrated model (``/calibration/``: softmax, max, clips) stays in floating
+- The score calibration at the end of a calibrated model (``/calibration/``: softmax, max, hinges) stays in floating
   point too: it scales the logits and must give the FP32 graph's probabilities.
 - Calibration: FER2013 Training faces (never the test splits), preprocessed exactly as Recognizer does.
 - The report gives PublicTest accuracy of the FP32 and INT8 graphs, both through Recognizer.predict_faces.

@@ -49,11 +49,11 @@ class Classifier:
         if len(batch) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         if len(batch) <= self.max_batch:  # one backend call (the usual case): no chunk list to build and join
-            x = np.ascontiguousarray(batch)
-            return softmax(check_logits(backend.run(x), len(x), f"backend {backend.name}")).astype(np.float32)
-        out = []
-        for part in chunks(len(batch), self.max_batch):
-            x = np.ascontiguousarray(batch[part])
-            logits = check_logits(backend.run(x), len(x), f"backend {backend.name}")
-            out.append(softmax(logits).astype(np.float32))
-        return out[0] if len(out) == 1 else np.concatenate(out)
+            return self._probs(batch, backend)
+        return np.concatenate([self._probs(batch[part], backend) for part in chunks(len(batch), self.max_batch)])
+
+    @staticmethod
+    def _probs(batch: np.ndarray, backend: Backend) -> np.ndarray:
+        """Probabilities of one backend call's faces."""
+        x = np.ascontiguousarray(batch)
+        return softmax(check_logits(backend.run(x), len(x), f"backend {backend.name}")).astype(np.float32)

@@ -91,6 +91,10 @@ class DeepEmotionConfig:
         """Side of the localization net's last map (conv7, pool, conv5, pool on the face pooled by loc_pool)."""
         return ((INPUT_SIZE // self.loc_pool - 6) // 2 - 4) // 2
 
+    def uncalibrated(self) -> DeepEmotionConfig:
+        """This network without its score calibration (a fine-tune or a new fit starts from the raw logits)."""
+        return replace(self, score_knots=(), score_scales=())
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("widths", "depths", "loc_channels", "score_knots", "score_scales"):
