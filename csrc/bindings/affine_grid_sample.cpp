@@ -1,9 +1,11 @@
 // Bindings of affine_grid_sample: numpy (CPU kernel) and CUDA arrays (CUDA launchers). Thin: check, dispatch.
+#include <cmath>
 #include <string>
 
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "ops/affine_grid_sample/affine_grid_sample.h"
+#include "ops/affine_grid_sample/constant_warp.h"
 
 namespace deepemotion {
 namespace bindings {
@@ -43,6 +45,62 @@ py::array_t<float> sample_cpu(const py::object& input_obj, const py::object& the
   {
     py::gil_scoped_release release;
     affine_grid_sample_cpu(in_ptr, th_ptr, out_ptr, s, threads);
+  }
+  return out;
+}
+
+// ConstantWarp from Python: theta (2, 3) float32, the input plane and the output size.
+ConstantWarp make_constant_warp(const py::object& theta_obj, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                                bool align_corners) {
+  auto theta = check_numpy<float>(theta_obj, {"ConstantWarp", "theta"});
+  if (shape_of(theta) != std::vector<int64_t>{2, 3}) {
+    throw py::value_error("ConstantWarp: theta must have shape (2, 3), got " + shape_str(shape_of(theta)));
+  }
+  check_plane(in_h, in_w, {"ConstantWarp", "input"});
+  check_plane(out_h, out_w, {"ConstantWarp", "output"});
+  return ConstantWarp(static_cast<const float*>(theta.data()), in_h, in_w, out_h, out_w, align_corners);
+}
+
+// The (n, c) of a ConstantWarp's input: float32 C-contiguous (N, C, in_h, in_w).
+std::vector<int64_t> warp_input(const ConstantWarp& w, const py::array& input) {
+  const std::vector<int64_t> in = shape_of(input);
+  check_ndim(in, 4, {"ConstantWarp", "input"}, "(N, C, H, W)");
+  if (in[2] != w.in_h() || in[3] != w.in_w()) {
+    throw py::value_error("ConstantWarp: input planes must be " + std::to_string(w.in_h()) + "x" +
+                          std::to_string(w.in_w()) + ", got shape " + shape_str(in));
+  }
+  return in;
+}
+
+py::array_t<float> warp_sample(const ConstantWarp& w, const py::object& input_obj, int threads) {
+  auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
+  const std::vector<int64_t> in = warp_input(w, input);
+  py::array_t<float> out({in[0], in[1], w.out_h(), w.out_w()});
+  const auto* src = static_cast<const float*>(input.data());
+  float* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    w.sample(src, dst, in[0], in[1], threads);
+  }
+  return out;
+}
+
+py::array_t<uint8_t> warp_sample_quantized(const ConstantWarp& w, const py::object& input_obj, float scale,
+                                           int zero_point, int threads) {
+  if (!(scale > 0.0f) || !std::isfinite(scale)) {
+    throw py::value_error("ConstantWarp: scale must be a positive finite number, got " + std::to_string(scale));
+  }
+  if (zero_point < 0 || zero_point > 255) {
+    throw py::value_error("ConstantWarp: zero_point must be in 0..255 (uint8), got " + std::to_string(zero_point));
+  }
+  auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
+  const std::vector<int64_t> in = warp_input(w, input);
+  py::array_t<uint8_t> out({in[0], in[1], w.out_h(), w.out_w()});
+  const auto* src = static_cast<const float*>(input.data());
+  uint8_t* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    w.sample_quantized(src, dst, in[0], in[1], scale, zero_point, threads);
   }
   return out;
 }
@@ -87,6 +145,18 @@ void bind_affine_grid_sample(py::module_& m) {
   m.def("affine_grid_sample_cpu", &sample_cpu, py::arg("input"), py::arg("theta"), py::arg("out_h"), py::arg("out_w"),
         py::arg("align_corners") = false, py::arg("threads") = 0,
         "Affine grid + bilinear sampling (zeros padding) of a float32 NCHW numpy array; theta is (N, 2, 3) float32.");
+  py::class_<ConstantWarp>(m, "ConstantWarp",
+                           "affine_grid_sample with one theta for every image; its taps are computed once.")
+      .def(py::init(&make_constant_warp), py::arg("theta"), py::arg("in_h"), py::arg("in_w"), py::arg("out_h"),
+           py::arg("out_w"), py::arg("align_corners") = false)
+      .def("sample", &warp_sample, py::arg("input"), py::arg("threads") = 0,
+           "float32 (N, C, in_h, in_w) -> float32 (N, C, out_h, out_w): affine_grid_sample_cpu's values.")
+      .def("sample_quantized", &warp_sample_quantized, py::arg("input"), py::arg("scale"), py::arg("zero_point"),
+           py::arg("threads") = 0,
+           "The samples quantized to uint8 as ONNX QuantizeLinear does: saturate(round_half_even(v / scale) + "
+           "zero_point).")
+      .def_property_readonly("in_size", [](const ConstantWarp& w) { return py::make_tuple(w.in_h(), w.in_w()); })
+      .def_property_readonly("out_size", [](const ConstantWarp& w) { return py::make_tuple(w.out_h(), w.out_w()); });
 #if defined(DEEPEMOTION_WITH_CUDA)
   m.def("affine_grid_sample_cuda", &sample_cuda, py::arg("input"), py::arg("theta"), py::arg("output"),
         py::arg("align_corners") = false, py::arg("stream") = 0,

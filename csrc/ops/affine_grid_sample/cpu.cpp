@@ -3,9 +3,11 @@
 // vectorises the coordinate math; every pixel still goes through the same float operations, so the results are
 // those of the one-pixel-at-a-time loop bit for bit. No heap memory: the tiles live on the stack.
 #include <algorithm>
+#include <vector>
 
 #include "common/parallel.h"
 #include "ops/affine_grid_sample/affine_grid_sample.h"
+#include "ops/affine_grid_sample/constant_warp.h"
 #include "ops/affine_grid_sample/math.h"
 
 namespace deepemotion {
@@ -41,7 +43,69 @@ void sample_images(const float* input, const float* theta, float* output, const 
   }
 }
 
+// Round half to even for |v| < 2^22 in the default rounding mode, without a libm call: adding and subtracting
+// 1.5 * 2^23 leaves v rounded to an integer (the compiler may not fold it: no -ffast-math here).
+inline float round_half_even(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return (v + kMagic) - kMagic;
+}
+
 }  // namespace
+
+ConstantWarp::ConstantWarp(const float* theta, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                           bool align_corners)
+    : in_h_(in_h), in_w_(in_w), out_h_(out_h), out_w_(out_w) {
+  const int iw = static_cast<int>(in_w), ih = static_cast<int>(in_h);
+  const int ow = static_cast<int>(out_w), oh = static_cast<int>(out_h);
+  const AffineMap map = make_affine_map(theta, ow, oh, iw, ih, align_corners);
+  taps_.reserve(static_cast<size_t>(out_h * out_w));
+  for (int oy = 0; oy < oh; ++oy) {
+    for (int ox = 0; ox < ow; ++ox) taps_.push_back(bilinear_taps(affine_grid_point(map, ox, oy), iw, ih));
+  }
+}
+
+template <typename Row>
+void ConstantWarp::run(const float* input, int64_t n, int64_t c, int max_threads, Row row_done) const {
+  if (n <= 0 || c <= 0) return;
+  const int64_t in_plane = in_h_ * in_w_, out_plane = out_h_ * out_w_;
+  const int in_row = static_cast<int>(in_w_);
+  const int64_t out_w = out_w_;
+  parallel_for(n * c, n * c * out_plane, max_threads, [&](int64_t b, int64_t e) {
+    std::vector<float> row(static_cast<size_t>(out_w));
+    for (int64_t p = b; p < e; ++p) {
+      const float* plane = input + p * in_plane;
+      const BilinearTaps* taps = taps_.data();
+      for (int64_t oy = 0; oy < out_h_; ++oy, taps += out_w) {
+        for (int64_t i = 0; i < out_w; ++i) {
+          row[i] = bilinear_sample(taps[i], in_row, [plane](int k) { return plane[k]; });
+        }
+        row_done(p * out_plane + oy * out_w, row.data(), out_w);
+      }
+    }
+  });
+}
+
+void ConstantWarp::sample(const float* input, float* output, int64_t n, int64_t c, int max_threads) const {
+  run(input, n, c, max_threads, [output](int64_t at, const float* row, int64_t len) {
+    std::copy(row, row + len, output + at);
+  });
+}
+
+void ConstantWarp::sample_quantized(const float* input, uint8_t* output, int64_t n, int64_t c, float scale,
+                                    int zero_point, int max_threads) const {
+  // QuantizeLinear clamps v / scale to [-zero_point, 255 - zero_point] before rounding to the nearest even
+  // integer; clamping first also keeps the value in the range where round_half_even is exact. A row at a time in
+  // a loop without gathers, so that the division, clamp and rounding vectorise.
+  const float lo = static_cast<float>(-zero_point), hi = static_cast<float>(255 - zero_point);
+  const float zp = static_cast<float>(zero_point);
+  run(input, n, c, max_threads, [=](int64_t at, const float* row, int64_t len) {
+    uint8_t* dst = output + at;
+    for (int64_t i = 0; i < len; ++i) {
+      const float q = std::min(std::max(lo, row[i] / scale), hi);  // NaN lands at lo, infinities at the ends
+      dst[i] = static_cast<uint8_t>(static_cast<int>(round_half_even(q) + zp));
+    }
+  });
+}
 
 void affine_grid_sample_cpu(const float* input, const float* theta, float* output, const SampleShape& shape,
                             int max_threads) {

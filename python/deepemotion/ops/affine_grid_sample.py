@@ -105,3 +105,17 @@ def affine_grid_sample(input: Any, theta: Any, out_size: int | tuple[int, int], 
     ext = assert_has_ext()
     out_h, out_w = _out_size(out_size)
     return _DISPATCH[array_kind(input)](ext, input, theta, out_h, out_w, bool(align_corners), stream)
+
+
+def constant_warp(theta: Any, in_size: tuple[int, int], out_size: int | tuple[int, int],
+                  align_corners: bool = False) -> Any:
+    """One warp for every image: ``theta`` (2, 3) float32, input planes ``in_size`` (h, w). The returned C++ object's
+    ``sample(x)`` gives :func:`affine_grid_sample` of a float32 (N, C, h, w) numpy array with ``theta`` for each
+    image (the same values), and ``sample_quantized(x, scale, zero_point)`` those values quantized to uint8 as ONNX
+    QuantizeLinear does. The bilinear taps are computed once, here: for a graph whose STN is constant, this runs
+    its warp (deepemotion.runtime.onnx_graph.constant_warp_head)."""
+    ext = assert_has_ext()
+    out_h, out_w = _out_size(out_size)
+    in_h, in_w = (int(v) for v in in_size)
+    return ext.ConstantWarp(np.ascontiguousarray(theta, np.float32).reshape(2, 3), in_h, in_w, out_h, out_w,
+                            bool(align_corners))

@@ -14,6 +14,7 @@ A file that is not a well-formed protobuf (truncated, random bytes, empty) raise
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 _GRAPH, _INPUT, _OUTPUT, _VALUE_INFO = 7, 11, 12, 13
@@ -168,3 +169,241 @@ def make_dims_symbolic(model: bytes, inputs: dict[int, str], outputs: dict[int, 
         out.append((n, w, p))
     top[at] = (_GRAPH, _LEN, serialize(out))
     return serialize(top)
+
+
+# --- nodes and initializers: enough to find (and cut off) a graph's constant warp head --------------------------
+# GraphProto.node = 1, initializer = 5;  NodeProto.input = 1, output = 2, op_type = 4, attribute = 5;
+# AttributeProto.name = 1, i = 3, s = 4, t = 5;  TensorProto.dims = 1, data_type = 2, float_data = 4, int32_data = 5,
+# int64_data = 7, name = 8, raw_data = 9
+_NODE, _INITIALIZER = 1, 5
+_N_INPUT, _N_OUTPUT, _N_OP, _N_ATTR = 1, 2, 4, 5
+_A_NAME, _A_INT, _A_STR, _A_TENSOR = 1, 3, 4, 5
+_T_DIMS, _T_TYPE, _T_FLOAT, _T_INT32, _T_INT64, _T_NAME, _T_RAW = 1, 2, 4, 5, 7, 8, 9
+#: TensorProto.DataType -> numpy dtype name, for the initializers read here
+_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
+
+
+@dataclass(frozen=True)
+class Node:
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attributes: dict[str, int | bytes]  # int and string attributes; others are left out
+    tensors: dict[str, bytes]            # tensor attributes (a Constant's value), as TensorProto bytes
+
+
+def _node(buf: bytes) -> Node:
+    f = parse(buf)
+    attrs: dict[str, int | bytes] = {}
+    tensors: dict[str, bytes] = {}
+    for a in _sub(f, _N_ATTR):
+        af = parse(a)
+        name = b"".join(_sub(af, _A_NAME)).decode("utf-8", "replace")
+        ints = [_varint(p, 0)[0] for n, w, p in af if n == _A_INT and w == _VARINT]
+        strs, ts = _sub(af, _A_STR), _sub(af, _A_TENSOR)
+        if ts:
+            tensors[name] = ts[0]
+        elif ints:
+            attrs[name] = ints[0] - (1 << 64) if ints[0] >= 1 << 63 else ints[0]
+        elif strs:
+            attrs[name] = strs[0]
+    text = [(n, p.decode("utf-8", "replace")) for n, w, p in f if w == _LEN and n in (_N_INPUT, _N_OUTPUT, _N_OP)]
+    return Node(next((t for n, t in text if n == _N_OP), ""), tuple(t for n, t in text if n == _N_INPUT),
+                tuple(t for n, t in text if n == _N_OUTPUT), attrs, tensors)
+
+
+def _packed(fields: list[Field], number: int, signed: bool) -> list[int]:
+    """A repeated varint field, packed or not."""
+    out: list[int] = []
+    for n, w, p in fields:
+        if n != number:
+            continue
+        if w == _VARINT:
+            out.append(_varint(p, 0)[0])
+        elif w == _LEN:
+            pos = 0
+            while pos < len(p):
+                v, pos = _varint(p, pos)
+                out.append(v)
+    return [v - (1 << 64) if signed and v >= 1 << 63 else v for v in out]
+
+
+def _initializer_name(buf: bytes) -> str:
+    return b"".join(_sub(parse(buf), _T_NAME)).decode("utf-8", "replace")
+
+
+def _initializer(buf: bytes) -> Any:
+    """The numpy array of a TensorProto, or None for a data type or layout not read here."""
+    import numpy as np
+
+    f = parse(buf)
+    dims = _packed(f, _T_DIMS, signed=True)
+    types = _packed(f, _T_TYPE, signed=False)
+    dtype = _DTYPES.get(types[0]) if types else None
+    if dtype is None or any(d < 0 for d in dims):
+        return None
+    raw = _sub(f, _T_RAW)
+    if raw:
+        values = np.frombuffer(raw[0], np.dtype(dtype).newbyteorder("<"))
+    elif dtype == "float32":
+        values = np.frombuffer(b"".join(_sub(f, _T_FLOAT)), "<f4")
+    elif dtype == "int64":
+        values = np.array(_packed(f, _T_INT64, signed=True), np.int64)
+    else:  # int32_data carries the int32 and the 8-bit types
+        values = np.array(_packed(f, _T_INT32, signed=True)).astype(dtype)
+    size = int(np.prod(dims)) if dims else 1
+    if values.size != size:
+        return None
+    return values.astype(dtype).reshape(dims)
+
+
+@dataclass(frozen=True)
+class WarpHead:
+    """A graph's first nodes when they only warp the input by a constant grid (a constant STN), cut off:
+    ``graph`` is the rest, whose input is ``input_name`` -- float32 warped faces, or, when the warp's output
+    is quantized first (an INT8 graph), uint8 faces quantized with ``scale``/``zero_point``. ``theta`` (2, 3)
+    float32 gives the grid (``affine_grid(theta, (1, 1, *out_size), align_corners=False)`` up to ``residual``)."""
+
+    graph: bytes
+    input_name: str
+    theta: Any
+    out_size: tuple[int, int]
+    scale: float | None
+    zero_point: int | None
+    residual: float
+
+
+#: the largest |grid - affine_grid(theta)| (normalised coordinates, ~1/20000 of a pixel at 48) a head may have
+WARP_FIT_TOLERANCE = 1e-5
+
+
+def _fit_theta(grid: Any) -> tuple[Any, float]:
+    """(theta (2, 3) float32, the largest residual) of the affine map that gives ``grid`` (1, H, W, 2) on
+    ``affine_grid``'s base grid with align_corners=False."""
+    import numpy as np
+
+    _, h, w, _ = grid.shape
+    xs = (2 * np.arange(w) + 1) / w - 1.0
+    ys = (2 * np.arange(h) + 1) / h - 1.0
+    base = np.stack([np.tile(xs, h), np.repeat(ys, w), np.ones(h * w)], 1)  # (H*W, 3), row-major like the grid
+    target = grid.reshape(h * w, 2).astype(np.float64)
+    sol, *_ = np.linalg.lstsq(base, target, rcond=None)
+    theta = np.ascontiguousarray(sol.T, np.float32)
+    return theta, float(np.abs(base @ theta.T.astype(np.float64) - target).max())
+
+
+class _GraphView:
+    """A graph's nodes, initializers and who reads what, decoded once (initializer values only on request)."""
+
+    def __init__(self, graph: list[Field]) -> None:
+        self.fields = graph
+        self.inits = {_initializer_name(p): p for n, w, p in graph if n == _INITIALIZER and w == _LEN}
+        self.inputs = [i for i in (_tensor_info(v) for v in _sub(graph, _INPUT)) if i.name not in self.inits]
+        self.outputs = {i.name for i in (_tensor_info(v) for v in _sub(graph, _OUTPUT))}
+        self.nodes = [_node(p) for n, w, p in graph if n == _NODE and w == _LEN]
+        self.readers: dict[str, list[int]] = {}
+        for k, node in enumerate(self.nodes):
+            for name in node.inputs:
+                self.readers.setdefault(name, []).append(k)
+        self.constants = {node.outputs[0]: k for k, node in enumerate(self.nodes)
+                          if node.op_type == "Constant" and len(node.outputs) == 1 and "value" in node.tensors}
+
+    def only_reader(self, name: str, op: str) -> int | None:
+        """The one node that reads ``name``, when it is an ``op`` and ``name`` is not a graph output."""
+        ks = self.readers.get(name, [])
+        if len(ks) != 1 or name in self.outputs or self.nodes[ks[0]].op_type != op or not self.nodes[ks[0]].outputs:
+            return None
+        return ks[0]
+
+    def const(self, name: str, head: list[int]) -> Any:
+        """An initializer's or a Constant node's array, or None; a Constant that only the head reads joins
+        ``head``."""
+        if name in self.inits:
+            return _initializer(self.inits[name])
+        if name in self.constants:
+            k = self.constants[name]
+            if len(self.readers.get(name, [])) == 1 and name not in self.outputs:
+                head.append(k)
+            return _initializer(self.nodes[k].tensors["value"])
+        return None
+
+
+def _match_head(g: _GraphView) -> tuple[list[int], Any, str, float | None, int | None] | None:
+    """(the head's node indices, its grid, the tensor the rest starts from, its quantization scale and zero point)
+    when the graph starts with a constant warp head, else None."""
+    import numpy as np
+
+    x = g.inputs[0] if len(g.inputs) == 1 else None
+    if x is None or x.shape is None or len(x.shape) != 4 or x.shape[1] != 1 or x.elem_type != 1 \
+            or not all(isinstance(d, int) for d in x.shape[2:]):
+        return None
+    head: list[int] = []
+    k = g.only_reader(x.name, "Reshape")
+    if k is None or g.nodes[k].inputs[0] != x.name \
+            or list(np.ravel(g.const(g.nodes[k].inputs[1], head))) != [1, -1, *x.shape[2:]]:
+        return None
+    head.append(k)
+    k = g.only_reader(g.nodes[k].outputs[0], "GridSample")
+    if k is None or len(g.nodes[k].inputs) != 2:
+        return None
+    sample, grid = g.nodes[k], g.const(g.nodes[k].inputs[1], head)
+    if grid is None or grid.dtype != np.float32 or grid.ndim != 4 or grid.shape[0] != 1 or grid.shape[3] != 2 \
+            or not np.isfinite(grid).all() or sample.attributes.get("align_corners", 0) != 0 \
+            or sample.attributes.get("padding_mode", b"zeros") != b"zeros" \
+            or sample.attributes.get("mode", b"bilinear") not in (b"bilinear", b"linear"):
+        return None
+    head.append(k)
+    k = g.only_reader(sample.outputs[0], "Reshape")
+    if k is None or g.nodes[k].inputs[0] != sample.outputs[0] \
+            or list(np.ravel(g.const(g.nodes[k].inputs[1], head))) != [-1, 1, *grid.shape[1:3]]:
+        return None
+    head.append(k)
+    cut = g.nodes[k].outputs[0]
+    q = g.only_reader(cut, "QuantizeLinear")
+    if q is not None and len(g.nodes[q].inputs) == 3:
+        scale, zp = g.const(g.nodes[q].inputs[1], head), g.const(g.nodes[q].inputs[2], head)
+        if scale is not None and zp is not None and scale.size == 1 and zp.size == 1 and zp.dtype == np.uint8 \
+                and np.isfinite(scale).all() and float(scale.ravel()[0]) > 0:
+            return [*head, q], grid, g.nodes[q].outputs[0], float(scale.ravel()[0]), int(zp.ravel()[0])
+    return head, grid, cut, None, None
+
+
+def _input_field(name: str, elem_type: int, dims: list[int | str]) -> bytes:
+    """A graph input (ValueInfoProto): a tensor of ``elem_type`` with ``dims`` (int: fixed, str: symbolic)."""
+    dim = [serialize([(_DIM_PARAM, _LEN, d.encode())] if isinstance(d, str)
+                     else [(_DIM_VALUE, _VARINT, _encode_varint(d))]) for d in dims]
+    shape = serialize([(_DIM, _LEN, d) for d in dim])
+    tensor = serialize([(_ELEM_TYPE, _VARINT, _encode_varint(elem_type)), (_SHAPE, _LEN, shape)])
+    return serialize([(_NAME, _LEN, name.encode()), (_TYPE, _LEN, serialize([(_TENSOR_TYPE, _LEN, tensor)]))])
+
+
+def constant_warp_head(model: bytes) -> WarpHead | None:
+    """The graph's constant warp head, cut off (see :class:`WarpHead`), or None when the graph does not start
+    with one. The head recognised is what ``deepemotion.export`` writes for a constant STN -- input (N, 1, H, W)
+    -> Reshape to (1, N, H, W) -> GridSample by a constant (1, h, w, 2) grid (bilinear, zeros, align_corners=0)
+    -> Reshape to (N, 1, h, w) [-> QuantizeLinear to uint8] -- with nothing else reading its tensors; anything
+    else gives None (the graph then runs whole). ValueError for bytes that are not an ONNX model."""
+    top, at, graph = _graph(model)
+    g = _GraphView(graph)
+    match = _match_head(g)
+    if match is None:
+        return None
+    head, grid, cut, scale, zero_point = match
+    theta, residual = _fit_theta(grid)
+    if residual > WARP_FIT_TOLERANCE:
+        return None
+    # the rest: the head's nodes dropped, the initializers only they read dropped, the input renamed and retyped
+    x, out_size = g.inputs[0], (int(grid.shape[1]), int(grid.shape[2]))
+    still_read = {name for k, node in enumerate(g.nodes) if k not in head for name in node.inputs}
+    batch = x.shape[0] if isinstance(x.shape[0], str) else "N"  # type: ignore[index]
+    nodes = [p for k, p in enumerate(p for n, w, p in graph if n == _NODE and w == _LEN) if k not in head]
+    out: list[Field] = [(_NODE, _LEN, p) for p in nodes]  # nodes first, in their order (field order is free)
+    for n, w, p in graph:
+        if n == _NODE and w == _LEN or n == _VALUE_INFO and w == _LEN and _tensor_info(p).name == cut \
+                or n == _INITIALIZER and w == _LEN and _initializer_name(p) not in still_read:
+            continue
+        if n == _INPUT and w == _LEN and _tensor_info(p).name == x.name:
+            p = _input_field(cut, 1 if scale is None else 2, [batch, 1, *out_size])
+        out.append((n, w, p))
+    top[at] = (_GRAPH, _LEN, serialize(out))
+    return WarpHead(serialize(top), cut, theta, out_size, scale, zero_point, residual)

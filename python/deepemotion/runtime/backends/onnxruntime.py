@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ...labels import INPUT_SIZE
+from ...labels import INPUT_SIZE, NUM_CLASSES
 from ..assets import bundled_model, is_bundled_name
 from ..system import physical_cores
 from .base import Backend, BackendUnavailable, check_model_io, register
@@ -74,7 +74,9 @@ def execution_providers(device: str, what: str, engine_cache: Path | None = None
     return providers
 
 
-def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str]) -> Any:
+def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str], head: Any = None) -> Any:
+    """A checked session of ``data``; ``head``: the graph's constant warp head (:class:`ConstantWarpHead`), cut off:
+    ``data`` is then the rest, fed what the head gives."""
     try:
         sess = ort.InferenceSession(data, sess_options=opts, providers=providers)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for bad files
@@ -87,19 +89,55 @@ def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str])
     ins, outs = sess.get_inputs(), sess.get_outputs()
     if len(ins) != 1 or len(outs) != 1:
         raise ValueError(f"{where}: expected one input and one output, got {len(ins)} and {len(outs)}")
-    check_model_io(ins[0].shape, outs[0].shape, where)
-    if ins[0].type not in ("tensor(float)", "tensor(float16)"):
-        raise ValueError(f"{where}: model input type {ins[0].type}; expected float or float16")
+    if head is None:
+        check_model_io(ins[0].shape, outs[0].shape, where)
+        if ins[0].type not in ("tensor(float)", "tensor(float16)"):
+            raise ValueError(f"{where}: model input type {ins[0].type}; expected float or float16")
     # declared shapes can be symbolic: one blank face proves the graph runs at our input size
     probe = np.zeros((1, 1, INPUT_SIZE, INPUT_SIZE), np.float16 if ins[0].type == "tensor(float16)" else np.float32)
     try:
-        out = sess.run(None, {ins[0].name: probe})[0]
+        out = sess.run(None, {ins[0].name: probe if head is None else head(probe)})[0]
     except Exception as exc:  # noqa: BLE001 - ORT raises its own types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ValueError(f"{where}: the model does not run on a (1, 1, {INPUT_SIZE}, {INPUT_SIZE}) face ({first})") \
             from None
     check_model_io(ins[0].shape, np.shape(out), where)
     return sess
+
+
+class ConstantWarpHead:
+    """A graph's constant warp (a constant STN: ``onnx_graph.constant_warp_head``) run by our C++ sampler instead
+    of ONNX Runtime's Reshape + GridSample + Reshape (+ QuantizeLinear in an INT8 graph): the same float samples
+    (``deepemotion.ops.constant_warp``; within ~1e-6 of ``GridSample``'s), quantized as ``QuantizeLinear`` does,
+    with the taps computed once instead of per call. ``head(x)``: normalised faces -> what the rest of the graph
+    takes."""
+
+    def __init__(self, head: Any, in_size: tuple[int, int]) -> None:
+        from ...ops.affine_grid_sample import constant_warp
+
+        self.info = head
+        self.warp = constant_warp(head.theta, in_size, head.out_size)
+        self.input_name = head.input_name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.info.scale is None:
+            return self.warp.sample(x)
+        return self.warp.sample_quantized(x, self.info.scale, self.info.zero_point)
+
+    @classmethod
+    def of(cls, data: bytes) -> ConstantWarpHead | None:
+        """The head of the graph ``data``, or None where it has none (or the C++ core is missing)."""
+        from ..onnx_graph import constant_warp_head, interface
+
+        try:
+            head = constant_warp_head(data)
+            if head is None:
+                return None
+            x = interface(data)[0][0]
+            check_model_io(x.shape, [None, NUM_CLASSES], "graph")
+            return cls(head, (INPUT_SIZE, INPUT_SIZE))
+        except (ValueError, ImportError):  # not a graph we can read, a shape not ours, or no compiled core
+            return None
 
 
 class OnnxRuntimeBackend(Backend):
@@ -109,11 +147,13 @@ class OnnxRuntimeBackend(Backend):
     turns it off when its detector is OpenCV's Haar cascade.
     ``precision``: ``fp32`` (the bundled FP32 graph) or ``int8`` (the bundled calibrated INT8 graph);
     a model file is run as it is. FP16 graphs are fed FP16 and return FP32 logits. ``profile_prefix``: turn on
-    ONNX Runtime's profiler, writing to files with that prefix (``fer-bench --profile``)."""
+    ONNX Runtime's profiler, writing to files with that prefix (``fer-bench --profile``). ``split_warp``: on the
+    CPU, a graph that starts with a constant warp (the bundled default's constant STN) has that head run by
+    :class:`ConstantWarpHead` and ONNX Runtime runs the rest (``warp_head`` says which ran)."""
 
     def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
                  threads: int | None = None, optimized: bool = True, spinning: bool = True,
-                 precision: str = "fp32", profile_prefix: str | None = None) -> None:
+                 precision: str = "fp32", profile_prefix: str | None = None, split_warp: bool = True) -> None:
         ort = _ort()
         if precision not in ("fp32", "int8"):
             raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
@@ -131,8 +171,13 @@ class OnnxRuntimeBackend(Backend):
             opts.enable_profiling = True
             opts.profile_file_prefix = profile_prefix
         data, self.source = onnx_bytes(model, "int8.onnx" if precision == "int8" else "onnx")
-        self.session = _session(ort, data, self.source, opts, providers)
+        self.warp_head = ConstantWarpHead.of(data) if split_warp and device == "cpu" else None
+        if self.warp_head is not None:
+            self.session = _session(ort, self.warp_head.info.graph, self.source, opts, providers, self.warp_head)
+        else:
+            self.session = _session(ort, data, self.source, opts, providers)
         self._model_bytes, self._threads, self._spinning, self._optimized = data, threads, spinning, optimized
+        self._split_warp = split_warp
         self._twin: OnnxRuntimeBackend | None = None
         self._twin_lock = threading.Lock()
         self.input_name = self.session.get_inputs()[0].name
@@ -152,11 +197,14 @@ class OnnxRuntimeBackend(Backend):
         with self._twin_lock:
             if self._twin is None:
                 self._twin = OnnxRuntimeBackend(self._model_bytes, threads=1, spinning=False,
-                                                optimized=self._optimized, precision=self.precision)
+                                                optimized=self._optimized, precision=self.precision,
+                                                split_warp=self._split_warp)
                 self._twin.source, self._twin.name = self.source, self.name
         return self._twin
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        if self.warp_head is not None:
+            return self.session.run(None, {self.input_name: self.warp_head(x)})[0]
         if self.input_dtype is not np.float32:
             x = x.astype(self.input_dtype)
         return self.session.run(None, {self.input_name: x})[0]

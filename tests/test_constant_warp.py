@@ -1,0 +1,155 @@
+"""A graph's constant warp run by our C++ sampler (issue 22): the ConstantWarp op equals affine_grid_sample with one
+theta and quantizes as ONNX QuantizeLinear does; onnx_graph.constant_warp_head finds the head of exactly the graphs
+that have one and cuts it off; the ONNX Runtime backend that runs the rest gives the bundled default's answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _helpers import random_theta, require_data
+from deepemotion import _C
+from deepemotion.ops.affine_grid_sample import constant_warp
+from deepemotion.runtime.assets import bundled_model
+from deepemotion.runtime.onnx_graph import WARP_FIT_TOLERANCE, constant_warp_head
+
+ort = pytest.importorskip("onnxruntime")
+
+THETA = np.array([[1.003, 0.0009, 0.005], [-0.00006, 0.999, -0.003]], np.float32)
+
+
+def _quantize(v: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """ONNX QuantizeLinear to uint8, written with numpy (round half to even, then saturate)."""
+    return np.clip(np.rint(v / np.float32(scale)) + zero_point, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 48, 48, 48, 48), (65, 1, 48, 48, 48, 48), (3, 2, 17, 23, 11, 29),
+                                   (2, 1, 48, 48, 24, 24)], ids=lambda s: "x".join(map(str, s)))
+def test_samples_equal_affine_grid_sample_with_one_theta(rng, shape):
+    n, c, h, w, oh, ow = shape
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    for theta in (THETA, random_theta(rng, 1)[0]):
+        warp = constant_warp(theta, (h, w), (oh, ow))
+        assert warp.in_size == (h, w) and warp.out_size == (oh, ow)
+        want = _C.affine_grid_sample_cpu(x, np.repeat(theta[None], n, 0), oh, ow, False)
+        np.testing.assert_allclose(warp.sample(x), want, rtol=0, atol=1e-6)  # the same math.h calls
+        np.testing.assert_allclose(warp.sample(x, threads=1), want, rtol=0, atol=1e-6)
+
+
+def test_quantized_samples_are_quantize_linear_of_the_samples(rng):
+    x = rng.standard_normal((9, 1, 48, 48)).astype(np.float32) * 1.5  # beyond the scale's range: saturation
+    warp = constant_warp(THETA, (48, 48), 48)
+    for scale, zp in ((0.00783931, 128), (0.05, 0), (0.01, 255), (1.0, 7)):
+        got = warp.sample_quantized(x, scale, zp)
+        assert got.dtype == np.uint8 and got.shape == x.shape
+        want = _quantize(warp.sample(x), scale, zp)
+        assert np.abs(got.astype(int) - want).max() <= 1 and (got != want).mean() < 1e-3
+    assert (warp.sample_quantized(x, 0.00783931, 128) == 0).any() and (warp.sample_quantized(x, 0.00783931, 128)
+                                                                      == 255).any()
+
+
+def test_quantize_rounds_half_to_even_and_saturates_like_onnx_runtime():
+    """Ties and out-of-range values against ONNX Runtime's own QuantizeLinear, through the identity warp."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    scale, zp = 0.5, 100
+    v = np.array([0.25, 0.75, 1.25, -0.25, -0.75, 2.5, 3.0, -49.75, -50.25, 77.25, 77.75, 1e9, -1e9, 3e38,
+                  -3e38, 0.0], np.float32)  # (inputs are finite: a zero weight times infinity would be NaN)
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x.flat[:] = v
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])], "q",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("q", TensorProto.UINT8, [1, 1, 4, 4])],
+        [helper.make_tensor("s", TensorProto.FLOAT, [], [scale]), helper.make_tensor("z", TensorProto.UINT8, [], [zp])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    identity = constant_warp(np.array([[1, 0, 0], [0, 1, 0]], np.float32), (4, 4), 4)
+    np.testing.assert_array_equal(identity.sample(x), x)  # the identity warp hits pixel centres exactly
+    np.testing.assert_array_equal(identity.sample_quantized(x, scale, zp), want)
+
+
+def test_nan_input_does_not_crash_and_bad_arguments_are_refused(rng):
+    warp = constant_warp(THETA, (48, 48), 48)
+    x = np.full((1, 1, 48, 48), np.nan, np.float32)
+    assert warp.sample_quantized(x, 0.1, 128).shape == (1, 1, 48, 48)  # defined values (0), no UB
+    assert warp.sample(np.zeros((0, 1, 48, 48), np.float32)).shape == (0, 1, 48, 48)
+    with pytest.raises(ValueError, match="planes must be 48x48"):
+        warp.sample(np.zeros((1, 1, 47, 48), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        warp.sample(np.zeros((1, 1, 48, 48), np.float64))
+    with pytest.raises(ValueError, match="4 dimensions"):
+        warp.sample(np.zeros((48, 48), np.float32))
+    with pytest.raises(ValueError, match="scale must be a positive"):
+        warp.sample_quantized(np.zeros((1, 1, 48, 48), np.float32), 0.0, 0)
+    with pytest.raises(ValueError, match="zero_point must be in 0..255"):
+        warp.sample_quantized(np.zeros((1, 1, 48, 48), np.float32), 0.1, 256)
+    with pytest.raises(ValueError, match=r"theta must have shape \(2, 3\)"):
+        _C.ConstantWarp(np.zeros((1, 2, 3), np.float32), 48, 48, 48, 48)
+    with pytest.raises(ValueError, match="height and width must be positive"):
+        constant_warp(THETA, (0, 48), 48)
+
+
+def _bundled(kind: str, name: str = "default") -> bytes:
+    return bundled_model(name).path(kind).read_bytes()
+
+
+def _session(graph: bytes):  # noqa: ANN202
+    return ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("kind", ["onnx", "int8.onnx"])
+def test_the_bundled_default_graphs_have_a_head_and_the_rest_runs(kind, rng):
+    import json
+
+    data = _bundled(kind)
+    head = constant_warp_head(data)
+    assert head is not None and head.out_size == (48, 48) and head.residual < WARP_FIT_TOLERANCE
+    meta = json.loads(bundled_model("default").path("json").read_text())
+    np.testing.assert_allclose(head.theta.ravel(), meta["graph"]["stn"]["theta"], atol=1e-5)
+    assert (head.scale is not None) == (kind == "int8.onnx")
+    rest = _session(head.graph)
+    (inp,) = rest.get_inputs()
+    assert inp.name == head.input_name and inp.type == ("tensor(uint8)" if head.scale else "tensor(float)")
+    onnx = pytest.importorskip("onnx")
+    assert "GridSample" not in {n.op_type for n in onnx.load_from_string(head.graph).graph.node}
+    x = rng.integers(0, 256, (64, 1, 48, 48)).astype(np.float32) / np.float32(127.5) - 1
+    warp = constant_warp(head.theta, (48, 48), head.out_size)
+    fed = warp.sample(x) if head.scale is None else warp.sample_quantized(x, head.scale, head.zero_point)
+    got, want = rest.run(None, {head.input_name: fed})[0], _session(data).run(None, {"input": x})[0]
+    if head.scale is None:  # float: GridSample's samples within ~1e-6, so the same logits
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    else:  # a sample a hair from a rounding boundary can land one quantization step away
+        assert np.abs(got - want).max() < 0.1 and (got.argmax(1) == want.argmax(1)).mean() >= 0.98
+
+
+def test_graphs_without_a_constant_warp_head_are_left_whole():
+    assert constant_warp_head(_bundled("int8.onnx", "tiny")) is None  # its in-graph flip comes first
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from deepemotion.export.onnx import export_portable
+    from deepemotion.training.model import ARCHS, DeepEmotion
+
+    torch.manual_seed(0)
+    live = DeepEmotion(ARCHS["tiny"]).eval()  # a localization net that computes θ per face
+    assert constant_warp_head(export_portable(live)) is None
+    with pytest.raises(ValueError):
+        constant_warp_head(b"\x0a\xff\xff")  # not a protobuf
+
+
+def test_the_backend_runs_the_head_in_cpp_with_the_answers_of_the_whole_graph():
+    from deepemotion.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from deepemotion.runtime.inputs import normalise_faces
+    from deepemotion.training.data import load_npz
+
+    faces = load_npz(require_data("fer2013.npz"), "public_test").images
+    split = OnnxRuntimeBackend(None, precision="int8")
+    whole = OnnxRuntimeBackend(None, precision="int8", split_warp=False)
+    assert split.warp_head is not None and whole.warp_head is None
+    assert split.pipeline_twin().warp_head is not None
+    x = normalise_faces(faces)
+    a = np.concatenate([split.run(x[i:i + 256]) for i in range(0, len(x), 256)])
+    b = np.concatenate([whole.run(x[i:i + 256]) for i in range(0, len(x), 256)])
+    same = (a.argmax(1) == b.argmax(1)).mean()
+    assert same >= 0.995, same  # measured: 3589 faces, see docs/benchmarks.md
+    assert np.median(np.abs(a - b)) < 1e-3
