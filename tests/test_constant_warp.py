@@ -153,3 +153,13 @@ def test_the_backend_runs_the_head_in_cpp_with_the_answers_of_the_whole_graph():
     same = (a.argmax(1) == b.argmax(1)).mean()
     assert same >= 0.995, same  # measured: 3589 faces, see docs/benchmarks.md
     assert np.median(np.abs(a - b)) < 1e-3
+
+
+def test_the_profile_times_the_cpp_head_where_onnx_runtime_no_longer_runs_it():
+    from deepemotion.benchmarks.profile import profile_session
+
+    ops = {r["op"]: r["us_per_run"] for r in profile_session("default", "onnxruntime-int8", 1, runs=5)["op_types"]}
+    assert "GridSample" not in ops and ops["ConstantWarp"] > 0 and "QLinearConv" in ops
+    whole = profile_session("default", "onnxruntime-int8", 1, runs=5, split_warp=False)["op_types"]
+    assert {"GridSample", "QuantizeLinear"} <= {r["op"] for r in whole}
+    assert "ConstantWarp" not in {r["op"] for r in whole}

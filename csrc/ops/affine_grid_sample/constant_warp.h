@@ -33,8 +33,12 @@ class ConstantWarp {
   template <typename Row>
   void run(const float* input, int64_t n, int64_t c, int max_threads, Row row_done) const;
 
+  struct Tap {  // one output pixel: bilinear_taps' four corners as plane offsets, and their weights
+    int32_t at[4];
+    float w[4];
+  };
   int64_t in_h_, in_w_, out_h_, out_w_;
-  std::vector<BilinearTaps> taps_;  // out_h * out_w, row-major
+  std::vector<Tap> taps_;  // out_h * out_w, row-major
 };
 
 }  // namespace deepemotion

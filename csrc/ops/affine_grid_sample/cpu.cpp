@@ -60,7 +60,11 @@ ConstantWarp::ConstantWarp(const float* theta, int64_t in_h, int64_t in_w, int64
   const AffineMap map = make_affine_map(theta, ow, oh, iw, ih, align_corners);
   taps_.reserve(static_cast<size_t>(out_h * out_w));
   for (int oy = 0; oy < oh; ++oy) {
-    for (int ox = 0; ox < ow; ++ox) taps_.push_back(bilinear_taps(affine_grid_point(map, ox, oy), iw, ih));
+    for (int ox = 0; ox < ow; ++ox) {
+      const BilinearTaps t = bilinear_taps(affine_grid_point(map, ox, oy), iw, ih);
+      const int r0 = t.y0 * iw, r1 = t.y1 * iw;  // bilinear_sample's offsets, computed once
+      taps_.push_back(Tap{{r0 + t.x0, r0 + t.x1, r1 + t.x0, r1 + t.x1}, {t.w00, t.w01, t.w10, t.w11}});
+    }
   }
 }
 
@@ -68,16 +72,17 @@ template <typename Row>
 void ConstantWarp::run(const float* input, int64_t n, int64_t c, int max_threads, Row row_done) const {
   if (n <= 0 || c <= 0) return;
   const int64_t in_plane = in_h_ * in_w_, out_plane = out_h_ * out_w_;
-  const int in_row = static_cast<int>(in_w_);
   const int64_t out_w = out_w_;
   parallel_for(n * c, n * c * out_plane, max_threads, [&](int64_t b, int64_t e) {
     std::vector<float> row(static_cast<size_t>(out_w));
     for (int64_t p = b; p < e; ++p) {
       const float* plane = input + p * in_plane;
-      const BilinearTaps* taps = taps_.data();
+      const Tap* taps = taps_.data();
       for (int64_t oy = 0; oy < out_h_; ++oy, taps += out_w) {
-        for (int64_t i = 0; i < out_w; ++i) {
-          row[i] = bilinear_sample(taps[i], in_row, [plane](int k) { return plane[k]; });
+        for (int64_t i = 0; i < out_w; ++i) {  // bilinear_sample's sum, in its order
+          const Tap& t = taps[i];
+          row[i] = t.w[0] * plane[t.at[0]] + t.w[1] * plane[t.at[1]] + t.w[2] * plane[t.at[2]] +
+                   t.w[3] * plane[t.at[3]];
         }
         row_done(p * out_plane + oy * out_w, row.data(), out_w);
       }
