@@ -69,6 +69,27 @@ def test_quantize_rounds_half_to_even_and_saturates_like_onnx_runtime():
     np.testing.assert_array_equal(identity.sample_quantized(x, scale, zp), want)
 
 
+def _patches(v: np.ndarray, pad: int, fill: float) -> np.ndarray:
+    """k x k patches (k = 2 * pad + 1) of (N, C, H, W) samples, numpy: channel (ci * k + dy) * k + dx."""
+    n, c, h, w = v.shape
+    k = 2 * pad + 1
+    padded = np.full((n, c, h + 2 * pad, w + 2 * pad), fill, v.dtype)
+    padded[:, :, pad:pad + h, pad:pad + w] = v
+    return np.concatenate([padded[:, ci:ci + 1, dy:dy + h, dx:dx + w] for ci in range(c) for dy in range(k)
+                           for dx in range(k)], 1)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_patches_are_the_samples_shifted(rng, pad):
+    x = rng.standard_normal((3, 2, 48, 48)).astype(np.float32)
+    warp = constant_warp(THETA, (48, 48), (40, 44))
+    np.testing.assert_array_equal(warp.sample_patches(x, pad), _patches(warp.sample(x), pad, 0.0))
+    np.testing.assert_array_equal(warp.sample_patches_quantized(x, pad, 0.01, 77),
+                                  _patches(warp.sample_quantized(x, 0.01, 77), pad, 77))
+    with pytest.raises(ValueError, match="pad must be in 0..8"):
+        warp.sample_patches(x, 9)
+
+
 def test_nan_input_does_not_crash_and_bad_arguments_are_refused(rng):
     warp = constant_warp(THETA, (48, 48), 48)
     x = np.full((1, 1, 48, 48), np.nan, np.float32)
@@ -108,19 +129,31 @@ def test_the_bundled_default_graphs_have_a_head_and_the_rest_runs(kind, rng):
     meta = json.loads(bundled_model("default").path("json").read_text())
     np.testing.assert_allclose(head.theta.ravel(), meta["graph"]["stn"]["theta"], atol=1e-5)
     assert (head.scale is not None) == (kind == "int8.onnx")
-    rest = _session(head.graph)
-    (inp,) = rest.get_inputs()
-    assert inp.name == head.input_name and inp.type == ("tensor(uint8)" if head.scale else "tensor(float)")
     onnx = pytest.importorskip("onnx")
-    assert "GridSample" not in {n.op_type for n in onnx.load_from_string(head.graph).graph.node}
     x = rng.integers(0, 256, (64, 1, 48, 48)).astype(np.float32) / np.float32(127.5) - 1
     warp = constant_warp(head.theta, (48, 48), head.out_size)
-    fed = warp.sample(x) if head.scale is None else warp.sample_quantized(x, head.scale, head.zero_point)
-    got, want = rest.run(None, {head.input_name: fed})[0], _session(data).run(None, {"input": x})[0]
+    want = _session(data).run(None, {"input": x})[0]
+    plain = constant_warp_head(data, patches=False)
+    assert head.patch_pad == 1 and plain.patch_pad == 0  # the first convolution: 3 x 3, one input channel
+    convs = [[n for n in onnx.load_from_string(h.graph).graph.node if n.op_type == "Conv"][0] for h in (head, plain)]
+    assert [list(a.ints) for a in convs[0].attribute if a.name == "kernel_shape"] == [[1, 1]]
+    assert [list(a.ints) for a in convs[1].attribute if a.name == "kernel_shape"] == [[3, 3]]
+    outs = []
+    for h in (head, plain):
+        rest = _session(h.graph)
+        (inp,) = rest.get_inputs()
+        assert inp.name == h.input_name and inp.type == ("tensor(uint8)" if h.scale else "tensor(float)")
+        assert inp.shape[1:] == [(2 * h.patch_pad + 1) ** 2, 48, 48]
+        assert "GridSample" not in {n.op_type for n in onnx.load_from_string(h.graph).graph.node}
+        fed = warp.sample(x) if h.scale is None else warp.sample_quantized(x, h.scale, h.zero_point)
+        outs.append(rest.run(None, {h.input_name: _patches(fed, h.patch_pad, h.zero_point or 0)})[0])
+    got = outs[0]
     if head.scale is None:  # float: GridSample's samples within ~1e-6, so the same logits
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
     else:  # a sample a hair from a rounding boundary can land one quantization step away
         assert np.abs(got - want).max() < 0.1 and (got.argmax(1) == want.argmax(1)).mean() >= 0.98
+        np.testing.assert_array_equal(outs[0], outs[1])  # integer sums: the 1 x 1 form is exact
 
 
 def test_graphs_without_a_constant_warp_head_are_left_whole():
@@ -133,6 +166,12 @@ def test_graphs_without_a_constant_warp_head_are_left_whole():
     torch.manual_seed(0)
     live = DeepEmotion(ARCHS["tiny"]).eval()  # a localization net that computes θ per face
     assert constant_warp_head(export_portable(live)) is None
+    with torch.no_grad():  # a constant STN: a head, and its 3 x 3 first convolution becomes a 1 x 1 one
+        live.fc_loc[0].bias.fill_(-1e4)
+        live.fc_loc[2].bias.copy_(torch.tensor(THETA.ravel()))
+    head = constant_warp_head(export_portable(live))
+    assert head is not None and head.patch_pad == 1
+    np.testing.assert_allclose(head.theta, THETA, atol=1e-6)
     with pytest.raises(ValueError):
         constant_warp_head(b"\x0a\xff\xff")  # not a protobuf
 
@@ -163,3 +202,42 @@ def test_the_profile_times_the_cpp_head_where_onnx_runtime_no_longer_runs_it():
     whole = profile_session("default", "onnxruntime-int8", 1, runs=5, split_warp=False)["op_types"]
     assert {"GridSample", "QuantizeLinear"} <= {r["op"] for r in whole}
     assert "ConstantWarp" not in {r["op"] for r in whole}
+
+
+def _head_graph(strides: list[int], extra_reader: bool = False, padding_mode: str = "zeros") -> bytes:
+    """input (N, 1, 8, 8) -> Reshape -> GridSample (THETA's grid) -> Reshape -> Conv 3x3 (2 channels) -> output."""
+    pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    from onnx import TensorProto, helper, numpy_helper
+
+    grid = torch.nn.functional.affine_grid(torch.from_numpy(THETA)[None], [1, 1, 8, 8], align_corners=False)
+    weight = np.random.default_rng(1).standard_normal((2, 1, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Reshape", ["input", "s1"], ["r1"]),
+             helper.make_node("GridSample", ["r1", "grid"], ["g"], align_corners=0, mode="bilinear",
+                              padding_mode=padding_mode),
+             helper.make_node("Reshape", ["g", "s2"], ["r2"]),
+             helper.make_node("Conv", ["r2", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=strides),
+             helper.make_node("ReduceMean", ["c"], ["logits"], axes=[2, 3], keepdims=0)]
+    if extra_reader:  # the warped faces are read twice: a head still, but the convolution cannot change form
+        nodes[-1:] = [helper.make_node("Add", ["c", "r2"], ["c2"]),
+                      helper.make_node("ReduceMean", ["c2"], ["logits"], axes=[2, 3], keepdims=0)]
+    inits = [numpy_helper.from_array(np.array([1, -1, 8, 8], np.int64), "s1"),
+             numpy_helper.from_array(np.array([-1, 1, 8, 8], np.int64), "s2"),
+             numpy_helper.from_array(grid.numpy(), "grid"), numpy_helper.from_array(weight, "w")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("strides,pad", [([1, 1], 1), ([2, 2], 0)])
+def test_only_a_stride_1_convolution_becomes_a_1x1_one_and_the_rest_gives_the_same_outputs(rng, strides, pad):
+    data = _head_graph(strides)
+    head = constant_warp_head(data)
+    assert head is not None and head.patch_pad == pad and head.scale is None
+    x = rng.standard_normal((5, 1, 8, 8)).astype(np.float32)
+    warp = constant_warp(head.theta, (8, 8), head.out_size)
+    fed = warp.sample_patches(x, pad) if pad else warp.sample(x)
+    np.testing.assert_allclose(_session(head.graph).run(None, {head.input_name: fed})[0],
+                               _session(data).run(None, {"input": x})[0], rtol=1e-5, atol=1e-5)
+    assert constant_warp_head(_head_graph(strides, extra_reader=True)).patch_pad == 0
+    assert constant_warp_head(_head_graph(strides, padding_mode="border")) is None  # not our sampler's padding

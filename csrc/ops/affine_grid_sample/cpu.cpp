@@ -50,6 +50,14 @@ inline float round_half_even(float v) {
   return (v + kMagic) - kMagic;
 }
 
+// ONNX QuantizeLinear to uint8 (lo = -zero_point, hi = 255 - zero_point, zp = zero_point, all as float): v / scale
+// clamped to [lo, hi] before rounding to the nearest even integer; clamping first also keeps the value in the range
+// where round_half_even is exact.
+inline uint8_t quantize(float v, float scale, float lo, float hi, float zp) {
+  const float q = std::min(std::max(lo, v / scale), hi);  // NaN lands at lo, infinities at the ends
+  return static_cast<uint8_t>(static_cast<int>(round_half_even(q) + zp));
+}
+
 }  // namespace
 
 ConstantWarp::ConstantWarp(const float* theta, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
@@ -98,17 +106,48 @@ void ConstantWarp::sample(const float* input, float* output, int64_t n, int64_t 
 
 void ConstantWarp::sample_quantized(const float* input, uint8_t* output, int64_t n, int64_t c, float scale,
                                     int zero_point, int max_threads) const {
-  // QuantizeLinear clamps v / scale to [-zero_point, 255 - zero_point] before rounding to the nearest even
-  // integer; clamping first also keeps the value in the range where round_half_even is exact. A row at a time in
-  // a loop without gathers, so that the division, clamp and rounding vectorise.
+  // a row at a time in a loop without gathers, so that the division, clamp and rounding vectorise
   const float lo = static_cast<float>(-zero_point), hi = static_cast<float>(255 - zero_point);
   const float zp = static_cast<float>(zero_point);
   run(input, n, c, max_threads, [=](int64_t at, const float* row, int64_t len) {
     uint8_t* dst = output + at;
-    for (int64_t i = 0; i < len; ++i) {
-      const float q = std::min(std::max(lo, row[i] / scale), hi);  // NaN lands at lo, infinities at the ends
-      dst[i] = static_cast<uint8_t>(static_cast<int>(round_half_even(q) + zp));
+    for (int64_t i = 0; i < len; ++i) dst[i] = quantize(row[i], scale, lo, hi, zp);
+  });
+}
+
+template <typename T, typename Convert>
+void ConstantWarp::patches(const float* input, T* output, int64_t n, int64_t c, int pad, T fill,
+                           Convert convert) const {
+  const int64_t k = 2 * static_cast<int64_t>(pad) + 1, pw = out_w_ + 2 * pad, ph = out_h_ + 2 * pad;
+  const int64_t out_plane = out_h_ * out_w_;
+  std::vector<T> padded(static_cast<size_t>(ph * pw), fill);  // one plane of samples inside a border of `fill`
+  for (int64_t p = 0; p < n * c; ++p) {
+    run(input + p * in_h_ * in_w_, 1, 1, 1, [&](int64_t at, const float* row, int64_t len) {
+      T* dst = padded.data() + (at / out_w_ + pad) * pw + pad;
+      for (int64_t i = 0; i < len; ++i) dst[i] = convert(row[i]);
+    });
+    T* out = output + p * k * k * out_plane;
+    for (int64_t dy = 0; dy < k; ++dy) {
+      for (int64_t dx = 0; dx < k; ++dx, out += out_plane) {
+        for (int64_t y = 0; y < out_h_; ++y) {
+          const T* src = padded.data() + (y + dy) * pw + dx;
+          std::copy(src, src + out_w_, out + y * out_w_);
+        }
+      }
     }
+  }
+}
+
+void ConstantWarp::sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad) const {
+  patches(input, output, n, c, pad, 0.0f, [](float v) { return v; });
+}
+
+void ConstantWarp::sample_patches_quantized(const float* input, uint8_t* output, int64_t n, int64_t c, int pad,
+                                            float scale, int zero_point) const {
+  const float lo = static_cast<float>(-zero_point), hi = static_cast<float>(255 - zero_point);
+  const float zp = static_cast<float>(zero_point);
+  patches(input, output, n, c, pad, static_cast<uint8_t>(zero_point), [=](float v) {
+    return quantize(v, scale, lo, hi, zp);
   });
 }
 

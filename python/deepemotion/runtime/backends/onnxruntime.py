@@ -101,7 +101,7 @@ def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str],
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ValueError(f"{where}: the model does not run on a (1, 1, {INPUT_SIZE}, {INPUT_SIZE}) face ({first})") \
             from None
-    check_model_io(ins[0].shape, np.shape(out), where)
+    check_model_io(ins[0].shape if head is None else probe.shape, np.shape(out), where)
     return sess
 
 
@@ -109,8 +109,9 @@ class ConstantWarpHead:
     """A graph's constant warp (a constant STN: ``onnx_graph.constant_warp_head``) run by our C++ sampler instead
     of ONNX Runtime's Reshape + GridSample + Reshape (+ QuantizeLinear in an INT8 graph): the same float samples
     (``deepemotion.ops.constant_warp``; within ~1e-6 of ``GridSample``'s), quantized as ``QuantizeLinear`` does,
-    with the taps computed once instead of per call. ``head(x)``: normalised faces -> what the rest of the graph
-    takes."""
+    with the taps computed once instead of per call; and where the first convolution has one input channel, it is
+    given the samples as 3 x 3 patches and runs as a 1 x 1 convolution (``WarpHead.patch_pad``; the same sums, and
+    ONNX Runtime's kernels are faster at it). ``head(x)``: normalised faces -> what the rest of the graph takes."""
 
     def __init__(self, head: Any, in_size: tuple[int, int]) -> None:
         from ...ops.affine_grid_sample import constant_warp
@@ -122,9 +123,14 @@ class ConstantWarpHead:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         # one thread: the head is a few microseconds per face, and threads of its own would start while ONNX
         # Runtime's pool still spins from the last run (measured: batch 64 slower with them)
-        if self.info.scale is None:
+        h = self.info
+        if h.patch_pad:  # the rest starts with a 1 x 1 convolution of k x k patches
+            if h.scale is None:
+                return self.warp.sample_patches(x, h.patch_pad)
+            return self.warp.sample_patches_quantized(x, h.patch_pad, h.scale, h.zero_point)
+        if h.scale is None:
             return self.warp.sample(x, 1)
-        return self.warp.sample_quantized(x, self.info.scale, self.info.zero_point, 1)
+        return self.warp.sample_quantized(x, h.scale, h.zero_point, 1)
 
     @classmethod
     def of(cls, data: bytes) -> ConstantWarpHead | None:
