@@ -86,6 +86,10 @@ def test_patches_are_the_samples_shifted(rng, pad):
     np.testing.assert_array_equal(warp.sample_patches(x, pad), _patches(warp.sample(x), pad, 0.0))
     np.testing.assert_array_equal(warp.sample_patches_quantized(x, pad, 0.01, 77),
                                   _patches(warp.sample_quantized(x, 0.01, 77), pad, 77))
+    np.testing.assert_array_equal(warp.sample_patches_quantized(x, pad, 0.01, 77, channels_last=True),
+                                  _patches(warp.sample_quantized(x, 0.01, 77), pad, 77).transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(warp.sample_patches(x, pad, channels_last=True),
+                                  _patches(warp.sample(x), pad, 0.0).transpose(0, 2, 3, 1))
     with pytest.raises(ValueError, match="pad must be in 0..8"):
         warp.sample_patches(x, 9)
 
@@ -143,10 +147,14 @@ def test_the_bundled_default_graphs_have_a_head_and_the_rest_runs(kind, rng):
         rest = _session(h.graph)
         (inp,) = rest.get_inputs()
         assert inp.name == h.input_name and inp.type == ("tensor(uint8)" if h.scale else "tensor(float)")
-        assert inp.shape[1:] == [(2 * h.patch_pad + 1) ** 2, 48, 48]
+        k2 = (2 * h.patch_pad + 1) ** 2
+        assert h.channels_last == (h.patch_pad > 0 and h.scale is not None)  # INT8 patches come channels last
+        assert inp.shape[1:] == ([48, 48, k2] if h.channels_last else [k2, 48, 48])
         assert "GridSample" not in {n.op_type for n in onnx.load_from_string(h.graph).graph.node}
         fed = warp.sample(x) if h.scale is None else warp.sample_quantized(x, h.scale, h.zero_point)
-        outs.append(rest.run(None, {h.input_name: _patches(fed, h.patch_pad, h.zero_point or 0)})[0])
+        fed = _patches(fed, h.patch_pad, h.zero_point or 0)
+        fed = np.ascontiguousarray(fed.transpose(0, 2, 3, 1)) if h.channels_last else fed
+        outs.append(rest.run(None, {h.input_name: fed})[0])
     got = outs[0]
     if head.scale is None:  # float: GridSample's samples within ~1e-6, so the same logits
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

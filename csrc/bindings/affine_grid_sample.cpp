@@ -110,39 +110,40 @@ py::array_t<uint8_t> warp_sample_quantized(const ConstantWarp& w, const py::obje
 }
 
 // The patches' output (N, C * k * k, out_h, out_w), k = 2 * pad + 1, for a checked input.
-std::vector<int64_t> patches_shape(const ConstantWarp& w, const py::array& input, int pad) {
+std::vector<int64_t> patches_shape(const ConstantWarp& w, const py::array& input, int pad, bool channels_last) {
   if (pad < 0 || pad > 8) throw py::value_error("ConstantWarp: pad must be in 0..8, got " + std::to_string(pad));
   const std::vector<int64_t> in = warp_input(w, input);
   const int64_t k = 2 * static_cast<int64_t>(pad) + 1;
+  if (channels_last) return {in[0], w.out_h(), w.out_w(), in[1] * k * k};
   return {in[0], in[1] * k * k, w.out_h(), w.out_w()};
 }
 
-py::array_t<float> warp_patches(const ConstantWarp& w, const py::object& input_obj, int pad) {
+py::array_t<float> warp_patches(const ConstantWarp& w, const py::object& input_obj, int pad, bool channels_last) {
   auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
-  const std::vector<int64_t> shape = patches_shape(w, input, pad);
+  const std::vector<int64_t> shape = patches_shape(w, input, pad, channels_last);
   py::array_t<float> out(shape);
   const auto* src = static_cast<const float*>(input.data());
   float* dst = out.mutable_data();
   const int64_t n = shape_of(input)[0], c = shape_of(input)[1];
   {
     py::gil_scoped_release release;
-    w.sample_patches(src, dst, n, c, pad);
+    w.sample_patches(src, dst, n, c, pad, channels_last);
   }
   return out;
 }
 
 py::array_t<uint8_t> warp_patches_quantized(const ConstantWarp& w, const py::object& input_obj, int pad, float scale,
-                                            int zero_point) {
+                                            int zero_point, bool channels_last) {
   check_quantization(scale, zero_point);
   auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
-  const std::vector<int64_t> shape = patches_shape(w, input, pad);
+  const std::vector<int64_t> shape = patches_shape(w, input, pad, channels_last);
   py::array_t<uint8_t> out(shape);
   const auto* src = static_cast<const float*>(input.data());
   uint8_t* dst = out.mutable_data();
   const int64_t n = shape_of(input)[0], c = shape_of(input)[1];
   {
     py::gil_scoped_release release;
-    w.sample_patches_quantized(src, dst, n, c, pad, scale, zero_point);
+    w.sample_patches_quantized(src, dst, n, c, pad, scale, zero_point, channels_last);
   }
   return out;
 }
@@ -197,11 +198,13 @@ void bind_affine_grid_sample(py::module_& m) {
            py::arg("threads") = 0,
            "The samples quantized to uint8 as ONNX QuantizeLinear does: saturate(round_half_even(v / scale) + "
            "zero_point).")
-      .def("sample_patches", &warp_patches, py::arg("input"), py::arg("pad"),
-           "The samples as k x k patches, k = 2 * pad + 1: float32 (N, C * k * k, out_h, out_w); channel "
-           "(ci * k + dy) * k + dx holds sample (y + dy - pad, x + dx - pad), 0 outside.")
+      .def("sample_patches", &warp_patches, py::arg("input"), py::arg("pad"), py::arg("channels_last") = false,
+           "The samples as k x k patches, k = 2 * pad + 1: float32 (N, C * k * k, out_h, out_w), or with "
+           "channels_last (N, out_h, out_w, C * k * k); channel (ci * k + dy) * k + dx holds sample "
+           "(y + dy - pad, x + dx - pad), 0 outside.")
       .def("sample_patches_quantized", &warp_patches_quantized, py::arg("input"), py::arg("pad"), py::arg("scale"),
-           py::arg("zero_point"), "The same patches of the quantized samples (uint8), zero_point outside.")
+           py::arg("zero_point"), py::arg("channels_last") = false,
+           "The same patches of the quantized samples (uint8), zero_point outside.")
       .def_property_readonly("in_size", [](const ConstantWarp& w) { return py::make_tuple(w.in_h(), w.in_w()); })
       .def_property_readonly("out_size", [](const ConstantWarp& w) { return py::make_tuple(w.out_h(), w.out_w()); });
 #if defined(DEEPEMOTION_WITH_CUDA)

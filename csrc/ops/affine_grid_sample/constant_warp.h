@@ -28,9 +28,12 @@ class ConstantWarp {
   // and `fill` (0, or the zero point) where that lies outside. A k x k convolution of the samples (stride 1, padding
   // pad) is then a 1 x 1 convolution of the patches: the same sums, which the CPU kernels of ONNX Runtime do faster
   // than a k x k convolution of one channel.
-  void sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad) const;
+  // channels_last: the output is n x out_h x out_w x (c * k * k) instead (the layout of ONNX Runtime's int8
+  // convolutions, which then need no transpose of their input).
+  void sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad,
+                      bool channels_last = false) const;
   void sample_patches_quantized(const float* input, uint8_t* output, int64_t n, int64_t c, int pad, float scale,
-                                int zero_point) const;
+                                int zero_point, bool channels_last = false) const;
 
   int64_t in_h() const { return in_h_; }
   int64_t in_w() const { return in_w_; }
@@ -39,7 +42,8 @@ class ConstantWarp {
 
  private:
   template <typename T, typename Convert>
-  void patches(const float* input, T* output, int64_t n, int64_t c, int pad, T fill, Convert convert) const;
+  void patches(const float* input, T* output, int64_t n, int64_t c, int pad, bool channels_last, T fill,
+               Convert convert) const;
   // row_done(output offset, one output row of samples, its length) for every row of every plane
   template <typename Row>
   void run(const float* input, int64_t n, int64_t c, int max_threads, Row row_done) const;

@@ -58,6 +58,23 @@ inline uint8_t quantize(float v, float scale, float lo, float hi, float zp) {
   return static_cast<uint8_t>(static_cast<int>(round_half_even(q) + zp));
 }
 
+// Channels-last patches of one padded plane: the kk values of pixel (y, x) are rows y .. y + k - 1 of the padded
+// plane at columns x .. x + k - 1, written at out + (y * ow + x) * pixel. K > 0: k known when compiled (3, the one
+// the bundled graphs have), so each pixel is a few fixed-size copies; K = 0: any k.
+template <typename T, int K>
+void patch_rows(const T* padded, T* out, int64_t oh, int64_t ow, int64_t pw, int64_t pixel, int64_t k_any = K) {
+  const int64_t k = K > 0 ? K : k_any;
+  for (int64_t y = 0; y < oh; ++y) {
+    T* dst = out + y * ow * pixel;
+    for (int64_t x = 0; x < ow; ++x, dst += pixel) {
+      const T* src = padded + y * pw + x;
+      for (int64_t dy = 0; dy < k; ++dy) {  // element by element: std::copy would call memmove per row of k
+        for (int64_t dx = 0; dx < k; ++dx) dst[dy * k + dx] = src[dy * pw + dx];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 ConstantWarp::ConstantWarp(const float* theta, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
@@ -116,17 +133,26 @@ void ConstantWarp::sample_quantized(const float* input, uint8_t* output, int64_t
 }
 
 template <typename T, typename Convert>
-void ConstantWarp::patches(const float* input, T* output, int64_t n, int64_t c, int pad, T fill,
+void ConstantWarp::patches(const float* input, T* output, int64_t n, int64_t c, int pad, bool channels_last, T fill,
                            Convert convert) const {
   const int64_t k = 2 * static_cast<int64_t>(pad) + 1, pw = out_w_ + 2 * pad, ph = out_h_ + 2 * pad;
-  const int64_t out_plane = out_h_ * out_w_;
+  const int64_t out_plane = out_h_ * out_w_, kk = k * k, pixel = c * kk;  // pixel: channels_last's stride
   std::vector<T> padded(static_cast<size_t>(ph * pw), fill);  // one plane of samples inside a border of `fill`
   for (int64_t p = 0; p < n * c; ++p) {
     run(input + p * in_h_ * in_w_, 1, 1, 1, [&](int64_t at, const float* row, int64_t len) {
       T* dst = padded.data() + (at / out_w_ + pad) * pw + pad;
       for (int64_t i = 0; i < len; ++i) dst[i] = convert(row[i]);
     });
-    T* out = output + p * k * k * out_plane;
+    if (channels_last) {  // image p / c, channels (p % c) * kk ... of every pixel
+      T* out = output + (p / c) * out_plane * pixel + (p % c) * kk;
+      if (k == 3) {
+        patch_rows<T, 3>(padded.data(), out, out_h_, out_w_, pw, pixel);
+      } else {
+        patch_rows<T, 0>(padded.data(), out, out_h_, out_w_, pw, pixel, k);
+      }
+      continue;
+    }
+    T* out = output + p * kk * out_plane;
     for (int64_t dy = 0; dy < k; ++dy) {
       for (int64_t dx = 0; dx < k; ++dx, out += out_plane) {
         for (int64_t y = 0; y < out_h_; ++y) {
@@ -138,15 +164,16 @@ void ConstantWarp::patches(const float* input, T* output, int64_t n, int64_t c, 
   }
 }
 
-void ConstantWarp::sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad) const {
-  patches(input, output, n, c, pad, 0.0f, [](float v) { return v; });
+void ConstantWarp::sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad,
+                                  bool channels_last) const {
+  patches(input, output, n, c, pad, channels_last, 0.0f, [](float v) { return v; });
 }
 
 void ConstantWarp::sample_patches_quantized(const float* input, uint8_t* output, int64_t n, int64_t c, int pad,
-                                            float scale, int zero_point) const {
+                                            float scale, int zero_point, bool channels_last) const {
   const float lo = static_cast<float>(-zero_point), hi = static_cast<float>(255 - zero_point);
   const float zp = static_cast<float>(zero_point);
-  patches(input, output, n, c, pad, static_cast<uint8_t>(zero_point), [=](float v) {
+  patches(input, output, n, c, pad, channels_last, static_cast<uint8_t>(zero_point), [=](float v) {
     return quantize(v, scale, lo, hi, zp);
   });
 }

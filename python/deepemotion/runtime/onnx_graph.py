@@ -270,7 +270,9 @@ class WarpHead:
     float32 gives the grid (``affine_grid(theta, (1, 1, *out_size), align_corners=False)`` up to ``residual``).
     ``patch_pad`` > 0: the first convolution (k x k, one input channel, stride 1, padding ``patch_pad``, k = 2 *
     patch_pad + 1) was made a 1 x 1 convolution of k * k channels, so the rest takes the warped faces as k x k
-    patches (``ConstantWarp.sample_patches``): the same sums, fewer cycles in ONNX Runtime's kernels."""
+    patches (``ConstantWarp.sample_patches``): the same sums, fewer cycles in ONNX Runtime's kernels. In an INT8
+    graph the patches come channels last, (N, h, w, k * k), through a ``Transpose`` that ONNX Runtime cancels
+    against the one its int8 kernels' NHWC layout would put there (``channels_last``)."""
 
     graph: bytes
     input_name: str
@@ -280,6 +282,7 @@ class WarpHead:
     zero_point: int | None
     residual: float
     patch_pad: int = 0
+    channels_last: bool = False
 
 
 #: the largest |grid - affine_grid(theta)| (normalised coordinates, ~1/20000 of a pixel at 48) a head may have
@@ -438,12 +441,20 @@ def _input_field(name: str, elem_type: int, dims: list[int | str]) -> bytes:
     return serialize([(_NAME, _LEN, name.encode()), (_TYPE, _LEN, serialize([(_TENSOR_TYPE, _LEN, tensor)]))])
 
 
+def _transpose_node(src: str, dst: str, perm: list[int]) -> bytes:
+    return serialize([(_N_INPUT, _LEN, src.encode()), (_N_OUTPUT, _LEN, dst.encode()), (_N_OP, _LEN, b"Transpose"),
+                      (_N_ATTR, _LEN, serialize([(_A_NAME, _LEN, b"perm"), (_A_INTS, _LEN, _ints(perm)),
+                                                 (_A_TYPE, _VARINT, _encode_varint(_A_TYPE_INTS))]))])
+
+
 def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     """The graph's constant warp head, cut off (see :class:`WarpHead`), or None when the graph does not start
     with one. The head recognised is what ``deepemotion.export`` writes for a constant STN -- input (N, 1, H, W)
     -> Reshape to (1, N, H, W) -> GridSample by a constant (1, h, w, 2) grid (bilinear, zeros, align_corners=0)
     -> Reshape to (N, 1, h, w) [-> QuantizeLinear to uint8] -- with nothing else reading its tensors; anything
-    else gives None (the graph then runs whole). ValueError for bytes that are not an ONNX model."""
+    else gives None (the graph then runs whole). ``patches``: where it fits, the first convolution is made a 1 x 1
+    one over k x k patches of the samples (``WarpHead.patch_pad``). ValueError for bytes that are not an ONNX
+    model."""
     top, at, graph = _graph(model)
     g = _GraphView(graph)
     match = _match_head(g)
@@ -453,25 +464,29 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     theta, residual = _fit_theta(grid)
     if residual > WARP_FIT_TOLERANCE:
         return None
-    # the rest: the head's nodes dropped, the initializers only they read dropped, the input renamed and retyped;
-    # where it fits (patches=True), the first convolution made a 1 x 1 one over k x k patches of the samples
-    x, out_size = g.inputs[0], (int(grid.shape[1]), int(grid.shape[2]))
     conv = _match_patch_conv(g, cut, scale is not None) if patches else None
-    pad = conv[2] if conv else 0
-    still_read = {name for k, node in enumerate(g.nodes) if k not in head for name in node.inputs}
+    pad, last = (conv[2] if conv else 0), bool(conv) and scale is not None  # INT8 patches: channels last
+    name, out_size = (f"{cut}_channels_last" if last else cut), (int(grid.shape[1]), int(grid.shape[2]))
+    x, k2 = g.inputs[0], (2 * pad + 1) ** 2
     batch = x.shape[0] if isinstance(x.shape[0], str) else "N"  # type: ignore[index]
+    new_input = _input_field(name, 1 if scale is None else 2,
+                             [batch, *out_size, k2] if last else [batch, k2, *out_size])
+    # the rest: the head's nodes and the initializers only they read dropped, the input renamed and retyped, the
+    # patch convolution's node and weight edited, and for channels-last patches a Transpose first
+    still_read = {t for k, node in enumerate(g.nodes) if k not in head for t in node.inputs}
     nodes = [p for n, w, p in graph if n == _NODE and w == _LEN]
-    out: list[Field] = [(_NODE, _LEN, _as_patch_conv(p) if conv and k == conv[0] else p)
-                        for k, p in enumerate(nodes) if k not in head]  # nodes first, in order (field order is free)
+    out: list[Field] = [(_NODE, _LEN, _transpose_node(name, cut, [0, 3, 1, 2]))] if last else []
+    out += [(_NODE, _LEN, _as_patch_conv(p) if conv and k == conv[0] else p)
+            for k, p in enumerate(nodes) if k not in head]  # nodes first, in order (field order is free)
     for n, w, p in graph:
         if n == _NODE and w == _LEN or n == _VALUE_INFO and w == _LEN and _tensor_info(p).name == cut \
                 or n == _INITIALIZER and w == _LEN and _initializer_name(p) not in still_read:
             continue
         if n == _INPUT and w == _LEN and _tensor_info(p).name == x.name:
-            p = _input_field(cut, 1 if scale is None else 2, [batch, (2 * pad + 1) ** 2, *out_size])
+            p = new_input
         elif conv and n == _INITIALIZER and w == _LEN and _initializer_name(p) == conv[1]:
             dims = _packed(parse(p), _T_DIMS, signed=True)
             p = _with_tensor_dims(p, [dims[0], dims[2] * dims[3], 1, 1])  # (M, 1, k, k) -> (M, k*k, 1, 1)
         out.append((n, w, p))
     top[at] = (_GRAPH, _LEN, serialize(out))
-    return WarpHead(serialize(top), cut, theta, out_size, scale, zero_point, residual, pad)
+    return WarpHead(serialize(top), name, theta, out_size, scale, zero_point, residual, pad, last)

@@ -127,7 +127,7 @@ class ConstantWarpHead:
         if h.patch_pad:  # the rest starts with a 1 x 1 convolution of k x k patches
             if h.scale is None:
                 return self.warp.sample_patches(x, h.patch_pad)
-            return self.warp.sample_patches_quantized(x, h.patch_pad, h.scale, h.zero_point)
+            return self.warp.sample_patches_quantized(x, h.patch_pad, h.scale, h.zero_point, h.channels_last)
         if h.scale is None:
             return self.warp.sample(x, 1)
         return self.warp.sample_quantized(x, h.scale, h.zero_point, 1)
