@@ -135,7 +135,8 @@ def _profile(args: argparse.Namespace) -> Any:
     from .profile import profile_session
 
     backends = args.backends or [e.name for e in auto_order(args.model, "cpu")][:1]
-    return [profile_session(args.model, b, batch) for b in backends for batch in args.batches]
+    options = {"split_warp": False} if getattr(args, "whole_graph", False) else {}
+    return [profile_session(args.model, b, batch, **options) for b in backends for batch in args.batches]
 
 
 def _report_profile(ps: Any) -> str:

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--no-{s.name}", action="store_true", help=f"skip: {s.help}")
         else:
             p.add_argument(f"--{s.name}", action="store_true", help=f"also: {s.help}")
+    p.add_argument("--whole-graph", action="store_true",
+                   help="--profile: ONNX Runtime runs the whole graph, the constant warp head included (as without "
+                        "deepemotion), instead of the backend's C++ head")
     p.add_argument("--stream-frames", type=int, default=120, help="frames of the --stream video")
     p.add_argument("--detector-frames", type=int, default=300, help="frames of the detector benchmark")
     p.add_argument("--detector-seed", type=int, default=0, help="seed of the detector benchmark's frames")
