@@ -104,10 +104,10 @@ void ConstantWarp::run(const float* input, int64_t n, int64_t c, int max_threads
       const float* plane = input + p * in_plane;
       const Tap* taps = taps_.data();
       for (int64_t oy = 0; oy < out_h_; ++oy, taps += out_w) {
-        for (int64_t i = 0; i < out_w; ++i) {  // bilinear_sample's sum, in its order
+        for (int64_t i = 0; i < out_w; ++i) {
           const Tap& t = taps[i];
-          row[i] = t.w[0] * plane[t.at[0]] + t.w[1] * plane[t.at[1]] + t.w[2] * plane[t.at[2]] +
-                   t.w[3] * plane[t.at[3]];
+          row[i] = bilinear_sum(t.w[0], t.w[1], t.w[2], t.w[3], plane[t.at[0]], plane[t.at[1]], plane[t.at[2]],
+                                plane[t.at[3]]);
         }
         row_done(p * out_plane + oy * out_w, row.data(), out_w);
       }

@@ -109,12 +109,19 @@ DEEPEMOTION_HOST_DEVICE BilinearTaps bilinear_taps(SourcePoint p, int in_w, int 
   return t;
 }
 
+// The weighted sum of a bilinear sample's four corner values, in the one order every implementation uses.
+DEEPEMOTION_HOST_DEVICE float bilinear_sum(float w00, float w01, float w10, float w11, float v00, float v01, float v10,
+                                           float v11) {
+  return w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11;
+}
+
 // Sample one plane with precomputed taps. `load(offset)` returns the value at a pixel offset
 // (row * row_stride + col) as float, so planar, interleaved and integer layouts share this code.
 template <typename Load>
 DEEPEMOTION_HOST_DEVICE float bilinear_sample(const BilinearTaps& t, int row_stride, Load load) {
   const int r0 = t.y0 * row_stride, r1 = t.y1 * row_stride;
-  return t.w00 * load(r0 + t.x0) + t.w01 * load(r0 + t.x1) + t.w10 * load(r1 + t.x0) + t.w11 * load(r1 + t.x1);
+  return bilinear_sum(t.w00, t.w01, t.w10, t.w11, load(r0 + t.x0), load(r0 + t.x1), load(r1 + t.x0),
+                      load(r1 + t.x1));
 }
 
 }  // namespace deepemotion
