@@ -61,16 +61,6 @@ ConstantWarp make_constant_warp(const py::object& theta_obj, int64_t in_h, int64
   return ConstantWarp(static_cast<const float*>(theta.data()), in_h, in_w, out_h, out_w, align_corners);
 }
 
-// The (n, c) of a ConstantWarp's input: float32 C-contiguous (N, C, in_h, in_w).
-std::vector<int64_t> warp_input(const ConstantWarp& w, const py::array& input) {
-  const std::vector<int64_t> in = shape_of(input);
-  check_ndim(in, 4, {"ConstantWarp", "input"}, "(N, C, H, W)");
-  if (in[2] != w.in_h() || in[3] != w.in_w()) {
-    throw py::value_error("ConstantWarp: input planes must be " + std::to_string(w.in_h()) + "x" +
-                          std::to_string(w.in_w()) + ", got shape " + shape_str(in));
-  }
-  return in;
-}
 
 void check_quantization(float scale, int zero_point) {
   if (!(scale > 0.0f) || !std::isfinite(scale)) {
@@ -81,71 +71,74 @@ void check_quantization(float scale, int zero_point) {
   }
 }
 
-py::array_t<float> warp_sample(const ConstantWarp& w, const py::object& input_obj, int threads) {
+// The checked float32 input of a ConstantWarp call (its N, C and planes).
+py::array warp_input(const ConstantWarp& w, const py::object& input_obj) {
   auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
-  const std::vector<int64_t> in = warp_input(w, input);
-  py::array_t<float> out({in[0], in[1], w.out_h(), w.out_w()});
+  const std::vector<int64_t> in = shape_of(input);
+  check_ndim(in, 4, {"ConstantWarp", "input"}, "(N, C, H, W)");
+  if (in[2] != w.in_h() || in[3] != w.in_w()) {
+    throw py::value_error("ConstantWarp: input planes must be " + std::to_string(w.in_h()) + "x" +
+                          std::to_string(w.in_w()) + ", got shape " + shape_str(in));
+  }
+  return input;
+}
+
+// A new array of `shape` filled by fill(input data, output data, N, C) without the GIL.
+template <typename T, typename Fill>
+py::array_t<T> warp_call(const py::array& input, const std::vector<int64_t>& shape, Fill fill) {
+  py::array_t<T> out(shape);
   const auto* src = static_cast<const float*>(input.data());
-  float* dst = out.mutable_data();
+  T* dst = out.mutable_data();
+  const std::vector<int64_t> in = shape_of(input);
   {
     py::gil_scoped_release release;
-    w.sample(src, dst, in[0], in[1], threads);
+    fill(src, dst, in[0], in[1]);
   }
   return out;
 }
 
-py::array_t<uint8_t> warp_sample_quantized(const ConstantWarp& w, const py::object& input_obj, float scale,
-                                           int zero_point, int threads) {
-  check_quantization(scale, zero_point);
-  auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
-  const std::vector<int64_t> in = warp_input(w, input);
-  py::array_t<uint8_t> out({in[0], in[1], w.out_h(), w.out_w()});
-  const auto* src = static_cast<const float*>(input.data());
-  uint8_t* dst = out.mutable_data();
-  {
-    py::gil_scoped_release release;
-    w.sample_quantized(src, dst, in[0], in[1], scale, zero_point, threads);
-  }
-  return out;
-}
-
-// The patches' output (N, C * k * k, out_h, out_w), k = 2 * pad + 1, for a checked input.
-std::vector<int64_t> patches_shape(const ConstantWarp& w, const py::array& input, int pad, bool channels_last) {
+// (N, C, out_h, out_w), or for k x k patches (k = 2 * pad + 1) (N, C * k * k, out_h, out_w) / channels last.
+std::vector<int64_t> out_shape(const ConstantWarp& w, const py::array& input, int pad = 0,
+                               bool channels_last = false) {
   if (pad < 0 || pad > 8) throw py::value_error("ConstantWarp: pad must be in 0..8, got " + std::to_string(pad));
-  const std::vector<int64_t> in = warp_input(w, input);
+  const std::vector<int64_t> in = shape_of(input);
   const int64_t k = 2 * static_cast<int64_t>(pad) + 1;
   if (channels_last) return {in[0], w.out_h(), w.out_w(), in[1] * k * k};
   return {in[0], in[1] * k * k, w.out_h(), w.out_w()};
 }
 
+py::array_t<float> warp_sample(const ConstantWarp& w, const py::object& input_obj, int threads) {
+  const py::array input = warp_input(w, input_obj);
+  return warp_call<float>(input, out_shape(w, input), [&](const float* src, float* dst, int64_t n, int64_t c) {
+    w.sample(src, dst, n, c, threads);
+  });
+}
+
+py::array_t<uint8_t> warp_sample_quantized(const ConstantWarp& w, const py::object& input_obj, float scale,
+                                           int zero_point, int threads) {
+  check_quantization(scale, zero_point);
+  const py::array input = warp_input(w, input_obj);
+  return warp_call<uint8_t>(input, out_shape(w, input), [&](const float* src, uint8_t* dst, int64_t n, int64_t c) {
+    w.sample_quantized(src, dst, n, c, scale, zero_point, threads);
+  });
+}
+
 py::array_t<float> warp_patches(const ConstantWarp& w, const py::object& input_obj, int pad, bool channels_last) {
-  auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
-  const std::vector<int64_t> shape = patches_shape(w, input, pad, channels_last);
-  py::array_t<float> out(shape);
-  const auto* src = static_cast<const float*>(input.data());
-  float* dst = out.mutable_data();
-  const int64_t n = shape_of(input)[0], c = shape_of(input)[1];
-  {
-    py::gil_scoped_release release;
-    w.sample_patches(src, dst, n, c, pad, channels_last);
-  }
-  return out;
+  const py::array input = warp_input(w, input_obj);
+  return warp_call<float>(input, out_shape(w, input, pad, channels_last),
+                          [&](const float* src, float* dst, int64_t n, int64_t c) {
+                            w.sample_patches(src, dst, n, c, pad, channels_last);
+                          });
 }
 
 py::array_t<uint8_t> warp_patches_quantized(const ConstantWarp& w, const py::object& input_obj, int pad, float scale,
                                             int zero_point, bool channels_last) {
   check_quantization(scale, zero_point);
-  auto input = check_numpy<float>(input_obj, {"ConstantWarp", "input"});
-  const std::vector<int64_t> shape = patches_shape(w, input, pad, channels_last);
-  py::array_t<uint8_t> out(shape);
-  const auto* src = static_cast<const float*>(input.data());
-  uint8_t* dst = out.mutable_data();
-  const int64_t n = shape_of(input)[0], c = shape_of(input)[1];
-  {
-    py::gil_scoped_release release;
-    w.sample_patches_quantized(src, dst, n, c, pad, scale, zero_point, channels_last);
-  }
-  return out;
+  const py::array input = warp_input(w, input_obj);
+  return warp_call<uint8_t>(input, out_shape(w, input, pad, channels_last),
+                            [&](const float* src, uint8_t* dst, int64_t n, int64_t c) {
+                              w.sample_patches_quantized(src, dst, n, c, pad, scale, zero_point, channels_last);
+                            });
 }
 
 #if defined(DEEPEMOTION_WITH_CUDA)
