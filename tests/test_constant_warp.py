@@ -150,7 +150,11 @@ def test_the_bundled_default_graphs_have_a_head_and_the_rest_runs(kind, rng):
         k2 = (2 * h.patch_pad + 1) ** 2
         assert h.channels_last == (h.patch_pad > 0 and h.scale is not None)  # INT8 patches come channels last
         assert inp.shape[1:] == ([48, 48, k2] if h.channels_last else [k2, 48, 48])
-        assert "GridSample" not in {n.op_type for n in onnx.load_from_string(h.graph).graph.node}
+        ops = [n.op_type for n in onnx.load_from_string(h.graph).graph.node]
+        assert "GridSample" not in ops
+        # INT8 with patches: the input and the flattened features channels last, each through one Transpose
+        assert ops.count("Transpose") == (2 if h.channels_last else 0)
+        assert ops.index("Transpose", 1) + 1 == ops.index("Flatten") if h.channels_last else True
         fed = warp.sample(x) if h.scale is None else warp.sample_quantized(x, h.scale, h.zero_point)
         fed = _patches(fed, h.patch_pad, h.zero_point or 0)
         fed = np.ascontiguousarray(fed.transpose(0, 2, 3, 1)) if h.channels_last else fed
@@ -161,7 +165,7 @@ def test_the_bundled_default_graphs_have_a_head_and_the_rest_runs(kind, rng):
         np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
     else:  # a sample a hair from a rounding boundary can land one quantization step away
         assert np.abs(got - want).max() < 0.1 and (got.argmax(1) == want.argmax(1)).mean() >= 0.98
-        np.testing.assert_array_equal(outs[0], outs[1])  # integer sums: the 1 x 1 form is exact
+        np.testing.assert_array_equal(outs[0], outs[1])  # integer sums: the 1 x 1 form and the flatten are exact
 
 
 def test_graphs_without_a_constant_warp_head_are_left_whole():

@@ -272,7 +272,9 @@ class WarpHead:
     patch_pad + 1) was made a 1 x 1 convolution of k * k channels, so the rest takes the warped faces as k x k
     patches (``ConstantWarp.sample_patches``): the same sums, fewer cycles in ONNX Runtime's kernels. In an INT8
     graph the patches come channels last, (N, h, w, k * k), through a ``Transpose`` that ONNX Runtime cancels
-    against the one its int8 kernels' NHWC layout would put there (``channels_last``)."""
+    against the one its int8 kernels' NHWC layout would put there (``channels_last``); for the same reason the
+    features are flattened channels last there too, with the fully connected layer's weight columns reordered
+    to match (the same sums)."""
 
     graph: bytes
     input_name: str
@@ -428,6 +430,16 @@ def _as_patch_conv(node: bytes) -> bytes:
     return serialize(out)
 
 
+def _with_first_input(node: bytes, name: str) -> bytes:
+    """A node reading ``name`` as its first input."""
+    fields, first = [], True
+    for n, w, p in parse(node):
+        if n == _N_INPUT and w == _LEN and first:
+            p, first = name.encode(), False
+        fields.append((n, w, p))
+    return serialize(fields)
+
+
 def _with_tensor_dims(tensor: bytes, dims: list[int]) -> bytes:
     return serialize([(_T_DIMS, _LEN, _ints(dims))] + [f for f in parse(tensor) if f[0] != _T_DIMS])
 
@@ -439,6 +451,60 @@ def _input_field(name: str, elem_type: int, dims: list[int | str]) -> bytes:
     shape = serialize([(_DIM, _LEN, d) for d in dim])
     tensor = serialize([(_ELEM_TYPE, _VARINT, _encode_varint(elem_type)), (_SHAPE, _LEN, shape)])
     return serialize([(_NAME, _LEN, name.encode()), (_TYPE, _LEN, serialize([(_TENSOR_TYPE, _LEN, tensor)]))])
+
+
+#: ops between the last convolution and the Flatten that keep its channels (and, but for pooling, its layout)
+_CHANNEL_KEEPING = ("DequantizeLinear", "QuantizeLinear", "MaxPool", "AveragePool", "Relu")
+
+
+def _match_channels_last_flatten(g: _GraphView) -> tuple[int, str, int, int] | None:
+    """(the Flatten's index, the fc weight initializer, channels, side) when an INT8 graph flattens (N, C, s, s)
+    features of a convolution -- through Q/DQ, pooling, ReLU -- into a Gemm (transB=1) whose weight is a
+    per-output-row DequantizeLinear of an (O, C*s*s) initializer, through Q/DQ only; else None. Flattening those
+    features channels last instead, with the weight's columns in (h, w, c) order, gives the same sums."""
+    flats = [k for k, n in enumerate(g.nodes) if n.op_type == "Flatten"]
+    if len(flats) != 1 or g.nodes[flats[0]].attributes.get("axis", 1) != 1:
+        return None
+    f = flats[0]
+    k = g.producer.get(g.nodes[f].inputs[0], -1)  # back to the convolution: how many channels
+    while k >= 0 and g.nodes[k].op_type in _CHANNEL_KEEPING:
+        k = g.producer.get(g.nodes[k].inputs[0], -1)
+    if k < 0 or g.nodes[k].op_type != "Conv" or g.nodes[f].inputs[0] in g.outputs:
+        return None
+    conv_w = g.nodes[k].inputs[1]
+    conv_w = conv_w if conv_w in g.inits else g.nodes[g.producer[conv_w]].inputs[0] if conv_w in g.producer else ""
+    if conv_w not in g.inits:
+        return None
+    channels = _packed(parse(g.inits[conv_w]), _T_DIMS, signed=True)[0]
+    k = g.only_reader(g.nodes[f].outputs[0], "QuantizeLinear")  # forward to the Gemm, through Q/DQ
+    k = g.only_reader(g.nodes[k].outputs[0], "DequantizeLinear") if k is not None else None
+    k = g.only_reader(g.nodes[k].outputs[0], "Gemm") if k is not None else None
+    if k is None or g.nodes[k].attributes.get("transB", 0) != 1 or g.nodes[k].attributes.get("transA", 0) != 0:
+        return None
+    dq = g.producer.get(g.nodes[k].inputs[1], -1)
+    if dq < 0 or g.nodes[dq].op_type != "DequantizeLinear" or g.nodes[dq].attributes.get("axis", 1) != 0 \
+            or g.nodes[dq].inputs[0] not in g.inits or len(g.readers.get(g.nodes[dq].inputs[0], [])) != 1:
+        return None
+    weight = g.nodes[dq].inputs[0]
+    dims = _packed(parse(g.inits[weight]), _T_DIMS, signed=True)
+    side = int(round((dims[1] // channels) ** 0.5)) if len(dims) == 2 and channels > 0 else 0
+    if side < 1 or channels * side * side != dims[1]:
+        return None
+    return f, weight, channels, side
+
+
+def _with_columns_channels_last(tensor: bytes, channels: int, side: int) -> bytes:
+    """An (O, C*s*s) weight initializer with its columns reordered from (c, h, w) to (h, w, c)."""
+    import numpy as np
+
+    w = _initializer(tensor)
+    if w is None:
+        raise ValueError("an fc weight of a type not read here")
+    o = w.shape[0]
+    w = np.ascontiguousarray(w.reshape(o, channels, side, side).transpose(0, 2, 3, 1).reshape(o, -1))
+    raw = w.astype(w.dtype.newbyteorder("<")).tobytes()  # raw_data is little-endian
+    return serialize([f for f in parse(tensor) if f[0] not in (_T_FLOAT, _T_INT32, _T_INT64, _T_RAW)]
+                     + [(_T_RAW, _LEN, raw)])
 
 
 def _transpose_node(src: str, dst: str, perm: list[int]) -> bytes:
@@ -471,13 +537,23 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     batch = x.shape[0] if isinstance(x.shape[0], str) else "N"  # type: ignore[index]
     new_input = _input_field(name, 1 if scale is None else 2,
                              [batch, *out_size, k2] if last else [batch, k2, *out_size])
+    flat = _match_channels_last_flatten(g) if last else None  # INT8: features flattened channels last too
     # the rest: the head's nodes and the initializers only they read dropped, the input renamed and retyped, the
-    # patch convolution's node and weight edited, and for channels-last patches a Transpose first
+    # patch convolution's node and weight edited, for channels-last patches a Transpose first, and for the
+    # channels-last flatten a Transpose before the Flatten and the fc weight's columns reordered
     still_read = {t for k, node in enumerate(g.nodes) if k not in head for t in node.inputs}
     nodes = [p for n, w, p in graph if n == _NODE and w == _LEN]
     out: list[Field] = [(_NODE, _LEN, _transpose_node(name, cut, [0, 3, 1, 2]))] if last else []
-    out += [(_NODE, _LEN, _as_patch_conv(p) if conv and k == conv[0] else p)
-            for k, p in enumerate(nodes) if k not in head]  # nodes first, in order (field order is free)
+    for k, p in enumerate(nodes):  # nodes first, in order (field order is free)
+        if k in head:
+            continue
+        if conv and k == conv[0]:
+            p = _as_patch_conv(p)
+        elif flat and k == flat[0]:
+            src = g.nodes[k].inputs[0]
+            out.append((_NODE, _LEN, _transpose_node(src, f"{src}_channels_last", [0, 2, 3, 1])))
+            p = _with_first_input(p, f"{src}_channels_last")
+        out.append((_NODE, _LEN, p))
     for n, w, p in graph:
         if n == _NODE and w == _LEN or n == _VALUE_INFO and w == _LEN and _tensor_info(p).name == cut \
                 or n == _INITIALIZER and w == _LEN and _initializer_name(p) not in still_read:
@@ -487,6 +563,8 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
         elif conv and n == _INITIALIZER and w == _LEN and _initializer_name(p) == conv[1]:
             dims = _packed(parse(p), _T_DIMS, signed=True)
             p = _with_tensor_dims(p, [dims[0], dims[2] * dims[3], 1, 1])  # (M, 1, k, k) -> (M, k*k, 1, 1)
+        elif flat and n == _INITIALIZER and w == _LEN and _initializer_name(p) == flat[1]:
+            p = _with_columns_channels_last(p, flat[2], flat[3])
         out.append((n, w, p))
     top[at] = (_GRAPH, _LEN, serialize(out))
     return WarpHead(serialize(top), name, theta, out_size, scale, zero_point, residual, pad, last)
