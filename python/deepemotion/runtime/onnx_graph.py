@@ -274,7 +274,9 @@ class WarpHead:
     graph the patches come channels last, (N, h, w, k * k), through a ``Transpose`` that ONNX Runtime cancels
     against the one its int8 kernels' NHWC layout would put there (``channels_last``); for the same reason the
     features are flattened channels last there too, with the fully connected layer's weight columns reordered
-    to match (the same sums)."""
+    to match (the same sums). Before the warp the head may also fake-quantize the input (``input_quant``: (scale,
+    zero point) of an INT8 graph's first QuantizeLinear -> DequantizeLinear) and double the batch by the faces'
+    mirror images (``flip``: a model's in-graph flip averaging, faces first, then their mirror images)."""
 
     graph: bytes
     input_name: str
@@ -285,6 +287,8 @@ class WarpHead:
     residual: float
     patch_pad: int = 0
     channels_last: bool = False
+    input_quant: tuple[float, int] | None = None
+    flip: bool = False
 
 
 #: the largest |grid - affine_grid(theta)| (normalised coordinates, ~1/20000 of a pixel at 48) a head may have
@@ -343,8 +347,72 @@ class _GraphView:
         return None
 
 
-def _match_head(g: _GraphView) -> tuple[list[int], Any, str, float | None, int | None] | None:
-    """(the head's node indices, its grid, the tensor the rest starts from, its quantization scale and zero point)
+def _qparams(g: _GraphView, k: int, head: list[int]) -> tuple[float, int] | None:
+    """(scale, zero point) of a QuantizeLinear / DequantizeLinear node to uint8 with scalar parameters, else None."""
+    import numpy as np
+
+    node = g.nodes[k]
+    if len(node.inputs) != 3:
+        return None
+    scale, zp = g.const(node.inputs[1], head), g.const(node.inputs[2], head)
+    if scale is None or zp is None or scale.size != 1 or zp.size != 1 or zp.dtype != np.uint8 \
+            or not np.isfinite(scale).all() or float(scale.ravel()[0]) <= 0:
+        return None
+    return float(scale.ravel()[0]), int(zp.ravel()[0])
+
+
+def _skip_requantize(g: _GraphView, name: str, quant: tuple[float, int] | None, head: list[int]) -> str | None:
+    """``name``, or the output of the QuantizeLinear -> DequantizeLinear pair after it when the pair has the input's
+    own parameters ``quant`` (an identity on values already on that grid: the pair joins ``head``); None where a
+    pair has other parameters."""
+    q = g.only_reader(name, "QuantizeLinear") if quant is not None else None
+    if q is None:
+        return name
+    d = g.only_reader(g.nodes[q].outputs[0], "DequantizeLinear")
+    if d is None or _qparams(g, q, head) != quant or _qparams(g, d, head) != quant:
+        return None
+    head += [q, d]
+    return g.nodes[d].outputs[0]
+
+
+def _match_pre_warp(g: _GraphView, x: TensorInfo, head: list[int]) -> tuple[str, Any, bool] | None:
+    """What may come before the warp: the input fake-quantized (QuantizeLinear -> DequantizeLinear, an INT8 graph)
+    and the batch doubled by its mirror images (a model's in-graph flip: Concat(x, Slice(x) reversed along the
+    width) along the batch). (the tensor the warp's Reshape reads, the fake quantization's (scale, zero point) or
+    None, whether the batch is doubled); None for anything else around them."""
+    import numpy as np
+
+    name, quant = x.name, None
+    q = g.only_reader(name, "QuantizeLinear")
+    if q is not None:
+        d = g.only_reader(g.nodes[q].outputs[0], "DequantizeLinear")
+        quant = _qparams(g, q, head)
+        if d is None or quant is None or _qparams(g, d, head) != quant:
+            return None
+        head += [q, d]
+        name = g.nodes[d].outputs[0]
+    readers = g.readers.get(name, [])
+    if sorted(g.nodes[k].op_type for k in readers) != ["Concat", "Slice"] or name in g.outputs:
+        return name, quant, False
+    sl, cat = sorted(readers, key=lambda k: g.nodes[k].op_type != "Slice")
+    args = [g.const(t, head) for t in g.nodes[sl].inputs[1:]]
+    if len(args) != 4 or g.nodes[sl].inputs[0] != name or any(a is None for a in args):
+        return None
+    starts, ends, axes, steps = (np.ravel(a).tolist() for a in args)
+    if starts != [-1] or steps != [-1] or axes not in ([3], [-1]) or ends[0] > -int(x.shape[3]) - 1:  # type: ignore
+        return None
+    head.append(sl)
+    mirrored = _skip_requantize(g, g.nodes[sl].outputs[0], quant, head)
+    if mirrored is None or g.nodes[cat].attributes.get("axis") != 0 or list(g.nodes[cat].inputs) != [name, mirrored]:
+        return None
+    head.append(cat)
+    doubled = _skip_requantize(g, g.nodes[cat].outputs[0], quant, head)
+    return (doubled, quant, True) if doubled is not None else None
+
+
+def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] | None, Any, bool] | None:
+    """(the head's node indices, its grid, the tensor the rest starts from, the quantization (scale, zero point) of
+    that tensor or None, the input's fake quantization or None, whether the batch is doubled by mirror images)
     when the graph starts with a constant warp head, else None."""
     import numpy as np
 
@@ -353,12 +421,17 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, float | None, int |
             or not all(isinstance(d, int) for d in x.shape[2:]):
         return None
     head: list[int] = []
-    k = g.only_reader(x.name, "Reshape")
-    if k is None or g.nodes[k].inputs[0] != x.name \
+    pre = _match_pre_warp(g, x, head)
+    if pre is None:
+        return None
+    src, quant, flip = pre
+    k = g.only_reader(src, "Reshape")
+    if k is None or g.nodes[k].inputs[0] != src \
             or list(np.ravel(g.const(g.nodes[k].inputs[1], head))) != [1, -1, *x.shape[2:]]:
         return None
     head.append(k)
-    k = g.only_reader(g.nodes[k].outputs[0], "GridSample")
+    r = _skip_requantize(g, g.nodes[k].outputs[0], quant, head)
+    k = g.only_reader(r, "GridSample") if r is not None else None
     if k is None or len(g.nodes[k].inputs) != 2:
         return None
     sample, grid = g.nodes[k], g.const(g.nodes[k].inputs[1], head)
@@ -375,12 +448,10 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, float | None, int |
     head.append(k)
     cut = g.nodes[k].outputs[0]
     q = g.only_reader(cut, "QuantizeLinear")
-    if q is not None and len(g.nodes[q].inputs) == 3:
-        scale, zp = g.const(g.nodes[q].inputs[1], head), g.const(g.nodes[q].inputs[2], head)
-        if scale is not None and zp is not None and scale.size == 1 and zp.size == 1 and zp.dtype == np.uint8 \
-                and np.isfinite(scale).all() and float(scale.ravel()[0]) > 0:
-            return [*head, q], grid, g.nodes[q].outputs[0], float(scale.ravel()[0]), int(zp.ravel()[0])
-    return head, grid, cut, None, None
+    out_quant = _qparams(g, q, head) if q is not None else None
+    if out_quant is not None:
+        return [*head, q], grid, g.nodes[q].outputs[0], out_quant, quant, flip  # type: ignore[list-item]
+    return head, grid, cut, None, quant, flip
 
 
 def _ints(values: list[int]) -> bytes:
@@ -526,7 +597,8 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     match = _match_head(g)
     if match is None:
         return None
-    head, grid, cut, scale, zero_point = match
+    head, grid, cut, out_quant, in_quant, flip = match
+    scale, zero_point = out_quant if out_quant is not None else (None, None)
     theta, residual = _fit_theta(grid)
     if residual > WARP_FIT_TOLERANCE:
         return None
@@ -567,4 +639,4 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
             p = _with_columns_channels_last(p, flat[2], flat[3])
         out.append((n, w, p))
     top[at] = (_GRAPH, _LEN, serialize(out))
-    return WarpHead(serialize(top), name, theta, out_size, scale, zero_point, residual, pad, last)
+    return WarpHead(serialize(top), name, theta, out_size, scale, zero_point, residual, pad, last, in_quant, flip)

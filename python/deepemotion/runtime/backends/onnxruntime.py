@@ -124,6 +124,16 @@ class ConstantWarpHead:
         # one thread: the head is a few microseconds per face, and threads of its own would start while ONNX
         # Runtime's pool still spins from the last run (measured: batch 64 slower with them)
         h = self.info
+        if h.input_quant is not None:  # the graph's QuantizeLinear -> DequantizeLinear of its input
+            scale, zp = np.float32(h.input_quant[0]), h.input_quant[1]
+            q = np.rint(x / scale)
+            q += zp
+            np.clip(q, 0, 255, out=q)
+            q -= zp
+            q *= scale
+            x = q
+        if h.flip:  # the faces, then their mirror images (the model averages the two)
+            x = np.concatenate([x, x[..., ::-1]])
         if h.patch_pad:  # the rest starts with a 1 x 1 convolution of k x k patches
             if h.scale is None:
                 return self.warp.sample_patches(x, h.patch_pad)
