@@ -111,7 +111,9 @@ class ConstantWarpHead:
     (``deepemotion.ops.constant_warp``; within ~1e-6 of ``GridSample``'s), quantized as ``QuantizeLinear`` does,
     with the taps computed once instead of per call; and where the first convolution has one input channel, it is
     given the samples as 3 x 3 patches and runs as a 1 x 1 convolution (``WarpHead.patch_pad``; the same sums, and
-    ONNX Runtime's kernels are faster at it). ``head(x)``: normalised faces -> what the rest of the graph takes."""
+    ONNX Runtime's kernels are faster at it). What the graph does before its warp -- quantize its input (INT8) and
+    add the faces' mirror images to the batch (tiny's flip averaging) -- is done here first, with the same float32
+    operations. ``head(x)``: normalised faces -> what the rest of the graph takes."""
 
     def __init__(self, head: Any, in_size: tuple[int, int]) -> None:
         from ...ops.affine_grid_sample import constant_warp
