@@ -584,6 +584,15 @@ def _transpose_node(src: str, dst: str, perm: list[int]) -> bytes:
                                                  (_A_TYPE, _VARINT, _encode_varint(_A_TYPE_INTS))]))])
 
 
+def _tolerant(match: Any, *args: Any) -> Any:
+    """A matcher's result, or None for a graph whose nodes lack inputs or outputs their ops need (not a head we
+    know: the graph then runs whole, and ONNX Runtime says what is wrong with it)."""
+    try:
+        return match(*args)
+    except (IndexError, KeyError):
+        return None
+
+
 def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     """The graph's constant warp head, cut off (see :class:`WarpHead`), or None when the graph does not start
     with one. The head recognised is what ``deepemotion.export`` writes for a constant STN -- input (N, 1, H, W)
@@ -594,7 +603,7 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     model."""
     top, at, graph = _graph(model)
     g = _GraphView(graph)
-    match = _match_head(g)
+    match = _tolerant(_match_head, g)
     if match is None:
         return None
     head, grid, cut, out_quant, in_quant, flip = match
@@ -602,14 +611,14 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     theta, residual = _fit_theta(grid)
     if residual > WARP_FIT_TOLERANCE:
         return None
-    conv = _match_patch_conv(g, cut, scale is not None) if patches else None
+    conv = _tolerant(_match_patch_conv, g, cut, scale is not None) if patches else None
     pad, last = (conv[2] if conv else 0), bool(conv) and scale is not None  # INT8 patches: channels last
     name, out_size = (f"{cut}_channels_last" if last else cut), (int(grid.shape[1]), int(grid.shape[2]))
     x, k2 = g.inputs[0], (2 * pad + 1) ** 2
     batch = x.shape[0] if isinstance(x.shape[0], str) else "N"  # type: ignore[index]
     new_input = _input_field(name, 1 if scale is None else 2,
                              [batch, *out_size, k2] if last else [batch, k2, *out_size])
-    flat = _match_channels_last_flatten(g) if last else None  # INT8: features flattened channels last too
+    flat = _tolerant(_match_channels_last_flatten, g) if last else None  # INT8: features flattened channels last too
     # the rest: the head's nodes and the initializers only they read dropped, the input renamed and retyped, the
     # patch convolution's node and weight edited, for channels-last patches a Transpose first, and for the
     # channels-last flatten a Transpose before the Flatten and the fc weight's columns reordered

@@ -193,8 +193,11 @@ class OnnxRuntimeBackend(Backend):
         data, self.source = onnx_bytes(model, "int8.onnx" if precision == "int8" else "onnx")
         self.warp_head = ConstantWarpHead.of(data) if split_warp and device == "cpu" else None
         if self.warp_head is not None:
-            self.session = _session(ort, self.warp_head.info.graph, self.source, opts, providers, self.warp_head)
-        else:
+            try:
+                self.session = _session(ort, self.warp_head.info.graph, self.source, opts, providers, self.warp_head)
+            except ValueError:  # the rest does not load or run: the whole graph does, or says what is wrong
+                self.warp_head = None
+        if self.warp_head is None:
             self.session = _session(ort, data, self.source, opts, providers)
         self._model_bytes, self._threads, self._spinning, self._optimized = data, threads, spinning, optimized
         self._split_warp = split_warp
