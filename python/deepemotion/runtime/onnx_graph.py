@@ -351,13 +351,14 @@ def _qparams(g: _GraphView, k: int, head: list[int]) -> tuple[float, int] | None
     """(scale, zero point) of a QuantizeLinear / DequantizeLinear node to uint8 with scalar parameters, else None."""
     import numpy as np
 
-    node = g.nodes[k]
+    node, found = g.nodes[k], []  # Constant nodes join ``head`` only when the parameters are ours
     if len(node.inputs) != 3:
         return None
-    scale, zp = g.const(node.inputs[1], head), g.const(node.inputs[2], head)
+    scale, zp = g.const(node.inputs[1], found), g.const(node.inputs[2], found)
     if scale is None or zp is None or scale.size != 1 or zp.size != 1 or zp.dtype != np.uint8 \
             or not np.isfinite(scale).all() or float(scale.ravel()[0]) <= 0:
         return None
+    head += found
     return float(scale.ravel()[0]), int(zp.ravel()[0])
 
 
