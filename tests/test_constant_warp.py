@@ -90,6 +90,9 @@ def test_patches_are_the_samples_shifted(rng, pad):
                                   _patches(warp.sample_quantized(x, 0.01, 77), pad, 77).transpose(0, 2, 3, 1))
     np.testing.assert_array_equal(warp.sample_patches(x, pad, channels_last=True),
                                   _patches(warp.sample(x), pad, 0.0).transpose(0, 2, 3, 1))
+    big = rng.standard_normal((40, 1, 48, 48)).astype(np.float32)  # enough work for the planes to be split
+    np.testing.assert_array_equal(warp.sample_patches_quantized(big, pad, 0.01, 77, True, threads=0),
+                                  warp.sample_patches_quantized(big, pad, 0.01, 77, True, threads=1))
     with pytest.raises(ValueError, match="pad must be in 0..8"):
         warp.sample_patches(x, 9)
 

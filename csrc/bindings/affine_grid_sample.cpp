@@ -123,21 +123,23 @@ py::array_t<uint8_t> warp_sample_quantized(const ConstantWarp& w, const py::obje
   });
 }
 
-py::array_t<float> warp_patches(const ConstantWarp& w, const py::object& input_obj, int pad, bool channels_last) {
+py::array_t<float> warp_patches(const ConstantWarp& w, const py::object& input_obj, int pad, bool channels_last,
+                                int threads) {
   const py::array input = warp_input(w, input_obj);
   return warp_call<float>(input, out_shape(w, input, pad, channels_last),
                           [&](const float* src, float* dst, int64_t n, int64_t c) {
-                            w.sample_patches(src, dst, n, c, pad, channels_last);
+                            w.sample_patches(src, dst, n, c, pad, channels_last, threads);
                           });
 }
 
 py::array_t<uint8_t> warp_patches_quantized(const ConstantWarp& w, const py::object& input_obj, int pad, float scale,
-                                            int zero_point, bool channels_last) {
+                                            int zero_point, bool channels_last, int threads) {
   check_quantization(scale, zero_point);
   const py::array input = warp_input(w, input_obj);
   return warp_call<uint8_t>(input, out_shape(w, input, pad, channels_last),
                             [&](const float* src, uint8_t* dst, int64_t n, int64_t c) {
-                              w.sample_patches_quantized(src, dst, n, c, pad, scale, zero_point, channels_last);
+                              w.sample_patches_quantized(src, dst, n, c, pad, scale, zero_point, channels_last,
+                                                         threads);
                             });
 }
 
@@ -192,11 +194,12 @@ void bind_affine_grid_sample(py::module_& m) {
            "The samples quantized to uint8 as ONNX QuantizeLinear does: saturate(round_half_even(v / scale) + "
            "zero_point).")
       .def("sample_patches", &warp_patches, py::arg("input"), py::arg("pad"), py::arg("channels_last") = false,
+           py::arg("threads") = 0,
            "The samples as k x k patches, k = 2 * pad + 1: float32 (N, C * k * k, out_h, out_w), or with "
            "channels_last (N, out_h, out_w, C * k * k); channel (ci * k + dy) * k + dx holds sample "
            "(y + dy - pad, x + dx - pad), 0 outside.")
       .def("sample_patches_quantized", &warp_patches_quantized, py::arg("input"), py::arg("pad"), py::arg("scale"),
-           py::arg("zero_point"), py::arg("channels_last") = false,
+           py::arg("zero_point"), py::arg("channels_last") = false, py::arg("threads") = 0,
            "The same patches of the quantized samples (uint8), zero_point outside.")
       .def_property_readonly("in_size", [](const ConstantWarp& w) { return py::make_tuple(w.in_h(), w.in_w()); })
       .def_property_readonly("out_size", [](const ConstantWarp& w) { return py::make_tuple(w.out_h(), w.out_w()); });

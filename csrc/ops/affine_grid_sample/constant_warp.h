@@ -30,10 +30,10 @@ class ConstantWarp {
   // than a k x k convolution of one channel.
   // channels_last: the output is n x out_h x out_w x (c * k * k) instead (the layout of ONNX Runtime's int8
   // convolutions, which then need no transpose of their input).
-  void sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad,
-                      bool channels_last = false) const;
+  void sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad, bool channels_last = false,
+                      int max_threads = 0) const;
   void sample_patches_quantized(const float* input, uint8_t* output, int64_t n, int64_t c, int pad, float scale,
-                                int zero_point, bool channels_last = false) const;
+                                int zero_point, bool channels_last = false, int max_threads = 0) const;
 
   int64_t in_h() const { return in_h_; }
   int64_t in_w() const { return in_w_; }
@@ -42,8 +42,11 @@ class ConstantWarp {
 
  private:
   template <typename T, typename Convert>
-  void patches(const float* input, T* output, int64_t n, int64_t c, int pad, bool channels_last, T fill,
-               Convert convert) const;
+  void plane_patches(const float* input, T* output, int64_t p, int64_t c, int pad, bool channels_last,
+                     std::vector<T>& padded, Convert convert) const;
+  template <typename T, typename Convert>
+  void patches(const float* input, T* output, int64_t n, int64_t c, int pad, bool channels_last, int max_threads,
+               T fill, Convert convert) const;
   // row_done(output offset, one output row of samples, its length) for every row of every plane
   template <typename Row>
   void run(const float* input, int64_t n, int64_t c, int max_threads, Row row_done) const;

@@ -133,47 +133,55 @@ void ConstantWarp::sample_quantized(const float* input, uint8_t* output, int64_t
 }
 
 template <typename T, typename Convert>
-void ConstantWarp::patches(const float* input, T* output, int64_t n, int64_t c, int pad, bool channels_last, T fill,
-                           Convert convert) const {
+void ConstantWarp::patches(const float* input, T* output, int64_t n, int64_t c, int pad, bool channels_last,
+                           int max_threads, T fill, Convert convert) const {
   const int64_t k = 2 * static_cast<int64_t>(pad) + 1, pw = out_w_ + 2 * pad, ph = out_h_ + 2 * pad;
   const int64_t out_plane = out_h_ * out_w_, kk = k * k, pixel = c * kk;  // pixel: channels_last's stride
-  std::vector<T> padded(static_cast<size_t>(ph * pw), fill);  // one plane of samples inside a border of `fill`
-  for (int64_t p = 0; p < n * c; ++p) {
-    run(input + p * in_h_ * in_w_, 1, 1, 1, [&](int64_t at, const float* row, int64_t len) {
-      T* dst = padded.data() + (at / out_w_ + pad) * pw + pad;
-      for (int64_t i = 0; i < len; ++i) dst[i] = convert(row[i]);
-    });
-    if (channels_last) {  // image p / c, channels (p % c) * kk ... of every pixel
-      T* out = output + (p / c) * out_plane * pixel + (p % c) * kk;
-      if (k == 3) {
-        patch_rows<T, 3>(padded.data(), out, out_h_, out_w_, pw, pixel);
-      } else {
-        patch_rows<T, 0>(padded.data(), out, out_h_, out_w_, pw, pixel, k);
-      }
-      continue;
+  parallel_for(n * c, n * c * kk * out_plane, max_threads, [&](int64_t first, int64_t last) {
+    std::vector<T> padded(static_cast<size_t>(ph * pw), fill);  // one plane of samples inside a border of `fill`
+    for (int64_t p = first; p < last; ++p) plane_patches(input, output, p, c, pad, channels_last, padded, convert);
+  });
+}
+
+template <typename T, typename Convert>
+void ConstantWarp::plane_patches(const float* input, T* output, int64_t p, int64_t c, int pad, bool channels_last,
+                                 std::vector<T>& padded, Convert convert) const {
+  const int64_t k = 2 * static_cast<int64_t>(pad) + 1, pw = out_w_ + 2 * pad;
+  const int64_t out_plane = out_h_ * out_w_, kk = k * k, pixel = c * kk;
+  run(input + p * in_h_ * in_w_, 1, 1, 1, [&](int64_t at, const float* row, int64_t len) {
+    T* dst = padded.data() + (at / out_w_ + pad) * pw + pad;
+    for (int64_t i = 0; i < len; ++i) dst[i] = convert(row[i]);
+  });
+  if (channels_last) {  // image p / c, channels (p % c) * kk ... of every pixel
+    T* out = output + (p / c) * out_plane * pixel + (p % c) * kk;
+    if (k == 3) {
+      patch_rows<T, 3>(padded.data(), out, out_h_, out_w_, pw, pixel);
+    } else {
+      patch_rows<T, 0>(padded.data(), out, out_h_, out_w_, pw, pixel, k);
     }
-    T* out = output + p * kk * out_plane;
-    for (int64_t dy = 0; dy < k; ++dy) {
-      for (int64_t dx = 0; dx < k; ++dx, out += out_plane) {
-        for (int64_t y = 0; y < out_h_; ++y) {
-          const T* src = padded.data() + (y + dy) * pw + dx;
-          std::copy(src, src + out_w_, out + y * out_w_);
-        }
+    return;
+  }
+  T* out = output + p * kk * out_plane;
+  for (int64_t dy = 0; dy < k; ++dy) {
+    for (int64_t dx = 0; dx < k; ++dx, out += out_plane) {
+      for (int64_t y = 0; y < out_h_; ++y) {
+        const T* src = padded.data() + (y + dy) * pw + dx;
+        std::copy(src, src + out_w_, out + y * out_w_);
       }
     }
   }
 }
 
 void ConstantWarp::sample_patches(const float* input, float* output, int64_t n, int64_t c, int pad,
-                                  bool channels_last) const {
-  patches(input, output, n, c, pad, channels_last, 0.0f, [](float v) { return v; });
+                                  bool channels_last, int max_threads) const {
+  patches(input, output, n, c, pad, channels_last, max_threads, 0.0f, [](float v) { return v; });
 }
 
 void ConstantWarp::sample_patches_quantized(const float* input, uint8_t* output, int64_t n, int64_t c, int pad,
-                                            float scale, int zero_point, bool channels_last) const {
+                                            float scale, int zero_point, bool channels_last, int max_threads) const {
   const float lo = static_cast<float>(-zero_point), hi = static_cast<float>(255 - zero_point);
   const float zp = static_cast<float>(zero_point);
-  patches(input, output, n, c, pad, channels_last, static_cast<uint8_t>(zero_point), [=](float v) {
+  patches(input, output, n, c, pad, channels_last, max_threads, static_cast<uint8_t>(zero_point), [=](float v) {
     return quantize(v, scale, lo, hi, zp);
   });
 }
