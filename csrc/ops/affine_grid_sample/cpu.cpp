@@ -136,7 +136,7 @@ template <typename T, typename Convert>
 void ConstantWarp::patches(const float* input, T* output, int64_t n, int64_t c, int pad, bool channels_last,
                            int max_threads, T fill, Convert convert) const {
   const int64_t k = 2 * static_cast<int64_t>(pad) + 1, pw = out_w_ + 2 * pad, ph = out_h_ + 2 * pad;
-  const int64_t out_plane = out_h_ * out_w_, kk = k * k, pixel = c * kk;  // pixel: channels_last's stride
+  const int64_t out_plane = out_h_ * out_w_, kk = k * k;
   parallel_for(n * c, n * c * kk * out_plane, max_threads, [&](int64_t first, int64_t last) {
     std::vector<T> padded(static_cast<size_t>(ph * pw), fill);  // one plane of samples inside a border of `fill`
     for (int64_t p = first; p < last; ++p) plane_patches(input, output, p, c, pad, channels_last, padded, convert);
@@ -147,7 +147,7 @@ template <typename T, typename Convert>
 void ConstantWarp::plane_patches(const float* input, T* output, int64_t p, int64_t c, int pad, bool channels_last,
                                  std::vector<T>& padded, Convert convert) const {
   const int64_t k = 2 * static_cast<int64_t>(pad) + 1, pw = out_w_ + 2 * pad;
-  const int64_t out_plane = out_h_ * out_w_, kk = k * k, pixel = c * kk;
+  const int64_t out_plane = out_h_ * out_w_, kk = k * k, pixel = c * kk;  // pixel: channels_last's stride
   run(input + p * in_h_ * in_w_, 1, 1, 1, [&](int64_t at, const float* row, int64_t len) {
     T* dst = padded.data() + (at / out_w_ + pad) * pw + pad;
     for (int64_t i = 0; i < len; ++i) dst[i] = convert(row[i]);
