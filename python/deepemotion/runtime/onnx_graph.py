@@ -459,12 +459,12 @@ def _ints(values: list[int]) -> bytes:
     return b"".join(_encode_varint(v & ((1 << 64) - 1)) for v in values)  # packed, two's complement int64
 
 
-def _match_patch_conv(g: _GraphView, cut: str, quantized: bool) -> tuple[int, str, int] | None:
-    """(the Conv's index, its weight initializer, the padding) when the
-    head's output feeds one k x k Conv with one input channel, stride 1, no dilation and padding (k - 1) / 2 -- and
-    nothing else -- through a DequantizeLinear in an INT8 graph; else None."""
-    k = g.only_reader(cut, "DequantizeLinear") if quantized else None
-    if quantized and k is None:
+def _match_patch_conv(g: _GraphView, cut: str, quant: tuple[float, int] | None) -> tuple[int, str, int] | None:
+    """(the Conv's index, its weight initializer, the padding) when the head's output feeds one k x k Conv with one
+    input channel, stride 1, no dilation and padding (k - 1) / 2 -- and nothing else -- through a DequantizeLinear
+    with the head's quantization ``quant`` in an INT8 graph (its zero point is the patches' padding); else None."""
+    k = g.only_reader(cut, "DequantizeLinear") if quant is not None else None
+    if quant is not None and (k is None or _qparams(g, k, []) != quant):  # [] : the DequantizeLinear stays
         return None
     src = g.nodes[k].outputs[0] if k is not None else cut
     c = g.only_reader(src, "Conv")
@@ -612,7 +612,7 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     theta, residual = _fit_theta(grid)
     if residual > WARP_FIT_TOLERANCE:
         return None
-    conv = _tolerant(_match_patch_conv, g, cut, scale is not None) if patches else None
+    conv = _tolerant(_match_patch_conv, g, cut, out_quant) if patches else None
     pad, last = (conv[2] if conv else 0), bool(conv) and scale is not None  # INT8 patches: channels last
     name, out_size = (f"{cut}_channels_last" if last else cut), (int(grid.shape[1]), int(grid.shape[2]))
     x, k2 = g.inputs[0], (2 * pad + 1) ** 2
