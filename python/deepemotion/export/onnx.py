@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..labels import CLASSES, INPUT_NAME, INPUT_SIZE, MEAN, OUTPUT_NAME, STD
+from ..runtime.onnx_graph import fit_affine_grid
 from ..training.model import DeepEmotion
 
 OPSET = 17
@@ -287,13 +288,10 @@ def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
         raise ValueError("a GridSample with a constant grid must sit between Reshape(x, [1, -1, H, W]) and "
                          "Reshape(y, [-1, 1, h, w]) (the constant-STN form)")
     side = grid.shape[1]
-    base = base_grid(side, side, bool(align)).double().numpy()
-    target = grid.astype(np.float64).reshape(-1, 2)
-    theta_t = np.linalg.lstsq(base, target, rcond=None)[0]            # (3, 2) = θ^T
-    tol = 1e-2 if grid.dtype == np.float16 else 1e-5
-    if np.abs(base @ theta_t - target).max() > tol:
+    theta_2x3, residual = fit_affine_grid(grid, bool(align))
+    if residual > (1e-2 if grid.dtype == np.float16 else 1e-5):
         raise ValueError("the constant grid is not an affine grid")
-    theta = numpy_helper.from_array(theta_t.T.reshape(1, 2, 3).astype(np.float32), "stn/theta_const")
+    theta = numpy_helper.from_array(theta_2x3.reshape(1, 2, 3).astype(np.float32), "stn/theta_const")
     tail = numpy_helper.from_array(np.array([2, 3], np.int64), "stn/theta_tail")
     g.initializer.extend([theta, tail])
     x = fold.input[0]

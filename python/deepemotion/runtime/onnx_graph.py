@@ -295,19 +295,27 @@ class WarpHead:
 WARP_FIT_TOLERANCE = 1e-5
 
 
-def _fit_theta(grid: Any) -> tuple[Any, float]:
-    """(theta (2, 3) float32, the largest residual) of the affine map that gives ``grid`` (1, H, W, 2) on
-    ``affine_grid``'s base grid with align_corners=False."""
+def fit_affine_grid(grid: Any, align_corners: bool = False) -> tuple[Any, float]:
+    """(θ (2, 3) float64, the largest residual) of the affine map whose ``affine_grid`` is ``grid`` (1, H, W, 2):
+    least squares over PyTorch's base grid (its float32 coordinates). The one recovery of a constant STN's θ from its
+    grid: the runtime's warp head and the TensorRT plugin graph (``deepemotion.export.onnx``) both use it."""
     import numpy as np
 
     _, h, w, _ = grid.shape
-    xs = (2 * np.arange(w) + 1) / w - 1.0
-    ys = (2 * np.arange(h) + 1) / h - 1.0
+
+    def axis(n: int) -> Any:
+        i = np.arange(n, dtype=np.float64)
+        if align_corners:
+            v = -1 + 2 * i / (n - 1) if n > 1 else np.zeros(1)
+        else:
+            v = (2 * i + 1) / n - 1
+        return v.astype(np.float32).astype(np.float64)
+
+    xs, ys = axis(w), axis(h)
     base = np.stack([np.tile(xs, h), np.repeat(ys, w), np.ones(h * w)], 1)  # (H*W, 3), row-major like the grid
     target = grid.reshape(h * w, 2).astype(np.float64)
-    sol, *_ = np.linalg.lstsq(base, target, rcond=None)
-    theta = np.ascontiguousarray(sol.T, np.float32)
-    return theta, float(np.abs(base @ theta.T.astype(np.float64) - target).max())
+    theta_t = np.linalg.lstsq(base, target, rcond=None)[0]  # (3, 2) = θ^T
+    return theta_t.T, float(np.abs(base @ theta_t - target).max())
 
 
 class _GraphView:
@@ -609,9 +617,10 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
         return None
     head, grid, cut, out_quant, in_quant, flip = match
     scale, zero_point = out_quant if out_quant is not None else (None, None)
-    theta, residual = _fit_theta(grid)
+    theta, residual = fit_affine_grid(grid)
     if residual > WARP_FIT_TOLERANCE:
         return None
+    theta = theta.astype("float32", order="C")
     conv = _tolerant(_match_patch_conv, g, cut, out_quant) if patches else None
     pad, last = (conv[2] if conv else 0), bool(conv) and scale is not None  # INT8 patches: channels last
     name, out_size = (f"{cut}_channels_last" if last else cut), (int(grid.shape[1]), int(grid.shape[2]))
