@@ -38,8 +38,8 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
     import cv2
 
     from ..files import read_image
-    from ..runtime.align import to_uint8
     from ..runtime.assets import example_image
+    from ..runtime.inputs import to_uint8
 
     faces: list[tuple[str, np.ndarray, int | None]] = []
     images = list(args.images)

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import FRAMINGS, INPUT_SIZE, MEAN, STD
+from ..labels import FRAMINGS, INPUT_SIZE
 from ..ops import crop_faces, crop_faces_affine
 from .detect import Detections, box_in_crop, calibration
+from .inputs import to_uint8
 
 
 def canonical_landmarks() -> np.ndarray:
@@ -61,11 +62,6 @@ def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
     theta[:, 0, 0], theta[:, 0, 2] = cw, b[:, 0] - u0 * cw - 0.5
     theta[:, 1, 1], theta[:, 1, 2] = ch, b[:, 1] - v0 * ch - 0.5
     return theta
-
-
-def to_uint8(batch: np.ndarray) -> np.ndarray:
-    """(N, 1, INPUT_SIZE, INPUT_SIZE) normalised network input -> (N, INPUT_SIZE, INPUT_SIZE) uint8 faces."""
-    return np.clip(np.rint((batch[:, 0] * STD + MEAN) * 255.0), 0, 255).astype(np.uint8)
 
 
 #: head roll (degrees) that the "roll" framing leaves as it is; beyond it a face is turned back to this roll

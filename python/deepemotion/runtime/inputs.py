@@ -107,6 +107,12 @@ def normalise_faces(faces: np.ndarray) -> np.ndarray:
     return x[:, None]
 
 
+def to_uint8(batch: np.ndarray) -> np.ndarray:
+    """(N, 1, H, W) normalised network input -> (N, H, W) uint8 faces: the inverse of :func:`normalise_faces`
+    (rounded), for crops to save or to send over the wire."""
+    return np.clip(np.rint((batch[:, 0] * STD + MEAN) * 255.0), 0, 255).astype(np.uint8)
+
+
 def check_options(*, supersample: Any, max_batch: Any, device: Any, min_face: Any) -> None:
     """The Recognizer's numeric and choice options, or ValueError naming the one that is wrong."""
     if supersample != "auto" and not (isinstance(supersample, int) and not isinstance(supersample, bool)

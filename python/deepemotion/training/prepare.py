@@ -60,7 +60,7 @@ Cropper = Callable[[np.ndarray], "np.ndarray | None"]  # image -> a 48x48 uint8 
 def detector_cropper(detector: Any = "auto") -> Cropper:
     """image -> the largest face as a 48x48 uint8 crop framed like the FER2013 crops (the runtime's detector and
     alignment, so that prepared data looks like what Recognizer feeds the network), or None."""
-    from ..runtime.align import to_uint8
+    from ..runtime.inputs import to_uint8
     from ..runtime.recognizer import Recognizer
 
     rec = Recognizer(detector=detector, min_face=40)

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ...labels import INPUT_SIZE, MEAN, NUM_CLASSES, STD
+from ...labels import INPUT_SIZE, NUM_CLASSES
+from ..inputs import to_uint8
 from .base import Backend, BackendUnavailable, register
 
 #: the served model's tensors (every form of ``fer-export triton`` has them)
@@ -55,11 +56,6 @@ def _client_module(protocol: str) -> Any:
         raise BackendUnavailable(f"backend 'triton' over {protocol} needs tritonclient: "
                                  "pip install \"deepemotion[client]\"") from None
     return mod
-
-
-def to_faces_uint8(x: np.ndarray) -> np.ndarray:
-    """Normalised network input (N, 1, 48, 48) -> the uint8 faces (N, 48, 48) that go over the wire."""
-    return np.clip(np.rint((x[:, 0] * STD + MEAN) * 255.0), 0, 255).astype(np.uint8)
 
 
 @register("triton", "a Triton Inference Server over gRPC or HTTP (fer-serve, or NVIDIA's container)", device="remote",
@@ -126,7 +122,7 @@ class TritonBackend(Backend):
         return self._client().infer(self.model_name, [inp], outputs=out, **extra).as_numpy(PROBS)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        faces = to_faces_uint8(np.asarray(x, np.float32).reshape(-1, 1, INPUT_SIZE, INPUT_SIZE))
+        faces = to_uint8(np.asarray(x, np.float32).reshape(-1, 1, INPUT_SIZE, INPUT_SIZE))
         deadline = time.monotonic() + self.timeout
         delay, attempt = 0.05, 0
         while True:
