@@ -205,3 +205,27 @@ def test_time_alternating_alternates_calls_one_by_one_until_each_has_its_time():
     assert len(times["fast"]) == len(times["slow"]) >= 3
     assert times["slow"].sum() >= 0.02  # the slower function has had its min_time too
     assert np.median(times["slow"]) > 3 * np.median(times["fast"])
+
+
+def test_time_in_turns_gives_each_function_its_warm_up_and_block_in_the_order_asked():
+    import time as _time
+
+    from deepemotion.benchmarks.timing import time_in_turns
+
+    order = []
+
+    def make(name, secs):
+        def fn():
+            order.append(name)
+            _time.sleep(secs)
+        return fn
+
+    fns = {"a": make("a", 0.0005), "b": make("b", 0.003)}
+    times = time_in_turns(fns, min_time=0.015, min_runs=4, warmup=2)
+    n_a = 2 + len(times["a"])
+    assert order == ["a"] * n_a + ["b"] * (len(order) - n_a)  # a's turn (warm-up + block), then b's
+    assert len(times["a"]) >= 4 and times["a"].sum() >= 0.015 and times["b"].sum() >= 0.015
+    assert np.median(times["b"]) > 3 * np.median(times["a"])
+    order.clear()
+    back = time_in_turns(fns, min_time=0.0, min_runs=1, warmup=0, reverse=True)
+    assert order == ["b", "a"] and list(back) == ["a", "b"]  # reversed turns, results keyed in the given order

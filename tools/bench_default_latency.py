@@ -8,7 +8,8 @@ start of issue 22), side by side in one run (maintainer script).
 graph, or the FP32 one for a model whose CPU default is FP32 -- with 48x48 crops through the C++ resampler, as the code
 of then did (``FaceFinder.always_resample = True``). "start graph, direct crops": the same graph through today's crop
 path. "now": the bundled model as ``Recognizer(model=NAME, detector=None)`` runs it. The same random 48x48 faces,
-rounds alternated over the three, medians (``deepemotion.benchmarks.faces.time_recognizers``); the change is
+the three in turns (a block of calls each, the order reversed every round), medians of the rounds
+(``deepemotion.benchmarks.faces.time_recognizers``); the change is
 now / start - 1. ``--start`` another commit (e.g. the one before a graph change) compares with that commit's graph.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from deepemotion import Recognizer
 from deepemotion.benchmarks.faces import time_recognizers
+from deepemotion.benchmarks.timing import machine_info
 from deepemotion.files import atomic_write_text
 from deepemotion.runtime.assets import bundled_model
 
@@ -66,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                          "change_vs_start": t / t0 - 1, "rounds_ms": [v * 1e3 for v in times[(k, b)]]})
             print(f"batch {b:3d}  {k:28s} {t * 1e3:8.3f} ms per call  {100 * (t / t0 - 1):+6.1f}%")
     if args.json is not None:
-        result = {"model": args.model, "start": args.start, "rounds": args.rounds, "rows": rows}
+        result = {"machine": machine_info(), "command": "python tools/bench_default_latency.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]), "model": args.model, "start": args.start,
+            "rounds": args.rounds, "rows": rows}
         print(f"wrote {atomic_write_text(args.json, json.dumps(result, indent=1) + chr(10))}")
     return 0
 

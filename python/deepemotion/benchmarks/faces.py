@@ -1,7 +1,8 @@
 """Per-face throughput of ``Recognizer(model=..., detector=None).predict_faces`` for several models side by side
 (``fer-bench --faces --models default tiny old.int8.onnx``): the same 48x48 faces, every model with the backend
-``Recognizer`` picks for it on this machine (or a model file as it is), rounds alternated so that load on the
-machine hits every model alike; medians of the rounds. The capacity of a server or of a crowd scene, and (batch 1)
+``Recognizer`` picks for it on this machine (or a model file as it is), each model in its turn (a block of calls
+after warm-up calls) and the turns' order reversed every round, so that load on the machine hits every model alike;
+medians of the rounds. The capacity of a server or of a crowd scene, and (batch 1)
 the latency of one face.
 
 With ``floor=True`` (the default) one more row, ``floor``, runs a three-node graph (mean of the face, one MatMul to 7
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..labels import INPUT_NAME, INPUT_SIZE, NUM_CLASSES
-from .timing import time_alternating
+from .timing import time_in_turns
 
 FLOOR = "floor"
 
@@ -58,16 +59,17 @@ def _recognizers(models: Sequence[str], floor: bool) -> dict[str, Any]:
 def time_recognizers(recs: dict[str, Any], batches: Sequence[int], rounds: int = 5, min_time: float = 0.3
                      ) -> dict[tuple[str, int], list[float]]:
     """Seconds per ``predict_faces`` call of each Recognizer in ``recs`` on the same random 48x48 faces, per batch
-    size: ``rounds`` rounds, each the median per Recognizer of calls alternated one by one over them
-    (:func:`~deepemotion.benchmarks.timing.time_alternating`, so that load on the machine hits all alike).
-    Keyed by (name, batch)."""
+    size: ``rounds`` rounds, each the median per Recognizer of a block of its calls, the Recognizers in turns whose
+    order reverses every round (:func:`~deepemotion.benchmarks.timing.time_in_turns`: each has its own ONNX Runtime
+    thread pool, which would still spin during the next one's call if the calls alternated one by one). Keyed by
+    (name, batch)."""
     faces = np.random.default_rng(0).integers(0, 256, (max(batches), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
     times: dict[tuple[str, int], list[float]] = {(m, b): [] for b in batches for m in recs}
     for b in batches:
         x = faces[:b]
         calls = {m: (lambda rec=rec: rec.predict_faces(x)) for m, rec in recs.items()}
-        for _ in range(rounds):
-            for m, t in time_alternating(calls, min_time, 5).items():
+        for r in range(rounds):
+            for m, t in time_in_turns(calls, min_time, 5, warmup=5, reverse=r % 2 == 1).items():
                 times[(m, b)].append(float(np.median(t)))
     return times
 
