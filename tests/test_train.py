@@ -239,3 +239,38 @@ def test_fer_train_init_refuses_architecture_options_it_would_ignore(capsys):
     args = build_parser().parse_args(["--data", "x", "--out", "x", "--init", "tiny", "--dropout", "0.05"])
     model = make_config(args, init).model
     assert model.dropout == 0.05 and model.widths == tuple(init["widths"])
+
+
+def test_time_budget_fits_the_epochs_to_the_first_epochs_time(tmp_path, capsys):
+    from deepemotion.training.loop import Trainer
+
+    data = synthetic_faces(128)
+    # a budget of less than one epoch: the run ends after its first, and the checkpoints record 1 epoch
+    short = Trainer(small_cfg(epochs=5), data, None, tmp_path / "short")
+    short.prepare_folder(False, False)
+    res = short.fit(progress=False, time_budget=1e-6)
+    assert [h["epoch"] for h in res.history] == [1] and short.cfg.epochs == 1
+    assert read_checkpoint(tmp_path / "short" / "last.pt")["train_config"]["epochs"] == 1
+    assert "-> 1 epochs (at most 5)" in capsys.readouterr().out
+    # a generous budget keeps --epochs (the most it may set), and the run is the one without a budget
+    full = Trainer(small_cfg(epochs=2), data, None, tmp_path / "full")
+    full.prepare_folder(False, False)
+    assert [h["epoch"] for h in full.fit(progress=False, time_budget=1e9).history] == [1, 2]
+    train(small_cfg(epochs=2), data, None, tmp_path / "plain", progress=False)
+    a, b = read_checkpoint(tmp_path / "full" / "last.pt"), read_checkpoint(tmp_path / "plain" / "last.pt")
+    for k in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
+    # a budget needs a fresh run: a resumed one keeps its epochs
+    again = Trainer(small_cfg(epochs=2), data, None, tmp_path / "full")
+    again.prepare_folder(True, False)
+    with pytest.raises(ValueError, match="fresh run"):
+        again.fit(progress=False, time_budget=10.0)
+
+
+def test_fer_train_time_budget_is_checked(tmp_path, capsys):
+    from deepemotion.cli.train import main
+
+    for bad in ("0", "-5"):
+        assert main(["--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "run"), "--time-budget", bad]) != 0
+        assert "--time-budget must be a positive number of seconds" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

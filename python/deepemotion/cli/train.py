@@ -76,6 +76,9 @@ def _architecture_options(m: Any) -> None:
 
 def _recipe_options(r: Any) -> None:
     r.add_argument("--epochs", type=int, default=100)
+    r.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="a fresh run's wall time: after the first epoch, --epochs becomes the number of such epochs "
+                        "that fit (at most --epochs), so the schedule finishes in time (a lent GPU's minutes)")
     r.add_argument("--batch-size", type=int, default=128)
     r.add_argument("--optimizer", choices=("sgd", "adamw", "adam"), default="adamw",
                    help="adamw: decoupled weight decay; sgd: Nesterov momentum; adam: the paper's")
@@ -128,6 +131,10 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
 
     if args.teacher_tta and not args.teacher:
         raise UsageError("--teacher-tta changes how a teacher is run, and no --teacher is given")
+    if args.time_budget is not None and not args.time_budget > 0:
+        raise UsageError(f"--time-budget must be a positive number of seconds, got {args.time_budget}")
+    if args.time_budget is not None and args.cv_folds:
+        raise UsageError("--time-budget fits one run's epochs; with --cv-folds each fold is its own run")
     shape = ("arch", "widths", "depths", "hidden", "sample_size", "loc_pool")
     if init_config is not None:
         clash = ["--" + k.replace("_", "-") for k in shape if getattr(args, k) is not None]
@@ -194,7 +201,10 @@ def run(args: argparse.Namespace) -> int:
           f"{len(val_set) if val_set is not None else 0} faces; {trainer.info['parameters']:,} parameters, "
           f"{trainer.info['mflops_per_face']:.1f} MFLOP/face; precision "
           f"{'bf16' if trainer.autocast is not None else 'fp32'}; config: {json.dumps(cfg.to_dict())}", flush=True)
-    res = trainer.fit(progress=not args.quiet, stop_after=args.stop_after)
+    if args.time_budget is not None and trainer.epoch > 0:
+        raise UsageError(f"--time-budget sets the epochs of a fresh run; {out} is resumed at epoch {trainer.epoch}: "
+                         f"resume without it (and with --epochs {trainer.cfg.epochs}, as the run recorded)")
+    res = trainer.fit(progress=not args.quiet, stop_after=args.stop_after, time_budget=args.time_budget)
     try:
         plot_history(res.history, out / "curves.png", title=f"{train_set.name}: {cfg.model.widths}")
     except PlotUnavailable as exc:

@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -417,12 +417,21 @@ class Trainer:
 
     # -- the whole run ------------------------------------------------------------------------------
     def fit(self, *, progress: bool = True, stop_after: int | None = None,
-            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+            on_epoch: Callable[[dict[str, Any]], None] | None = None, time_budget: float | None = None
+            ) -> TrainResult:
+        """Train up to ``cfg.epochs`` (this call: at most ``stop_after`` of them). ``time_budget`` (seconds, a fresh
+        run only): after the first epoch, ``cfg.epochs`` becomes the number of epochs of that epoch's wall time
+        (training + validation) that fit into the budget, at most ``cfg.epochs`` and at least 1 -- the schedule then
+        anneals over those, so a run on a lent machine ends on time with a finished schedule; the epochs chosen are
+        what the checkpoints record (resume it with ``--epochs`` that many)."""
+        if time_budget is not None and self.epoch > 0:
+            raise ValueError("a time budget sets the number of epochs of a fresh run; a resumed run keeps its own")
         cfg = self.cfg
         keep_freed_memory()
         t_all = time.perf_counter()
         end = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
         while self.epoch < end:
+            t_epoch = time.perf_counter()
             row = self.train_epoch(progress)
             if self.val_set is not None and len(self.val_set):
                 row["val_accuracy"] = evaluate(self.selected_model(), self.val_set)["accuracy"]
@@ -433,6 +442,12 @@ class Trainer:
                 acc = float(self.epoch)  # no validation: keep the last epoch
             self.history.append(row)
             self.epoch += 1
+            if time_budget is not None and self.epoch == 1:
+                fit_in = max(1, min(cfg.epochs, int(time_budget // (time.perf_counter() - t_epoch))))
+                print(f"time budget {time_budget:.0f} s: the first epoch took {time.perf_counter() - t_epoch:.1f} s "
+                      f"-> {fit_in} epochs (at most {cfg.epochs})", flush=True)
+                self.cfg = cfg = replace(cfg, epochs=fit_in)
+                end = fit_in if stop_after is None else min(fit_in, stop_after)
             if acc > self.best_acc:
                 self.best_acc, self.best_epoch = acc, self.epoch
                 save_checkpoint(self.out / "best.pt", self.selected_model(),
