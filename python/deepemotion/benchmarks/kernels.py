@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .timing import time_alternating
+from .timing import time_in_turns
 
 DEFAULT_BATCHES = (1, 64, 4096)
 
@@ -69,6 +69,17 @@ def ort_sampler(out_h: int, out_w: int) -> Any:
     return lambda x, theta: sess.run(None, {"x": x, "theta": theta})[0]
 
 
+def _median_in_turns(calls: dict[str, Callable[[], Any]], min_time: float) -> dict[str, float]:
+    """Median seconds per call of each implementation, each in its turn, twice (the order reversed the second time):
+    each brings a thread pool of its own (ours, PyTorch's OpenMP, ONNX Runtime's), and called one by one every call
+    ran while another pool still spun (measured: ours at batch 64 twice as slow)."""
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for reverse in (False, True):
+        for k, v in time_in_turns(calls, min_time / 2, 5, reverse=reverse).items():
+            times[k].extend(v.tolist())
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def _time_cuda(torch: Any, fn: Callable[[], Any], min_time: float) -> float:
     for _ in range(3):
         fn()
@@ -111,7 +122,7 @@ def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_tim
                 if ort_run is not None:
                     calls["onnxruntime"] = lambda: ort_run(x_np, th_np)
                 with torch.no_grad():
-                    t = {k: statistics.median(v.tolist()) for k, v in time_alternating(calls, min_time, 5).items()}
+                    t = _median_in_turns(calls, min_time)
                 t_ours, t_torch = t["ours"], t["torch"]
                 if "onnxruntime" in t:
                     extra = {"onnxruntime_ms": t["onnxruntime"] * 1e3,
