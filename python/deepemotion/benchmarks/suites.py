@@ -127,7 +127,7 @@ def _faces(args: argparse.Namespace) -> Any:
 def _report_faces(r: Any) -> str:
     from .faces import format_faces
 
-    return f"Recognizer.predict_faces per model, {r['rounds']} alternated rounds (medians):\n" + format_faces(r)
+    return f"Recognizer.predict_faces per model, in turns, {r['rounds']} rounds (medians):\n" + format_faces(r)
 
 
 def _profile(args: argparse.Namespace) -> Any:
@@ -164,7 +164,7 @@ SUITES: tuple[Suite, ...] = (
     Suite("stages", "the stages of predict() on a 640x480 frame with one face", True, _stages, _report_stages),
     Suite("recognizer", "Recognizer.predict_faces vs plain ONNX Runtime on the FP32 graph", False, _recognizer,
           _report_recognizer),
-    Suite("faces", "predict_faces faces/s of --models (default: --model and tiny), alternated", False, _faces,
+    Suite("faces", "predict_faces faces/s of --models (default: --model and tiny), in turns", False, _faces,
           _report_faces),
     Suite("profile", "ONNX Runtime's per-op and per-node kernel time (--backends, default: the auto CPU backend)",
           False, _profile, _report_profile),
