@@ -4,8 +4,8 @@ times what the portable ONNX graph does in ONNX Runtime (``MatMul`` of the base 
 ``GridSample``; needs the ``onnx`` package).
 
 GPU times come from CUDA events around the launches (median over repeats), CPU times from
-perf_counter, each implementation in its turn (twice, the order reversed). Bandwidth = (bytes read + bytes written) / time,
-counting each input and output element once.
+perf_counter, each implementation in its turn (twice, the order reversed). Bandwidth = (bytes read + bytes
+written) / time, counting each input and output element once.
 """
 from __future__ import annotations
 
