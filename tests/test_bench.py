@@ -194,20 +194,6 @@ def _sleeper(order, name, secs):
     return fn
 
 
-def test_time_alternating_alternates_calls_one_by_one_until_each_has_its_time():
-    from deepemotion.benchmarks.timing import time_alternating
-
-    order = []
-    times = time_alternating({"fast": _sleeper(order, "fast", 0.0005), "slow": _sleeper(order, "slow", 0.004)},
-                             min_time=0.02, min_runs=3, warmup=1)
-    assert order[:2] == ["fast", "slow"]  # the warm-up calls
-    timed = order[2:]
-    assert timed == ["fast", "slow"] * (len(timed) // 2)  # strictly alternated
-    assert len(times["fast"]) == len(times["slow"]) >= 3
-    assert times["slow"].sum() >= 0.02  # the slower function has had its min_time too
-    assert np.median(times["slow"]) > 3 * np.median(times["fast"])
-
-
 def test_time_in_turns_gives_each_function_its_warm_up_and_block_in_the_order_asked():
     from deepemotion.benchmarks.timing import time_in_turns
 

@@ -27,26 +27,6 @@ def time_calls(fn: Callable[[], Any], min_time: float, min_runs: int, warmup: in
     return np.array(times)
 
 
-def time_alternating(fns: dict[str, Callable[[], Any]], min_time: float, min_runs: int, warmup: int = 3
-                     ) -> dict[str, np.ndarray]:
-    """Seconds per call of several functions, their calls alternated one by one (a, b, c, a, b, c, ...) until each
-    has had ``min_time`` s and ``min_runs`` calls: whatever else loads the machine hits every function alike, even when
-    it comes and goes faster than a block of calls lasts."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    spent = dict.fromkeys(fns, 0.0)
-    while min(len(t) for t in times.values()) < min_runs or min(spent.values()) < min_time:
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            dt = time.perf_counter() - t0
-            times[k].append(dt)
-            spent[k] += dt
-    return {k: np.array(v) for k, v in times.items()}
-
-
 def time_in_turns(fns: dict[str, Callable[[], Any]], min_time: float, min_runs: int, warmup: int = 3,
                   reverse: bool = False) -> dict[str, np.ndarray]:
     """Seconds per call of several functions, each in its turn (:func:`time_calls`: its warm-up calls, then a block

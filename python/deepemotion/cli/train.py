@@ -201,9 +201,6 @@ def run(args: argparse.Namespace) -> int:
           f"{len(val_set) if val_set is not None else 0} faces; {trainer.info['parameters']:,} parameters, "
           f"{trainer.info['mflops_per_face']:.1f} MFLOP/face; precision "
           f"{'bf16' if trainer.autocast is not None else 'fp32'}; config: {json.dumps(cfg.to_dict())}", flush=True)
-    if args.time_budget is not None and trainer.epoch > 0:
-        raise UsageError(f"--time-budget sets the epochs of a fresh run; {out} is resumed at epoch {trainer.epoch}: "
-                         f"resume without it (and with --epochs {trainer.cfg.epochs}, as the run recorded)")
     res = trainer.fit(progress=not args.quiet, stop_after=args.stop_after, time_budget=args.time_budget)
     try:
         plot_history(res.history, out / "curves.png", title=f"{train_set.name}: {cfg.model.widths}")

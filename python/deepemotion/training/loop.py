@@ -425,7 +425,9 @@ class Trainer:
         anneals over those, so a run on a lent machine ends on time with a finished schedule; the epochs chosen are
         what the checkpoints record (resume it with ``--epochs`` that many)."""
         if time_budget is not None and self.epoch > 0:
-            raise ValueError("a time budget sets the number of epochs of a fresh run; a resumed run keeps its own")
+            raise ValueError(f"a time budget sets the number of epochs of a fresh run; {self.out} is resumed at epoch "
+                             f"{self.epoch}: resume without one (and with --epochs {self.cfg.epochs}, as the run "
+                             "recorded)")
         cfg = self.cfg
         keep_freed_memory()
         t_all = time.perf_counter()
@@ -443,9 +445,10 @@ class Trainer:
             self.history.append(row)
             self.epoch += 1
             if time_budget is not None and self.epoch == 1:
-                fit_in = max(1, min(cfg.epochs, int(time_budget // (time.perf_counter() - t_epoch))))
-                print(f"time budget {time_budget:.0f} s: the first epoch took {time.perf_counter() - t_epoch:.1f} s "
-                      f"-> {fit_in} epochs (at most {cfg.epochs})", flush=True)
+                first = time.perf_counter() - t_epoch
+                fit_in = max(1, min(cfg.epochs, int(time_budget // first)))
+                print(f"time budget {time_budget:.0f} s: the first epoch took {first:.1f} s -> {fit_in} epochs (at "
+                      f"most {cfg.epochs})", flush=True)
                 self.cfg = cfg = replace(cfg, epochs=fit_in)
                 end = fit_in if stop_after is None else min(fit_in, stop_after)
             if acc > self.best_acc:
