@@ -241,30 +241,54 @@ def test_fer_train_init_refuses_architecture_options_it_would_ignore(capsys):
     assert model.dropout == 0.05 and model.widths == tuple(init["widths"])
 
 
-def test_time_budget_fits_the_epochs_to_the_first_epochs_time(tmp_path, capsys):
+def test_time_budget_fits_the_epochs_after_the_warm_up(tmp_path, capsys):
     from deepemotion.training.loop import Trainer
 
     data = synthetic_faces(128)
-    # a budget of less than one epoch: the run ends after its first, and the checkpoints record 1 epoch
+    # a budget of less than one epoch: the run stops after its first, and says so; its checkpoint keeps the
+    # planned epochs, so that --resume can finish it
     short = Trainer(small_cfg(epochs=5), data, None, tmp_path / "short")
     short.prepare_folder(False, False)
     res = short.fit(progress=False, time_budget=1e-6)
-    assert [h["epoch"] for h in res.history] == [1] and short.cfg.epochs == 1
-    assert read_checkpoint(tmp_path / "short" / "last.pt")["train_config"]["epochs"] == 1
-    assert "-> 1 epochs (at most 5)" in capsys.readouterr().out
+    assert [h["epoch"] for h in res.history] == [1]
+    assert "stopping at 1 of 5 epochs" in capsys.readouterr().out
+    # two epochs at most: planned after the first; a tiny budget gives 1 epoch, recorded in the checkpoint
+    two = Trainer(small_cfg(epochs=2), data, None, tmp_path / "two")
+    two.prepare_folder(False, False)
+    assert [h["epoch"] for h in two.fit(progress=False, time_budget=1e-6).history] == [1] and two.cfg.epochs == 1
+    assert read_checkpoint(tmp_path / "two" / "last.pt")["train_config"]["epochs"] == 1
+    assert "-> 1 epochs (at most 2)" in capsys.readouterr().out
     # a generous budget keeps --epochs (the most it may set), and the run is the one without a budget
-    full = Trainer(small_cfg(epochs=2), data, None, tmp_path / "full")
+    full = Trainer(small_cfg(epochs=3), data, None, tmp_path / "full")
     full.prepare_folder(False, False)
-    assert [h["epoch"] for h in full.fit(progress=False, time_budget=1e9).history] == [1, 2]
-    train(small_cfg(epochs=2), data, None, tmp_path / "plain", progress=False)
+    assert [h["epoch"] for h in full.fit(progress=False, time_budget=1e9).history] == [1, 2, 3]
+    train(small_cfg(epochs=3), data, None, tmp_path / "plain", progress=False)
     a, b = read_checkpoint(tmp_path / "full" / "last.pt"), read_checkpoint(tmp_path / "plain" / "last.pt")
     for k in a["state_dict"]:
         torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
     # a budget needs a fresh run: a resumed one keeps its epochs
-    again = Trainer(small_cfg(epochs=2), data, None, tmp_path / "full")
+    again = Trainer(small_cfg(epochs=3), data, None, tmp_path / "full")
     again.prepare_folder(True, False)
     with pytest.raises(ValueError, match="fresh run"):
         again.fit(progress=False, time_budget=10.0)
+
+
+def test_epoch_plan_skips_the_warm_up_epoch_and_stops_runs_that_slow_down():
+    from deepemotion.training.loop import EpochPlan
+
+    # start, then the ends of epochs 1..4: the first (10 s) carries the warm-up, the second takes 3 s
+    ticks = iter([0.0, 10.0, 13.0, 16.0, 30.0])
+    plan = EpochPlan(40.0, 100, clock=lambda: next(ticks))
+    assert plan.after_epoch(1) == (100, False)          # not planned from the warm-up epoch
+    assert plan.after_epoch(2) == (2 + (40 - 13) // 3, False)  # 27 s left at 3 s an epoch: 9 more
+    assert plan.after_epoch(3) == (11, False)           # 16 s + 3 s < 40 s
+    assert plan.after_epoch(4) == (11, True)            # 30 s + 14 s (it slowed down) > 40 s: stop now
+    # never more than asked, never fewer than done
+    ticks = iter([0.0, 1.0, 2.0])
+    assert EpochPlan(1e6, 7, clock=lambda: next(ticks)).after_epoch(1) == (7, False)
+    ticks = iter([0.0, 5.0, 10.0])
+    one = EpochPlan(1.0, 7, clock=lambda: next(ticks))
+    assert one.after_epoch(1)[0] == 7 and one.after_epoch(2) == (2, False)
 
 
 def test_fer_train_time_budget_is_checked(tmp_path, capsys):

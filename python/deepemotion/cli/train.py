@@ -52,6 +52,9 @@ def _data_options(d: Any) -> None:
     d.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="stop after N more epochs (continue later with --resume); the schedule still spans --epochs")
     d.add_argument("--device", default="cpu", help="cpu or cuda")
+    d.add_argument("--resident", choices=("auto", "on", "off"), default="auto",
+                   help="the faces, their augmentation and the camera chain on the training device, nothing in a "
+                        "step waiting for it (auto: on a GPU)")
     d.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch still)")
 
 
@@ -77,8 +80,9 @@ def _architecture_options(m: Any) -> None:
 def _recipe_options(r: Any) -> None:
     r.add_argument("--epochs", type=int, default=100)
     r.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="a fresh run's wall time: after the first epoch, --epochs becomes the number of such epochs "
-                        "that fit (at most --epochs), so the schedule finishes in time (a lent GPU's minutes)")
+                   help="a fresh run's wall time for its epochs: after the second epoch (the first carries the "
+                        "warm-up), --epochs becomes the number that fit (at most --epochs), so the schedule finishes "
+                        "in time (a lent GPU's minutes); a run whose epochs slow down stops before the budget")
     r.add_argument("--batch-size", type=int, default=128)
     r.add_argument("--optimizer", choices=("sgd", "adamw", "adam"), default="adamw",
                    help="adamw: decoupled weight decay; sgd: Nesterov momentum; adam: the paper's")
@@ -191,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
         return _cross_validate(args, cfg, out, meta, init)
     train_set = load_data(args, args.train_split)
     val_set = load_data(args, args.val_split) if args.val_split else None
-    trainer = Trainer(cfg, train_set, val_set, out, device=args.device, meta=meta)
+    trainer = Trainer(cfg, train_set, val_set, out, device=args.device, meta=meta,
+                      resident={"auto": None, "on": True, "off": False}[args.resident])
     trainer.prepare_folder(args.resume, args.overwrite)
     if init is not None and trainer.epoch == 0:
         trainer.model.load_state_dict(init["state_dict"])
@@ -200,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"training on {len(train_set)} faces ({train_set.name}); validation: "
           f"{len(val_set) if val_set is not None else 0} faces; {trainer.info['parameters']:,} parameters, "
           f"{trainer.info['mflops_per_face']:.1f} MFLOP/face; precision "
-          f"{'bf16' if trainer.autocast is not None else 'fp32'}; config: {json.dumps(cfg.to_dict())}", flush=True)
+          f"{'bf16' if trainer.autocast is not None else 'fp32'}; data {'resident on ' + args.device if trainer.resident else 'on the host'}; "
+          f"config: {json.dumps(cfg.to_dict())}", flush=True)
     res = trainer.fit(progress=not args.quiet, stop_after=args.stop_after, time_budget=args.time_budget)
     try:
         plot_history(res.history, out / "curves.png", title=f"{train_set.name}: {cfg.model.widths}")

@@ -7,6 +7,12 @@ cutmix, which mix pairs of faces and return soft targets. Then, with ``degrade``
 faces through (:func:`degrade`): optical or motion blur, a face seen at 12-40 pixels (down-sampled, then
 up-sampled to 48 as the runtime's crop does), sensor noise and JPEG compression. The trainer's teacher sees the
 face before the camera (the clean view), the student after it.
+
+Every function works where its generator ``gen`` lives: with a CUDA generator the faces, every per-face draw and
+the work stay on the GPU. Choices made once per batch (whether to mix, the low-res size, the resize modes) come
+from ``choice``, a CPU generator (``gen`` itself when None): reading them needs no wait for the GPU. The camera
+chain has two equal forms (:func:`degrade`): ``dense`` runs each step on every face and keeps it where drawn (no
+host sync, a few large kernels: the GPU's form), the other on the chosen faces only (less work: the CPU's form).
 """
 from __future__ import annotations
 
@@ -42,8 +48,24 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() / 255.0) - MEAN).div_(STD).unsqueeze(1)
 
 
+def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=gen, device=gen.device)
+
+
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
-    return torch.rand(n, generator=gen) * (hi - lo) + lo
+    return _rand(n, gen) * (hi - lo) + lo
+
+
+def _choose(choice: torch.Generator | None, gen: torch.Generator) -> float:
+    """One uniform number of [0, 1), a per-batch choice: from ``choice`` (a CPU generator), else from ``gen``."""
+    g = choice if choice is not None else gen
+    return float(torch.rand(1, generator=g, device=g.device))
+
+
+def _choose_int(k: int, choice: torch.Generator | None, gen: torch.Generator) -> int:
+    """One of 0..k-1, a per-batch choice (as :func:`_choose`)."""
+    g = choice if choice is not None else gen
+    return int(torch.randint(k, (1,), generator=g, device=g.device))
 
 
 def affine_theta(n: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -51,9 +73,9 @@ def affine_theta(n: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tens
     ang = _uniform(n, -cfg.rotate_deg, cfg.rotate_deg, gen) * (math.pi / 180.0)
     s = 1.0 + _uniform(n, -cfg.scale, cfg.scale, gen)
     sh = _uniform(n, -cfg.shear, cfg.shear, gen)
-    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n)
+    flip = torch.where(_rand(n, gen) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n, device=gen.device)
     c, si = torch.cos(ang), torch.sin(ang)
-    theta = torch.empty(n, 2, 3)
+    theta = torch.empty(n, 2, 3, device=gen.device)
     theta[:, 0, 0] = s * c * flip
     theta[:, 0, 1] = -s * si + sh
     theta[:, 1, 0] = s * si * flip
@@ -69,14 +91,14 @@ def _boxes(n: int, h: int, w: int, area: torch.Tensor, gen: torch.Generator) -> 
     r = torch.exp(log_r)
     bh = torch.sqrt(area * h * w * r).clamp(1, h).floor()
     bw = torch.sqrt(area * h * w / r).clamp(1, w).floor()
-    y0 = (torch.rand(n, generator=gen) * (h - bh + 1)).floor()
-    x0 = (torch.rand(n, generator=gen) * (w - bw + 1)).floor()
+    y0 = (_rand(n, gen) * (h - bh + 1)).floor()
+    x0 = (_rand(n, gen) * (w - bw + 1)).floor()
     return y0, y0 + bh, x0, x0 + bw
 
 
 def _box_mask(y0: torch.Tensor, y1: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1)
-    xs = torch.arange(w, dtype=torch.float32).view(1, 1, w)
+    ys = torch.arange(h, dtype=torch.float32, device=y0.device).view(1, h, 1)
+    xs = torch.arange(w, dtype=torch.float32, device=y0.device).view(1, 1, w)
     return ((ys >= y0.view(-1, 1, 1)) & (ys < y1.view(-1, 1, 1)) &
             (xs >= x0.view(-1, 1, 1)) & (xs < x1.view(-1, 1, 1))).unsqueeze(1)
 
@@ -88,31 +110,31 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
         return x
     area = _uniform(n, *cfg.erase_area, gen)
     mask = _box_mask(*_boxes(n, h, w, area, gen), h, w)
-    mask &= (torch.rand(n, generator=gen) < cfg.erase_p).view(-1, 1, 1, 1)
-    noise = torch.randn(x.shape, generator=gen)
+    mask &= (_rand(n, gen) < cfg.erase_p).view(-1, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=gen, device=gen.device)
     return torch.where(mask, noise, x)
 
 
 def mix(x: torch.Tensor, y: torch.Tensor, num_classes: int, cfg: AugmentConfig, gen: torch.Generator,
-        label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup or cutmix (one of them, chosen per batch) with soft targets (N, C)."""
+        label_smoothing: float = 0.0, choice: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup or cutmix (one of them, chosen per batch with ``choice``) with soft targets (N, C)."""
     n = x.shape[0]
     target = F.one_hot(y, num_classes).float()
     if label_smoothing > 0:
         target = target * (1 - label_smoothing) + label_smoothing / num_classes
     modes = [m for m, a in (("mixup", cfg.mixup), ("cutmix", cfg.cutmix)) if a > 0]
-    if not modes or n < 2 or float(torch.rand(1, generator=gen)) >= cfg.mix_p:
+    if not modes or n < 2 or _choose(choice, gen) >= cfg.mix_p:
         return x, target
-    mode = modes[int(torch.randint(len(modes), (1,), generator=gen))]
-    perm = torch.randperm(n, generator=gen)
+    mode = modes[_choose_int(len(modes), choice, gen)]
+    perm = torch.randperm(n, generator=gen, device=gen.device)
     a = cfg.mixup if mode == "mixup" else cfg.cutmix
     lam = float(torch.distributions.Beta(a, a).sample())  # uses the global generator; seeded by the trainer
     if mode == "mixup":
         return lam * x + (1 - lam) * x[perm], lam * target + (1 - lam) * target[perm]
     h, w = x.shape[2:]
-    y0, y1, x0, x1 = _boxes(1, h, w, torch.tensor([1.0 - lam]), gen)
+    y0, y1, x0, x1 = _boxes(1, h, w, torch.tensor([1.0 - lam], device=gen.device), gen)
     mask = _box_mask(y0, y1, x0, x1, h, w)
-    lam_true = 1.0 - float(mask.float().mean())
+    lam_true = 1.0 - mask.float().mean()  # a tensor: no wait for the device
     return torch.where(mask, x[perm], x), lam_true * target + (1 - lam_true) * target[perm]
 
 
@@ -132,7 +154,7 @@ def photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> to
 
 
 def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """uint8 faces (N, 48, 48) -> augmented normalised input (N, 1, 48, 48)."""
+    """uint8 faces (N, 48, 48) -> augmented normalised input (N, 1, 48, 48), on ``gen``'s device."""
     x = to_input(images)
     theta = affine_theta(x.shape[0], cfg, gen)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -153,21 +175,21 @@ _JPEG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14
               49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
 
 
-@functools.lru_cache(maxsize=16)
-def _block_dct(n: int) -> torch.Tensor:
+@functools.lru_cache(maxsize=32)
+def _block_dct(n: int, device: torch.device = torch.device("cpu")) -> torch.Tensor:
     """(n, n) matrix of the 8x8 block DCT-II (orthonormal) along one axis of length ``n`` (a multiple of 8)."""
     k = torch.arange(8, dtype=torch.float64).view(-1, 1)
     i = torch.arange(8, dtype=torch.float64).view(1, -1)
     d = torch.cos(math.pi * (2 * i + 1) * k / 16) * math.sqrt(2.0 / 8)
     d[0] /= math.sqrt(2.0)
-    return torch.block_diag(*([d] * (n // 8))).float()
+    return torch.block_diag(*([d] * (n // 8))).float().to(device)
 
 
 def jpeg_quant_tables(quality: torch.Tensor) -> torch.Tensor:
     """(N, 8, 8) luminance quantisation tables for JPEG qualities 1..100 (the IJG scaling libjpeg uses)."""
     q = quality.float().clamp(1, 100)
     scale = torch.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q).view(-1, 1, 1)
-    base = torch.tensor(_JPEG_LUMA, dtype=torch.float32).view(1, 8, 8)
+    base = torch.tensor(_JPEG_LUMA, dtype=torch.float32, device=q.device).view(1, 8, 8)
     return ((base * scale + 50.0) / 100.0).floor().clamp(1, 255)
 
 
@@ -181,15 +203,15 @@ def jpeg(v: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     x = v * 255.0 - 128.0
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    dh, dw = _block_dct(h + ph), _block_dct(w + pw)
+    dh, dw = _block_dct(h + ph, v.device), _block_dct(w + pw, v.device)
     q = jpeg_quant_tables(quality).repeat(1, (h + ph) // 8, (w + pw) // 8).unsqueeze(1)
     coef = torch.round((dh @ x @ dw.T) / q) * q
     out = (dh.T @ coef @ dw)[:, :, :h, :w]
     return ((out + 128.0) / 255.0).clamp(0.0, 1.0)
 
 
-@functools.lru_cache(maxsize=64)
-def _resize_matrix(src: int, dst: int, mode: str) -> torch.Tensor:
+@functools.lru_cache(maxsize=128)
+def _resize_matrix(src: int, dst: int, mode: str, device: torch.device = torch.device("cpu")) -> torch.Tensor:
     """(dst, src) matrix that resizes one axis: "area" (OpenCV's INTER_AREA), or as ``F.interpolate`` does with
     "bilinear-aa" (antialiased), "bilinear", "bicubic" (align_corners=False). These resizes are separable, so a
     face is resized by two matrix products, much faster than F.interpolate on a CPU for many small faces."""
@@ -198,24 +220,24 @@ def _resize_matrix(src: int, dst: int, mode: str) -> torch.Tensor:
         lo, hi = edges[:-1].view(-1, 1), edges[1:].view(-1, 1)
         px = torch.arange(src, dtype=torch.float64).view(1, -1)
         cover = (torch.minimum(hi, px + 1) - torch.maximum(lo, px)).clamp_min(0)
-        return (cover / cover.sum(1, keepdim=True)).float()
+        return (cover / cover.sum(1, keepdim=True)).float().to(device)
     eye = torch.eye(src, dtype=torch.float64).view(src, 1, 1, src)
     kw = {"align_corners": False}
     if mode == "bilinear-aa":
         mode, kw = "bilinear", {"align_corners": False, "antialias": True}
     rows = F.interpolate(eye, size=(1, dst), mode=mode, **kw)  # each source pixel's contribution to dst
-    return rows.view(src, dst).T.contiguous().float()
+    return rows.view(src, dst).T.contiguous().float().to(device)
 
 
 def resize(v: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     """Faces (N, 1, H, W) resized to ``size`` x ``size`` by ``mode`` (see :func:`_resize_matrix`)."""
-    mh, mw = _resize_matrix(v.shape[-2], size, mode), _resize_matrix(v.shape[-1], size, mode)
+    mh, mw = _resize_matrix(v.shape[-2], size, mode, v.device), _resize_matrix(v.shape[-1], size, mode, v.device)
     return mh @ v @ mw.T
 
 
 def gaussian_kernels(sigma: torch.Tensor, size: int = 11) -> torch.Tensor:
     """(N, size) normalised 1-D Gaussian kernels of standard deviations ``sigma`` (pixels), centred."""
-    r = torch.arange(size, dtype=torch.float32) - size // 2
+    r = torch.arange(size, dtype=torch.float32, device=sigma.device) - size // 2
     k = torch.exp(-(r.view(1, -1) ** 2) / (2 * sigma.view(-1, 1).clamp_min(1e-3) ** 2))
     return k / k.sum(1, keepdim=True)
 
@@ -223,7 +245,7 @@ def gaussian_kernels(sigma: torch.Tensor, size: int = 11) -> torch.Tensor:
 def motion_kernels(length: torch.Tensor, angle: torch.Tensor, size: int = 11) -> torch.Tensor:
     """(N, size, size) normalised motion-blur kernels: a line of ``length`` pixels at ``angle`` radians through the
     centre, anti-aliased (a camera or head moving during the exposure)."""
-    r = torch.arange(size, dtype=torch.float32) - size // 2
+    r = torch.arange(size, dtype=torch.float32, device=length.device) - size // 2
     yy, xx = r.view(1, -1, 1), r.view(1, 1, -1)
     c, s = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
     along, across = xx * c + yy * s, -xx * s + yy * c
@@ -248,70 +270,129 @@ def filter2d(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def gaussian_blur(v: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def filter2d_grouped(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """:func:`filter2d` as one grouped convolution (one group per face): the GPU's form (one kernel launch, no
+    host sync); equal up to the order of the sums."""
+    n, _, h, w = v.shape
+    kh, kw = kernels.shape[-2:]
+    x = F.pad(v, (kw // 2, kw // 2, kh // 2, kh // 2), mode="replicate")
+    out = F.conv2d(x.view(1, n, h + kh - 1, w + kw - 1), kernels.unsqueeze(1).to(v.dtype), groups=n)
+    return out.view(n, 1, h, w)
+
+
+def gaussian_blur(v: torch.Tensor, sigma: torch.Tensor, dense: bool = False) -> torch.Tensor:
     """Each face of ``v`` (N, 1, H, W) blurred by a Gaussian of its own ``sigma``, separably (rows, then columns)."""
     k = gaussian_kernels(sigma)
-    return filter2d(filter2d(v, k.unsqueeze(1)), k.unsqueeze(2))
+    f = filter2d_grouped if dense else filter2d
+    return f(f(v, k.unsqueeze(1)), k.unsqueeze(2))
 
 
-def _downsample(v: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """``v`` at ``size`` x ``size`` pixels, as a camera would see a face that small: area averaging, or now and
-    then antialiased bilinear."""
-    return resize(v, size, "area" if float(torch.rand(1, generator=gen)) < 0.7 else "bilinear-aa")
+@dataclass(frozen=True)
+class ChainDraw:
+    """Every random choice of the camera chain for m faces but the noise itself (drawn as it is added)."""
+
+    blur: torch.Tensor       # (m,) bool: Gaussian blur ...
+    sigma: torch.Tensor      # ... of this sigma
+    motion: torch.Tensor     # (m,) bool: motion blur (never both) ...
+    length: torch.Tensor     # ... of this length
+    angle: torch.Tensor      # ... in this direction (one per batch)
+    small: torch.Tensor      # (m,) bool: seen at `size` pixels ...
+    size: int
+    down: str                # ... shrunk with this resize mode
+    up: str                  # ... and brought back to 48 with this one
+    noise: torch.Tensor      # (m,) bool: sensor noise ...
+    noise_sd: torch.Tensor   # ... of this standard deviation (intensities in [0, 1])
+    jpeg: torch.Tensor       # (m,) bool: JPEG ...
+    quality: torch.Tensor    # ... at this quality
 
 
-def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """The camera chain on normalised faces (N, 1, H, W): each face with probability ``cfg.degrade``, and within it
-    each step with its probability in CHAIN_P: Gaussian (sigma 0.4-2.0) or motion blur (3-11 px), a face of 12-40
-    pixels (LOW_RES_PX: area averaging as OpenCV's INTER_AREA, or antialiased bilinear), sensor noise (sigma 2-12
-    of 255) and JPEG (quality 15-85) at that size, then up-sampling back to H (bilinear as the runtime's crop, or
-    bicubic). Faces not chosen are returned unchanged."""
-    n, _, h, w = x.shape
-    if cfg.degrade <= 0 or n == 0:
-        return x
-    pick = torch.rand(n, generator=gen) < cfg.degrade
-    if not bool(pick.any()):
-        return x
-    idx = torch.nonzero(pick).view(-1)
-    m = len(idx)
-    v = (x[idx].float() * STD + MEAN).clamp(0.0, 1.0)
-
+def draw_chain(m: int, gen: torch.Generator, choice: torch.Generator | None = None) -> ChainDraw:
+    """The camera chain's choices for ``m`` faces: per face from ``gen``, per batch from ``choice`` (or ``gen``)."""
     def chance(step: str) -> torch.Tensor:
-        return torch.rand(m, generator=gen) < CHAIN_P[step]
+        return _rand(m, gen) < CHAIN_P[step]
 
-    # optics: Gaussian or motion blur, per face
     blur, motion = chance("blur"), chance("motion")
     motion &= ~blur
     # one motion direction per batch (drawn anew every batch): the kernels then share their few non-zero taps
     sigma, angle = _uniform(m, 0.4, 2.0, gen), _uniform(1, 0.0, math.pi, gen).expand(m)
-    length = torch.randint(3, 12, (m,), generator=gen).float()
-    for group, apply in ((blur, lambda t, i: gaussian_blur(t, sigma[i])),
-                         (motion, lambda t, i: filter2d(t, motion_kernels(length[i], angle[i])))):
+    length = torch.randint(3, 12, (m,), generator=gen, device=gen.device).float()
+    small = chance("low_res")
+    noise, noise_sd = chance("noise"), _uniform(m, 2.0, 12.0, gen) / 255.0
+    use_jpeg = chance("jpeg")
+    quality = torch.randint(15, 86, (m,), generator=gen, device=gen.device)
+    size = LOW_RES_PX[_choose_int(len(LOW_RES_PX), choice, gen)]
+    down = "area" if _choose(choice, gen) < 0.7 else "bilinear-aa"
+    up = "bilinear" if _choose(choice, gen) < 0.8 else "bicubic"
+    return ChainDraw(blur, sigma, motion, length, angle, small, size, down, up, noise, noise_sd, use_jpeg, quality)
+
+
+def _chain_sparse(v: torch.Tensor, d: ChainDraw, gen: torch.Generator) -> torch.Tensor:
+    """The chain on the faces that draw each step (the CPU's form: no work on faces a step skips)."""
+    h = v.shape[-2]
+    for group, apply in ((d.blur, lambda t, i: gaussian_blur(t, d.sigma[i])),
+                         (d.motion, lambda t, i: filter2d(t, motion_kernels(d.length[i], d.angle[i])))):
         sel = torch.nonzero(group).view(-1)
         if len(sel):
             v[sel] = apply(v[sel], sel)
-    # sensor: a smaller face (one size per batch, drawn anew every batch), noise and JPEG at that size, back up to H
-    small = chance("low_res")
-    noise, noise_sd = chance("noise"), _uniform(m, 2.0, 12.0, gen) / 255.0
-    use_jpeg, quality = chance("jpeg"), torch.randint(15, 86, (m,), generator=gen)
-    size = LOW_RES_PX[int(torch.randint(len(LOW_RES_PX), (1,), generator=gen))]
     out = torch.empty_like(v)
-    for group in (small, ~small):
+    for group in (d.small, ~d.small):
         sel = torch.nonzero(group).view(-1)
         if len(sel) == 0:
             continue
-        part = _downsample(v[sel], size, gen) if group is small else v[sel]
-        noisy = torch.nonzero(noise[sel]).view(-1)
+        part = resize(v[sel], d.size, d.down) if group is d.small else v[sel]
+        noisy = torch.nonzero(d.noise[sel]).view(-1)
         if len(noisy):
-            grain = torch.randn((len(noisy),) + part.shape[1:], generator=gen) * noise_sd[sel][noisy].view(-1, 1, 1, 1)
-            part[noisy] = (part[noisy] + grain).clamp(0.0, 1.0)
-        jp = torch.nonzero(use_jpeg[sel]).view(-1)
+            grain = torch.randn((len(noisy),) + part.shape[1:], generator=gen, device=gen.device)
+            part[noisy] = (part[noisy] + grain * d.noise_sd[sel][noisy].view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+        jp = torch.nonzero(d.jpeg[sel]).view(-1)
         if len(jp):
-            part[jp] = jpeg(part[jp], quality[sel][jp])
-        if group is small:
-            part = resize(part, h, "bilinear" if float(torch.rand(1, generator=gen)) < 0.8 else "bicubic")
-            part = part.clamp(0.0, 1.0)
+            part[jp] = jpeg(part[jp], d.quality[sel][jp])
+        if group is d.small:
+            part = resize(part, h, d.up).clamp(0.0, 1.0)
         out[sel] = part
+    return out
+
+
+def _chain_dense(v: torch.Tensor, d: ChainDraw, gen: torch.Generator) -> torch.Tensor:
+    """The chain on every face, each step kept where it was drawn (the GPU's form: no host sync)."""
+    h = v.shape[-2]
+
+    def where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask.view(-1, 1, 1, 1), a, b)
+
+    v = where(d.blur, gaussian_blur(v, d.sigma, dense=True), v)
+    v = where(d.motion, filter2d_grouped(v, motion_kernels(d.length, d.angle)), v)
+    parts = []
+    for part in (resize(v, d.size, d.down), v):
+        grain = torch.randn(part.shape, generator=gen, device=gen.device) * d.noise_sd.view(-1, 1, 1, 1)
+        part = where(d.noise, (part + grain).clamp(0.0, 1.0), part)
+        parts.append(where(d.jpeg, jpeg(part, d.quality), part))
+    return where(d.small, resize(parts[0], h, d.up).clamp(0.0, 1.0), parts[1])
+
+
+def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, choice: torch.Generator | None = None,
+            dense: bool | None = None) -> torch.Tensor:
+    """The camera chain on normalised faces (N, 1, H, W): each face with probability ``cfg.degrade``, and within it
+    each step with its probability in CHAIN_P: Gaussian (sigma 0.4-2.0) or motion blur (3-11 px), a face of 12-40
+    pixels (LOW_RES_PX: area averaging as OpenCV's INTER_AREA, or antialiased bilinear), sensor noise (sigma 2-12
+    of 255) and JPEG (quality 15-85) at that size, then up-sampling back to H (bilinear as the runtime's crop, or
+    bicubic). Faces not chosen are returned unchanged. ``dense`` (default: on a GPU) runs each step on every face
+    and keeps it where drawn (no host sync); otherwise only the chosen faces are worked on. Both give the same
+    faces for the same draws (:func:`draw_chain`); the noise fields are drawn in a different order."""
+    n = x.shape[0]
+    if cfg.degrade <= 0 or n == 0:
+        return x
+    dense = x.device.type != "cpu" if dense is None else dense
+    pick = _rand(n, gen) < cfg.degrade
+    if dense:
+        v = (x.float() * STD + MEAN).clamp(0.0, 1.0)
+        out = _chain_dense(v, draw_chain(n, gen, choice), gen)
+        return torch.where(pick.view(-1, 1, 1, 1), ((out - MEAN) / STD).to(x.dtype), x)
+    if not bool(pick.any()):
+        return x
+    idx = torch.nonzero(pick).view(-1)
+    v = (x[idx].float() * STD + MEAN).clamp(0.0, 1.0)
+    out = _chain_sparse(v, draw_chain(len(idx), gen, choice), gen)
     x = x.clone()
     x[idx] = ((out - MEAN) / STD).to(x.dtype)
     return x

@@ -6,6 +6,12 @@ autocast where the CPU has native bf16 (AVX512-BF16 / AMX), with float32 master 
 never waits on a Python scalar inside a step (loss and accuracy are summed as tensors and read once
 per progress update). ``tools/bench_training.py`` measures it against the 0.1 loop.
 
+On a GPU the run is *resident* (``resident=None`` means: on CUDA): the faces and labels live on the device, the
+augmentation and the camera chain run there from a device generator (per-batch choices from a CPU one), the
+chain takes its dense form, and nothing in a step waits for the device -- the host only queues work, and the
+loss and accuracy are read once an epoch. On the CPU the same resident path gives the same results as the
+host path (tests/test_train.py), except that the camera chain then also takes its dense form.
+
 Run folder (``out_dir``): ``best.pt`` (the weights selected on validation), ``last.pt`` (resumable:
 model, weight average, optimiser, all RNG states, history), ``metrics.json`` / ``metrics.csv``.
 """
@@ -193,17 +199,29 @@ class WeightAverage:
         self.model.load_state_dict(model.state_dict())
         self.model.eval().requires_grad_(False)
         self.updates = 0
+        self._pairs: tuple[DeepEmotion, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor],
+                           list[torch.Tensor]] | None = None
+
+    def _tensors(self, model: DeepEmotion) -> tuple[list[torch.Tensor], ...]:
+        """The average's tensors and the model's, floating-point and the rest (BN's batch counts), paired by name.
+        Built once per model: state_dict() is rebuilt by Python on every call, and its tensors are the parameters
+        and buffers themselves, updated in place by the optimiser and by load_state_dict."""
+        if self._pairs is None or self._pairs[0] is not model:
+            mine, theirs = self.model.state_dict(), model.state_dict()
+            fl = [k for k, t in theirs.items() if t.is_floating_point()]
+            other = [k for k, t in theirs.items() if not t.is_floating_point()]
+            self._pairs = (model, [mine[k] for k in fl], [theirs[k] for k in fl], [mine[k] for k in other],
+                           [theirs[k] for k in other])
+        return self._pairs[1:]
 
     @torch.no_grad()
     def update(self, model: DeepEmotion) -> None:
         self.updates += 1
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))  # short memory at the start
-        ema = [t for t in self.model.state_dict().values() if t.is_floating_point()]
-        cur = [t for t in model.state_dict().values() if t.is_floating_point()]
+        ema, cur, ema_other, cur_other = self._tensors(model)
         torch._foreach_lerp_(ema, cur, 1.0 - d)
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point():
-                self.model.state_dict()[name].copy_(t)
+        if ema_other:
+            torch._foreach_copy_(ema_other, cur_other)
 
 
 class Teacher:
@@ -240,6 +258,40 @@ class TrainResult:
     total_seconds: float = 0.0
 
 
+class EpochPlan:
+    """How many epochs of a fresh run fit into ``budget`` seconds. The first epoch carries the warm-up (cuDNN's
+    algorithm search, the allocator, lazy initialisation: 20-40% of an epoch on a GPU), so with three or more epochs
+    the plan is made after the second, from the time between the ends of the first two (the second epoch, its
+    validation and the first's checkpoints); the warm-up of the learning rate does not depend on the total, so
+    planning late changes nothing before it. From then on, if an epoch's time says the next one would end past the
+    budget (the machine got slower, e.g. other runs started beside it), the run stops after this one."""
+
+    def __init__(self, budget: float, epochs: int, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.budget, self.epochs, self.clock = budget, epochs, clock
+        self.plan_at = 2 if epochs >= 3 else 1
+        self.start = clock()
+        self.ends: list[float] = []
+
+    def after_epoch(self, epoch: int) -> tuple[int, bool]:
+        """(the run's epochs, whether to stop now) after ``epoch`` (1-based) ended."""
+        now = self.clock()
+        self.ends.append(now)
+        per = now - (self.ends[-2] if len(self.ends) > 1 else self.start)
+        elapsed = now - self.start
+        if epoch == self.plan_at:
+            fit = epoch + int(max(0.0, self.budget - elapsed) // max(per, 1e-9))
+            planned = max(epoch, min(self.epochs, fit))
+            print(f"time budget {self.budget:.0f} s: epoch {epoch} ended after {elapsed:.1f} s, {per:.1f} s per epoch "
+                  f"-> {planned} epochs (at most {self.epochs})", flush=True)
+            self.epochs = planned
+            return self.epochs, False
+        stop = epoch < self.epochs and elapsed + per > self.budget
+        if stop:
+            print(f"time budget {self.budget:.0f} s: after epoch {epoch} ({elapsed:.1f} s, {per:.1f} s per epoch) the "
+                  f"next would end past it; stopping at {epoch} of {self.epochs} epochs", flush=True)
+        return self.epochs, stop
+
+
 class RunFolderInUse(FileExistsError):
     """The output folder holds a run and neither resume nor overwrite was asked for."""
 
@@ -268,7 +320,7 @@ class Trainer:
     """Trains ``cfg.model`` on ``train_set``; keeps the best epoch on ``val_set`` (the last if None)."""
 
     def __init__(self, cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir: str | os.PathLike[str],
-                 *, device: str = "cpu", meta: dict[str, Any] | None = None) -> None:
+                 *, device: str = "cpu", meta: dict[str, Any] | None = None, resident: bool | None = None) -> None:
         if len(train_set) < cfg.batch_size:
             raise ValueError(f"{train_set.name}: {len(train_set)} training faces, fewer than one batch "
                              f"({cfg.batch_size}); lower --batch-size")
@@ -283,18 +335,25 @@ class Trainer:
         self.autocast = resolve_precision(cfg.precision, self.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # every training batch has one shape: tune each conv once
         torch.manual_seed(cfg.seed)
         self.model = DeepEmotion(cfg.model).to(self.device).to(memory_format=torch.channels_last)
         self.opt = self._optimizer()
         self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema > 0 else None
         self.teacher = Teacher(cfg.teachers, self.device, cfg.teacher_tta) if cfg.teachers else None
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        # resident: the faces, their augmentation and the camera chain on the training device (see the module doc)
+        self.resident = self.device.type == "cuda" if resident is None else bool(resident)
+        data_device = self.device if self.resident else torch.device("cpu")
+        self.gen = torch.Generator(device=data_device).manual_seed(cfg.seed)
+        # per-batch choices are read on the host: from a CPU generator of their own where gen is on a GPU
+        self.choice = None if data_device.type == "cpu" else torch.Generator().manual_seed(cfg.seed + 1)
         self.rng = np.random.default_rng(cfg.seed)
         self.history: list[dict[str, Any]] = []
         self.epoch = 0
         self.best_acc, self.best_epoch = -1.0, -1
-        self.images = torch.from_numpy(np.ascontiguousarray(train_set.images))
-        self.labels = torch.from_numpy(train_set.labels)
+        self.images = torch.from_numpy(np.ascontiguousarray(train_set.images)).to(data_device)
+        self.labels = torch.from_numpy(train_set.labels).to(data_device)
         self.weights = sampling_weights(train_set.labels, cfg.oversample) if cfg.oversample > 0 else None
         self.steps = len(train_set) // cfg.batch_size
         self.info = describe(self.model)
@@ -338,12 +397,27 @@ class Trainer:
         if self.ema is not None:
             self.ema.model.load_state_dict(ck["ema_state_dict"])
             self.ema.updates = int(ck["ema_updates"])
-        self.gen.set_state(ck["generator"])
+        self._restore_generators(ck)
         torch.set_rng_state(ck["torch_rng"])
         self.rng.bit_generator.state = ck["numpy_rng"]
         self.history = list(ck["history"])
         self.epoch = int(ck["epoch"])
         self.best_acc, self.best_epoch = float(ck["best_val_accuracy"]), int(ck["best_epoch"])
+
+    def _restore_generators(self, ck: dict[str, Any]) -> None:
+        """The random streams of a resumed run; a run saved where its generators lived on another kind of device
+        (a GPU run resumed on a CPU, say) continues with fresh streams from the seed and the epoch, and says so."""
+        try:
+            self.gen.set_state(ck["generator"])
+            if self.choice is not None:
+                self.choice.set_state(ck["choice_generator"])
+        except (KeyError, RuntimeError, ValueError):
+            seed = self.cfg.seed + 1000 * int(ck.get("epoch", 0))
+            self.gen.manual_seed(seed)
+            if self.choice is not None:
+                self.choice.manual_seed(seed + 1)
+            print(f"{self.out}: the saved random streams are for another device; continuing with fresh ones "
+                  f"(seed {seed})", flush=True)
 
     # -- one step / one epoch -----------------------------------------------------------------------
     def _batch_order(self) -> torch.Tensor:
@@ -352,15 +426,16 @@ class Trainer:
             order = self.rng.choice(n, size=self.steps * bs, replace=True, p=self.weights)
         else:
             order = self.rng.permutation(n)[: self.steps * bs]
-        return torch.from_numpy(order).view(self.steps, bs)
+        return torch.from_numpy(order).view(self.steps, bs).to(self.images.device)
 
     def step(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step on the faces ``idx``; returns (loss, correct) as tensors (no host sync)."""
         cfg = self.cfg
         clean = augment(self.images[idx], cfg.augment, self.gen)
         y = self.labels[idx]
-        clean, target = mix(clean, y, cfg.model.num_classes, cfg.augment, self.gen, cfg.label_smoothing)
-        x = degrade(clean, cfg.augment, self.gen)  # the camera chain: the student sees it, the teacher does not
+        clean, target = mix(clean, y, cfg.model.num_classes, cfg.augment, self.gen, cfg.label_smoothing, self.choice)
+        # the camera chain: the student sees it, the teacher does not
+        x = degrade(clean, cfg.augment, self.gen, self.choice, dense=self.resident)
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         target = target.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
@@ -378,8 +453,8 @@ class Trainer:
         self.opt.step()
         if self.ema is not None:
             self.ema.update(self.model)
-        correct = (logits.detach().argmax(1).cpu() == y).sum()
-        return loss.detach().cpu(), correct
+        correct = (logits.detach().argmax(1) == y.to(self.device, non_blocking=True)).sum()
+        return loss.detach(), correct  # on the training device: summed there, read once an epoch
 
     def train_epoch(self, progress: bool) -> dict[str, Any]:
         from tqdm.auto import tqdm
@@ -387,7 +462,8 @@ class Trainer:
         cfg, epoch = self.cfg, self.epoch
         self.model.train()
         order = self._batch_order()
-        tot_loss, tot_correct = torch.zeros(()), torch.zeros((), dtype=torch.int64)
+        tot_loss = torch.zeros((), device=self.device)
+        tot_correct = torch.zeros((), dtype=torch.int64, device=self.device)
         t0 = time.perf_counter()
         bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=None if progress else True,  # None: a bar on a terminal only
@@ -402,9 +478,9 @@ class Trainer:
             if progress and i % 50 == 49:
                 seen = (i + 1) * cfg.batch_size
                 bar.set_postfix(loss=f"{float(tot_loss) / (i + 1):.3f}", acc=f"{int(tot_correct) / seen:.3f}")
-        seconds = time.perf_counter() - t0
         seen = self.steps * cfg.batch_size
-        loss_mean = float(tot_loss) / self.steps
+        loss_mean = float(tot_loss) / self.steps  # the epoch's one wait for the device: before the clock is read
+        seconds = time.perf_counter() - t0
         if not math.isfinite(loss_mean):
             raise FloatingPointError(f"epoch {epoch + 1}: the training loss is {loss_mean}; lower --lr")
         return {"epoch": epoch + 1, "lr": lr_at(epoch + 1 - 1e-9, cfg), "train_loss": loss_mean,
@@ -419,58 +495,55 @@ class Trainer:
     def fit(self, *, progress: bool = True, stop_after: int | None = None,
             on_epoch: Callable[[dict[str, Any]], None] | None = None, time_budget: float | None = None
             ) -> TrainResult:
-        """Train up to ``cfg.epochs`` (this call: at most ``stop_after`` of them). ``time_budget`` (seconds, a fresh
-        run only): after the first epoch, ``cfg.epochs`` becomes the number of epochs of that epoch's wall time
-        (training + validation) that fit into the budget, at most ``cfg.epochs`` and at least 1 -- the schedule then
-        anneals over those, so a run on a lent machine ends on time with a finished schedule; the epochs chosen are
-        what the checkpoints record (resume it with ``--epochs`` that many)."""
+        """Train up to ``cfg.epochs`` (this call: at most ``stop_after`` of them). ``time_budget`` (seconds of this
+        call, a fresh run only): see :class:`EpochPlan` -- the schedule is planned to end inside it, and the run
+        stops early if epochs slow down; the epochs chosen are what the checkpoints record (resume it with
+        ``--epochs`` that many)."""
         if time_budget is not None and self.epoch > 0:
             raise ValueError(f"a time budget sets the number of epochs of a fresh run; {self.out} is resumed at epoch "
                              f"{self.epoch}: resume without one (and with --epochs {self.cfg.epochs}, as the run "
                              "recorded)")
-        cfg = self.cfg
         keep_freed_memory()
-        t_all = time.perf_counter()
-        end = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
+        plan = EpochPlan(time_budget, self.cfg.epochs) if time_budget is not None else None
+        end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs, self.epoch + stop_after)
         while self.epoch < end:
-            t_epoch = time.perf_counter()
             row = self.train_epoch(progress)
             if self.val_set is not None and len(self.val_set):
                 row["val_accuracy"] = evaluate(self.selected_model(), self.val_set)["accuracy"]
                 if self.ema is not None:
                     row["val_accuracy_raw"] = evaluate(self.model, self.val_set)["accuracy"]
-                acc = row["val_accuracy"] if cfg.keep == "best" else float(self.epoch)
+                acc = row["val_accuracy"] if self.cfg.keep == "best" else float(self.epoch)
             else:
                 acc = float(self.epoch)  # no validation: keep the last epoch
             self.history.append(row)
             self.epoch += 1
-            if time_budget is not None and self.epoch == 1:
-                first = time.perf_counter() - t_epoch
-                fit_in = max(1, min(cfg.epochs, int(time_budget // first)))
-                print(f"time budget {time_budget:.0f} s: the first epoch took {first:.1f} s -> {fit_in} epochs (at "
-                      f"most {cfg.epochs})", flush=True)
-                self.cfg = cfg = replace(cfg, epochs=fit_in)
-                end = fit_in if stop_after is None else min(fit_in, stop_after)
+            if plan is not None:
+                epochs, stop = plan.after_epoch(self.epoch)
+                if epochs != self.cfg.epochs:
+                    self.cfg = replace(self.cfg, epochs=epochs)
+                end = self.epoch if stop else (epochs if stop_after is None else min(epochs, end))
             if acc > self.best_acc:
                 self.best_acc, self.best_epoch = acc, self.epoch
                 save_checkpoint(self.out / "best.pt", self.selected_model(),
                                 {**self.meta, "epoch": self.epoch, "val_accuracy": row.get("val_accuracy"),
-                                 "train_config": cfg.to_dict(), **self.info})
+                                 "train_config": self.cfg.to_dict(), **self.info})
             self._save_last()
             write_history(self.out, self.history)
             if on_epoch:
                 on_epoch(row)
             val = f" val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
-            print(f"epoch {self.epoch:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  train_acc "
+            print(f"epoch {self.epoch:3d}/{self.cfg.epochs}  loss {row['train_loss']:.4f}  train_acc "
                   f"{row['train_accuracy']:.4f}{val}  ({row['epoch_seconds']:.1f} s, "
                   f"{row['images_per_second']:.0f} img/s)", flush=True)
+        total = plan.clock() - plan.start if plan is not None else sum(h["epoch_seconds"] for h in self.history)
         return TrainResult(self.best_epoch, self.best_acc, [h["epoch_seconds"] for h in self.history],
-                           self.history, time.perf_counter() - t_all)
+                           self.history, total)
 
     def _save_last(self) -> None:
         extra: dict[str, Any] = {
             "optimizer": self.opt.state_dict(), "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
             "numpy_rng": self.rng.bit_generator.state, "history": self.history, "epoch": self.epoch,
+            **({"choice_generator": self.choice.get_state()} if self.choice is not None else {}),
             "best_val_accuracy": self.best_acc, "best_epoch": self.best_epoch, "train_config": self.cfg.to_dict()}
         if self.ema is not None:
             extra["ema_state_dict"] = self.ema.model.state_dict()
