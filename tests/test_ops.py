@@ -335,8 +335,9 @@ def test_cuda_explicit_stream_and_cupy(rng):
     torch.testing.assert_close(got, affine_grid_sample_reference(x, th, 48, 48), atol=1e-5, rtol=0)
     cupy = pytest.importorskip("cupy")
     got = deepemotion.affine_grid_sample(cupy.asarray(x.cpu().numpy()), cupy.asarray(th.cpu().numpy()), 48)
+    # the GPU contracts multiply-adds (FMA): 4.9e-6 from the CPU kernel was measured on an H200
     np.testing.assert_allclose(cupy.asnumpy(got), _C.affine_grid_sample_cpu(x.cpu().numpy(), th.cpu().numpy(), 48, 48),
-                               atol=2e-6)
+                               atol=1e-5)
 
 
 def test_build_info_is_truthful():

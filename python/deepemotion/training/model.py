@@ -195,8 +195,8 @@ class ScoreCalibration(nn.Module):
         """(N, 1) inverse temperatures of ``logits``' faces."""
         z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits  # FP16: scores in FP32
         p = torch.softmax(z, 1).amax(1, keepdim=True)
-        knots = torch.tensor(self.knots, dtype=p.dtype)
-        hinges = torch.stack([torch.as_tensor(c, dtype=torch.float64) for c in self.hinges]).to(p.dtype)
+        knots = torch.tensor(self.knots, dtype=p.dtype, device=p.device)
+        hinges = torch.stack([torch.as_tensor(c, dtype=torch.float64) for c in self.hinges]).to(p.device, p.dtype)
         return torch.relu(p - knots) @ hinges[:, None] + self.scales[0]
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
@@ -355,7 +355,7 @@ def count_flops(model: DeepEmotion, constant_stn: bool = False) -> dict[str, int
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE))
+            model(torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE, device=next(model.parameters()).device))
     finally:
         for h in handles:
             h.remove()
