@@ -40,7 +40,7 @@ def _half(path: Path) -> bytes:
 def plan(work: Path) -> list[tuple[str, Path, bool]]:
     """(name in the tar, file, as float16) for every file worth packing, in order of priority."""
     files = sorted(p for p in work.rglob("*") if p.is_file() and p.name != "last.pt" and not p.name.endswith(".tmp")
-                   and not p.relative_to(work).parts[0] in ("build", "data", "home"))  # scratch: build tree, faces
+                   and p.relative_to(work).parts[0] not in ("build", "data", "home"))  # scratch: build tree, faces
     text = [p for p in files if p.suffix in TEXT]
     ckpt = [p for p in files if p.suffix == ".pt"]
     teachers = [p for p in ckpt if p.parent.name.startswith("teacher")]
@@ -60,7 +60,7 @@ def pack(work: Path, out: Path, max_parts: int) -> dict[str, object]:
     for name, path, half in plan(work):
         try:
             data = _half(path) if half else path.read_bytes()
-        except Exception as exc:  # a checkpoint being written when the deadline came, say: name it, go on
+        except Exception as exc:  # noqa: BLE001 - a checkpoint cut off at the deadline, say: name it, go on
             manifest["left_out"].append(f"{name} (unreadable: {type(exc).__name__}: {exc})")
             continue
         if used + len(data) + 1024 > budget:

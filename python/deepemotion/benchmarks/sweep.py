@@ -93,43 +93,41 @@ def _thetas(n: int, rng: np.random.Generator) -> np.ndarray:
     return th
 
 
-def sampler_rows(torch: Any, device: str, batches: tuple[int, ...], dtypes: tuple[str, ...], min_time: float,
-                 max_bytes: float) -> list[dict[str, Any]]:
-    """The STN sampler, ours against affine_grid + grid_sample, per batch size and dtype."""
+def _sampler_case(torch: Any, device: str, n: int, dtype: str, min_time: float, max_bytes: float,
+                  rng: np.random.Generator) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from ..ops import affine_grid_sample
 
-    rows = []
+    tdt = getattr(torch, dtype)
+    esize = torch.empty((), dtype=tdt).element_size()
+    moved = 2 * n * INPUT_SIZE * INPUT_SIZE * esize + n * 6 * 4  # face in, face out, theta
+    k = n_sets(moved, max_bytes / 3)  # PyTorch also writes and reads its (N, 48, 48, 2) float grid: room for it
+    xs = [torch.rand(n, 1, INPUT_SIZE, INPUT_SIZE, device=device).to(tdt) for _ in range(k)]
+    ths = [torch.from_numpy(_thetas(n, rng)).to(device) for _ in range(k)]
+
+    def ours(i: int) -> Any:
+        return affine_grid_sample(xs[i % k], ths[i % k], INPUT_SIZE)
+
+    def reference(i: int) -> Any:
+        x, th = xs[i % k], ths[i % k]
+        grid = F.affine_grid(th.to(tdt), [n, 1, INPUT_SIZE, INPUT_SIZE], align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    with torch.no_grad():
+        err = float((ours(0).float() - reference(0).float()).abs().max()) if n else 0.0
+        t = time_in_turns(torch, device, {"ours": ours, "torch": reference}, k, min_time)
+    return {"kernel": "affine_grid_sample", "device": device, "dtype": dtype, "batch": n, "input_sets": k,
+            "rotated_MB": k * moved / 1e6, "ours_ms": t["ours"] * 1e3, "torch_ms": t["torch"] * 1e3,
+            "speedup_vs_torch": t["torch"] / t["ours"], "ours_GBps": moved / t["ours"] / 1e9,
+            "torch_GBps": moved / t["torch"] / 1e9, "faces_per_s": n / t["ours"], "max_abs_diff_vs_torch": err}
+
+
+def sampler_rows(torch: Any, device: str, batches: tuple[int, ...], dtypes: tuple[str, ...], min_time: float,
+                 max_bytes: float) -> list[dict[str, Any]]:
+    """The STN sampler, ours against affine_grid + grid_sample, per batch size and dtype."""
     rng = np.random.default_rng(0)
-    for dtype in dtypes:
-        tdt = getattr(torch, dtype)
-        esize = torch.empty((), dtype=tdt).element_size()
-        for n in batches:
-            moved = 2 * n * INPUT_SIZE * INPUT_SIZE * esize + n * 6 * 4  # face in, face out, theta
-            # PyTorch also writes and reads its (N, 48, 48, 2) float grid: budget for it
-            k = n_sets(moved, max_bytes / 3)
-            xs = [torch.rand(n, 1, INPUT_SIZE, INPUT_SIZE, device=device).to(tdt) for _ in range(k)]
-            ths = [torch.from_numpy(_thetas(n, rng)).to(device) for _ in range(k)]
-
-            def ours(i: int) -> Any:
-                return affine_grid_sample(xs[i % k], ths[i % k], INPUT_SIZE)
-
-            def reference(i: int) -> Any:
-                x, th = xs[i % k], ths[i % k]
-                grid = F.affine_grid(th.to(tdt), [n, 1, INPUT_SIZE, INPUT_SIZE], align_corners=False)
-                return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-            with torch.no_grad():
-                err = float((ours(0).float() - reference(0).float()).abs().max()) if n else 0.0
-                t = time_in_turns(torch, device, {"ours": ours, "torch": reference}, k, min_time)
-            rows.append({"kernel": "affine_grid_sample", "device": device, "dtype": dtype, "batch": n,
-                         "input_sets": k, "rotated_MB": k * moved / 1e6, "ours_ms": t["ours"] * 1e3,
-                         "torch_ms": t["torch"] * 1e3, "speedup_vs_torch": t["torch"] / t["ours"],
-                         "ours_GBps": moved / t["ours"] / 1e9, "torch_GBps": moved / t["torch"] / 1e9,
-                         "faces_per_s": n / t["ours"], "max_abs_diff_vs_torch": err})
-            del xs, ths
-    return rows
+    return [_sampler_case(torch, device, n, dtype, min_time, max_bytes, rng) for dtype in dtypes for n in batches]
 
 
 def _box_thetas(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -141,50 +139,49 @@ def _box_thetas(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     return th
 
 
-def crop_rows(torch: Any, device: str, faces: tuple[int, ...], frame_hw: tuple[int, int], min_time: float,
-              max_bytes: float) -> list[dict[str, Any]]:
-    """Face crops of BGR frames, ours against PyTorch, per number of faces per frame."""
+def _crop_case(torch: Any, device: str, n: int, frame_hw: tuple[int, int], min_time: float, max_bytes: float,
+               rng: np.random.Generator) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from ..ops import crop_faces
 
     h, w = frame_hw
-    rows = []
-    rng = np.random.default_rng(1)
+    if min(h, w) // 3 <= INPUT_SIZE:
+        raise ValueError(f"crop_rows: a {w}x{h} frame is too small for faces of {INPUT_SIZE} px to a third of it")
     gray = torch.tensor(GRAY_BGR, device=device).view(1, 1, 3)
-    for n in faces:
-        frame_bytes = h * w * 3
-        k = n_sets(frame_bytes, max_bytes)
-        frames = [torch.randint(0, 256, (h, w, 3), dtype=torch.uint8, device=device) for _ in range(k)]
-        frames_np = [f.cpu().numpy() for f in frames] if device == "cpu" else None
-        side = rng.integers(48, min(h, w) // 3, (k, n))
-        boxes = [np.array([[rng.integers(0, w - s), rng.integers(0, h - s), s, s] for s in side[j]], np.int32)
-                 for j in range(k)]
+    frame_bytes = h * w * 3
+    k = n_sets(frame_bytes, max_bytes)
+    frames = [torch.randint(0, 256, (h, w, 3), dtype=torch.uint8, device=device) for _ in range(k)]
+    frames_np = [f.cpu().numpy() for f in frames] if device == "cpu" else None
+    side = rng.integers(INPUT_SIZE, min(h, w) // 3, (k, n))  # shrunk to 48: the PyTorch column's regime
+    boxes = [np.array([[rng.integers(0, w - s), rng.integers(0, h - s), s, s] for s in side[j]], np.int32)
+             for j in range(k)]
 
-        def ours(i: int) -> Any:
-            f = frames_np[i % k] if frames_np is not None else frames[i % k]
-            return crop_faces(f, boxes[i % k], supersample=1)
+    def ours(i: int) -> Any:
+        return crop_faces(frames_np[i % k] if frames_np is not None else frames[i % k], boxes[i % k], supersample=1)
 
-        def reference(i: int) -> Any:
-            f = frames[i % k]
-            th = torch.from_numpy(_box_thetas(boxes[i % k], h, w)).to(device)
-            g = (f.float() * gray).sum(-1).view(1, 1, h, w) / 255.0
-            grid = F.affine_grid(th, [n, 1, INPUT_SIZE, INPUT_SIZE], align_corners=False)
-            out = F.grid_sample(g, grid.reshape(1, n * INPUT_SIZE, INPUT_SIZE, 2), mode="bilinear",
-                                padding_mode="border", align_corners=False)
-            return ((out - MEAN) / STD).view(n, 1, INPUT_SIZE, INPUT_SIZE)
+    def reference(i: int) -> Any:
+        th = torch.from_numpy(_box_thetas(boxes[i % k], h, w)).to(device)
+        g = (frames[i % k].float() * gray).sum(-1).view(1, 1, h, w) / 255.0
+        grid = F.affine_grid(th, [n, 1, INPUT_SIZE, INPUT_SIZE], align_corners=False)
+        out = F.grid_sample(g, grid.reshape(1, n * INPUT_SIZE, INPUT_SIZE, 2), mode="bilinear",
+                            padding_mode="border", align_corners=False)
+        return ((out - MEAN) / STD).view(n, 1, INPUT_SIZE, INPUT_SIZE)
 
-        with torch.no_grad():
-            a, b = ours(0), reference(0)
-            err = float((torch.as_tensor(a).to(device).float() - b).abs().max())
-            t = time_in_turns(torch, device, {"ours": ours, "torch": reference}, k, min_time)
-        rows.append({"kernel": "crop_faces", "device": device, "dtype": "uint8 BGR -> float32", "batch": n,
-                     "frame": f"{w}x{h}", "input_sets": k, "rotated_MB": k * frame_bytes / 1e6,
-                     "ours_ms": t["ours"] * 1e3, "torch_ms": t["torch"] * 1e3,
-                     "speedup_vs_torch": t["torch"] / t["ours"], "faces_per_s": n / t["ours"],
-                     "max_abs_diff_vs_torch": err})
-        del frames
-    return rows
+    with torch.no_grad():
+        err = float((torch.as_tensor(ours(0)).to(device).float() - reference(0)).abs().max())
+        t = time_in_turns(torch, device, {"ours": ours, "torch": reference}, k, min_time)
+    return {"kernel": "crop_faces", "device": device, "dtype": "uint8 BGR -> float32", "batch": n, "frame": f"{w}x{h}",
+            "input_sets": k, "rotated_MB": k * frame_bytes / 1e6, "ours_ms": t["ours"] * 1e3,
+            "torch_ms": t["torch"] * 1e3, "speedup_vs_torch": t["torch"] / t["ours"], "faces_per_s": n / t["ours"],
+            "max_abs_diff_vs_torch": err}
+
+
+def crop_rows(torch: Any, device: str, faces: tuple[int, ...], frame_hw: tuple[int, int], min_time: float,
+              max_bytes: float) -> list[dict[str, Any]]:
+    """Face crops of BGR frames (faces of 48 px to a third of the frame), ours against PyTorch, per faces/frame."""
+    rng = np.random.default_rng(1)
+    return [_crop_case(torch, device, n, frame_hw, min_time, max_bytes, rng) for n in faces]
 
 
 def run(device: str = "cuda", batches: tuple[int, ...] = (4096, 65536, 262144),

@@ -205,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"training on {len(train_set)} faces ({train_set.name}); validation: "
           f"{len(val_set) if val_set is not None else 0} faces; {trainer.info['parameters']:,} parameters, "
           f"{trainer.info['mflops_per_face']:.1f} MFLOP/face; precision "
-          f"{'bf16' if trainer.autocast is not None else 'fp32'}; data {'resident on ' + args.device if trainer.resident else 'on the host'}; "
+          f"{'bf16' if trainer.autocast is not None else 'fp32'}; data "
+          f"{'resident on ' + args.device if trainer.resident else 'on the host'}; "
           f"config: {json.dumps(cfg.to_dict())}", flush=True)
     res = trainer.fit(progress=not args.quiet, stop_after=args.stop_after, time_budget=args.time_budget)
     try:
