@@ -9,6 +9,7 @@ namespace bindings {
 void bind_affine_grid_sample(pybind11::module_& m);
 void bind_crop_faces(pybind11::module_& m);
 void bind_build_info(pybind11::module_& m);
+void bind_frame(pybind11::module_& m);
 
 }  // namespace bindings
 }  // namespace deepemotion

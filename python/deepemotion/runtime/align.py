@@ -17,6 +17,9 @@ The canonical positions and each registered detector's box mapping come from ``a
 ``detect.calibration``), measured by ``tools/calibrate_alignment.py`` on FER2013 Training faces; a custom detector
 declares its own (``box_in_crop``). ``theta`` maps unit crop coordinates (u, v) --
 pixel centres at (i + 0.5) / 48 -- to frame pixel coordinates (0 = centre of the first pixel).
+
+The geometry itself exists once, in C++ (``csrc/sdk/frame.{h,cpp}``, bound as ``deepemotion._C.face_thetas`` and
+friends): the C++ ``deepemotion::Recognizer`` and this module frame faces with the same code.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._ext import _C, assert_has_ext
 from ..labels import FRAMINGS, INPUT_SIZE
 from ..ops import crop_faces, crop_faces_affine
 from .detect import Detections, box_in_crop, calibration
@@ -35,56 +39,31 @@ def canonical_landmarks() -> np.ndarray:
     return np.asarray(calibration()["canonical_landmarks"], np.float64)
 
 
+def _rows(values: Any, tail: tuple[int, ...]) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(values, np.float64).reshape((-1,) + tail))
+
+
 def similarity_theta(landmarks: np.ndarray, canonical: np.ndarray | None = None) -> np.ndarray:
     """(N, 2, 3) least-squares similarity transforms taking ``canonical`` (5, 2) onto each face's landmarks
     (N, 5, 2): theta = [[a, -b, tx], [b, a, ty]]."""
-    c = canonical_landmarks() if canonical is None else np.asarray(canonical, np.float64)
-    p = np.asarray(landmarks, np.float64)
-    mc, mp = c.mean(0), p.mean(1)
-    cc, pc = c - mc, p - mp[:, None]
-    ss = float((cc ** 2).sum())
-    a = (cc[None, :, 0] * pc[..., 0] + cc[None, :, 1] * pc[..., 1]).sum(1) / ss
-    b = (cc[None, :, 0] * pc[..., 1] - cc[None, :, 1] * pc[..., 0]).sum(1) / ss
-    theta = np.empty((len(p), 2, 3), np.float64)
-    theta[:, 0, 0], theta[:, 0, 1] = a, -b
-    theta[:, 1, 0], theta[:, 1, 1] = b, a
-    theta[:, :, 2] = mp - np.einsum("nij,j->ni", theta[:, :, :2], mc)
-    return theta
+    c = canonical_landmarks() if canonical is None else canonical
+    return assert_has_ext().similarity_thetas(_rows(landmarks, (5, 2)), _rows(c, (2,)))
 
 
 def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
     """(N, 2, 3) theta of the training-like crop around each (x, y, w, h) box, given where such a box sits in a
     crop: ``box_in_crop`` = (u0, v0, width, height) in unit coordinates."""
-    u0, v0, bw, bh = (float(v) for v in box_in_crop)
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    cw, ch = b[:, 2] / bw, b[:, 3] / bh
-    theta = np.zeros((len(b), 2, 3), np.float64)
-    theta[:, 0, 0], theta[:, 0, 2] = cw, b[:, 0] - u0 * cw - 0.5
-    theta[:, 1, 1], theta[:, 1, 2] = ch, b[:, 1] - v0 * ch - 0.5
-    return theta
-
-
-#: head roll (degrees) that the "roll" framing leaves as it is; beyond it a face is turned back to this roll
-MAX_ROLL_DEG = 15.0
+    return assert_has_ext().box_thetas(_rows(boxes, (4,)), _rows(box_in_crop, ()))
 
 
 def eye_roll(landmarks: np.ndarray) -> np.ndarray:
     """(N,) head roll in radians from the eye line of (N, 5, 2) landmarks, relative to the canonical eye line."""
-    p = np.asarray(landmarks, np.float64)
-    c = canonical_landmarks()
-    roll = np.arctan2(p[:, 1, 1] - p[:, 0, 1], p[:, 1, 0] - p[:, 0, 0])
-    return roll - np.arctan2(c[1, 1] - c[0, 1], c[1, 0] - c[0, 0])
+    return assert_has_ext().eye_rolls(_rows(landmarks, (5, 2)), canonical_landmarks())
 
 
 def rotate_theta(theta: np.ndarray, angle: np.ndarray) -> np.ndarray:
     """``theta`` (N, 2, 3) turned by ``angle`` (N,) radians about the centre of each crop."""
-    c, s = np.cos(angle), np.sin(angle)
-    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], 1)
-    out = np.empty_like(theta)
-    out[:, :, :2] = np.einsum("nij,njk->nik", rot, theta[:, :, :2])
-    centre = np.einsum("nij,j->ni", theta[:, :, :2], [0.5, 0.5]) + theta[:, :, 2]
-    out[:, :, 2] = centre - np.einsum("nij,j->ni", out[:, :, :2], [0.5, 0.5])
-    return out
+    return assert_has_ext().rotate_thetas(_rows(theta, (2, 3)), _rows(angle, ()))
 
 
 def check_framing(align: Any) -> str:
@@ -94,6 +73,11 @@ def check_framing(align: Any) -> str:
     if align not in FRAMINGS:
         raise ValueError(f"align must be one of {', '.join(map(repr, FRAMINGS))} (or True/False), got {align!r}")
     return str(align)
+
+
+#: head roll (degrees) that the "roll" framing leaves as it is; beyond it a face is turned back to this roll (defined
+#: with the geometry, in C++: csrc/sdk/frame.h; None only where the compiled core is missing)
+MAX_ROLL_DEG: float | None = None if _C is None else float(_C.MAX_ROLL_DEG)
 
 
 class Aligner:
@@ -109,14 +93,8 @@ class Aligner:
         height), or a registered detector's name for its calibration (``detect.box_in_crop``)."""
         has_marks = det.landmarks is not None and len(det.landmarks) == len(det.boxes) and \
             det.landmarks.shape[1:] == (5, 2)
-        if self.framing == "landmarks" and has_marks:
-            return similarity_theta(det.landmarks)
-        theta = box_theta(det.boxes, box_in_crop(framing))
-        if self.framing == "roll" and has_marks:
-            roll = eye_roll(det.landmarks)
-            excess = np.sign(roll) * np.maximum(np.abs(roll) - np.deg2rad(MAX_ROLL_DEG), 0.0)
-            theta = rotate_theta(theta, excess)
-        return theta
+        return assert_has_ext().face_thetas(_rows(det.boxes, (4,)), _rows(det.landmarks, (5, 2)) if has_marks else None,
+                                            self.framing, _rows(box_in_crop(framing), ()), canonical_landmarks())
 
     def crop(self, frame: np.ndarray, det: Detections, framing: Any) -> np.ndarray:
         """(N, 1, INPUT_SIZE, INPUT_SIZE) normalised crops of detected faces, framed like the training crops."""
