@@ -57,6 +57,11 @@ py::dict build_info() {
 #else
   d["tensorrt"] = false;
 #endif
+#if defined(DEEPEMOTION_WITH_SDK)
+  d["sdk"] = true;  // the C++ SDK (libdeepemotion, deepemotion._sdk) was built with this package
+#else
+  d["sdk"] = false;
+#endif
 #if defined(__clang__)
   d["compiler"] = std::string("clang ") + __clang_version__;
 #elif defined(__GNUC__)
