@@ -17,7 +17,9 @@ uint8 / softmax wrapper graph).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,6 +43,8 @@ class RepositoryOptions:
     queue_delay_us: int = 2000      # how long Triton may hold a request to batch it with others (fer-bench --serve:
                                     # 0.85x local faces/s at 32 clients with 2 ms, 0.78x with 0.5 ms)
     frames: bool = True             # also write the deepemotion_frames model (python form)
+    detector: str = "auto"          # the frames model's detector: auto (YuNet where its model file is, else Haar:
+                                    # the choice is made when the repository is written, and recorded in its config)
 
     def __post_init__(self) -> None:
         if self.form not in FORMS:
@@ -53,6 +57,31 @@ class RepositoryOptions:
             raise ValueError(f"kind must be cpu or gpu, got {self.kind!r}")
         if not 0 <= self.queue_delay_us <= 1_000_000:
             raise ValueError(f"queue_delay_us must be in 0..1000000, got {self.queue_delay_us}")
+        if self.form == "python" and self.kind == "gpu":
+            raise ValueError("the python form runs on the CPU (deepemotion's ONNX Runtime backend in Triton's python "
+                             "backend); GPU instances are the onnx form's (--format onnx --kind gpu)")
+        if self.detector not in ("auto", "yunet", "haar"):
+            raise ValueError(f"detector must be auto, yunet or haar, got {self.detector!r}")
+
+
+def pbtxt_string(value: str) -> str:
+    """``value`` as a protobuf text-format string literal (quoted, escaped): a file name never breaks or extends
+    a config."""
+    out = []
+    for b in value.encode("utf-8"):
+        c = chr(b)
+        if c in "\\\"'":
+            out.append("\\" + c)
+        elif 32 <= b < 127:
+            out.append(c)
+        else:
+            out.append(f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _parameters(params: dict[str, str]) -> list[str]:
+    return [f"parameters {{ key: {pbtxt_string(k)} value: {{ string_value: {pbtxt_string(v)} }} }}"
+            for k, v in params.items()]
 
 
 def faces_config(opts: RepositoryOptions, params: dict[str, str]) -> str:
@@ -66,7 +95,7 @@ def faces_config(opts: RepositoryOptions, params: dict[str, str]) -> str:
              f"instance_group [ {{ count: {opts.instances} kind: {kind} }} ]"]
     if opts.dynamic_batching:
         lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {opts.queue_delay_us} }}")
-    lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in params.items()]
+    lines += _parameters(params)
     return "\n".join(lines) + "\n"
 
 
@@ -77,7 +106,7 @@ def frames_config(opts: RepositoryOptions, params: dict[str, str]) -> str:
              f'output [ {{ name: "boxes" data_type: TYPE_INT32 dims: [ -1, 4 ] }}, '
              f'{{ name: "{PROBS_OUTPUT}" data_type: TYPE_FP32 dims: [ -1, {NUM_CLASSES} ] }} ]',
              f"instance_group [ {{ count: {opts.instances} kind: KIND_CPU }} ]"]
-    lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in params.items()]
+    lines += _parameters(params)
     return "\n".join(lines) + "\n"
 
 
@@ -98,30 +127,75 @@ def model_graph(model: str) -> tuple[bytes, dict[str, str]]:
         raise ValueError(f"{model}: give a bundled model name or an .onnx file (export a .pt checkpoint with "
                          "fer-export onnx first)")
     data, _ = onnx_bytes(str(path))
+    check_graph(data, str(path))
     return data, {"deepemotion_model": path.name, "precision": "model"}
+
+
+def check_graph(data: bytes, where: str) -> None:
+    """ValueError unless ``data`` is a deepemotion graph ONNX Runtime runs: (N, 1, 48, 48) faces in, (N, 7) out (a
+    YuNet file, a truncated download or any other network is refused before a repository is written)."""
+    from ..runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    try:
+        OnnxRuntimeBackend(data, threads=1, spinning=False, split_warp=False)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not a deepemotion model ({exc})") from None
 
 
 def _template(name: str) -> str:
     return (resources.files("deepemotion.serving.triton_models") / f"{name}.py").read_text()
 
 
-def write_repository(out: str | Path, opts: RepositoryOptions) -> dict[str, Any]:
-    """Write a model repository into the folder ``out`` (created; must not exist or be empty). Returns what was
-    written (paths, the facts recorded in the configs)."""
+def repository_form(root: str | Path) -> str:
+    """The form (python | onnx | tensorrt) of the repository ``root``: its ``deepemotion_repository.json``, else
+    what its faces model's config names; FileNotFoundError when it is not a deepemotion repository."""
+    root = Path(root)
+    config = root / FACES_MODEL / "config.pbtxt"
+    if not config.is_file():
+        raise FileNotFoundError(f"{root}: not a deepemotion model repository (no {FACES_MODEL}/config.pbtxt); write "
+                                "one with fer-export triton")
+    try:
+        form = json.loads((root / "deepemotion_repository.json").read_text()).get("form")
+        if form in FORMS:
+            return str(form)
+    except (OSError, ValueError, AttributeError):
+        pass
+    text = config.read_text(errors="replace")
+    return "onnx" if "onnxruntime_onnx" in text else "tensorrt" if "tensorrt_plan" in text else "python"
+
+
+def write_repository(out: str | Path, opts: RepositoryOptions, overwrite: bool = False) -> dict[str, Any]:
+    """Write a model repository into the folder ``out``: created, or replaced when ``overwrite`` and it is a
+    deepemotion repository (never any other folder). Returns what was written (paths, the facts recorded in the
+    configs). It is written into a new folder beside ``out`` with an unguessable name (``tempfile.mkdtemp``: never
+    an existing path, never through a link) and renamed into place, so ``out`` is whole or absent."""
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out}: exists and is not an empty folder")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise FileExistsError(f"{out}: exists and is not a folder")
+    old = out.exists() and any(out.iterdir())
+    if old and not overwrite:
+        raise FileExistsError(f"{out}: exists and is not empty (--overwrite replaces a deepemotion repository)")
+    if old:
+        repository_form(out)  # FileNotFoundError: not a repository of ours, left alone
     graph, facts = model_graph(opts.model)
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    retired = None
     try:
         files = _write_forms(staging, opts, graph, facts)
-        if out.exists():
+        if old:
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, retired / "repository")
+        elif out.exists():
             out.rmdir()
-        staging.rename(out)
+        os.rename(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if retired is not None and not out.exists() and (retired / "repository").exists():
+            os.replace(retired / "repository", out)
         raise
+    finally:
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
     return {"repository": str(out), "form": opts.form, "models": sorted({f.split("/")[0] for f in files}),
             "files": files, **facts}
 
@@ -134,7 +208,7 @@ def _write_forms(root: Path, opts: RepositoryOptions, graph: bytes, facts: dict[
         files[f"{FACES_MODEL}/1/model.onnx"] = graph
         files[f"{FACES_MODEL}/1/model.py"] = _template("faces")
         if opts.frames:
-            files[f"{FRAMES_MODEL}/config.pbtxt"] = frames_config(opts, params)
+            files[f"{FRAMES_MODEL}/config.pbtxt"] = frames_config(opts, {**params, "detector": opts.detector})
             files[f"{FRAMES_MODEL}/1/model.onnx"] = graph
             files[f"{FRAMES_MODEL}/1/model.py"] = _template("frames")
     else:

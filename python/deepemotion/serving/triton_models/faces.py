@@ -2,23 +2,34 @@
 
 Copied by ``fer-export triton --format python`` / ``fer-serve`` into ``<repository>/deepemotion/1/model.py``; Triton's
 python backend runs it with the server's Python, where deepemotion is installed. The ONNX graph beside it runs on
-deepemotion's own ONNX Runtime backend, so the server's answers are the local backend's. Outputs leave through
-DLPack, in both directions (the python backend's own numpy conversion reads and writes wrong data under numpy 2;
-DLPack works under numpy 1.x and 2.x).
+deepemotion's own ONNX Runtime backend, so the server's answers are the local backend's. Inputs arrive through
+DLPack (the python backend's own ``as_numpy`` reads wrong data under numpy 2; DLPack works under numpy 1.x and
+2.x), and so do outputs (``Tensor(name, array)`` sends an empty tensor under numpy 2; the harmless error
+``Tensor.from_dlpack`` leaves behind is kept out of the log: ``serving/python_models.py``).
+Every request is checked before it joins a batch: one tensor
+``faces``, uint8, (n, 48, 48) with 1 <= n <= the config's max_batch_size; a request that fails gets its own
+error, the others their answers. The byte length of an input is not visible here (the python backend gives the
+declared shape only): inputs shorter than their shape are refused before they get here, by Triton >= 2.51 (gRPC)
+and by fer-serve's HTTP gate (serving/gate.py).
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils  # provided by Triton's python backend
 
-from deepemotion.labels import INPUT_SIZE, NUM_CLASSES
-from deepemotion.runtime.backends import create_backend
-from deepemotion.runtime.classify import softmax
-from deepemotion.runtime.inputs import normalise_faces
+if os.environ.get("DEEPEMOTION_PYTHONPATH") and os.environ["DEEPEMOTION_PYTHONPATH"] not in sys.path[:1]:
+    sys.path.insert(0, os.environ["DEEPEMOTION_PYTHONPATH"])  # fer-serve's deepemotion (serving/server.py)
+
+from deepemotion.labels import INPUT_SIZE, NUM_CLASSES  # noqa: E402
+from deepemotion.runtime.backends import create_backend  # noqa: E402
+from deepemotion.runtime.classify import softmax  # noqa: E402
+from deepemotion.runtime.inputs import normalise_faces  # noqa: E402
+from deepemotion.serving.python_models import quiet_consumed_capsules  # noqa: E402
 
 
 def whole_faces(faces: np.ndarray) -> np.ndarray:
@@ -27,12 +38,22 @@ def whole_faces(faces: np.ndarray) -> np.ndarray:
     return normalise_faces(faces.reshape(-1, INPUT_SIZE, INPUT_SIZE))  # (0, 1, 48, 48) for no faces
 
 
+def check_faces(faces: np.ndarray, max_batch: int) -> np.ndarray:
+    """One request's faces, or ValueError saying what is wrong with them."""
+    if faces.dtype != np.uint8 or faces.ndim != 3 or faces.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
+        raise ValueError(f"faces must be uint8 (N, {INPUT_SIZE}, {INPUT_SIZE}), got {faces.dtype} {faces.shape}")
+    if not 1 <= len(faces) <= max_batch:
+        raise ValueError(f"a request carries 1 to {max_batch} faces, got {len(faces)}")
+    return np.ascontiguousarray(faces)
+
+
 def parameter(config: dict, key: str, default: str) -> str:
     return config.get("parameters", {}).get(key, {}).get("string_value", default)
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
+        quiet_consumed_capsules()
         config = json.loads(args["model_config"])
         folder = Path(args["model_repository"]) / args["model_version"]
         onnx_file = folder / parameter(config, "onnx_file", "model.onnx")
@@ -40,24 +61,30 @@ class TritonPythonModel:
         threads = max(1, (os.cpu_count() or 1) // instances)
         # spinning off: between requests the server's other threads (and other instances) need the cores
         self.backend = create_backend("onnxruntime", str(onnx_file), threads=threads, spinning=False)
+        self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 
     def execute(self, requests: list) -> list:
-        faces = [np.from_dlpack(pb_utils.get_input_tensor_by_name(r, "faces")) for r in requests]
-        sizes = [len(f) for f in faces]
-        out: list = []
+        checked: list = []
+        for r in requests:
+            try:
+                checked.append(check_faces(np.from_dlpack(pb_utils.get_input_tensor_by_name(r, "faces")),
+                                           self.max_batch))
+            except Exception as exc:  # noqa: BLE001 - this request fails with the reason, the others go on
+                checked.append(exc)
+        good = [f for f in checked if isinstance(f, np.ndarray)]
         try:
-            batch = np.concatenate(faces) if faces else np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8)
-            if batch.dtype != np.uint8 or batch.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
-                raise ValueError(f"faces must be uint8 (N, {INPUT_SIZE}, {INPUT_SIZE}), got {batch.dtype} "
-                                 f"{batch.shape}")
-            x = whole_faces(batch)
+            x = whole_faces(np.concatenate(good)) if good else np.zeros((0, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
             probs = softmax(self.backend.run(x)).astype(np.float32) if len(x) else \
                 np.zeros((0, NUM_CLASSES), np.float32)
         except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error, the server lives on
-            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))) for _ in requests]
+            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)[:500])) for _ in requests]
+        out: list = []
         start = 0
-        for n in sizes:
-            part = np.ascontiguousarray(probs[start:start + n])
+        for f in checked:
+            if not isinstance(f, np.ndarray):
+                out.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(f)[:500])))
+                continue
+            part = np.ascontiguousarray(probs[start:start + len(f)])
             out.append(pb_utils.InferenceResponse([pb_utils.Tensor.from_dlpack("probs", part)]))
-            start += n
+            start += len(f)
         return out
