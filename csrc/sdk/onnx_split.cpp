@@ -344,6 +344,14 @@ std::array<double, 6> fit_affine_grid(const float* grid, int h, int w, double* r
   return theta;
 }
 
+std::vector<std::string> graph_outputs(const std::string& onnx) {
+  const auto graphs = pb::sub(pb::parse(onnx), kGraph);
+  if (graphs.size() != 1) throw std::runtime_error("no ONNX graph in the file");
+  std::vector<std::string> names;
+  for (auto v : pb::sub(pb::parse(graphs.front()), kOutput)) names.push_back(value_info_name(v));
+  return names;
+}
+
 SplitGraph split_graph(const std::string& onnx, const std::string& where) {
   std::vector<pb::Field> top;
   Graph g;

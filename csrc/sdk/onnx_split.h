@@ -30,6 +30,9 @@ struct SplitGraph {
 // std::runtime_error naming `where` for bytes that are not such a graph.
 SplitGraph split_graph(const std::string& onnx, const std::string& where);
 
+// The names of a graph's outputs; std::runtime_error for bytes that are not an ONNX model.
+std::vector<std::string> graph_outputs(const std::string& onnx);
+
 // theta (2 x 3) of the affine map whose affine_grid (align_corners = false) is `grid` (h x w x 2, row-major):
 // least squares over the base grid's float32 coordinates, as python/deepemotion/runtime/onnx_graph.fit_affine_grid.
 std::array<double, 6> fit_affine_grid(const float* grid, int h, int w, double* residual);

@@ -9,6 +9,7 @@
 
 #include "deepemotion/errors.hpp"
 #include "sdk/config.h"
+#include "sdk/onnx_split.h"
 #include "sdk/paths.h"
 
 namespace deepemotion {
@@ -139,18 +140,26 @@ std::string find_yunet(const std::string& given) {
   return cached;
 }
 
-YuNet::YuNet(const std::string& path, int min_face)
-    : path_(path), min_face_(min_face), pool_(read_file(path, "YuNet model"), path) {
-  pool_.run([&](cv::dnn::Net& net) {  // a file that is not YuNet is refused now, naming it
-    const auto names = output_names();
-    for (const auto& n : names) {
-      if (net.getLayerId(n) < 0) {
-        throw Error(ErrorCode::Model, path + ": not a YuNet face-detector model (no output " + n + ")");
-      }
+// The YuNet file's bytes, or Error(Model) naming it when it is not YuNet (its twelve head outputs).
+static std::string yunet_bytes(const std::string& path) {
+  std::string onnx = read_file(path, "YuNet model");
+  std::vector<std::string> outputs;
+  try {
+    outputs = graph_outputs(onnx);
+  } catch (const std::runtime_error& e) {
+    throw Error(ErrorCode::Model, path + ": not a readable ONNX file (" + e.what() + ")");
+  }
+  for (const auto& n : output_names()) {
+    if (std::find(outputs.begin(), outputs.end(), n) == outputs.end()) {
+      throw Error(ErrorCode::Model, path + ": not a YuNet face-detector model (no output " + n +
+                                        "; YuNet has the outputs cls_8 ... kps_32)");
     }
-    return 0;
-  });
+  }
+  return onnx;
 }
+
+YuNet::YuNet(const std::string& path, int min_face)
+    : path_(path), min_face_(min_face), pool_(yunet_bytes(path), path) {}
 
 double YuNet::scale_for(int h, int w) const {
   const double side = std::max(h, w);
