@@ -7,15 +7,18 @@
 #      while the package is built with the CUDA kernels for sm_90 (full log; build_info()['cuda'] must be true)
 #      and the CUDA op tests run against PyTorch                                         -> build.log, pytest_cuda.txt
 #   4. the kernel sweep on a quiet GPU: sampler and crops against PyTorch, past L2, GB/s vs the copy rate
-#   5. four students distilled from the teachers side by side (default fine-tuned and from scratch within
-#      200 MFLOP; tiny and tiny-fast from scratch), each on the time left
+#   5. students distilled from the teachers side by side (STUDENT_SET: the default fine-tuned and from scratch
+#      within 200 MFLOP; tiny and tiny-fast from scratch on request), each on the time left
 #   6. at DEADLINE (570 s) at the latest, whatever happened: everything packed into <= 8 files <= 15 MiB in $OUT
 # Every training run is under a planner (fer-train --time-budget, planned after its warm-up epoch), a `timeout`,
 # and a retry on the host path in fp32 if the resident path fails at its start. A watchdog stops every run in
 # time for the packing. Results home: docs/gpu.md ("Bringing the results home").
 #   bash tools/gpu_run.sh                   # there (device tool: carry .gpu; command: bash tools/gpu_run.sh)
 #   DRY=1 bash tools/gpu_run.sh             # here: the same steps on the CPU, 2,500 faces, small nets, <= 3 min
-# Knobs: OUT (default ./gpu_out), WORK (scratch, default /tmp/gpu_run), DEADLINE (s), FPK (the packed faces).
+# Knobs: OUT (default ./gpu_out), WORK (scratch, default /tmp/gpu_run), DEADLINE (s), FPK (the packed faces),
+# TEACH_PCT (the teachers' share of the time, default 50), STUDENT_SET (default "default-ft default-kd": the first
+# run's four students shared the GPU with four flip-averaged teachers each and ran 26-28 epochs), KD_DEFAULT=1 (the
+# shipped default as a fourth teacher).
 set -uo pipefail
 START=$(date +%s)
 cd "$(dirname "$0")/.."
@@ -25,6 +28,9 @@ OUT=${OUT:-$ROOT/gpu_out}
 WORK=${WORK:-/tmp/gpu_run}
 FPK=${FPK:-$ROOT/.gpu/fer2013.fpk}
 PACK_S=25                                   # seconds kept for the packing at the end
+TEACH_PCT=${TEACH_PCT:-50}
+STUDENT_SET=${STUDENT_SET:-"default-ft default-kd"}
+KD_DEFAULT=${KD_DEFAULT:-0}
 if [ "$DRY" = 1 ]; then DEADLINE=${DEADLINE:-170}; else DEADLINE=${DEADLINE:-570}; fi
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 rm -rf "$WORK" && mkdir -p "$WORK/runs"
@@ -38,7 +44,7 @@ stop() {
   for f in /proc/[0-9]*/cmdline; do
     pid=${f#/proc/}; pid=${pid%/cmdline}
     [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
-    cmd=$(tr '\0' ' ' < "$f" 2>/dev/null) || continue
+    cmd=$( { tr '\0' ' ' < "$f"; } 2>/dev/null ) || continue  # a process may end while we look
     for pat in "$@"; do
       case $cmd in *"$pat"*) kill -TERM "$pid" 2>/dev/null ;; esac
     done
@@ -176,8 +182,10 @@ train() {
   t0=$(date +%s)
   local common=(--data fer2013 --train-split train --val-split public_test:select --device "$DEVICE" --quiet
                 --threads 2 --out "$dir")
+  local fit=$(( budget - 25 ))  # the planner's budget: the run's own, less its start (imports, data, teachers)
+  [ $fit -ge 10 ] || fit=$(( budget / 2 + 1 ))
   PYTHONPATH=$ROOT/python timeout -k 10 $(( budget + 45 )) python3 -m deepemotion.cli.train "${common[@]}" "$@" \
-    --time-budget $(( budget - 25 )) > "$WORK/runs/$name.log" 2>&1
+    --time-budget "$fit" > "$WORK/runs/$name.log" 2>&1
   rc=$?
   local used=$(( $(date +%s) - t0 ))
   if [ $rc -ne 0 ] && [ ! -f "$dir/best.pt" ] && [ $used -lt 120 ] && [ $(( budget - used )) -gt 60 ]; then
@@ -185,7 +193,7 @@ train() {
     tail -5 "$WORK/runs/$name.log"
     mv "$WORK/runs/$name.log" "$WORK/runs/$name.failed.log"; rm -rf "$dir"
     PYTHONPATH=$ROOT/python timeout -k 10 $(( budget - used + 30 )) python3 -m deepemotion.cli.train \
-      "${common[@]}" "$@" --resident off --precision fp32 --time-budget $(( budget - used - 25 )) \
+      "${common[@]}" "$@" --resident off --precision fp32 --time-budget $(( (budget - used) * 2 / 3 )) \
       > "$WORK/runs/$name.log" 2>&1
     rc=$?
   fi
@@ -207,7 +215,7 @@ else
 fi
 
 # --- 3. teachers (background) while the package is built and tested --------------------------------------------
-TEACH_S=$(( (DEADLINE - PACK_S - $(t)) * 45 / 100 ))
+TEACH_S=$(( (DEADLINE - PACK_S - $(t)) * TEACH_PCT / 100 ))
 TEACH_PIDS=()
 if [ $HAVE_DATA = 1 ]; then
   say "teachers: ${TEACH_S} s each, side by side, on $DEVICE"
@@ -219,8 +227,8 @@ if [ $HAVE_DATA = 1 ]; then
 fi
 
 BUILT=0
-if [ "$DRY" = 1 ]; then
-  say "DRY: no CUDA build here (the installed package is used); build_info: $(python3 -c 'import deepemotion, json; print(json.dumps(deepemotion.build_info()))' 2>&1)"
+if [ "$DRY" = 1 ] || [ "${BUILD:-1}" = 0 ]; then
+  say "no CUDA build here (DRY or BUILD=0: the installed package is used); build_info: $(python3 -c 'import deepemotion, json; print(json.dumps(deepemotion.build_info()))' 2>&1)"
   python3 -c "import deepemotion" 2>/dev/null && BUILT=1
 else
   say "building the package with the CUDA kernels for sm_90 (log: build.log)"
@@ -265,19 +273,28 @@ fi
 # --- 5. students, distilled from the teachers (and the shipped default, flip-averaged) --------------------------
 if [ $HAVE_DATA = 1 ]; then
   KD=()
-  [ "$DRY" = 1 ] || KD=(--teacher default)  # the shipped default, flip-averaged (too slow for the CPU rehearsal)
+  # the shipped default as a fourth teacher: off since the first run (its teachers' ensemble was better, and every
+  # teacher costs each student step two forward passes); too slow for the CPU rehearsal anyway
+  [ "$DRY" = 1 ] || [ "$KD_DEFAULT" = 0 ] || KD=(--teacher default)
   for f in "$WORK"/runs/teacher-*/best.pt; do [ -f "$f" ] && KD+=(--teacher "$f"); done
   say "students: $(( ${#KD[@]} / 2 )) teacher(s): ${KD[*]}"
-  KD+=(--teacher-tta --kd-alpha 0.9 --degrade 0.5 --batch-size 128 "${RESIDENT[@]}")
+  # with no teacher at all (every teacher run failed) the students train without distillation
+  [ ${#KD[@]} -gt 0 ] && KD+=(--teacher-tta --kd-alpha 0.9)
+  KD+=(--degrade 0.5 --batch-size 128 "${RESIDENT[@]}")
   STUDENT_S=$(( $(left) - 5 ))
   if [ "$DRY" = 1 ]; then
     STUDENTS=(tiny-ft "--init tiny --lr 0.0005 --epochs 4 --warmup-epochs 1"
               tinyfast-kd "--arch tiny-fast --lr 0.003 --epochs 20")
   else
-    STUDENTS=(default-ft "--init default --lr 0.0005 --epochs 60 --warmup-epochs 1"
-              default-kd "--arch base --lr 0.002 --epochs 200"
-              tiny-kd "--arch tiny --lr 0.003 --epochs 200"
-              tinyfast-kd "--arch tiny-fast --lr 0.003 --epochs 200")
+    declare -A RECIPE=([default-ft]="--init default --lr 0.0005 --epochs 60 --warmup-epochs 1"
+                       [default-kd]="--arch base --lr 0.002 --epochs 200"
+                       [tiny-kd]="--arch tiny --lr 0.003 --epochs 200"
+                       [tinyfast-kd]="--arch tiny-fast --lr 0.003 --epochs 200")
+    STUDENTS=()
+    for name in $STUDENT_SET; do
+      [ -n "${RECIPE[$name]:-}" ] || { fail "unknown student $name (known: ${!RECIPE[*]})"; continue; }
+      STUDENTS+=("$name" "${RECIPE[$name]}")
+    done
   fi
   if [ "$STUDENT_S" -gt 40 ]; then
     say "students: ${STUDENT_S} s each, side by side"
