@@ -8,9 +8,9 @@ get_filename_component(_de_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 
 find_package(OpenCV 4.5 QUIET COMPONENTS core imgproc dnn)
 if(NOT OpenCV_FOUND)
-  deepemotion_feature_missing(DEEPEMOTION_WITH_SDK
-    "the C++ SDK (libdeepemotion) is skipped: OpenCV's C++ development files (core, imgproc, dnn >= 4.5) were "
-    "not found (Debian/Ubuntu: apt-get install libopencv-dev; or set OpenCV_DIR)")
+  set(_de_why "the C++ SDK (libdeepemotion) is skipped: OpenCV's C++ development files (core, imgproc, dnn >= 4.5) ")
+  string(APPEND _de_why "were not found (Debian/Ubuntu: apt-get install libopencv-dev; or set OpenCV_DIR)")
+  deepemotion_feature_missing(DEEPEMOTION_WITH_SDK "${_de_why}")
   return()
 endif()
 
