@@ -9,6 +9,10 @@
 //
 // enqueue() only maps the tensor descriptors onto deepemotion::affine_grid_sample_cuda_f32/_f16,
 // the same launcher the Python CUDA path uses. See README.md beside this file.
+//
+// Errors: every TensorRT-facing method is noexcept; a failure returns -1 / false / nullptr and is reported
+// through an IErrorRecorder -- the execution context's (given to attachToContext), else the plugin
+// registry's -- or, when neither has one, on stderr.
 #pragma once
 
 #include <NvInfer.h>
@@ -36,8 +40,11 @@ class AffineGridSamplePlugin final : public nvinfer1::IPluginV3,
                                      public nvinfer1::IPluginV3OneBuild,
                                      public nvinfer1::IPluginV3OneRuntime {
  public:
-  explicit AffineGridSamplePlugin(AffineGridSampleParams params);
+  explicit AffineGridSamplePlugin(AffineGridSampleParams params, nvinfer1::IErrorRecorder* recorder = nullptr);
   ~AffineGridSamplePlugin() override = default;
+  // fields_ points into this object's params_: a memberwise copy would point into the original
+  AffineGridSamplePlugin(AffineGridSamplePlugin const&) = delete;
+  AffineGridSamplePlugin& operator=(AffineGridSamplePlugin const&) = delete;
 
   // IPluginV3
   nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
@@ -72,7 +79,12 @@ class AffineGridSamplePlugin final : public nvinfer1::IPluginV3,
   AffineGridSampleParams const& params() const { return params_; }
 
  private:
+  // checks shared by configurePlugin, onShapeChange and enqueue; throw std::invalid_argument
+  void check_io(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs, nvinfer1::PluginTensorDesc const* out,
+                int32_t nbOutputs) const;
+
   AffineGridSampleParams params_;
+  nvinfer1::IErrorRecorder* recorder_ = nullptr;  // the execution context's, once attached
   std::vector<nvinfer1::PluginField> fields_;
   nvinfer1::PluginFieldCollection field_collection_{};
 };
@@ -94,7 +106,9 @@ class AffineGridSamplePluginCreator final : public nvinfer1::IPluginCreatorV3One
   nvinfer1::PluginFieldCollection field_collection_{};
 };
 
-// Parses a field collection into parameters; throws std::invalid_argument on missing or bad fields.
+// Parses a field collection into parameters; throws std::invalid_argument naming the problem: no collection, a
+// field without a name, an unknown or repeated field, a type other than INT32, a length other than 1, no data,
+// out_h/out_w missing or not positive, align_corners other than 0/1.
 AffineGridSampleParams parse_fields(nvinfer1::PluginFieldCollection const* fc);
 
 }  // namespace plugin
