@@ -15,26 +15,14 @@ using deepemotion::trt::EngineRunner;
 namespace {
 
 py::array run(EngineRunner& r, const py::array& input) {
-  const auto& in = r.input();
-  const bool half = in.type == nvinfer1::DataType::kHALF;
-  if (!(input.dtype().is(half ? py::dtype("float16") : py::dtype::of<float>()))) {
-    throw py::type_error(std::string("EngineRunner.run: input must be ") + deepemotion::trt::type_name(in.type) +
-                         ", got " + std::string(py::str(input.dtype())));
-  }
+  using deepemotion::trt::InputProblem;
+  const std::vector<int64_t> in_shape(input.shape(), input.shape() + input.ndim());
+  const InputProblem problem = deepemotion::trt::check_host_input(
+      r.input(), r.batch_range(), std::string(py::str(input.dtype())), in_shape, "EngineRunner.run");
+  if (problem.kind == InputProblem::Kind::kType) throw py::type_error(problem.message);
+  if (problem) throw py::value_error(problem.message);
   if (!(input.flags() & py::array::c_style)) throw py::value_error("EngineRunner.run: input must be C-contiguous");
-  if (input.ndim() != static_cast<py::ssize_t>(in.sample_shape.size() + 1)) {
-    throw py::value_error("EngineRunner.run: input has the wrong number of dimensions");
-  }
-  for (size_t i = 0; i < in.sample_shape.size(); ++i) {
-    if (input.shape(static_cast<py::ssize_t>(i + 1)) != in.sample_shape[i]) {
-      throw py::value_error("EngineRunner.run: input shape does not match the engine's");
-    }
-  }
-  const int64_t n = input.shape(0);
-  if (n > r.max_batch()) {
-    throw py::value_error("EngineRunner.run: batch " + std::to_string(n) + " exceeds the engine's maximum " +
-                          std::to_string(r.max_batch()) + " (rebuild with a larger batch profile: fer-export engine --batch MIN OPT MAX)");
-  }
+  const int64_t n = in_shape[0];
   std::vector<py::ssize_t> shape{n};
   for (auto d : r.output().sample_shape) shape.push_back(d);
   py::array out(r.output().type == nvinfer1::DataType::kHALF ? py::dtype("float16") : py::dtype::of<float>(), shape);
@@ -74,9 +62,7 @@ PYBIND11_MODULE(_trt, m) {
       .def(
           "run_device",
           [](EngineRunner& r, const py::object& in, const py::object& out, int64_t n, uintptr_t stream) {
-            if (n < 1 || n > r.max_batch()) {
-              throw py::value_error("EngineRunner.run_device: n must be in 1.." + std::to_string(r.max_batch()));
-            }
+            deepemotion::trt::check_batch(n, r.batch_range());  // std::invalid_argument: ValueError
             const uintptr_t pi = cuda_pointer(in, "input", r.input(), n);
             const uintptr_t po = cuda_pointer(out, "output", r.output(), n);
             py::gil_scoped_release release;

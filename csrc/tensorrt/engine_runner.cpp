@@ -29,38 +29,11 @@ void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
-TensorInfo describe(nvinfer1::ICudaEngine& engine, const char* name) {
-  TensorInfo t;
-  t.name = name;
-  t.type = engine.getTensorDataType(name);
-  const nvinfer1::Dims d = engine.getTensorShape(name);
-  if (d.nbDims < 1) throw std::runtime_error(std::string("tensor ") + name + " has no batch axis");
-  int64_t volume = 1;
-  for (int i = 1; i < d.nbDims; ++i) {
-    if (d.d[i] < 0) throw std::runtime_error(std::string("tensor ") + name + ": only the batch axis may be dynamic");
-    t.sample_shape.push_back(d.d[i]);
-    volume *= d.d[i];
-  }
-  t.sample_bytes = volume * static_cast<int64_t>(element_size(t.type));
-  return t;
+TensorInfo describe(nvinfer1::ICudaEngine& engine, const std::string& name) {
+  return describe_tensor(name, engine.getTensorDataType(name.c_str()), engine.getTensorShape(name.c_str()));
 }
 
 }  // namespace
-
-size_t element_size(nvinfer1::DataType t) {
-  switch (t) {
-    case nvinfer1::DataType::kFLOAT:
-      return 4;
-    case nvinfer1::DataType::kHALF:
-      return 2;
-    default:
-      throw std::runtime_error("engine I/O must be FP32 or FP16");
-  }
-}
-
-const char* type_name(nvinfer1::DataType t) {
-  return t == nvinfer1::DataType::kFLOAT ? "float32" : (t == nvinfer1::DataType::kHALF ? "float16" : "other");
-}
 
 EngineRunner::EngineRunner(const std::string& engine_path, const std::string& plugin_library, bool use_cuda_graph)
     : use_graph_(use_cuda_graph) {
@@ -82,29 +55,21 @@ EngineRunner::EngineRunner(const std::string& engine_path, const std::string& pl
   }
   context_.reset(engine_->createExecutionContext());
   if (!context_) throw std::runtime_error("createExecutionContext failed");
-  const char* in_name = nullptr;
-  const char* out_name = nullptr;
+  std::vector<IoTensor> tensors;
   for (int32_t i = 0; i < engine_->getNbIOTensors(); ++i) {
     const char* name = engine_->getIOTensorName(i);
-    if (engine_->getTensorIOMode(name) == nvinfer1::TensorIOMode::kINPUT) {
-      if (in_name) throw std::runtime_error("the engine must have exactly one input");
-      in_name = name;
-    } else {
-      if (out_name) throw std::runtime_error("the engine must have exactly one output");
-      out_name = name;
-    }
+    if (name == nullptr) throw std::runtime_error("the engine has an I/O tensor without a name");
+    tensors.push_back({name, engine_->getTensorIOMode(name)});
   }
-  if (!in_name || !out_name) throw std::runtime_error("the engine must have one input and one output");
-  input_ = describe(*engine_, in_name);
-  output_ = describe(*engine_, out_name);
-  const nvinfer1::Dims mx = engine_->getProfileShape(in_name, 0, nvinfer1::OptProfileSelector::kMAX);
-  const nvinfer1::Dims mn = engine_->getProfileShape(in_name, 0, nvinfer1::OptProfileSelector::kMIN);
-  max_batch_ = mx.nbDims > 0 && mx.d[0] > 0 ? mx.d[0] : engine_->getTensorShape(in_name).d[0];
-  min_batch_ = mn.nbDims > 0 && mn.d[0] > 0 ? mn.d[0] : 1;
-  if (max_batch_ <= 0) throw std::runtime_error("cannot tell the engine's maximum batch size");
+  const IoNames io = pick_io(tensors);
+  input_ = describe(*engine_, io.input);
+  output_ = describe(*engine_, io.output);
+  batch_ = profile_batch_range(engine_->getTensorShape(io.input.c_str()),
+                               engine_->getProfileShape(io.input.c_str(), 0, nvinfer1::OptProfileSelector::kMIN),
+                               engine_->getProfileShape(io.input.c_str(), 0, nvinfer1::OptProfileSelector::kMAX));
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-  check(cudaMalloc(&d_input_, static_cast<size_t>(max_batch_ * input_.sample_bytes)), "cudaMalloc(input)");
-  check(cudaMalloc(&d_output_, static_cast<size_t>(max_batch_ * output_.sample_bytes)), "cudaMalloc(output)");
+  check(cudaMalloc(&d_input_, static_cast<size_t>(batch_.max * input_.sample_bytes)), "cudaMalloc(input)");
+  check(cudaMalloc(&d_output_, static_cast<size_t>(batch_.max * output_.sample_bytes)), "cudaMalloc(output)");
 }
 
 EngineRunner::~EngineRunner() {
@@ -119,14 +84,8 @@ EngineRunner::~EngineRunner() {
 }
 
 void EngineRunner::set_shapes_and_addresses(const void* input, void* output, int64_t n) {
-  if (n < min_batch_ || n > max_batch_) {
-    throw std::runtime_error("batch " + std::to_string(n) + " is outside the engine's profile [" +
-                             std::to_string(min_batch_) + ", " + std::to_string(max_batch_) + "]");
-  }
-  nvinfer1::Dims d{};
-  d.nbDims = static_cast<int32_t>(input_.sample_shape.size() + 1);
-  d.d[0] = n;
-  for (size_t i = 0; i < input_.sample_shape.size(); ++i) d.d[i + 1] = input_.sample_shape[i];
+  check_batch(n, batch_);
+  const nvinfer1::Dims d = batch_shape(input_, n);
   if (!context_->setInputShape(input_.name.c_str(), d)) throw std::runtime_error("setInputShape failed");
   if (!context_->setTensorAddress(input_.name.c_str(), const_cast<void*>(input)) ||
       !context_->setTensorAddress(output_.name.c_str(), output)) {
@@ -141,6 +100,7 @@ void EngineRunner::run_device(const void* input, void* output, int64_t n, cudaSt
 
 void EngineRunner::run_host(const void* input, void* output, int64_t n) {
   if (n <= 0) return;
+  check_batch(n, batch_);
   check(cudaMemcpyAsync(d_input_, input, static_cast<size_t>(n * input_.sample_bytes), cudaMemcpyHostToDevice,
                         stream_),
         "copy in");

@@ -1,7 +1,8 @@
 // A small TensorRT engine runner: deserialize an engine (after loading the plugin library),
 // allocate device buffers once for the profile's max batch, and run on a CUDA stream with
 // enqueueV3, from host arrays or device pointers; optionally replay a captured CUDA graph per
-// batch size. Free of pybind11 types.
+// batch size. Free of pybind11 types. What it checks (I/O tensors, shapes, batch range) is in engine_checks.h,
+// apart from the TensorRT calls, and tested without TensorRT.
 #pragma once
 
 #include <NvInferRuntime.h>
@@ -13,15 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "tensorrt/engine_checks.h"
+
 namespace deepemotion {
 namespace trt {
-
-struct TensorInfo {
-  std::string name;
-  nvinfer1::DataType type;
-  std::vector<int64_t> sample_shape;  // shape without the batch axis
-  int64_t sample_bytes = 0;
-};
 
 class EngineRunner {
  public:
@@ -37,8 +33,9 @@ class EngineRunner {
   // Device buffers (caller-owned), asynchronous on `stream`.
   void run_device(const void* input, void* output, int64_t n, cudaStream_t stream);
 
-  int64_t max_batch() const { return max_batch_; }
-  int64_t min_batch() const { return min_batch_; }
+  int64_t max_batch() const { return batch_.max; }
+  int64_t min_batch() const { return batch_.min; }
+  BatchRange const& batch_range() const { return batch_; }
   const TensorInfo& input() const { return input_; }
   const TensorInfo& output() const { return output_; }
   bool uses_cuda_graph() const { return use_graph_; }
@@ -51,16 +48,13 @@ class EngineRunner {
   std::unique_ptr<nvinfer1::IExecutionContext> context_;
   void* plugin_handle_ = nullptr;
   TensorInfo input_, output_;
-  int64_t max_batch_ = 0, min_batch_ = 1;
+  BatchRange batch_;
   void* d_input_ = nullptr;
   void* d_output_ = nullptr;
   cudaStream_t stream_ = nullptr;
   bool use_graph_ = false;
   std::map<int64_t, cudaGraphExec_t> graphs_;
 };
-
-size_t element_size(nvinfer1::DataType t);
-const char* type_name(nvinfer1::DataType t);
 
 }  // namespace trt
 }  // namespace deepemotion
