@@ -72,13 +72,15 @@ def add_triton_options(sp: argparse.ArgumentParser) -> None:
     from ..serving.repository import FORMS
 
     sp.add_argument("--model", default="default", help="bundled model name (default, tiny) or an .onnx file")
-    sp.add_argument("--out", default="deepemotion_repository", help="the repository folder (must not exist)")
+    sp.add_argument("--out", default="deepemotion_repository", help="the repository folder (must not exist, "
+                    "unless --overwrite: then a deepemotion repository there is replaced whole)")
     sp.add_argument("--format", dest="form", choices=FORMS, default="python",
                     help="python: runs on fer-serve's pip-installed server; onnx / tensorrt: NVIDIA's Triton "
                          "container (export/triton/)")
     sp.add_argument("--max-batch", type=int, default=64, help="max_batch_size of the faces model")
     sp.add_argument("--instances", type=int, default=1, help="model instances")
-    sp.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="instance kind (onnx form; tensorrt: gpu)")
+    sp.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="instance kind (onnx form only; python: "
+                    "cpu; tensorrt: gpu)")
     sp.add_argument("--no-dynamic-batching", action="store_true", help="serve each request as it comes")
     sp.add_argument("--no-frames", action="store_true", help="no deepemotion_frames model (python form)")
 
@@ -174,9 +176,10 @@ def cmd_triton(args: argparse.Namespace) -> int:
     if args.form != "python":
         require("onnx", "export", f"{PROG} triton --format {args.form}")
     out = Path(args.out)
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
-        raise UsageError(f"{out}: exists; give a new folder for the repository")
-    info = write_repository(out, opts)
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not args.overwrite:
+        raise UsageError(f"{out}: exists; give a new folder for the repository, or --overwrite to replace a "
+                         "deepemotion repository")
+    info = write_repository(out, opts, overwrite=args.overwrite)
     print(f"wrote {out}: models {', '.join(info['models'])} ({args.form} form, {info['precision']} graph of "
           f"{info['deepemotion_model']})")
     for f in info["files"]:
