@@ -1,0 +1,214 @@
+// enqueue on a GPU, compared with PyTorch: the plugin runs the real CUDA launcher on device buffers, for FP32 and
+// FP16, both align_corners, batches 1, 64 and the full reference batch. The reference data (inputs exactly
+// representable in FP16, theta, and PyTorch's affine_grid + grid_sample in FP32) comes from
+// tests/_plugin_contract.py:
+//   meta.txt       n c in_h in_w out_h out_w atol_fp32 atol_fp16 (one "key value" a line)
+//   x_f32.bin x_f16.bin theta.bin ref_ac0.bin ref_ac1.bin   raw little-endian arrays
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "contract.h"
+
+namespace contract {
+namespace {
+
+using nvinfer1::DataType;
+
+float half_to_float(uint16_t h) {
+  uint32_t const sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1Fu) {
+    bits = sign | 0x7F800000u | (mant << 13);  // inf / NaN
+  } else if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while ((mant & 0x400u) == 0);
+      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3FFu) << 13);
+    }
+  } else {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+template <typename T>
+bool read_array(std::string const& path, size_t count, std::vector<T>& out, std::string& error) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    error = "cannot open " + path;
+    return false;
+  }
+  out.resize(count);
+  f.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(count * sizeof(T)));
+  if (static_cast<size_t>(f.gcount()) != count * sizeof(T) || f.peek() != std::char_traits<char>::eof()) {
+    error = path + " does not hold " + std::to_string(count) + " values of " + std::to_string(sizeof(T)) + " bytes";
+    return false;
+  }
+  return true;
+}
+
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  explicit DeviceBuffer(size_t bytes) {
+    if (cudaMalloc(&ptr, bytes) != cudaSuccess) ptr = nullptr;
+  }
+  ~DeviceBuffer() {
+    if (ptr != nullptr) cudaFree(ptr);
+  }
+  DeviceBuffer(DeviceBuffer const&) = delete;
+  DeviceBuffer& operator=(DeviceBuffer const&) = delete;
+};
+
+}  // namespace
+
+std::string test_enqueue_gpu(std::string const& data_dir) {
+  int devices = 0;
+  cudaError_t const err = cudaGetDeviceCount(&devices);
+  std::string gpu;
+  if (err == cudaSuccess && devices > 0) {
+    cudaDeviceProp prop{};
+    cudaGetDeviceProperties(&prop, 0);
+    gpu = std::string(prop.name) + ", sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
+  } else {
+    cudaGetLastError();
+  }
+  std::string const no_gpu = "no CUDA GPU visible (" + std::string(err != cudaSuccess ? cudaGetErrorString(err)
+                                                                                       : "0 devices") + ")";
+  if (data_dir.empty()) {
+    std::string const why = gpu.empty() ? no_gpu : "a GPU is visible (" + gpu + ") but no --enqueue-data was given";
+    std::cout << "  SKIP  enqueue vs PyTorch: " << why << std::endl;
+    return "SKIPPED: " + why;
+  }
+  // The reference data is read and checked everywhere (its FP16 input must be its FP32 input exactly: this also
+  // checks the FP16 decoding the comparison uses); the kernel runs only on a GPU.
+  std::map<std::string, std::string> meta;
+  {
+    std::ifstream f(data_dir + "/meta.txt");
+    std::string k, v;
+    while (f >> k >> v) meta[k] = v;
+  }
+  std::vector<float> x32, theta, ref[2];
+  std::vector<uint16_t> x16;
+  int64_t N = 0, C = 0, H = 0, W = 0, OH = 0, OW = 0;
+  double tol32 = 0, tol16 = 0;
+  size_t in_plane = 0, out_plane = 0;
+  {
+    Section s("enqueue reference data (" + data_dir + ")");
+    for (char const* k : {"n", "c", "in_h", "in_w", "out_h", "out_w", "atol_fp32", "atol_fp16"}) {
+      CHECK(meta.count(k) == 1) << data_dir << "/meta.txt lacks " << k;
+      if (meta.count(k) == 0) return "FAILED: bad reference data";
+    }
+    N = std::stoll(meta["n"]), C = std::stoll(meta["c"]), H = std::stoll(meta["in_h"]), W = std::stoll(meta["in_w"]);
+    OH = std::stoll(meta["out_h"]), OW = std::stoll(meta["out_w"]);
+    tol32 = std::stod(meta["atol_fp32"]), tol16 = std::stod(meta["atol_fp16"]);
+    in_plane = static_cast<size_t>(C * H * W), out_plane = static_cast<size_t>(C * OH * OW);
+    std::string error;
+    bool const ok = read_array(data_dir + "/x_f32.bin", N * in_plane, x32, error) &&
+                    read_array(data_dir + "/x_f16.bin", N * in_plane, x16, error) &&
+                    read_array(data_dir + "/theta.bin", static_cast<size_t>(N) * 6, theta, error) &&
+                    read_array(data_dir + "/ref_ac0.bin", N * out_plane, ref[0], error) &&
+                    read_array(data_dir + "/ref_ac1.bin", N * out_plane, ref[1], error);
+    CHECK(ok) << error;
+    if (!ok) return "FAILED: " + error;
+    size_t differ = 0;
+    for (size_t i = 0; i < x32.size(); ++i) differ += half_to_float(x16[i]) != x32[i] ? 1 : 0;
+    CHECK(differ == 0) << differ << " FP16 inputs decode to other values than the FP32 inputs";
+    CHECK(half_to_float(0x3C00) == 1.0f && half_to_float(0xC000) == -2.0f && half_to_float(0x0001) == 5.960464477539063e-8f &&
+          half_to_float(0x7BFF) == 65504.0f && std::isinf(half_to_float(0x7C00)) && std::isnan(half_to_float(0x7E00)));
+  }
+  if (gpu.empty()) {
+    std::cout << "  SKIP  enqueue vs PyTorch: " << no_gpu << std::endl;
+    return "SKIPPED: " + no_gpu;
+  }
+  Section s("enqueue vs PyTorch on " + gpu + ": FP32/FP16 x align_corners x batch 1, 64, " + std::to_string(N));
+  cudaStream_t stream = nullptr;
+  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  TestRecorder context_rec;
+  ResourceContext ctx(&context_rec);
+  size_t const guard = 256;  // elements after the output that must stay untouched
+  for (int32_t ac : {0, 1}) {
+    PluginPtr engine_plugin = create(static_cast<int32_t>(OH), static_cast<int32_t>(OW), ac);
+    CHECK(engine_plugin != nullptr);
+    if (!engine_plugin) continue;
+    PluginPtr p(runtime(engine_plugin.get())->attachToContext(&ctx));  // what TensorRT runs: the context's copy
+    CHECK(p != nullptr);
+    if (!p) continue;
+    for (DataType t : {DataType::kFLOAT, DataType::kHALF}) {
+      size_t const es = t == DataType::kFLOAT ? 4 : 2;
+      {
+        nvinfer1::DynamicPluginTensorDesc in[2] = {dynamic({-1, C, H, W}, t, nvinfer1::TensorFormat::kLINEAR, 1, N),
+                                                   dynamic({-1, 2, 3}, DataType::kFLOAT,
+                                                           nvinfer1::TensorFormat::kLINEAR, 1, N)};
+        nvinfer1::DynamicPluginTensorDesc out[1] = {dynamic({-1, C, OH, OW}, t, nvinfer1::TensorFormat::kLINEAR, 1, N)};
+        CHECK(build(engine_plugin.get())->configurePlugin(in, 2, out, 1) == 0);
+      }
+      for (int64_t n : {int64_t{1}, int64_t{64}, N}) {
+        if (n > N) continue;
+        std::string const label = std::string(type_str(t)) + " align_corners=" + std::to_string(ac) +
+                                  " batch " + std::to_string(n);
+        nvinfer1::PluginTensorDesc in[2] = {tensor({n, C, H, W}, t), tensor({n, 2, 3}, DataType::kFLOAT)};
+        nvinfer1::PluginTensorDesc out[1] = {tensor({n, C, OH, OW}, t)};
+        CHECK(runtime(p.get())->onShapeChange(in, 2, out, 1) == 0) << label;
+        size_t const n_in = static_cast<size_t>(n) * in_plane, n_out = static_cast<size_t>(n) * out_plane;
+        DeviceBuffer dx(n_in * es), dth(static_cast<size_t>(n) * 6 * 4), dy((n_out + guard) * es);
+        CHECK(dx.ptr && dth.ptr && dy.ptr) << label << ": cudaMalloc";
+        if (!dx.ptr || !dth.ptr || !dy.ptr) continue;
+        void const* src = t == DataType::kFLOAT ? static_cast<void const*>(x32.data()) : x16.data();
+        cudaMemcpy(dx.ptr, src, n_in * es, cudaMemcpyHostToDevice);
+        cudaMemcpy(dth.ptr, theta.data(), static_cast<size_t>(n) * 6 * 4, cudaMemcpyHostToDevice);
+        cudaMemset(dy.ptr, 0xFF, (n_out + guard) * es);  // NaN in both types: every output must be written
+        void const* ins[2] = {dx.ptr, dth.ptr};
+        void* outs[1] = {dy.ptr};
+        CHECK(runtime(p.get())->enqueue(in, out, ins, outs, nullptr, stream) == 0) << label;
+        cudaError_t const e = cudaStreamSynchronize(stream);
+        CHECK(e == cudaSuccess) << label << ": " << cudaGetErrorString(e);
+        std::vector<unsigned char> host((n_out + guard) * es);
+        cudaMemcpy(host.data(), dy.ptr, host.size(), cudaMemcpyDeviceToHost);
+        double max_err = 0.0;
+        size_t bad = 0;
+        double const tol = t == DataType::kFLOAT ? tol32 : tol16;
+        for (size_t i = 0; i < n_out; ++i) {
+          float y;
+          if (t == DataType::kFLOAT) {
+            std::memcpy(&y, host.data() + i * 4, 4);
+          } else {
+            uint16_t h;
+            std::memcpy(&h, host.data() + i * 2, 2);
+            y = half_to_float(h);
+          }
+          double const d = std::fabs(static_cast<double>(y) - static_cast<double>(ref[ac][i]));
+          if (!(d <= tol)) ++bad;  // NaN counts as bad
+          if (d > max_err || std::isnan(d)) max_err = std::isnan(d) ? INFINITY : d;
+        }
+        bool guard_intact = true;
+        for (size_t i = n_out * es; i < host.size(); ++i) guard_intact = guard_intact && host[i] == 0xFF;
+        CHECK(bad == 0) << label << ": " << bad << " of " << n_out << " values off by more than " << tol
+                        << " (max " << max_err << ")";
+        CHECK(guard_intact) << label << ": wrote past the output";
+        std::cout << "        " << label << ": max |Y - PyTorch| " << max_err << " (tolerance " << tol << ")"
+                  << std::endl;
+      }
+    }
+  }
+  CHECK(context_rec.size() == 0) << context_rec.size() << " errors reported";
+  for (auto const& e : context_rec.entries()) std::cout << "        reported: " << e.desc << std::endl;
+  if (stream != nullptr) cudaStreamDestroy(stream);
+  return "ran on " + gpu;
+}
+
+}  // namespace contract
