@@ -17,12 +17,13 @@ from ._ext import __version__, build_info, cuda_available
 from .labels import CLASSES, NUM_CLASSES
 from .ops import affine_grid_sample
 from .runtime.backends import BACKENDS, Backend, BackendUnavailable
-from .runtime.detect import HaarDetector, YuNetDetector
+from .runtime.detect import DETECTORS, HaarDetector, YuNetDetector
 from .runtime.recognizer import Face, Recognizer
 
 __all__ = [
     "BACKENDS",
     "CLASSES",
+    "DETECTORS",
     "Backend",
     "BackendUnavailable",
     "Face",

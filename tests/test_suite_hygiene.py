@@ -1,0 +1,112 @@
+"""The test suite itself: it leaves nothing in the system's temporary folder (tests/conftest.py gives the session a
+private one and fails the session when something is left in it), and the names the docs use exist."""
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_session(tmp_path: Path, body: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run one test file with body ``body`` under this suite's conftest, with its own system temporary folder;
+    returns the result and what that folder holds afterwards."""
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    test = tmp_path / "test_one.py"
+    test.write_text("import tempfile\n\n\ndef test_one():\n" + body)
+    env = {**os.environ, "TMPDIR": str(system_tmp), "PYTEST_DEBUG_TEMPROOT": str(tmp_path / "pytest-temp")}
+    (tmp_path / "pytest-temp").mkdir()
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(ROOT / "pyproject.toml"),
+           "--rootdir", str(ROOT), "-p", "conftest", str(test)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    return r, sorted(p.name for p in system_tmp.iterdir())
+
+
+def test_a_session_that_leaves_a_temporary_folder_fails_and_names_it(tmp_path):
+    r, left = _run_session(tmp_path, "    tempfile.mkdtemp(prefix='left-behind-')\n")
+    assert r.returncode == pytest.ExitCode.TESTS_FAILED, r.stdout + r.stderr
+    assert "left-behind-" in r.stderr
+    assert left == []  # and it is removed, with the session's download cache
+
+
+def test_a_clean_session_passes_and_leaves_nothing(tmp_path):
+    r, left = _run_session(tmp_path, "    import shutil\n    shutil.rmtree(tempfile.mkdtemp())\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert left == []
+
+
+_NAME = re.compile(r"(?<![\w/.-])deepemotion(?:\.[A-Za-z_]\w*)+")
+_FROM = re.compile(r"from (deepemotion(?:\.\w+)*) import \(?([\w ,]+)")
+
+
+def names_in(text: str) -> set[str]:
+    """Every ``deepemotion.X[.Y...]`` written in ``text``, and every name of a ``from deepemotion... import a, b``."""
+    found = set(_NAME.findall(text))
+    for module, names in _FROM.findall(text):
+        found.update(f"{module}.{n.strip()}" for n in names.split(",") if n.strip())
+    return found
+
+
+def docstrings(root: Path) -> dict[str, str]:
+    """file: every docstring of the package's modules, classes and functions, joined."""
+    out = {}
+    for f in sorted(root.rglob("*.py")):
+        tree = ast.parse(f.read_text())
+        docs = [ast.get_docstring(n, clean=False) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        out[str(f.relative_to(root.parent))] = "\n".join(d for d in docs if d)
+    return out
+
+
+def resolve(name: str) -> object:
+    """The object ``name`` (dotted) names: the longest importable module, then attributes."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and not ".".join(parts[:cut]).startswith(exc.name):
+                raise  # the module exists but needs something missing: say so
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ModuleNotFoundError(name)
+
+
+def test_names_the_readme_and_docstrings_use_exist():
+    """``deepemotion.DETECTORS`` was named in the README and Recognizer's docstring but raised AttributeError."""
+    import deepemotion
+
+    sources = {"README.md": (ROOT / "README.md").read_text(), **docstrings(ROOT / "python" / "deepemotion")}
+    optional = {"_trt": deepemotion.build_info()["tensorrt"]}  # built only where TensorRT was found
+    missing = []
+    for where, text in sources.items():
+        for name in sorted(names_in(text)):
+            if not optional.get(name.split(".")[1], True):
+                continue
+            try:
+                resolve(name)
+            except (ImportError, AttributeError) as exc:
+                missing.append(f"{where}: {name} ({type(exc).__name__}: {exc})")
+    assert not missing, "\n".join(missing)
+    assert "deepemotion.DETECTORS" in names_in(sources["README.md"])  # the scan reads what it should
+
+
+def test_the_name_scan_finds_prose_code_and_imports():
+    text = "Use `deepemotion.DETECTORS`; deepemotion.runtime.detect.create_detector(...).\n" \
+           "from deepemotion import Recognizer, Face\nfrom deepemotion.files import (OutputPlan,\n" \
+           "pip install deepemotion. Not: libdeepemotion.so, python/deepemotion.py"
+    assert names_in(text) == {"deepemotion.DETECTORS", "deepemotion.runtime.detect.create_detector",
+                              "deepemotion.Recognizer", "deepemotion.Face", "deepemotion.files",
+                              "deepemotion.files.OutputPlan"}
+    with pytest.raises(AttributeError):
+        resolve("deepemotion.NOT_A_NAME")
