@@ -31,7 +31,8 @@ def test_repository_configs_parse_with_tritons_schema_and_match_the_graph(tmp_pa
     cfg = parse_config((root / "deepemotion" / "config.pbtxt").read_text())
     assert cfg.name == "deepemotion" and cfg.max_batch_size == 32
     assert [(i.name, pb.DataType.Name(i.data_type), list(i.dims)) for i in cfg.input] == [("faces", "TYPE_UINT8",
-                                                                                         [48, 48])]
+                                                                                         [48, 48])] + (
+        [("normalised", "TYPE_FP32", [1, 48, 48])] if form == "python" else [])  # the python form's float input
     assert [(o.name, pb.DataType.Name(o.data_type), list(o.dims)) for o in cfg.output] == [("probs", "TYPE_FP32",
                                                                                           [7])]
     assert cfg.instance_group[0].count == 2 and cfg.dynamic_batching.max_queue_delay_microseconds == 2000

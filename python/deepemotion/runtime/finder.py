@@ -82,5 +82,8 @@ class FaceFinder:
             else:
                 imgs = [check_image(c, f"crop {s + i}") for i, c in enumerate(chunk)]
                 full = [np.array([[0, 0, im.shape[1], im.shape[0]]], np.int32) for im in imgs]
-                yield np.concatenate(full), np.concatenate([self.aligner.crop_boxes(im, b)
-                                                            for im, b in zip(imgs, full)])
+                # a gray network-sized face in a list is taken as it is, as in an array (one face, one answer: the
+                # sampler's float rounding moved the INT8 graph's input quantization on a few faces)
+                yield np.concatenate(full), np.concatenate([
+                    normalise_faces(im[None]) if im.shape == (INPUT_SIZE, INPUT_SIZE) and not self.always_resample
+                    else self.aligner.crop_boxes(im, b) for im, b in zip(imgs, full)])

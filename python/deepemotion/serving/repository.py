@@ -1,7 +1,8 @@
 """Triton model repositories of deepemotion, in three forms with the same interface:
 
-    <repository>/deepemotion/config.pbtxt      faces UINT8 [48, 48] in, probs FP32 [7] out; max_batch_size, dynamic
-    <repository>/deepemotion/1/...             batching, instance groups
+    <repository>/deepemotion/config.pbtxt      faces UINT8 [48, 48] in (python form: or the network's float input,
+    <repository>/deepemotion/1/...             normalised FP32 [1, 48, 48]), probs FP32 [7] out; max_batch_size,
+                                               dynamic batching, instance groups
     <repository>/deepemotion_frames/...        (python form only) one encoded frame in, boxes + probs of its faces out
 
 - ``python``: Triton's python backend runs ``triton_models/faces.py`` on deepemotion's ONNX Runtime backend (INT8 or
@@ -30,6 +31,8 @@ from ..labels import INPUT_SIZE, NUM_CLASSES
 FORMS = ("python", "onnx", "tensorrt")
 FACES_MODEL, FRAMES_MODEL = "deepemotion", "deepemotion_frames"
 FACES_INPUT, PROBS_OUTPUT = "faces", "probs"
+#: the python form's alternative input: the network's float input (N, 1, 48, 48), for faces that are not uint8
+NORMALISED_INPUT = "normalised"
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,23 @@ def _parameters(params: dict[str, str]) -> list[str]:
             for k, v in params.items()]
 
 
+def _faces_inputs(form: str) -> str:
+    """The faces model's inputs: uint8 faces; in the python form also, as an alternative, the network's own float
+    input (crops resampled to 48x48 keep their exact values: the served answer is the local one)."""
+    faces = f'{{ name: "{FACES_INPUT}" data_type: TYPE_UINT8 dims: [ {INPUT_SIZE}, {INPUT_SIZE} ]'
+    if form != "python":
+        return f"input [ {faces} }} ]"
+    return (f'input [ {faces} optional: true }}, {{ name: "{NORMALISED_INPUT}" data_type: TYPE_FP32 '
+            f"dims: [ 1, {INPUT_SIZE}, {INPUT_SIZE} ] optional: true }} ]")
+
+
 def faces_config(opts: RepositoryOptions, params: dict[str, str]) -> str:
     """config.pbtxt of the faces model (Triton's ModelConfig in text form)."""
     head = {"python": 'backend: "python"', "onnx": 'platform: "onnxruntime_onnx"',
             "tensorrt": 'platform: "tensorrt_plan"'}[opts.form]
     kind = "KIND_GPU" if opts.form == "tensorrt" or opts.kind == "gpu" else "KIND_CPU"
     lines = [f'name: "{FACES_MODEL}"', head, f"max_batch_size: {opts.max_batch}",
-             f'input [ {{ name: "{FACES_INPUT}" data_type: TYPE_UINT8 dims: [ {INPUT_SIZE}, {INPUT_SIZE} ] }} ]',
+             _faces_inputs(opts.form),
              f'output [ {{ name: "{PROBS_OUTPUT}" data_type: TYPE_FP32 dims: [ {NUM_CLASSES} ] }} ]',
              f"instance_group [ {{ count: {opts.instances} kind: {kind} }} ]"]
     if opts.dynamic_batching:

@@ -4,9 +4,12 @@ call go to the server (``fer-serve``, or NVIDIA's Triton container serving a rep
 
     rec = Recognizer(backend="triton", url="grpc://gpu-box:8001")     # or "http://gpu-box:8000"
 
-Faces travel as uint8 48x48 (the crop's intensities rounded to 0..255: 4x smaller than float32), the server
-normalises them and answers probabilities, which ``run`` returns as log-probabilities (the Recognizer's softmax
-gives them back exactly).
+Faces travel as uint8 48x48 where that is exact (48x48 gray uint8 crops: 4x smaller than float32), and the server
+normalises them; crops that were resampled to 48x48 (any other size, or colour) have values uint8 would round, so
+to a server that takes it (the python form: fer-serve) they travel as the network's float input itself, and the
+served answer is the local one bit for bit. The onnx and tensorrt forms take uint8 only: there such crops are
+rounded (docs/serving.md gives the measured difference). The server answers probabilities, which ``run`` returns
+as log-probabilities (the Recognizer's softmax gives them back exactly).
 
 ``timeout`` bounds every call end to end: making the backend (readiness and configuration), and each ``run``,
 retries included -- a server that hangs, or answers one byte a second, costs at most ``timeout`` seconds. Failures
@@ -34,11 +37,13 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ...labels import INPUT_SIZE, NUM_CLASSES
-from ..inputs import to_uint8
+from ..inputs import normalise_faces, to_uint8
 from .base import Backend, BackendUnavailable, register
 
 #: the served model's tensors (every form of ``fer-export triton`` has them)
 FACES, PROBS = "faces", "probs"
+#: the python form's alternative input, the network's float input: sent for faces that uint8 would round
+NORMALISED = "normalised"
 DEFAULT_MODEL = "deepemotion"
 #: the largest answer (headers and body) taken from a server: 4,096 faces' probabilities are 115 KB
 MAX_ANSWER = 4 << 20
@@ -124,6 +129,8 @@ class TritonBackend(Backend):
             self.close()
             raise
         self.max_batch = check_config(self.config, f"{self.url}: model {self.model_name!r}")
+        self.takes_float = any(isinstance(i, dict) and i.get("name") == NORMALISED and i.get("data_type") == "TYPE_FP32"
+                               and _dims(i) == [1, INPUT_SIZE, INPUT_SIZE] for i in self.config.get("input", []))
 
     def close(self) -> None:
         self._wire.close()
@@ -151,8 +158,13 @@ class TritonBackend(Backend):
                 delay = min(delay * 2, 1.0)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        faces = to_uint8(np.asarray(x, np.float32).reshape(-1, 1, INPUT_SIZE, INPUT_SIZE))
-        probs = self._retrying(lambda deadline: self._wire.infer(faces, deadline), "inference")
+        x = np.ascontiguousarray(np.asarray(x, np.float32).reshape(-1, 1, INPUT_SIZE, INPUT_SIZE))
+        faces = to_uint8(x)
+        if self.takes_float and not np.array_equal(normalise_faces(faces), x):  # uint8 would round these faces
+            name, tensor, dtype = NORMALISED, x, "FP32"
+        else:
+            name, tensor, dtype = FACES, faces, "UINT8"
+        probs = self._retrying(lambda deadline: self._wire.infer(name, tensor, dtype, deadline), "inference")
         probs = check_probs(probs, len(faces), self.url or "")
         return np.log(np.maximum(probs, 1e-30))
 
@@ -242,10 +254,10 @@ class _Grpc:
         cfg = self._call("ModelConfig", self.pb.ModelConfigRequest(name=self.model), deadline).config
         return json_format.MessageToDict(cfg, preserving_proto_field_name=True)
 
-    def infer(self, faces: np.ndarray, deadline: float) -> np.ndarray:
+    def infer(self, name: str, faces: np.ndarray, dtype: str, deadline: float) -> np.ndarray:
         req = self.pb.ModelInferRequest(model_name=self.model)
         t = req.inputs.add()
-        t.name, t.datatype = FACES, "UINT8"
+        t.name, t.datatype = name, dtype
         t.shape.extend(faces.shape)
         req.outputs.add().name = PROBS
         req.raw_input_contents.append(faces.tobytes())
@@ -352,9 +364,9 @@ class _Http:
         except ValueError:
             raise ServerError("the server's model configuration is not JSON") from None
 
-    def infer(self, faces: np.ndarray, deadline: float) -> np.ndarray:
+    def infer(self, name: str, faces: np.ndarray, dtype: str, deadline: float) -> np.ndarray:
         n = len(faces)
-        head = json.dumps({"inputs": [{"name": FACES, "shape": list(faces.shape), "datatype": "UINT8",
+        head = json.dumps({"inputs": [{"name": name, "shape": list(faces.shape), "datatype": dtype,
                                        "parameters": {"binary_data_size": faces.nbytes}}],
                            "outputs": [{"name": PROBS, "parameters": {"binary_data": True}}]}).encode()
         hdrs, body = self._request("POST", f"/v2/models/{self.model}/infer", head + faces.tobytes(),

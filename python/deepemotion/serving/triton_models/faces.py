@@ -6,9 +6,11 @@ deepemotion's own ONNX Runtime backend, so the server's answers are the local ba
 DLPack (the python backend's own ``as_numpy`` reads wrong data under numpy 2; DLPack works under numpy 1.x and
 2.x), and so do outputs (``Tensor(name, array)`` sends an empty tensor under numpy 2; the harmless error
 ``Tensor.from_dlpack`` leaves behind is kept out of the log: ``serving/python_models.py``).
-Every request is checked before it joins a batch: one tensor
-``faces``, uint8, (n, 48, 48) with 1 <= n <= the config's max_batch_size; a request that fails gets its own
-error, the others their answers. The byte length of an input is not visible here (the python backend gives the
+Every request is checked before it joins a batch: exactly one of
+``faces``, uint8 (n, 48, 48), or ``normalised``, the network's float32 input (n, 1, 48, 48) (what the client sends
+for crops that were resampled: the served answer is then the local one bit for bit), with 1 <= n <= the config's
+max_batch_size; a request that fails gets its own error, the others their answers.
+The byte length of an input is not visible here (the python backend gives the
 declared shape only): inputs shorter than their shape are refused before they get here, by Triton >= 2.51 (gRPC)
 and by fer-serve's HTTP gate (serving/gate.py).
 """
@@ -39,12 +41,34 @@ def whole_faces(faces: np.ndarray) -> np.ndarray:
 
 
 def check_faces(faces: np.ndarray, max_batch: int) -> np.ndarray:
-    """One request's faces, or ValueError saying what is wrong with them."""
+    """One request's uint8 faces as the network input, or ValueError saying what is wrong with them."""
     if faces.dtype != np.uint8 or faces.ndim != 3 or faces.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
         raise ValueError(f"faces must be uint8 (N, {INPUT_SIZE}, {INPUT_SIZE}), got {faces.dtype} {faces.shape}")
     if not 1 <= len(faces) <= max_batch:
         raise ValueError(f"a request carries 1 to {max_batch} faces, got {len(faces)}")
-    return np.ascontiguousarray(faces)
+    return whole_faces(np.ascontiguousarray(faces))
+
+
+def check_normalised(x: np.ndarray, max_batch: int) -> np.ndarray:
+    """One request's float network input (N, 1, 48, 48) as it is, or ValueError (shape, type, NaN, range)."""
+    if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (1, INPUT_SIZE, INPUT_SIZE):
+        raise ValueError(f"normalised must be float32 (N, 1, {INPUT_SIZE}, {INPUT_SIZE}), got {x.dtype} {x.shape}")
+    if not 1 <= len(x) <= max_batch:
+        raise ValueError(f"a request carries 1 to {max_batch} faces, got {len(x)}")
+    if not np.isfinite(x).all() or np.abs(x).max() > 100:
+        raise ValueError("normalised holds NaN, infinite or out-of-range values")
+    return np.ascontiguousarray(x)
+
+
+def request_input(request: object, max_batch: int) -> np.ndarray:
+    """The network input of one request: its uint8 ``faces`` or its float ``normalised`` (exactly one)."""
+    faces = pb_utils.get_input_tensor_by_name(request, "faces")
+    normalised = pb_utils.get_input_tensor_by_name(request, "normalised")
+    if (faces is None) == (normalised is None):
+        raise ValueError("send exactly one of 'faces' (uint8) and 'normalised' (float32)")
+    if faces is not None:
+        return check_faces(np.from_dlpack(faces), max_batch)
+    return check_normalised(np.from_dlpack(normalised), max_batch)
 
 
 def parameter(config: dict, key: str, default: str) -> str:
@@ -67,13 +91,12 @@ class TritonPythonModel:
         checked: list = []
         for r in requests:
             try:
-                checked.append(check_faces(np.from_dlpack(pb_utils.get_input_tensor_by_name(r, "faces")),
-                                           self.max_batch))
+                checked.append(request_input(r, self.max_batch))
             except Exception as exc:  # noqa: BLE001 - this request fails with the reason, the others go on
                 checked.append(exc)
         good = [f for f in checked if isinstance(f, np.ndarray)]
         try:
-            x = whole_faces(np.concatenate(good)) if good else np.zeros((0, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
+            x = np.concatenate(good) if good else np.zeros((0, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
             probs = softmax(self.backend.run(x)).astype(np.float32) if len(x) else \
                 np.zeros((0, NUM_CLASSES), np.float32)
         except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error, the server lives on
