@@ -56,28 +56,35 @@ def _recognizers(models: Sequence[str], floor: bool) -> dict[str, Any]:
     return recs
 
 
-def time_recognizers(recs: dict[str, Any], batches: Sequence[int], rounds: int = 5, min_time: float = 0.3
-                     ) -> dict[tuple[str, int], list[float]]:
+def time_recognizers(recs: dict[str, Any], batches: Sequence[int], rounds: int = 5, min_time: float = 0.3,
+                     progress: bool = False) -> dict[tuple[str, int], list[float]]:
     """Seconds per ``predict_faces`` call of each Recognizer in ``recs`` on the same random 48x48 faces, per batch
     size: ``rounds`` rounds, each the median per Recognizer of a block of its calls, the Recognizers in turns whose
     order reverses every round (:func:`~deepemotion.benchmarks.timing.time_in_turns`: each has its own ONNX Runtime
     thread pool, which would still spin during the next one's call if the calls alternated one by one). Keyed by
-    (name, batch)."""
+    (name, batch). ``progress``: a bar on a terminal."""
+    from tqdm.auto import tqdm
+
     faces = np.random.default_rng(0).integers(0, 256, (max(batches), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
     times: dict[tuple[str, int], list[float]] = {(m, b): [] for b in batches for m in recs}
-    for b in batches:
-        x = faces[:b]
-        calls = {m: (lambda rec=rec: rec.predict_faces(x)) for m, rec in recs.items()}
-        for r in range(rounds):
-            for m, t in time_in_turns(calls, min_time, 5, warmup=5, reverse=r % 2 == 1).items():
-                times[(m, b)].append(float(np.median(t)))
+    # one step per round and batch: a large batch takes minutes (10 calls per model and round at the least)
+    with tqdm(total=len(batches) * rounds, desc="faces", unit="round", disable=None if progress else True,
+              leave=False) as bar:
+        for b in batches:
+            x = faces[:b]
+            calls = {m: (lambda rec=rec: rec.predict_faces(x)) for m, rec in recs.items()}
+            for r in range(rounds):
+                bar.set_postfix_str(f"batch {b}")
+                for m, t in time_in_turns(calls, min_time, 5, warmup=5, reverse=r % 2 == 1).items():
+                    times[(m, b)].append(float(np.median(t)))
+                bar.update(1)
     return times
 
 
 def bench_faces(models: Sequence[str], batches: Sequence[int] = (1, 64), rounds: int = 5, min_time: float = 0.3,
-                floor: bool = True) -> dict[str, Any]:
+                floor: bool = True, progress: bool = False) -> dict[str, Any]:
     recs = _recognizers(models, floor)
-    times = time_recognizers(recs, batches, rounds, min_time)
+    times = time_recognizers(recs, batches, rounds, min_time, progress)
     rows = []
     for b in batches:
         for m in recs:

@@ -22,6 +22,9 @@ def profile_session(model: Any, backend: str, batch: int, runs: int = 300, **opt
     profiler adds a little overhead of its own)."""
     from ..runtime.backends import create_backend
 
+    # a model ONNX Runtime cannot load is refused here first, with our message: a profiling session that fails to
+    # load prints ONNX Runtime's own error line ("Could not write a profile") when it is destroyed
+    create_backend(backend, model, **options)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             b = create_backend(backend, model, profile_prefix=os.path.join(tmp, "profile"), **options)

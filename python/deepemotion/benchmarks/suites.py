@@ -121,7 +121,8 @@ def _report_kernels(rows: Any) -> str:
 def _faces(args: argparse.Namespace) -> Any:
     from .faces import bench_faces
 
-    return bench_faces(args.models or [args.model, "tiny"], tuple(args.batches), min_time=max(0.1, args.min_time / 3))
+    return bench_faces(args.models or [args.model, "tiny"], tuple(args.batches), min_time=max(0.1, args.min_time / 3),
+                       progress=True)
 
 
 def _report_faces(r: Any) -> str:

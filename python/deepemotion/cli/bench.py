@@ -28,6 +28,9 @@ from .common import UsageError, add_model_options, cli_main, parser, require
 
 PROG = "fer-bench"
 DEFAULT_BATCHES = (1, 8, 64, 256)
+#: --min-time per case at most an hour (inf never ends); batches as large as a Recognizer's max_batch may be
+MAX_MIN_TIME_S = 3600.0
+MAX_BATCH = 65536
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,10 +71,13 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     from ..files import OutputPlan
     from ..runtime.assets import is_bundled_name
 
-    if any(b < 1 for b in args.batches):
-        raise UsageError("batch sizes must be >= 1")
-    if args.min_runs < 1 or args.min_time < 0:
-        raise UsageError("--min-runs must be >= 1 and --min-time >= 0")
+    if any(not 1 <= b <= MAX_BATCH for b in args.batches):
+        raise UsageError(f"--batches must be in 1..{MAX_BATCH}, got {args.batches}")
+    if args.min_runs < 1 or not 0 <= args.min_time <= MAX_MIN_TIME_S:
+        raise UsageError(f"--min-runs must be >= 1 and --min-time in 0..{MAX_MIN_TIME_S:g} seconds, got "
+                         f"{args.min_runs} and {args.min_time}")
+    if args.whole_graph and not args.profile:
+        raise UsageError("--whole-graph changes how --profile runs the graph; add --profile")
     if args.detector_frames < 1 or args.stream_frames < 1:
         raise UsageError("--detector-frames and --stream-frames must be >= 1")
     labels = [label for label, _ in candidate_backends(args.engine, args.model)]

@@ -104,7 +104,7 @@ def cli_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
         if getattr(args, "debug", False):
             raise
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_code", 2))  # 1 for a runtime failure behind a missing file (DownloadFailed)
     except Exception as exc:  # noqa: BLE001 - the policy: one line, exit 1, --debug for the rest
         if getattr(args, "debug", False):
             raise

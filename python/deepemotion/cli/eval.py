@@ -17,7 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -59,8 +59,9 @@ def plan_outputs(args: argparse.Namespace) -> dict[str, Path]:
     return {n: plan.add(out / n, n) for n in names}
 
 
-def model_probs(args: argparse.Namespace, data: Any) -> tuple[np.ndarray, str]:
-    """(probabilities, how) of the model on the faces: PyTorch for a checkpoint, else through Recognizer."""
+def model_runner(args: argparse.Namespace) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """(faces -> probabilities, how): PyTorch for a checkpoint, else ``Recognizer.predict_faces``. The model is loaded
+    here, before the data, so that a model file that is refused is refused at once."""
     if args.model.endswith((".pt", ".pth")):
         require_torch(PROG)
         from ..runtime.classify import softmax
@@ -68,11 +69,25 @@ def model_probs(args: argparse.Namespace, data: Any) -> tuple[np.ndarray, str]:
         from ..training.loop import predict_logits
 
         model, _ = load_checkpoint(args.model)
-        return softmax(predict_logits(model, data.images)), "PyTorch checkpoint"
-    from ..runtime.recognizer import predict_probs
+        return (lambda images: softmax(predict_logits(model, images))), "PyTorch checkpoint"
+    from ..runtime.recognizer import Recognizer, faces_probs
 
-    probs, backend = predict_probs(args.model, data.images, args.backend)
-    return probs, f"Recognizer.predict_faces, backend {backend}"
+    rec = Recognizer(model=args.model, backend=args.backend, detector=None)
+    return (lambda images: faces_probs(rec, images)), f"Recognizer.predict_faces, backend {rec.backend.name}"
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Options that need neither the model nor the data, checked first."""
+    from ..benchmarks.robustness import PERTURBATIONS
+
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    unknown = [n for n in args.perturb or [] if n not in PERTURBATIONS]
+    if unknown:
+        raise UsageError(f"--perturb: unknown condition(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(PERTURBATIONS)}")
+    if args.perturb is not None and args.model.endswith((".pt", ".pth")):
+        raise UsageError("--perturb runs through Recognizer: give a bundled model or an .onnx file")
 
 
 def write_figures(outputs: dict[str, Path], m: dict[str, Any], label: str) -> None:
@@ -94,8 +109,6 @@ def run_perturbations(args: argparse.Namespace, data: Any, outputs: dict[str, Pa
     from ..files import atomic_write, atomic_write_text
     from ..plots import PlotUnavailable
 
-    if args.model.endswith((".pt", ".pth")):
-        raise UsageError("--perturb runs through Recognizer: give a bundled model or an .onnx file")
     res = evaluate(args.model, data.images, data.labels, args.perturb or None, args.backend, args.seed,
                    progress=True)
     res.update({"data": data.name, "split": args.split, "command": args.command})
@@ -114,10 +127,12 @@ def run(args: argparse.Namespace) -> int:
     from ..training.data import resolve_dataset
     from ..training.metrics import format_metrics, metrics_from_predictions, reliability
 
+    check_args(args)
     outputs = plan_outputs(args)
+    predict, how = model_runner(args)
     kw: dict[str, Any] = {"variant": args.variant} if args.variant != "images" else {}
     data = resolve_dataset(args.data, args.split, **kw)
-    probs, how = model_probs(args, data)
+    probs = predict(data.images)
     m = metrics_from_predictions(data.labels, probs.argmax(1), data.class_names)
     m.update({"model": Path(args.model).name if "/" in args.model else args.model, "data": data.name,
               "split": args.split, "evaluated_with": how, "command": args.command})

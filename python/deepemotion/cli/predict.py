@@ -115,6 +115,7 @@ class JsonLines:
         if path is not None:
             import tempfile
 
+            path.parent.mkdir(parents=True, exist_ok=True)  # the plan allowed it: it exists, or is the run's --out
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
             self.tmp, self.fh = Path(tmp), os.fdopen(fd, "w")
 
@@ -288,9 +289,9 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime.assets import example_image
 
     if args.prefetch:
-        from ..runtime.download import yunet_model_path
+        from ..runtime.download import prefetch
 
-        print(f"YuNet detector model: {yunet_model_path()}")
+        print(f"YuNet detector model: {prefetch()}")
         return 0
     inputs = expand_inputs(args.inputs)
     if args.example:

@@ -15,6 +15,10 @@ from .common import UsageError, cli_main, parser, require_torch
 PROG = "fer-train"
 # training.model.ARCHS (kept here so --help needs no torch)
 ARCH_NAMES = ("paper", "tiny", "small", "base", "tiny-fast")
+#: --time-budget at most a year: inf or 1e308 seconds cannot be divided into epochs
+MAX_TIME_BUDGET_S = 365 * 86400.0
+#: files that mark a folder as holding a run (training.loop.Trainer.prepare_folder refuses the same)
+RUN_FILES = ("last.pt", "best.pt", "metrics.json")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -135,8 +139,13 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
 
     if args.teacher_tta and not args.teacher:
         raise UsageError("--teacher-tta changes how a teacher is run, and no --teacher is given")
-    if args.time_budget is not None and not args.time_budget > 0:
-        raise UsageError(f"--time-budget must be a positive number of seconds, got {args.time_budget}")
+    if args.time_budget is not None and not 0 < args.time_budget <= MAX_TIME_BUDGET_S:
+        raise UsageError(f"--time-budget must be a positive number of seconds up to {MAX_TIME_BUDGET_S:.0f} (a year), "
+                         f"got {args.time_budget}")
+    if args.stop_after is not None and args.stop_after < 1:
+        raise UsageError(f"--stop-after must be >= 1 (epochs of this call), got {args.stop_after}")
+    if args.cv_folds and args.cv_folds < 2:
+        raise UsageError(f"--cv-folds must be >= 2, got {args.cv_folds}")
     if args.time_budget is not None and args.cv_folds:
         raise UsageError("--time-budget fits one run's epochs; with --cv-folds each fold is its own run")
     shape = ("arch", "widths", "depths", "hidden", "sample_size", "loc_pool")
@@ -168,6 +177,54 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
         threads=args.threads)
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
+    return out
+
+
+def recipe_changes(recorded: Any, given: dict[str, Any]) -> list[str]:
+    """What differs between a run's recorded training configuration and the one given now, as ``name: recorded X,
+    given Y`` (nested fields dotted: ``model.widths``); empty when a resume may continue the run."""
+    from ..training.loop import _recipe
+
+    old, new = _recipe(recorded), _recipe(given)
+    if old == new:
+        return []
+    if not isinstance(old, dict):
+        return [f"no readable training configuration ({type(old).__name__})"]
+    a, b = _flat(old), _flat(new)
+    return [f"{k}: recorded {a.get(k)!r}, given {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def check_run_folder(folder: Path, cfg: Any, resume: bool, overwrite: bool) -> None:
+    """What the trainer would refuse in ``folder``, found before any data is read: a run there without --resume or
+    --overwrite; with --resume, a last.pt that is not a readable checkpoint, or was written with other options (each
+    named with its recorded value, e.g. the --epochs a --time-budget run chose)."""
+    from ..training.checkpoint import read_checkpoint
+    from ..training.loop import RunFolderInUse
+
+    last = folder / "last.pt"
+    if not resume:
+        taken = [n for n in RUN_FILES if (folder / n).exists()]
+        if taken and not overwrite:
+            raise RunFolderInUse(f"{folder}: holds a run ({', '.join(taken)}); continue it with --resume, or "
+                                 "replace it with --overwrite, or pick another --out")
+        return
+    if not last.exists():
+        return
+    changes = recipe_changes(read_checkpoint(last).get("train_config"), cfg.to_dict())
+    if changes:
+        hint = " (a --time-budget run records the epochs it chose: resume with that --epochs)" \
+            if any(c.startswith("epochs:") for c in changes) else ""
+        more = "; ..." if len(changes) > 4 else ""
+        raise UsageError(f"{last}: was written with other training options: {'; '.join(changes[:4])}{more}{hint}; "
+                         "resume with the same options or use a new --out")
+
+
 def load_data(args: argparse.Namespace, split: str | None) -> Any:
     from ..training.data import resolve_dataset
 
@@ -188,6 +245,9 @@ def run(args: argparse.Namespace) -> int:
     init = read_checkpoint(args.init) if args.init else None
     cfg = make_config(args, init["config"] if init else None)
     out = Path(args.out)
+    folders = [out / f"fold{k}" for k in range(args.cv_folds)] if args.cv_folds else [out]
+    for folder in folders:  # refusals that need no data come before the data set is looked up
+        check_run_folder(folder, cfg, args.resume, args.overwrite)
     meta = {"data": args.data if "/" not in args.data else Path(args.data).name, "train_split": args.train_split,
             "val_split": args.val_split, "command": args.command, "date": time.strftime("%Y-%m-%d"),
             "init": Path(args.init).name if args.init else None}
@@ -229,8 +289,6 @@ def _cross_validate(args: argparse.Namespace, cfg: Any, out: Path, meta: dict[st
     from ..training.data import subject_folds
     from ..training.loop import Trainer, evaluate
 
-    if args.cv_folds < 2:
-        raise UsageError(f"--cv-folds must be >= 2, got {args.cv_folds}")
     data = load_data(args, None)
     folds = subject_folds(data.groups, args.cv_folds, seed=cfg.seed)
     accs, n_correct, n_total = [], 0, 0

@@ -9,6 +9,9 @@ Where the file is looked for, in order:
    cache: streamed to a temporary file in the cache folder, checked against the known size and
    SHA-256, then renamed into place -- a partial or corrupt download never lands in the cache.
 
+A failed download is remembered for :data:`RETRY_AFTER_S` seconds in the process: further ``Recognizer()`` calls
+offline fail at once with the same message instead of waiting for the network again.
+
 Robots that are offline in the field prefetch it once: ``fer-predict --prefetch`` (or
 ``python -m deepemotion.runtime.download``), or copy the file and set ``$DEEPEMOTION_YUNET``.
 """
@@ -32,6 +35,18 @@ TIMEOUT_S = 15.0
 
 class ModelUnavailable(FileNotFoundError):
     """A third-party model file is not here and could not be downloaded; the message names the fix."""
+
+
+class DownloadFailed(ModelUnavailable):
+    """The download itself failed (no network, a server that does not answer or sends a wrong file, a cache that
+    cannot be written): a runtime failure, exit 1 in the tools (``exit_code``), where a missing path is exit 2."""
+
+    exit_code = 1
+
+
+#: a failed download is not tried again for this long in the same process (a robot that comes online later gets it)
+RETRY_AFTER_S = 600.0
+_FAILED: dict[tuple[str, str], tuple[float, str]] = {}  # (url, destination) -> (when, the message raised)
 
 
 def cache_dir() -> Path:
@@ -80,8 +95,9 @@ def _fetch(url: str, out: Any, size: int, timeout: float, deadline: float, show:
 
     h, got = hashlib.sha256(), 0
     req = urllib.request.Request(url, headers={"User-Agent": "deepemotion"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp, \
-            tqdm(total=size, unit="B", unit_scale=True, desc=name, disable=not show, leave=False) as bar:
+    # the bar comes first: a server that accepts and does not answer is waited for in sight, not silently
+    with tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {name}", disable=not show,
+              leave=False) as bar, urllib.request.urlopen(req, timeout=timeout) as resp:
         while True:
             if time.monotonic() > deadline:
                 raise ModelUnavailable(f"{url}: not complete after {DEADLINE_S:g} s ({got} of {size} bytes)")
@@ -157,17 +173,44 @@ def yunet_model_path(path: str | os.PathLike[str] | None = None, allow_download:
             from None
     if not allow_download:
         raise ModelUnavailable(f"the YuNet face-detector model is not in the cache ({cached}). {_fix_hint(cached)}")
-    url = os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL)
+    return _download_once(os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL), cached,
+                          "the YuNet face-detector model is not in the cache and ", _fix_hint(cached))
+
+
+def _download_once(url: str, cached: Path, lead: str, hint: str) -> Path:
+    """``download(url, cached)``, or DownloadFailed (``lead`` + the reason + ``hint``) -- at once, with the same
+    message, when it failed in this process less than :data:`RETRY_AFTER_S` ago."""
+    key = (url, str(cached))
+    failed = _FAILED.get(key)
+    if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_S:
+        raise DownloadFailed(failed[1])
     try:
-        return download(url, cached)
+        path = download(url, cached)
     except ModelUnavailable as exc:
-        raise ModelUnavailable(f"the YuNet face-detector model is not in the cache and {exc}. {_fix_hint(cached)}") \
-            from None
+        message = f"{lead}{exc}. {hint}"
+        _FAILED[key] = (time.monotonic(), message)
+        raise DownloadFailed(message) from None
+    _FAILED.pop(key, None)
+    return path
+
+
+def prefetch() -> Path:
+    """The YuNet model file, downloaded into the cache now unless it is there (or ``$DEEPEMOTION_YUNET`` names it):
+    for a machine that will be offline. DownloadFailed says what to check."""
+    try:
+        return yunet_model_path(allow_download=False)
+    except ModelUnavailable:
+        if os.environ.get("DEEPEMOTION_YUNET"):
+            raise
+    cached = cache_dir() / YUNET_FILE
+    return _download_once(os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL), cached, "",
+                          f"Fix: check this machine's network (and https_proxy), or get that file elsewhere and copy "
+                          f"it to {cached}")
 
 
 def main() -> int:
     try:
-        p = yunet_model_path()
+        p = prefetch()
     except ModelUnavailable as exc:
         print(f"deepemotion: {exc}", file=sys.stderr)
         return 1

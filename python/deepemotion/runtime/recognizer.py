@@ -223,6 +223,10 @@ def predict_probs(model: Any, images: Any, backend: Any = "auto") -> tuple[np.nd
     """(probabilities (N, 7), the backend's name) of faces (an (N, H, W) uint8 array or a list of crops) as
     ``Recognizer.predict_faces`` returns them."""
     rec = Recognizer(model=model, backend=backend, detector=None)
+    return faces_probs(rec, images), rec.backend.name
+
+
+def faces_probs(rec: Recognizer, images: Any) -> np.ndarray:
+    """(N, 7) probabilities of faces (an (N, H, W) uint8 array or a list of crops) through ``rec.predict_faces``."""
     faces = rec.predict_faces(images)
-    probs = np.stack([f.probs for f in faces]) if faces else np.zeros((0, 7), np.float32)
-    return probs, rec.backend.name
+    return np.stack([f.probs for f in faces]) if faces else np.zeros((0, NUM_CLASSES), np.float32)

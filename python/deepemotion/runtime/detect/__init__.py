@@ -4,6 +4,7 @@ that declares its framing (``box_in_crop``)."""
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from typing import Any
 
@@ -37,6 +38,20 @@ def _failures() -> tuple[type[BaseException], ...]:
     return ModelUnavailable, BackendUnavailable, ValueError, OSError
 
 
+_SAID: set[str] = set()  # the fallback warnings this process has given (each is given once)
+_SAID_LOCK = threading.Lock()
+
+
+def _warn_once(message: str) -> None:
+    """A RuntimeWarning, once per process for each message: every Recognizer() of an offline process falls back
+    for the same reason, and the download is not retried meanwhile (runtime/download.py)."""
+    with _SAID_LOCK:
+        if not message or message in _SAID:
+            return
+        _SAID.add(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
 def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os.PathLike[str] | None = None
                     ) -> Any:
     """A detector from ``spec``: "auto" (the registered detectors with an ``auto_rank``, best first: the first that
@@ -54,9 +69,8 @@ def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os
             except _failures() as exc:  # any reason this detector cannot run here: the next one, and say why
                 reasons.append(f"{e.name}: {exc}")
                 continue
-            if reasons:
-                warnings.warn(f"deepemotion: using the {e.name} face detector, which finds fewer faces, because "
-                              + "; ".join(reasons), RuntimeWarning, stacklevel=3)
+            _warn_once(f"deepemotion: using the {e.name} face detector, which finds fewer faces, because "
+                       + "; ".join(reasons) if reasons else "")
             return det
         raise RuntimeError("no face detector can run here: " + "; ".join(reasons))
     if isinstance(spec, str):
