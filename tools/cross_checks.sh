@@ -6,7 +6,11 @@
 #      JetPack 6) by the installed nvcc, and for sm_72 (Xavier, JetPack 5) by clang with CUDA 11.8's headers and
 #      assembled by CUDA 11.8's ptxas (CUDA 13's nvcc no longer targets sm_72; the CUDA 11.8 pieces come from
 #      PyPI's nvidia-* wheels). Device code does not depend on the host CPU, so these checks hold for an aarch64
-#      host too; the host side of the .cu files is compiled by the CPU build above.
+#      host too; the host side of the .cu files is compiled by the CPU build above;
+#   3. TensorRT: every source that includes a TensorRT header (the plugin, the engine runner and its checks, the
+#      _trt binding) compiled against the public headers of each release in ../shared/third_party/tensorrt (10.3 =
+#      JetPack 6, 10.16, 11.1; $TRT_HEADERS_ROOT overrides), warnings as errors, and by the aarch64 cross-compiler
+#      against 10.3 (JetPack 6 is aarch64). No TensorRT library is needed: its use is the plugin contract test's.
 # Each step needs its tools: missing ones are installed with apt / pip when possible, else the step says SKIP
 # with the reason. A compile error fails the script.
 #
@@ -88,6 +92,50 @@ if need_apt clang++-14 clang-14 && $PY -m pip download -q --no-deps -d "$WORK/wh
   done
 else
   echo "  SKIP  sm_72: needs clang-14 and the nvidia-cuda-*-cu11 wheels from PyPI"
+fi
+echo "cross_checks: TensorRT-facing sources against TensorRT's public headers"
+TRT_ROOT=${TRT_HEADERS_ROOT:-../shared/third_party/tensorrt}
+CUDA_INC=${CUDA_HOME:-/usr/local/cuda}/include
+# sources that include a TensorRT header, directly or through one of ours (engine_checks.h, ...)
+trt_include='#[[:space:]]*include[[:space:]]*[<"]Nv(Infer|Onnx)[A-Za-z]*\.h'
+trt_headers=$(grep -rlE "$trt_include" csrc --include='*.h' --include='*.hpp' | xargs -r -n1 basename | paste -sd'|')
+trt_sources=$(grep -rlE "$trt_include${trt_headers:+|#[[:space:]]*include[[:space:]]*\"([a-z_]+/)*($trt_headers)\"}" \
+  csrc --include='*.cpp' --include='*.cc' --include='*.cu' | sort)
+trt_releases=$(ls -d "$TRT_ROOT"/*/include 2>/dev/null | sort -V)
+if [ -z "$trt_releases" ]; then
+  echo "  SKIP  no TensorRT headers in $TRT_ROOT/<version>/include"
+elif [ ! -f "$CUDA_INC/cuda_runtime_api.h" ]; then
+  echo "  SKIP  no CUDA headers in $CUDA_INC (set CUDA_HOME)"
+else
+  for inc in $trt_releases; do
+    rel=$(basename "$(dirname "$inc")")
+    trt_flags=(-Icsrc -isystem "$inc" -isystem "$CUDA_INC" -DDEEPEMOTION_WITH_CUDA=1 -DDEEPEMOTION_WITH_TENSORRT=1)
+    for f in $trt_sources; do
+      case "$f" in
+        *.cu) compile "TensorRT $rel $f" "$NVCC" -std=c++17 "${trt_flags[@]}" -c "$f" -o "$WORK/o.o" ;;
+        csrc/bindings/*)
+          if [ -n "$PBINC" ]; then
+            compile "TensorRT $rel $f" g++ -std=c++17 -fsyntax-only -Wall -Wextra -Werror -Wno-deprecated-declarations \
+              "${trt_flags[@]}" -isystem "$PYINC" -isystem "$PBINC" "$f"
+          else
+            echo "  SKIP  TensorRT $rel $f: pybind11 is not importable by $PY"
+          fi ;;
+        *) compile "TensorRT $rel $f" g++ -std=c++17 -fsyntax-only -Wall -Wextra -Werror -Wno-deprecated-declarations \
+             "${trt_flags[@]}" "$f" ;;
+      esac
+    done
+  done
+  jp6="$TRT_ROOT/10.3/include"
+  if command -v aarch64-linux-gnu-g++ >/dev/null && [ -f "$jp6/NvInfer.h" ]; then
+    for f in $trt_sources; do
+      case "$f" in csrc/bindings/*|*.cu) continue ;; esac
+      compile "aarch64 TensorRT 10.3 (JetPack 6) $f" aarch64-linux-gnu-g++ -std=c++17 -fsyntax-only -Wall -Wextra \
+        -Werror -Wno-deprecated-declarations -Icsrc -isystem "$jp6" -isystem "$CUDA_INC" -DDEEPEMOTION_WITH_CUDA=1 \
+        -DDEEPEMOTION_WITH_TENSORRT=1 "$f"
+    done
+  else
+    echo "  SKIP  aarch64 TensorRT 10.3: no aarch64 cross-compiler or no 10.3 headers"
+  fi
 fi
 echo "cross_checks: $([ $fail = 0 ] && echo passed || echo FAILED) in $(( $(date +%s) - t0 )) s"
 exit $fail
