@@ -1,6 +1,6 @@
 """Files, safely: the output policy of every tool (:class:`OutputPlan`: never onto an input or an existing file
 without overwrite), atomic writes with a normal file's mode, and reading images whose names OpenCV cannot take.
-Used by every part of the package; imports nothing of it."""
+Used by every part of the package; imports nothing of it but the image decoder (``runtime/images.py``)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +8,11 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+# decoding untrusted images (the size every format declares is read first; memory bounded per input byte) is the
+# runtime's (it imports nothing of the package either); re-exported here for the tools
+from .runtime.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, decode_image, image_header_size  # noqa: F401
 
 if TYPE_CHECKING:
     import numpy as np
@@ -112,85 +116,6 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
-#: decoded images are refused above this many pixels (an 8K frame has 33 M): a small crafted file can declare a
-#: 30000 x 30000 image, which OpenCV would decode into gigabytes before any other check
-MAX_IMAGE_PIXELS = 64_000_000
-#: and files above this size are not read at all
-MAX_IMAGE_BYTES = 256 << 20
-
-
-def _be(b: bytes) -> int:
-    return int.from_bytes(b, "big")
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    pos = 2
-    while pos + 9 < len(data):
-        if data[pos] != 0xFF:
-            pos += 1
-            continue
-        marker = data[pos + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            pos += 1 if marker == 0xFF else 2
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
-            return _be(data[pos + 7:pos + 9]), _be(data[pos + 5:pos + 7])
-        pos += 2 + _be(data[pos + 2:pos + 4])
-    return None
-
-
-def image_header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) an encoded PNG, JPEG, BMP or WebP image declares in its header (read without decoding it),
-    or None for other formats and headers too short to tell."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return _be(data[16:20]), _be(data[20:24])
-    if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data[:1 << 20])
-    if data[:2] == b"BM" and len(data) >= 26:
-        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(int.from_bytes(data[22:26], "little",
-                                                                                              signed=True))
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        if data[12:16] == b"VP8X":
-            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-        if data[12:16] == b"VP8L":
-            bits = int.from_bytes(data[21:25], "little")
-            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-        if data[12:16] == b"VP8 ":
-            return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
-    return None
-
-
-def decode_image(data: Any, name: str, gray: bool = False) -> np.ndarray:
-    """Decode an encoded image (bytes or a uint8 array): BGR, or gray. The size its header declares is checked
-    first (:data:`MAX_IMAGE_PIXELS`); OpenCV's own log lines about damaged files are kept quiet. ValueError
-    naming ``name`` when it is too large or cannot be decoded."""
-    import cv2
-    import numpy as np
-
-    buf = np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else \
-        np.ascontiguousarray(data, np.uint8).reshape(-1)
-    if buf.size == 0:
-        raise ValueError(f"{name}: is empty, not an image")
-    size = image_header_size(buf[:1 << 20].tobytes())
-    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
-        raise ValueError(f"{name}: declares a {size[0]}x{size[1]} image; images above {MAX_IMAGE_PIXELS // 10**6} "
-                         "megapixels are refused")
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    except cv2.error:
-        img = None
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-    if img is None:
-        raise ValueError(f"{name}: cannot be decoded as an image")
-    if img.shape[0] * img.shape[1] > MAX_IMAGE_PIXELS:
-        raise ValueError(f"{name}: is a {img.shape[1]}x{img.shape[0]} image; images above "
-                         f"{MAX_IMAGE_PIXELS // 10**6} megapixels are refused")
-    return img
 
 
 def read_image(path: str | os.PathLike[str], gray: bool = False) -> np.ndarray:
