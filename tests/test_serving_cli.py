@@ -92,6 +92,21 @@ def test_the_log_is_capped_and_rotated(tmp_path, monkeypatch):
     assert max(sizes) <= 10_000 and len(pump.lines) == 200
 
 
+def test_a_server_wheel_older_than_2_51_is_refused(monkeypatch):
+    """nvidia-pytriton 0.5.7 carries Triton 2.45.0, which answers inputs shorter than their shape from stale memory
+    (gRPC 1 byte for a 2,304-byte face: answered); fer-serve asks for the wheel that carries 2.51.0."""
+    import importlib.metadata
+    import importlib.util
+
+    if importlib.util.find_spec("pytriton") is None:
+        pytest.skip("no nvidia-pytriton here")
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "0.5.7" if name == "nvidia-pytriton" else real(name))
+    with pytest.raises(ImportError, match=r"older than 2\.51\.0.*--no-deps \"nvidia-pytriton==0\.7\.0\""):
+        serving.find_tritonserver()
+
+
 def test_failure_summary_names_the_error_not_the_option_table():
     lines = ["+------+------+", "| model_repository_path[0] | /x |", "I1204 server.cc:1] started",
              'E1204 16:47:59.712848 1 model_lifecycle.cc:642] "failed to load \'deepemotion\' version 1: Internal: '
@@ -101,16 +116,22 @@ def test_failure_summary_names_the_error_not_the_option_table():
     assert "failed to load 'deepemotion'" in text and "|" not in text.replace(" | ", "") and "Cuda" not in text
 
 
-@pytest.mark.parametrize("option", [["--health-interval", "nan"], ["--health-interval", "inf"],
-                                    ["--start-timeout", "nan"], ["--restart-window", "-1"],
-                                    ["--http-port", "9000", "--grpc-port", "9000"], ["--host", "localhost"]])
-def test_bad_options_are_one_line_exit_2_before_anything_starts(option):
+@pytest.mark.parametrize("option, says", [
+    (["--health-interval", "nan"], "--health-interval must be a number"),
+    (["--health-interval", "inf"], "--health-interval must be a number"),
+    (["--start-timeout", "nan"], "--start-timeout must be a number"),
+    (["--restart-window", "-1"], "--restart-window must be a number"),
+    (["--http-port", "SAME", "--grpc-port", "SAME"], "must differ"),
+    (["--host", "localhost"], "--host must be an IP address")])
+def test_bad_options_are_one_line_exit_2_before_anything_starts(option, says):
     if _have_server() is not None:
         pytest.skip("fer-serve checks the server install before its options")
-    out = subprocess.run([sys.executable, "-m", "deepemotion.cli.serve", *option], capture_output=True, text=True,
-                         timeout=60)
+    same = str(serving.free_port())  # one free port for both: refused before Triton is started on it
+    out = subprocess.run([sys.executable, "-m", "deepemotion.cli.serve", *[same if o == "SAME" else o for o in option]],
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out
-    assert out.stderr.count("\n") == 1 and out.stderr.startswith("fer-serve: error: ") and "serving" not in out.stdout
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("fer-serve: error: ") and says in out.stderr, out
+    assert "serving" not in out.stdout
 
 
 # -- a real server --------------------------------------------------------------------------------------------
