@@ -9,6 +9,10 @@ endif()
 include(CheckLanguage)
 check_language(CUDA)
 if(NOT CMAKE_CUDA_COMPILER)
+  if(EXISTS "/usr/local/cuda/bin/nvcc")  # JetPack and NVIDIA's installers put nvcc there, off PATH
+    message(WARNING "deepemotion: /usr/local/cuda/bin/nvcc exists but is not on PATH, so this build has no CUDA "
+                    "kernels: export PATH=/usr/local/cuda/bin:$PATH (or CUDACXX=/usr/local/cuda/bin/nvcc) and reinstall")
+  endif()
   deepemotion_feature_missing(DEEPEMOTION_WITH_CUDA "no CUDA compiler was found (set CUDACXX or CMAKE_CUDA_COMPILER)")
   return()
 endif()

@@ -54,7 +54,7 @@ def test_tools_without_torch_say_what_to_install():
         raise SystemExit(main(["--data", "fer2013", "--out", "/tmp/never"]))
     """)
     assert r.returncode == 2
-    assert 'pip install "deepemotion[train]"' in r.stderr and "Traceback" not in r.stderr
+    assert 'pip install ".[train]"' in r.stderr and "Traceback" not in r.stderr
     r = run("""
         from deepemotion.cli.train import main
         raise SystemExit(main(["--help"]))

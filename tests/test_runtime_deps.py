@@ -137,4 +137,4 @@ def test_export_without_the_extra_names_it():
         raise SystemExit(main(["onnx", "--out", "/nonexistent-folder/x.onnx"]))
     """)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
-    assert 'pip install "deepemotion[export]"' in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert 'pip install ".[export]"' in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -1,7 +1,7 @@
 """deepemotion: facial-expression recognition for the edge.
 
 The runtime (``Recognizer``, the ONNX Runtime backend, the C++ ops) needs only numpy, onnxruntime and
-OpenCV. Training and export need PyTorch (``pip install "deepemotion[train]"`` / ``[export]``); they
+OpenCV. Training and export need PyTorch (``pip install ".[train]"`` / ``".[export]"`` in the clone); they
 live in ``deepemotion.training`` and ``deepemotion.export`` and are never imported by the runtime.
 
     deepemotion/labels.py      classes, input size, normalisation, tensor names (defined once)

@@ -20,8 +20,9 @@ def assert_has_ext() -> Any:
     if _C is None:
         raise ImportError(
             "deepemotion's compiled core (deepemotion._C) could not be imported: "
-            f"{_IMPORT_ERROR}. Reinstall with `pip install --force-reinstall --no-cache-dir deepemotion` "
-            "(it needs a C++17 compiler and CMake >= 3.24 when no wheel matches your platform)."
+            f"{_IMPORT_ERROR}. Reinstall from the clone of deepemotion: "
+            "`pip install --force-reinstall --no-cache-dir .` "
+            "(it needs a C++17 compiler; CMake >= 3.24 comes from PyPI when the system's is older)."
         )
     return _C
 

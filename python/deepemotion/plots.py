@@ -18,7 +18,8 @@ def pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise PlotUnavailable("plots need matplotlib: pip install 'deepemotion[bench]'") from None
+        raise PlotUnavailable("plots need matplotlib: pip install matplotlib (or, in the clone of deepemotion, "
+                              "pip install '.[bench]')") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -12,7 +12,7 @@ per frame (detections matching no face), label accuracy on the found faces, and 
 from what pasting did to the faces (upscaling, brightness): those crops with the face's brightness factor, and
 ``predict`` on the frame given each face's true box; milliseconds per ``predict()``; and OpenCV's Haar cascade
 alone at full resolution, the speed reference.
-Needs scikit-image (``pip install "deepemotion[bench]"``) and $DEEPEMOTION_DATA.
+Needs scikit-image (``pip install ".[bench]"`` in the clone) and $DEEPEMOTION_DATA.
 """
 from __future__ import annotations
 

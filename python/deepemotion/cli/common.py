@@ -23,7 +23,8 @@ class MissingExtra(UsageError):
     """An optional dependency is not installed."""
 
     def __init__(self, package: str, extra: str, what: str) -> None:
-        super().__init__(f"{what} needs {package}: pip install \"deepemotion[{extra}]\"")
+        super().__init__(f"{what} needs {package}: pip install \".[{extra}]\" in the clone of deepemotion (or pip "
+                         f"install {package})")
 
 
 def require(module: str, extra: str, what: str) -> Any:
@@ -37,13 +38,13 @@ def require(module: str, extra: str, what: str) -> Any:
 
 
 def require_torch(what: str) -> Any:
-    """torch, or a one-line error: on CPU-only machines pin a CPU build (see constraints.txt)."""
+    """torch, or a one-line error: on CPU-only machines PyTorch's CPU build (constraints.txt, README)."""
     try:
         import torch
     except ImportError:
-        raise UsageError(f"{what} needs PyTorch: pip install \"deepemotion[train]\" (on a CPU-only machine pin a "
-                         "CPU build of torch with a constraints file, as the repository's constraints.txt does, to "
-                         "avoid a multi-GB CUDA download)") from None
+        raise UsageError(f"{what} needs PyTorch: pip install \".[train]\" in the clone of deepemotion (CPU only: "
+                         "add --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt, or pip "
+                         "pulls a multi-GB CUDA build)") from None
     return torch
 
 

@@ -48,7 +48,8 @@ def _require_cuda(ext: Any) -> None:
         raise RuntimeError(
             "affine_grid_sample: got a CUDA array, but this build of deepemotion has no CUDA kernels "
             "(build_info()['cuda'] is False). Reinstall from source on a machine with the CUDA toolkit "
-            "(nvcc on PATH or CUDACXX set): pip install --no-binary deepemotion deepemotion")
+            "(nvcc on PATH or CUDACXX set): in the clone of deepemotion, "
+            "pip install --force-reinstall --no-cache-dir .")
 
 
 def _check_out_dims(input: Any, out_h: int, out_w: int) -> None:

@@ -1,5 +1,5 @@
 """An ONNX file's interface -- its inputs, outputs and their shapes -- read and edited without the ``onnx``
-package, which is not a runtime dependency (a user's ``pip install deepemotion`` does not bring it).
+package, which is not a runtime dependency (a user's ``pip install .`` does not bring it).
 
 An ONNX file is one protobuf ``ModelProto``. Only the fields on the path to the graph's inputs and outputs are
 decoded here; every other field is kept as its original bytes, so an edit changes nothing else. The field
