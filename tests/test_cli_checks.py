@@ -119,6 +119,16 @@ def test_fer_bench_profile_of_a_bad_model_prints_only_our_line(tmp_path, capfd):
     assert len(err) == 1 and err[0].startswith("fer-bench: error: ") and "junk.onnx" in err[0], err
 
 
+def test_fer_bench_says_which_suite_runs_before_it_runs(capsys):
+    """fer-bench --serve printed nothing for the 51 s its servers took: each suite is named as it starts."""
+    from deepemotion.cli.bench import main
+
+    assert main(["--no-backends", "--min-time", "0", "--min-runs", "2", "--json", "", "--plot", ""]) == 0
+    out = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("[1/1] stages: the stages of predict()"))
+    assert any(line.startswith("predict() on a 640x480 frame") for line in out[start + 1:])
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -199,3 +209,28 @@ def test_prefetch_that_cannot_download_is_a_runtime_failure_in_one_whole_line(ba
     assert main(["--prefetch"]) == 1
     err = _error(capsys, "fer-predict")
     assert "the transfer ended" in err and err.endswith(str(download.cache_dir() / download.YUNET_FILE)), err
+
+
+def test_fer_export_int8_says_what_it_is_doing(monkeypatch, capsys):
+    """fer-export int8 ran 32 s with one line: the check on PublicTest, its longest step, is announced too."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import numpy as np
+
+    from deepemotion.export.quantize import quantize_model
+    from deepemotion.training import data
+    from deepemotion.training.checkpoint import load_model
+
+    rng = np.random.default_rng(0)
+
+    def faces(name, split):
+        n = 32
+        return data.FaceSet(rng.integers(0, 256, (n, 48, 48)).astype(np.uint8), np.arange(n) % 7,
+                            np.array([split] * n), np.array([str(i) for i in range(n)]), name=f"{name}:{split}")
+
+    monkeypatch.setattr(data, "resolve_dataset", faces)
+    model, _ = load_model("tiny")
+    _, report = quantize_model(model, n_calibration=16, progress=True)
+    out = capsys.readouterr().out
+    assert "calibrating on 16" in out and "checking the FP32 and INT8 graphs on 32 fer2013:public_test faces" in out
+    assert 0 <= report["int8_accuracy"] <= 1

@@ -113,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     info = machine_info()
     print(f"machine: {info['cpu']} ({info['cores']} cores)" + (f", GPU {info['gpu']['name']}" if "gpu" in info else ""))
     result: dict[str, Any] = {"machine": info, "command": args.command}
-    for s in suites:
+    for k, s in enumerate(suites, 1):
+        # a suite may take a minute or more (--serve starts servers): say which one runs before it does
+        print(f"\n[{k}/{len(suites)}] {s.name}: {s.help} ...", flush=True)
         out = s.run(args)
         if s.name == "backends":  # its rows, skipped and ratios stay at the top level of the JSON (--compare reads it)
             result.update(out)
