@@ -6,6 +6,7 @@
 #   3. three teachers trained side by side, data resident on the GPU              (background, TEACH_S seconds)
 #      while the package is built with the CUDA kernels for sm_90 (full log; build_info()['cuda'] must be true)
 #      and the CUDA op tests run against PyTorch                                         -> build.log, pytest_cuda.txt
+#      and, with TensorRT's headers carried in .gpu/trt, the plugin's enqueue against PyTorch     -> plugin_enqueue.txt
 #   4. the kernel sweep on a quiet GPU: sampler and crops against PyTorch, past L2, GB/s vs the copy rate
 #   5. students distilled from the teachers side by side (STUDENT_SET: the default fine-tuned and from scratch
 #      within 200 MFLOP; tiny and tiny-fast from scratch on request), each on the time left
@@ -172,6 +173,22 @@ else
   say "NO DATA: $FPK is missing or damaged: no training; the build, tests and kernel sweep still run"
 fi
 
+# --- the TensorRT plugin's enqueue against PyTorch (background; no TensorRT needed: tests/_plugin_contract.py builds
+#     the contract test with nvcc against the headers carried in .gpu/trt/<version>/include) ---------------------
+PLUGIN_PID=0
+if [ "$DRY" = 1 ]; then
+  python3 tests/_plugin_contract.py --help >/dev/null || fail "tests/_plugin_contract.py does not run"
+elif compgen -G "$ROOT/.gpu/trt/*/include" >/dev/null; then
+  HDRS=(); for h in "$ROOT"/.gpu/trt/*/include; do HDRS+=(--headers "$h"); done
+  say "plugin contract test with enqueue against PyTorch (${#HDRS[@]} / 2 header versions; log: plugin.log)"
+  ( timeout 300 python3 tests/_plugin_contract.py "${HDRS[@]}" --variants plain --enqueue --require-enqueue \
+      --build "$WORK/plugin_build" --report "$WORK/plugin_enqueue.txt" > "$WORK/plugin.log" 2>&1
+    echo "plugin contract test: exit $?" >> "$WORK/plugin.log" ) &
+  PLUGIN_PID=$!
+else
+  say "no .gpu/trt headers carried: the plugin's enqueue is not tested in this run"
+fi
+
 # --- training helpers ---------------------------------------------------------------------------------------
 # train NAME BUDGET_S ARGS...: one fer-train run from the sources (training needs no compiled core), under the
 # planner and a timeout; a run that fails within its first 120 s on the resident path is retried on the host path
@@ -257,6 +274,11 @@ fi
 
 for p in "${TEACH_PIDS[@]}"; do wait "$p"; done
 say "teachers done"
+if [ "$PLUGIN_PID" != 0 ]; then
+  wait "$PLUGIN_PID"
+  say "$(tail -1 "$WORK/plugin.log")"; grep -E "PASS|FAIL|enqueue" "$WORK/plugin.log" | tail -6
+  grep -q "exit 0" <(tail -1 "$WORK/plugin.log") || fail "the plugin contract test with enqueue (plugin.log)"
+fi
 
 # --- 4. the kernel sweep, on a quiet GPU ---------------------------------------------------------------------
 if [ "$DRY" = 1 ]; then SWEEP_NEED=30; else SWEEP_NEED=150; fi
