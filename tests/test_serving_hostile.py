@@ -49,9 +49,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     assert not list(Path("/dev/shm").glob(f"{prefix}*"))
 
 
-def send(server, data: bytes, timeout: float = 20.0) -> tuple[int, bytes]:
+def send(port: int, data: bytes, timeout: float = 20.0) -> tuple[int, bytes]:
     """(status, body) of one raw HTTP request to the gate; (0, b"") when the connection was closed without one."""
-    with socket.create_connection(("127.0.0.1", server.ports["http"]), timeout=timeout) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         try:
             s.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
@@ -150,7 +150,7 @@ def test_hostile_http_request_is_refused_and_the_server_lives(server, name):
     data, status = CASES[name]
     before = rss_mb(server.process.pid)
     t0 = time.monotonic()
-    got, body = send(server, data)
+    got, body = send(server.ports["http"], data)
     assert got == status, (name, got, body[:200])
     assert time.monotonic() - t0 < 15
     assert server.process.poll() is None
@@ -214,3 +214,39 @@ def test_inferences_leave_no_traceback_in_the_server_log(server):
     time.sleep(0.5)
     text = (server.workspace / "tritonserver.log").read_text(errors="replace")
     assert "Traceback" not in text and "PyCapsule" not in text, text[-500:]
+
+
+def test_the_gate_removes_shared_memory_names_from_errors():
+    """The python backend names its private shared-memory region in some errors (an oversized frame on a small
+    /dev/shm): the region's key is the first step of CVE-2025-23319/23320/23334, so the gate removes it. A fake
+    upstream stands in for Triton (the real failure needs a full /dev/shm)."""
+    from deepemotion.serving.gate import HttpGate
+
+    key = "deepemotion_0123456789ab_7f3e2a1c-9d"
+    body = json.dumps({"error": f"Failed to increase the shared memory pool size for key '{key}' to 2 GB"}).encode()
+    upstream = socket.socket()
+    upstream.bind(("127.0.0.1", 0))
+    upstream.listen(1)
+
+    def answer() -> None:
+        conn, _ = upstream.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    gate = HttpGate("127.0.0.1", serving.free_port(), upstream.getsockname()[1], {"deepemotion_frames"})
+    gate.start()
+    try:
+        head = json.dumps({"inputs": [{"name": "image", "shape": [4], "datatype": "UINT8",
+                                       "parameters": {"binary_data_size": 4}}]}).encode()
+        request = post("/v2/models/deepemotion_frames/infer", head + b"\x89PNG",
+                       f"Inference-Header-Content-Length: {len(head)}\r\n")
+        status, text = send(gate.port, request)
+        assert status == 400 and b"shared memory pool" in text and key.encode() not in text, text
+    finally:
+        gate.stop()
+        upstream.close()
+        t.join(5)
