@@ -46,7 +46,7 @@ def _warn_once(message: str) -> None:
     """A RuntimeWarning, once per process for each message: every Recognizer() of an offline process falls back
     for the same reason, and the download is not retried meanwhile (runtime/download.py)."""
     with _SAID_LOCK:
-        if not message or message in _SAID:
+        if message in _SAID:
             return
         _SAID.add(message)
     warnings.warn(message, RuntimeWarning, stacklevel=4)
@@ -55,8 +55,8 @@ def _warn_once(message: str) -> None:
 def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os.PathLike[str] | None = None
                     ) -> Any:
     """A detector from ``spec``: "auto" (the registered detectors with an ``auto_rank``, best first: the first that
-    can run here, with one warning when it is not the first), a registered name, None (no detector), or an object
-    with ``detect(frame)`` and a declared ``box_in_crop`` (checked here)."""
+    can run here, with a warning when it is not the first, once per process and reason), a registered name, None
+    (no detector), or an object with ``detect(frame)`` and a declared ``box_in_crop`` (checked here)."""
     entries = detector_registry()
     if spec is None:
         return None
@@ -69,8 +69,9 @@ def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os
             except _failures() as exc:  # any reason this detector cannot run here: the next one, and say why
                 reasons.append(f"{e.name}: {exc}")
                 continue
-            _warn_once(f"deepemotion: using the {e.name} face detector, which finds fewer faces, because "
-                       + "; ".join(reasons) if reasons else "")
+            if reasons:
+                _warn_once(f"deepemotion: using the {e.name} face detector, which finds fewer faces, because "
+                           + "; ".join(reasons))
             return det
         raise RuntimeError("no face detector can run here: " + "; ".join(reasons))
     if isinstance(spec, str):
