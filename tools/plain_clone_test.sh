@@ -7,7 +7,8 @@
 #   PYTHON=/path/to/python bash tools/plain_clone_test.sh -x       # another interpreter; extra pytest arguments
 #
 # The tests import the installed package (pytest puts only tests/ on the path). A development checkout whose venv
-# runs the sources instead passes them on: PYTHONPATH=$PWD/python bash tools/plain_clone_test.sh
+# runs the sources (the compiled files copied into python/deepemotion/, as after a build) tests the clone's sources
+# with those compiled files: SOURCES=1 bash tools/plain_clone_test.sh
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 py="${PYTHON:-python}"
@@ -16,6 +17,11 @@ trap 'rm -rf "$work"' EXIT
 git clone -q --no-hardlinks "$repo" "$work/deepemotion"
 cd "$work/deepemotion"
 if [ -e ../shared ]; then echo "plain_clone_test: $work/shared exists; the clone must have nothing beside it" >&2; exit 2; fi
+if [ "${SOURCES:-0}" = 1 ]; then
+  cp "$repo"/python/deepemotion/*.so python/deepemotion/
+  if [ -d "$repo/python/deepemotion/lib" ]; then cp -r "$repo/python/deepemotion/lib" python/deepemotion/; fi
+  export PYTHONPATH="$PWD/python"
+fi
 "$py" -c "import deepemotion, sys; print('plain_clone_test: deepemotion', deepemotion.__version__, 'from',
           deepemotion.__file__, 'in a clone of', sys.argv[1])" "$(git -C "$repo" rev-parse --short HEAD)"
 start=$(date +%s)
