@@ -151,3 +151,14 @@ def test_install_lines_work_without_a_published_package():
         'pip install "deepemotion[serve]"', "pip install -U deepemotion  # no"]
     assert unpublished_installs('pip install ".[serve]"; pip install dist/deepemotion-*.whl in the clone of '
                                 'deepemotion') == []
+
+
+def test_the_test_command_gets_pytorch_s_cpu_build_anywhere():
+    """constraints.txt pinned torch==2.13.0, which PyPI serves as the CUDA build: the pin names the CPU build, and
+    the README's test command adds the index that has it."""
+    pins = [ln.split("#")[0].strip() for ln in (ROOT / "constraints.txt").read_text().splitlines()]
+    torch_pin = next(p for p in pins if p.startswith("torch=="))
+    assert torch_pin.endswith("+cpu"), torch_pin
+    readme = (ROOT / "README.md").read_text()
+    command = next(ln for ln in readme.splitlines() if "python -m pytest" in ln and ln.startswith("python3 -m venv"))
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in command and "-c constraints.txt" in command
