@@ -22,6 +22,7 @@ from pathlib import Path
 
 PART = 15 << 20
 TEXT = {".log", ".txt", ".json", ".csv", ".png", ".xml"}
+SCRATCH = ("build", "data", "home", "plugin_build")  # the run's build trees, the faces, the home rehearsal
 
 
 def _half(path: Path) -> bytes:
@@ -40,7 +41,7 @@ def _half(path: Path) -> bytes:
 def plan(work: Path) -> list[tuple[str, Path, bool]]:
     """(name in the tar, file, as float16) for every file worth packing, in order of priority."""
     files = sorted(p for p in work.rglob("*") if p.is_file() and p.name != "last.pt" and not p.name.endswith(".tmp")
-                   and p.relative_to(work).parts[0] not in ("build", "data", "home", "plugin_build"))  # scratch: build tree, faces
+                   and p.relative_to(work).parts[0] not in SCRATCH)
     text = [p for p in files if p.suffix in TEXT]
     ckpt = [p for p in files if p.suffix == ".pt"]
     teachers = [p for p in ckpt if p.parent.name.startswith("teacher")]
