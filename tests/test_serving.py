@@ -351,7 +351,7 @@ def test_fer_serve_health_check_restarts_a_killed_stub_and_stops_clean(tmp_path)
     try:
         wait_for("answering after")
         server = [p for p, _, a in _processes()
-                  if a.split()[0].endswith("bin/tritonserver") and f"--grpc-port={ports[1]}" in a]
+                  if a.split()[0].endswith("bin/tritonserver") and f"--metrics-port={ports[2]}" in a]
         stubs = [(p, a) for p, pp, a in _processes() if pp in server and "triton_python_backend_stub" in a]
         assert len(server) == 1 and stubs, (server, stubs)
         key = stubs[0][1].split()[2]  # the stub's shared-memory key: <the server's prefix><uuid>
@@ -368,6 +368,6 @@ def test_fer_serve_health_check_restarts_a_killed_stub_and_stops_clean(tmp_path)
             proc.wait(20)
     reader.join(5)
     proc.stdout.close()
-    left = [a for _, _, a in _processes() if f"--grpc-port={ports[1]}" in a or prefix in a]
+    left = [a for _, _, a in _processes() if f"--metrics-port={ports[2]}" in a or prefix in a]
     assert not left, left
     assert not list(Path("/dev/shm").glob(f"{prefix}*"))

@@ -217,7 +217,7 @@ def _wait(condition, seconds: float) -> bool:
 @pytest.mark.parametrize("how", ["SIGKILL while loading", "SIGHUP"])
 def test_fer_serve_killed_or_hung_up_leaves_nothing(tmp_path, how):
     p = ports()
-    grpc = f"--grpc-port={p['grpc_port']}"
+    grpc = f"--metrics-port={p['metrics_port']}"  # the server's own gRPC port is private
     proc, lines = _fer_serve(tmp_path, p)
     try:
         if how == "SIGHUP":

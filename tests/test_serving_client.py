@@ -267,17 +267,26 @@ def test_a_grpc_recognizer_made_right_after_a_restart_connects(tmp_path):
     write_repository(repo, RepositoryOptions(frames=False))
     ports = {"http_port": serving.free_port(), "grpc_port": serving.free_port(), "metrics_port": serving.free_port()}
     srv = serving.TritonServer(repo, **ports)
-    started = threading.Thread(target=srv.start, daemon=True)
-    started.start()
-    try:
+    got: list = []
+
+    def client() -> None:  # made as soon as the gRPC port accepts connections: the models are not ready yet
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the gRPC port accepts connections before the models are ready
+        while time.monotonic() < deadline:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", ports["grpc_port"])) == 0:
                     break
             time.sleep(0.01)
-        rec = Recognizer(detector=None, backend="triton", url=srv.grpc_url, timeout=30)
-        assert len(rec.predict_faces(FACES)) == 2
+        try:
+            rec = Recognizer(detector=None, backend="triton", url=srv.grpc_url, timeout=30)
+            got.append(len(rec.predict_faces(FACES)))
+        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+            got.append(exc)
+
+    t = threading.Thread(target=client, daemon=True)
+    t.start()
+    try:
+        srv.start()  # in this thread: the server lives as long as the thread that started it
+        t.join(60)
+        assert got == [2], got
     finally:
-        started.join(60)
         srv.stop()

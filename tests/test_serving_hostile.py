@@ -182,6 +182,39 @@ def test_grpc_shared_memory_and_short_inputs_are_refused(server):
     answers_correctly(server)
 
 
+def _infer_request(nbytes: int):
+    req = service_pb2.ModelInferRequest(model_name="deepemotion")
+    t = req.inputs.add()
+    t.name, t.datatype = "faces", "UINT8"
+    t.shape.extend([1, 48, 48])
+    req.raw_input_contents.append(bytes(nbytes))
+    return req
+
+
+@pytest.mark.parametrize("case", ["20 MB message", "gzip bomb of 256 MB", "unknown model", "repository index"])
+def test_grpc_oversized_compressed_and_closed_calls_are_refused(server, case):
+    """Triton takes gRPC messages up to 2 GB, compressed ones too (a 1 MB gzip request of 1 GB took it to 3.1 GB);
+    the gRPC gate caps them, and only inference and health calls pass."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.ports['grpc']}", options=[("grpc.max_send_message_length",
+                                                                                  -1)])
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    before = rss_mb(server.process.pid)
+    with pytest.raises(grpc.RpcError) as info:
+        if case == "20 MB message":
+            stub.ModelInfer(_infer_request(20 << 20), timeout=30)
+        elif case.startswith("gzip"):
+            stub.ModelInfer(_infer_request(256 << 20), timeout=60, compression=grpc.Compression.Gzip)
+        elif case == "unknown model":
+            stub.ModelReady(service_pb2.ModelReadyRequest(name="other"), timeout=10)
+        else:
+            stub.RepositoryIndex(service_pb2.RepositoryIndexRequest(), timeout=10)
+    want = {"unknown model": grpc.StatusCode.INVALID_ARGUMENT, "repository index": grpc.StatusCode.PERMISSION_DENIED}
+    assert info.value.code() == want.get(case, grpc.StatusCode.RESOURCE_EXHAUSTED), info.value
+    channel.close()
+    assert rss_mb(server.process.pid) - before < 64
+    answers_correctly(server)
+
+
 def test_many_http_clients_through_the_gate(server):
     """16 threads x 10 calls over HTTP (the gate) with their own faces: every answer is its own face's."""
     faces = np.random.default_rng(3).integers(0, 256, (16, 2, 48, 48), dtype=np.uint8)

@@ -10,10 +10,11 @@ only their Python client needs it -- fer-serve runs the binary alone -- so the w
 dependencies: ``pip install --no-deps "nvidia-pytriton==0.7.0"``. A server older than :data:`MIN_TRITON` is
 refused at start.
 
-What is exposed (the security model, docs/serving.md): gRPC on ``host`` with Triton's shared-memory,
-model-repository, statistics, trace and logging protocols restricted to a random key nobody is told; HTTP only
-through the gate on ``host`` (Triton's own HTTP endpoint listens on 127.0.0.1, on a private port, with the same
-APIs restricted); metrics on 127.0.0.1. Triton's log is kept in memory (its last lines) and in a file capped at
+What is exposed (the security model, docs/serving.md): on ``host`` only the two gates -- HTTP
+(``serving/gate.py``) and gRPC (``serving/grpc_gate.py``): inference and health, every request checked and size-
+capped; Triton's own HTTP and gRPC endpoints listen on 127.0.0.1 on private ports, with its shared-memory,
+model-repository, statistics, trace and logging APIs restricted to a random key nobody is told; metrics on
+127.0.0.1. Triton's log is kept in memory (its last lines) and in a file capped at
 1 MiB, rotated once.
 
 What the binary needs here: ``LD_LIBRARY_PATH`` with this interpreter's libpython folder (else the python
@@ -49,6 +50,7 @@ import numpy as np
 
 from ..labels import INPUT_SIZE
 from .gate import GateLimits, HttpGate
+from .grpc_gate import GrpcGate
 from .repository import FACES_INPUT, FACES_MODEL, PROBS_OUTPUT, repository_form
 
 #: the oldest tritonserver fer-serve runs: 2.51.0 refuses inputs shorter than their shape (2.45.0 did not)
@@ -209,6 +211,7 @@ class TritonServer:
         self.workspace: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.gate: HttpGate | None = None
+        self.grpc_gate: GrpcGate | None = None
         self._log: LogPump | None = None
         self._last_lines: list[str] = []
 
@@ -230,12 +233,12 @@ class TritonServer:
         for f in ("libtriton_python.so", "triton_python_backend_utils.py"):
             (backend / f).symlink_to(self.dist.backend / f)
         (backend / "triton_python_backend_stub").symlink_to(self.dist.stub)
-        self._upstream = free_port()
+        self._upstream, self._upstream_grpc = free_port(), free_port()
         key = f"deepemotion-admin={secrets.token_hex(16)}"  # never shown: these APIs are closed to everyone
         return [str(self.dist.binary), f"--model-repository={self.repository.resolve()}",
                 f"--backend-directory={self.workspace / 'backends'}", f"--id={self.server_id}",
                 "--http-address=127.0.0.1", f"--http-port={self._upstream}",
-                f"--grpc-address={_url_host(self.host)}", f"--grpc-port={self.ports['grpc']}",
+                "--grpc-address=127.0.0.1", f"--grpc-port={self._upstream_grpc}",
                 "--metrics-address=127.0.0.1", f"--metrics-port={self.ports['metrics']}",
                 f"--http-restricted-api={RESTRICTED}:{key}", f"--grpc-restricted-protocol={RESTRICTED}:{key}",
                 f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}", "--exit-on-error=true",
@@ -250,12 +253,15 @@ class TritonServer:
         cmd = self._prepare()
         assert self.workspace is not None
         self.gate = HttpGate(self.host, self.ports["http"], self._upstream, self.models, self.limits)
-        try:
-            self.gate.start()  # binds the public HTTP port now: a second server on it fails here
-        except OSError as exc:
-            self.stop()
-            raise ValueError(f"{self.host}:{self.ports['http']} (http) cannot be used ({exc.strerror}); choose "
-                             "another --http-port") from None
+        self.grpc_gate = GrpcGate(self.host, self.ports["grpc"], self._upstream_grpc, self.models,
+                                  max_message=self.limits.max_body + (64 << 10))
+        for name, gate in (("http", self.gate), ("grpc", self.grpc_gate)):
+            try:
+                gate.start()  # binds the public port now: a second server on it fails here
+            except OSError as exc:
+                self.stop()
+                raise ValueError(f"{self.host}:{self.ports[name]} ({name}) cannot be used ({exc.strerror or exc}); "
+                                 f"choose another --{name}-port") from None
         self.process = subprocess.Popen(
             _supervised(cmd, self.shm_prefix, (str(self.workspace), *self.orphan_cleanup)), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_environment(self.dist),
@@ -323,9 +329,10 @@ class TritonServer:
     def stop(self, grace: float = 5.0) -> None:
         """Stop the gate, the server and everything it started (its process group: the python-backend stubs),
         remove its shared-memory segments and its workspace. Safe to call twice."""
-        if self.gate is not None:
-            self.gate.stop()
-            self.gate = None
+        for gate in (self.gate, self.grpc_gate):
+            if gate is not None:
+                gate.stop()
+        self.gate = self.grpc_gate = None
         p, self.process = self.process, None
         if p is not None and p.poll() is None:
             for sig, wait in ((signal.SIGTERM, grace + 2.0), (signal.SIGKILL, 5.0)):
