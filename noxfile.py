@@ -52,7 +52,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff==0.17.6")
-    session.run("ruff", "check", "python", "tests", "tools", "scripts", "noxfile.py")
+    session.run("ruff", "check", "python", "tests", "scripts", "references", "noxfile.py")
 
 
 @nox.session
@@ -65,7 +65,7 @@ def docs(session: nox.Session) -> None:
 def ci(session: nox.Session) -> None:
     """What CI adds to the README's test command: the lent-GPU command on the CPU, the docs, then the tests."""
     _install(session)
-    session.run("bash", "tools/gpu_run.sh", env={"DRY": "1", "OUT": session.create_tmp() + "/gpu_out",
+    session.run("bash", "scripts/device/gpu_run.sh", env={"DRY": "1", "OUT": session.create_tmp() + "/gpu_out",
                                                   "WORK": session.create_tmp() + "/gpu_run"}, external=True)
     _docs(session)
     _pytest(session)

@@ -1,12 +1,14 @@
-"""Every repository path named in the docs is a link: `` `tools/gpu_run.sh` `` becomes
-``[`tools/gpu_run.sh`](../tools/gpu_run.sh)`` (relative to the page, so GitHub follows it; the docs site's hook
+"""Every repository path named in the docs is a link: `` `scripts/device/gpu_run.sh` `` becomes
+``[`scripts/device/gpu_run.sh`](../scripts/device/gpu_run.sh)`` (relative to the page, so GitHub follows it; the docs
+site's hook
 checks it).
 
     python scripts/link_paths.py            # rewrite README.md, CONTRIBUTING.md, CHANGELOG.md and docs/**/*.md
     python scripts/link_paths.py --check    # exit 1 and list the unlinked paths (tests/test_docs.py runs this)
 
 A code span counts as a path when it names a file or folder that exists in the repository (``docs/results/x.json``,
-``tools/bundle.py``), optionally followed by ``:line``. Code blocks and spans already inside a link are left alone.
+``references/fer2013/bundle.py``), optionally followed by ``:line``. Code blocks and spans already inside a link are
+left alone.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """mkdocs hooks: links from the docs to the repository's own files (code, tools, references) outside docs/.
 
-GitHub follows a relative link such as ``[tools/gpu_run.sh](../tools/gpu_run.sh)`` from a page in docs/; mkdocs,
+GitHub follows a relative link such as ``[scripts/device/gpu_run.sh](../scripts/device/gpu_run.sh)`` from a page in
+docs/; mkdocs,
 which builds only docs/, would call it a dead link. This hook checks that every such target exists in the
 repository (a missing one fails the build, as ``mkdocs build --strict`` fails on dead links inside docs/) and
 points it at the repository browser when ``repo_url`` is set, or shows it as code otherwise.

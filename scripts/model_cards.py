@@ -3,7 +3,7 @@
     python scripts/model_cards.py            # writes docs/models/<name>.md for every bundled model
     python scripts/model_cards.py --check    # exit 1 if a committed card differs from what the metadata gives
 
-Every figure on a card comes from the bundle's JSON, which tools/bundle.py writes from measurements through
+Every figure on a card comes from the bundle's JSON, which references/fer2013/bundle.py writes from measurements through
 ``Recognizer`` with the shipped files; ``tests/test_docs.py`` runs ``--check``, so a card cannot drift from its
 model.
 """

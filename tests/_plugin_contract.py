@@ -75,7 +75,7 @@ def toolchain_problem() -> str | None:
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)  # tools/sanitize.sh preloads ASan into Python: not into cmake and compilers
+    env.pop("LD_PRELOAD", None)  # scripts/ci/sanitize.sh preloads ASan into Python: not into cmake and compilers
     cuda_bin = str(Path(nvcc() or "/usr/local/cuda/bin/nvcc").parent)
     env["PATH"] = env.get("PATH", "") + os.pathsep + cuda_bin
     return env

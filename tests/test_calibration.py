@@ -108,7 +108,8 @@ def test_the_model_applies_it_in_eval_mode_only():
 
 
 def test_teachers_and_fine_tunes_leave_a_bundles_calibration_behind(tmp_path):
-    """A student learns a teacher's raw logits; a fine-tune starts uncalibrated (tools/bundle.py fits anew)."""
+    """A student learns a teacher's raw logits; a fine-tune starts uncalibrated (references/fer2013/bundle.py fits
+    anew)."""
     from deepemotion.cli.train import build_parser, make_config
     from deepemotion.training.checkpoint import save_checkpoint
     from deepemotion.training.loop import Teacher

@@ -1,5 +1,5 @@
-"""tools/drop_convs.py: a shallower copy keeps the first convolution of every stage and every other weight as they
-were, and refuses depths the model does not have."""
+"""references/fer2013/experiments/drop_convs.py: a shallower copy keeps the first convolution of every stage and
+every other weight as they were, and refuses depths the model does not have."""
 from __future__ import annotations
 
 import subprocess
@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from deepemotion.training.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
 from deepemotion.training.model import ARCHS, DeepEmotion  # noqa: E402
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "drop_convs.py"
+TOOL = Path(__file__).resolve().parents[1] / "references" / "fer2013" / "experiments" / "drop_convs.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

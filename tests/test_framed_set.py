@@ -1,5 +1,5 @@
-"""tools/make_framed_set.py on a few real FER2013 Training faces: the detector-framed crops it adds are crops of
-the right faces, the file keeps the project's .npz format, and --add-to keeps what it extends."""
+"""references/fer2013/make_framed_set.py on a few real FER2013 Training faces: the detector-framed crops it adds are
+crops of the right faces, the file keeps the project's .npz format, and --add-to keeps what it extends."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "make_framed_set.py"
+TOOL = Path(__file__).resolve().parents[1] / "references" / "fer2013" / "make_framed_set.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

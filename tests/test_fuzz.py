@@ -1,7 +1,7 @@
 """A bounded fuzz test: random shapes, dtypes, values, strides and boxes into Recognizer.predict,
 predict_faces, classify and the _C functions. The only outcomes allowed are a correct result or a
 TypeError/ValueError; anything else (another exception, a crash, a NaN probability, a wrong count of
-faces) fails. Seeded, so a failure reproduces; a few seconds in CI. tools/sanitize.sh runs it under
+faces) fails. Seeded, so a failure reproduces; a few seconds in CI. scripts/ci/sanitize.sh runs it under
 AddressSanitizer + UndefinedBehaviorSanitizer."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The lent-GPU run's parts, on the CPU: the data packer (bit-exact), the results packer (what comes back fits the
 device tool's limits), the kernel sweep's rows, and the resident training path (equal to the host path where the
 math is the same; the dense camera chain equal to the sparse one for the same draws). The whole command is
-rehearsed by ``DRY=1 bash tools/gpu_run.sh`` in CI."""
+rehearsed by ``DRY=1 bash scripts/device/gpu_run.sh`` in CI."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
+TOOLS = Path(__file__).resolve().parents[1] / "scripts" / "device"
 
 
 def _tool(name: str):

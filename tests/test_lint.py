@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_is_clean():
     pytest.importorskip("ruff")
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "python", "tests", "tools", "examples"],
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "python", "tests", "scripts", "references",
+                        "examples"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -22,12 +23,12 @@ MAX_FUNCTION_LINES = 60
 
 
 def test_no_function_over_60_lines():
-    """Every function and method in python/ and tools/ fits in 60 lines (from its def to its last line,
+    """Every function and method in python/, scripts/ and references/ fits in 60 lines (from its def to its last line,
     decorators excluded): longer ones hide their stages; split them into named ones."""
     import ast
 
     long = []
-    for folder in ("python", "tools"):
+    for folder in ("python", "scripts", "references"):
         for f in sorted((ROOT / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(f.read_text(), str(f))):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

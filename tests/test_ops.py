@@ -165,7 +165,7 @@ class TestCropFaces:
             np.testing.assert_allclose(ours, self.expected_float(frame, box), atol=2e-3)
             # OpenCV's uint8 path rounds gray to uint8 and resizes in 11-bit fixed point, and its rounding depends
             # on the CPU (x86 SSE/AVX: within 1.15 grey levels of ours; ARM NEON: 1.30, found by
-            # tools/aarch64_check.sh): compare with a bound that holds for both
+            # scripts/device/aarch64_check.sh): compare with a bound that holds for both
             np.testing.assert_allclose(ours, self.expected(frame, box), atol=1.5)
 
     @pytest.mark.parametrize("device", DEVICES)

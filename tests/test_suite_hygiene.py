@@ -113,10 +113,10 @@ def test_the_name_scan_finds_prose_code_and_imports():
 
 
 def test_the_tools_the_docs_name_exist():
-    """docs/architecture.md cited tools/cuda_arch_check.sh, which does not exist."""
-    cited = {(doc.name, m) for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-             for m in re.findall(r"(?<![\w/.])tools/[\w.-]+\.(?:sh|py)\b", doc.read_text())}
-    assert ("architecture.md", "tools/cross_checks.sh") in cited  # the scan reads what it should
+    """docs/architecture.md cited a cuda_arch_check.sh, which does not exist."""
+    cited = {(doc.name, m) for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+             for m in re.findall(r"(?<![\w/.])(?:tools|scripts|references)/[\w./-]+\.(?:sh|py)\b", doc.read_text())}
+    assert ("architecture.md", "scripts/ci/cross_checks.sh") in cited  # the scan reads what it should
     assert not [c for c in sorted(cited) if not (ROOT / c[1]).is_file()]
 
 

@@ -208,8 +208,8 @@ def test_metrics_from_predictions():
 
 
 def test_fer_train_sets_the_sampling_size_and_localization_pool(capsys):
-    """--sample-size / --loc-pool reach the model config (tools/arch_speed.py measures such variants before they
-    are trained); a value the family cannot build is a usage error (exit 2), not a traceback."""
+    """--sample-size / --loc-pool reach the model config (references/fer2013/experiments/arch_speed.py measures such
+    variants before they are trained); a value the family cannot build is a usage error (exit 2), not a traceback."""
     from deepemotion.cli.train import build_parser, main, make_config
 
     args = build_parser().parse_args(["--data", "fer2013", "--out", "x", "--arch", "tiny-fast",

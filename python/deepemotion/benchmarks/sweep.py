@@ -1,5 +1,5 @@
 """Bandwidth sweep of the two kernels on large inputs that rotate past the cache: ours against what PyTorch
-users write, side by side in one process (``tools/kernel_sweep.py``; on a GPU the numbers the README quotes).
+users write, side by side in one process (``scripts/device/kernel_sweep.py``; on a GPU the numbers the README quotes).
 
 - the STN sampler: ``deepemotion.ops.affine_grid_sample`` against ``F.affine_grid`` + ``F.grid_sample`` on
   batches of 1x48x48 faces, float32 and float16 on a GPU;

@@ -154,7 +154,8 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
         if clash:
             raise UsageError(f"--init takes the architecture from its checkpoint, so {', '.join(clash)} cannot change "
                              "it: drop them to fine-tune, or leave out --init to train that architecture from scratch")
-        # a fine-tune changes the logits its score calibration was fitted to: tools/bundle.py fits a new one
+        # a fine-tune changes the logits its score calibration was fitted to: references/fer2013/bundle.py fits a new
+        # one
         model = DeepEmotionConfig.from_dict(init_config).uncalibrated()
         if args.dropout is not None:  # dropout has no weights: a fine-tune may change it
             model = replace(model, dropout=args.dropout)

@@ -16,8 +16,9 @@ Hidden units of ``fc1`` whose outgoing ``fc2`` weights are all exactly zero (the
 256, the tiny one 25 of 48: training drives them to zero and the float16 bundle stores exact zeros) are left out of both
 flavours (:func:`drop_dead_units`): they add nothing to any logit, so the FP32 graph gives the same numbers with fewer
 weights to read per face. Likewise, when the localization net provably gives the same θ for every input
-(:mod:`deepemotion.export.stn`; the bundled models are frozen so by ``tools/bundle.py``), the graphs hold the grid it
-makes as a constant instead of the net (metadata ``stn``) and sample the whole batch with it at once, as the channels
+(:mod:`deepemotion.export.stn`; the bundled models are frozen so by ``references/fer2013/bundle.py``), the graphs hold
+the grid it makes as a constant instead of the net (metadata ``stn``) and sample the whole batch with it at once, as the
+channels
 of one image (``Reshape`` -> ``GridSample`` -> ``Reshape``); the plugin flavour turns that back into one
 ``AffineGridSample`` per face with that θ.
 

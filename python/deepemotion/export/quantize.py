@@ -77,8 +77,8 @@ def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "per
                   keep_float: Callable[[bytes], list[str]] = float_nodes, reduce_range: bool = True) -> bytes:
     """The QDQ INT8 graph of a portable FP32 DeepEmotion graph, calibrated on uint8 faces (N, 48, 48).
     ``keep_float`` names the nodes left in floating point (default :func:`float_nodes`; other choices are measured by
-    ``tools/int8_float_nodes.py``). ``reduce_range=False`` gives 8-bit weights: exact only on CPUs with VNNI (module
-    docstring)."""
+    ``references/fer2013/experiments/int8_float_nodes.py``). ``reduce_range=False`` gives 8-bit weights: exact only on
+    CPUs with VNNI (module docstring)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

@@ -15,8 +15,8 @@ Training can leave units inactive on all data without the bound proving it (the 
 fire on any FER2013 face, perturbed or not, yet their bounds are positive). :func:`freeze_localization` checks a set
 of faces and, when no unit fires on any of them with a margin, zeroes those units' incoming weights: the model then
 provably computes what it computed on every checked face (each unit's pre-activation becomes its bias, < 0), and the
-export uses the constant. ``tools/bundle.py`` does this with FER2013 train and PublicTest under every robustness
-condition, and records it.
+export uses the constant. ``references/fer2013/bundle.py`` does this with FER2013 train and PublicTest under every
+robustness condition, and records it.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ math as the STN sampler). Three framings (``Recognizer(align=...)``):
   FER2013 than the box does (docs/detectors.md).
 
 The canonical positions and each registered detector's box mapping come from ``assets/alignment.json`` (read by
-``detect.calibration``), measured by ``tools/calibrate_alignment.py`` on FER2013 Training faces; a custom detector
+``detect.calibration``), measured by ``scripts/calibrate_alignment.py`` on FER2013 Training faces; a custom detector
 declares its own (``box_in_crop``). ``theta`` maps unit crop coordinates (u, v) --
 pixel centres at (i + 0.5) / 48 -- to frame pixel coordinates (0 = centre of the first pixel).
 

@@ -4,7 +4,7 @@ Fast on a CPU by construction: faces stay one uint8 tensor and a batch is indexe
 augmentation is batched tensor work (``augment.py``); the network runs channels-last under bfloat16
 autocast where the CPU has native bf16 (AVX512-BF16 / AMX), with float32 master weights; the loop
 never waits on a Python scalar inside a step (loss and accuracy are summed as tensors and read once
-per progress update). ``tools/bench_training.py`` measures it against the 0.1 loop.
+per progress update). ``references/fer2013/experiments/bench_training.py`` measures it against the 0.1 loop.
 
 On a GPU the run is *resident* (``resident=None`` means: on CUDA): the faces and labels live on the device, the
 augmentation and the camera chain run there from a device generator (per-batch choices from a CPU one), the

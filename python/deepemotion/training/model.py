@@ -16,11 +16,11 @@ Loss: cross-entropy + lambda * ||w_fc||^2 over the weights of the two fully conn
 Every hyper-parameter of the architecture lives in :class:`DeepEmotionConfig`; build a model with
 ``DeepEmotion(config)``. Input: N x 1 x 48 x 48 grayscale, normalised as :mod:`deepemotion.labels` says.
 
-Score calibration (``score_knots``/``score_scales``, fitted by ``tools/bundle.py``; empty: none): in eval mode the
-logits of each face are multiplied by an inverse temperature that depends on the face's own top softmax score p,
-piecewise linear in p through (knot, scale) points. Per face this is a temperature, so the ranking of the classes
-(and the answer) never changes; every graph exported from the model ends with it, so every backend's softmax gives
-the calibrated probabilities.
+Score calibration (``score_knots``/``score_scales``, fitted by ``references/fer2013/bundle.py``; empty: none): in eval
+mode the logits of each face are multiplied by an inverse temperature that depends on the face's own top softmax score
+p, piecewise linear in p through (knot, scale) points. Per face this is a temperature, so the ranking of the classes
+(and the answer) never changes; every graph exported from the model ends with it, so every backend's softmax gives the
+calibrated probabilities.
 """
 from __future__ import annotations
 
@@ -207,7 +207,8 @@ class ScoreCalibration(nn.Module):
         return f"knots={self.knots}, scales={self.scales}"
 
     #: where the scale may bend (from the lowest possible top score of 7 classes to certainty) and how smoothly: the
-    #: choice with the lowest held-out ECE, cross-fitted over PublicTest's halves (tools/calibration_choice.py)
+    #: choice with the lowest held-out ECE, cross-fitted over PublicTest's halves
+    #: (references/fer2013/experiments/calibration_choice.py)
     KNOTS = (1 / 7, 0.45, 0.7, 0.88, 1.0)
     SMOOTHNESS = 0.001
 

@@ -89,12 +89,12 @@ def register_detector(name: str, description: str, *, cls: type, needs: str, lan
                       ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Class/function decorator: make a detector creatable by ``name``. Its crop calibration (where its boxes sit
     in a FER2013-like crop) must be in ``assets/alignment.json`` under ``box_in_crop[name]`` (measured by
-    tools/calibrate_alignment.py); registering without one is refused."""
+    scripts/calibrate_alignment.py); registering without one is refused."""
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
         if name not in calibration()["box_in_crop"]:
             raise ValueError(f"detector {name!r} has no crop calibration in assets/alignment.json: measure it with "
-                             "tools/calibrate_alignment.py")
+                             "scripts/calibrate_alignment.py")
         _DETECTORS[name] = DetectorEntry(name, factory, cls, description, needs, landmarks, slowed_by_spinning,
                                          auto_rank)
         return factory
@@ -144,7 +144,7 @@ def detector_framing(detector: Any) -> tuple[float, float, float, float]:
         raise TypeError(f"the detector {type(detector).__name__} does not declare how its boxes frame a face: set its "
                         "box_in_crop attribute to 'haar' (tight square face boxes) or 'yunet' (YuNet-like boxes), "
                         "or to (u0, v0, width, height) -- where its box sits in a 48x48 training crop, in unit "
-                        "coordinates (tools/calibrate_alignment.py measures it)")
+                        "coordinates (scripts/calibrate_alignment.py measures it)")
     return box_in_crop(framing)
 
 

@@ -1,6 +1,7 @@
 """Training throughput: the 0.1 training step against today's Trainer, side by side in one run.
 
-    python tools/bench_training.py [--rounds 5] [--steps 20] [--json docs/results/training_speed.json]
+    python references/fer2013/experiments/bench_training.py [--rounds 5] [--steps 20] [--json
+    docs/results/training_speed.json]
 
 Both train the 0.1 bundled configuration (paper-style network, width 32, hidden 128, batch norm; 384,119
 parameters) on real FER2013 Training faces, batch 128, with the same augmentation (flip, rotation, scale,
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
            "images_per_second": med, "rounds": rates, "speedup": med["Trainer"] / med["0.1 loop"],
            "camera_chain_cost": 1.0 - med["Trainer + camera chain"] / med["Trainer"],
            "epoch_seconds_at_median": {k: math.ceil(len(data) / v) for k, v in med.items()},
-           "command": "python tools/bench_training.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+           "command": "python references/fer2013/experiments/bench_training.py "
+                      + " ".join(argv if argv is not None else sys.argv[1:])}
     print(json.dumps(res, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -3,11 +3,11 @@
 # (CPU kernels, crops, the bindings' input checks, the fuzz test) under them, and the TensorRT plugin's contract
 # test (tests/cpp/plugin_contract: its own executables, built under ASan + UBSan with leak checking, one per
 # TensorRT header release; its exporter node comes from the instrumented package).
-#   bash tools/sanitize.sh            # venv in ${SANITIZE_VENV:-/tmp/deepemotion-asan}
+#   bash scripts/ci/sanitize.sh            # venv in ${SANITIZE_VENV:-/tmp/deepemotion-asan}
 # The CPU-only build keeps it quick; UBSan aborts on the first finding (-fno-sanitize-recover), ASan on the
 # first memory error. Leak checking is off: CPython itself does not free everything at exit.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 VENV=${SANITIZE_VENV:-/tmp/deepemotion-asan}
 python3 -m venv "$VENV"
 . "$VENV/bin/activate"

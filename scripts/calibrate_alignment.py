@@ -1,6 +1,6 @@
 """Calibrate how detected faces are mapped onto the framing of the FER2013 training crops (maintainer script).
 
-    python tools/calibrate_alignment.py [--n 3000] [--out python/deepemotion/assets/alignment.json]
+    python scripts/calibrate_alignment.py [--n 3000] [--out python/deepemotion/assets/alignment.json]
 
 FER2013 Training faces (never the test splits) are upscaled by a random factor and pasted at a random place
 into a frame whose background is a blurred noise texture of the face's own mean brightness. Each detector
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     marks_a, ybox_a, hbox_a = np.array(marks), np.array(ybox), np.array(hbox)
     result = {
         "about": "Face framing of the FER2013 training crops, in the crop's unit coordinates (u, v in [0, 1]). "
-                 "Measured by tools/calibrate_alignment.py on FER2013 Training faces pasted into frames.",
-        "command": "python tools/calibrate_alignment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                 "Measured by scripts/calibrate_alignment.py on FER2013 Training faces pasted into frames.",
+        "command": "python scripts/calibrate_alignment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "faces": int(len(idx)),
         "canonical_landmarks": np.median(marks_a, 0).round(5).tolist(),
         "landmark_spread": np.median(np.abs(marks_a - np.median(marks_a, 0)), 0).round(5).tolist(),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Jetson rehearsal on an x86 machine: build, install and test deepemotion on aarch64 under qemu user emulation.
 #
-#   sudo bash tools/aarch64_check.sh [--root DIR] [--json FILE] [--no-bench] [--tests "PATHS"] [-k EXPR]
+#   sudo bash scripts/device/aarch64_check.sh [--root DIR] [--json FILE] [--no-bench] [--tests "PATHS"] [-k EXPR]
 #
 # 1. builds (or reuses) a Debian bookworm arm64 root outside the work tree (debootstrap; default
 #    /var/tmp/deepemotion-arm64), with Python 3.11, gcc 12 and CMake from Debian;
@@ -17,8 +17,8 @@
 # Needs root (debootstrap, chroot, mounts) and Debian's qemu-user-static, binfmt-support and debootstrap.
 # Slow: the first run takes tens of minutes (most of it emulated compilation and tests). Not part of CI.
 set -euo pipefail
-COMMAND="sudo bash tools/aarch64_check.sh${*:+ $*}"
-cd "$(dirname "$0")/.."
+COMMAND="sudo bash scripts/device/aarch64_check.sh${*:+ $*}"
+cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 ROOT=/var/tmp/deepemotion-arm64
 JSON=docs/results/aarch64_check.json
@@ -142,7 +142,7 @@ print(json.dumps({'machine': platform.machine(), 'python': sys.version.split()[0
                   'auto_backend': {m: deepemotion.Recognizer(model=m, detector=None).backend.name
                                    for m in ('default', 'tiny')}}))
 EOF" >"$LOG/versions.json" 2>"$LOG/versions.err"
-python3 tools/aarch64_summary.py --log "$LOG" --json "$JSON" --example "$example" --pytest-rc "$pytest_rc" \
+python3 scripts/device/aarch64_summary.py --log "$LOG" --json "$JSON" --example "$example" --pytest-rc "$pytest_rc" \
   --seconds "bootstrap=$bootstrap_s" "install=$install_s" "test_deps=$deps_s" "tests=$tests_s" \
   "total=$(( $(date +%s) - t_all ))" --tests "$TESTS" --deselected "$KEXPR" --command "$COMMAND"
 echo "aarch64_check: wrote $JSON"

@@ -1,7 +1,7 @@
 """A lent GPU machine's results into the few files that come back, and out again at home.
 
-    python tools/gpu_pack.py pack WORK OUT        # there: WORK's results -> OUT/results.tar.NN (each <= 15 MiB)
-    python tools/gpu_pack.py unpack OUT DEST      # here: the parts -> DEST (the tree WORK had)
+    python scripts/device/gpu_pack.py pack WORK OUT     # there: WORK's results -> OUT/results.tar.NN (<= 15 MiB each)
+    python scripts/device/gpu_pack.py unpack OUT DEST   # here: the parts -> DEST (the tree WORK had)
 
 At most 8 files of at most 16 MiB (64 MiB together) come back from a device run, and only from its output
 folder. ``pack`` writes one tar of WORK, split into parts of 15 MiB, at most ``--max-parts`` of them (6: the
@@ -32,7 +32,7 @@ def _half(path: Path) -> bytes:
 
     ck = torch.load(path, map_location="cpu", weights_only=True)
     ck["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["state_dict"].items()}
-    ck["stored_as"] = "float16 for transport (tools/gpu_pack.py); load_state_dict casts it back to float32"
+    ck["stored_as"] = "float16 for transport (scripts/device/gpu_pack.py); load_state_dict casts it back to float32"
     buf = io.BytesIO()
     torch.save(ck, buf)
     return buf.getvalue()

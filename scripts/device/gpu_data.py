@@ -1,8 +1,8 @@
 """FER2013 small enough to travel to a lent GPU machine (whose copy of the tree is capped at 64 MiB), bit-exact.
 
-    python tools/gpu_data.py pack ../shared/data/fer2013.npz .gpu/fer2013.fpk            # here (about 40 s)
-    python tools/gpu_data.py unpack .gpu/fer2013.fpk /tmp/data/fer2013.npz               # there (a few seconds)
-    python tools/gpu_data.py pack ../shared/data/fer2013.npz small.fpk --limit 2000      # DRY=1: a random subset
+    python scripts/device/gpu_data.py pack ../shared/data/fer2013.npz .gpu/fer2013.fpk   # here (about 100 s)
+    python scripts/device/gpu_data.py unpack .gpu/fer2013.fpk /tmp/data/fer2013.npz      # there (seconds)
+    python scripts/device/gpu_data.py pack ../shared/data/fer2013.npz s.fpk --limit 2000  # DRY=1: a subset
 
 The archive is 71.4 MB; packed, the faces a run needs (``train`` and ``public_test:select``: the half that model
 selection uses -- ``public_test:calibrate`` is for fitting scores at home) are about 45 MB. Each face is stored as

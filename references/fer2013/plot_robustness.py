@@ -1,6 +1,6 @@
 """One robustness plot from several ``fer-eval --perturb`` results (maintainer script).
 
-    python tools/plot_robustness.py docs/results/robustness_previous/default_robustness.json \
+    python references/fer2013/plot_robustness.py docs/results/robustness_previous/default_robustness.json \
         docs/results/robustness_default/robustness.json docs/results/robustness_previous/tiny_robustness.json \
         docs/results/robustness_tiny/robustness.json --out docs/results/robustness_before_after.png
 

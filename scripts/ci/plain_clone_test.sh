@@ -3,14 +3,14 @@
 # empty temporary folder (no ../shared beside it), without $DEEPEMOTION_DATA or a YuNet path. Tests that need the
 # data sets or the YuNet test model must skip with a reason; the rest must pass, with the offline Haar fallback.
 #
-#   . .venv/bin/activate && bash tools/plain_clone_test.sh        # deepemotion installed in that venv (CI: the wheel)
-#   PYTHON=/path/to/python bash tools/plain_clone_test.sh -x       # another interpreter; extra pytest arguments
+#   . .venv/bin/activate && bash scripts/ci/plain_clone_test.sh        # deepemotion installed in that venv (CI: the wheel)
+#   PYTHON=/path/to/python bash scripts/ci/plain_clone_test.sh -x       # another interpreter; extra pytest arguments
 #
 # The tests import the installed package (pytest puts only tests/ on the path). A development checkout whose venv
 # runs the sources (the compiled files copied into python/deepemotion/, as after a build) tests the clone's sources
-# with those compiled files: SOURCES=1 bash tools/plain_clone_test.sh
+# with those compiled files: SOURCES=1 bash scripts/ci/plain_clone_test.sh
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
 py="${PYTHON:-python}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/deepemotion-plain-clone.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

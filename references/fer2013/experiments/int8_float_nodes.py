@@ -1,6 +1,7 @@
 """Which nodes of the INT8 graph should stay in floating point? (maintainer script)
 
-    python tools/int8_float_nodes.py --model default --batches 1 64 --json docs/results/int8_float_nodes.json
+    python references/fer2013/experiments/int8_float_nodes.py --model default --batches 1 64 --json
+    docs/results/int8_float_nodes.json
 
 Builds the calibrated QDQ graph of a model three ways -- the shipped rule (the spatial transformer in float:
 localization net, theta, grid, GridSample), that rule plus the first feature convolution in float (one input

@@ -1,6 +1,6 @@
 """Accuracy against compute for members of the model family (maintainer script).
 
-    python tools/plot_family.py NAME=CHECKPOINT[:tta] ... [--bundled] --out docs/results/accuracy_vs_mflops
+    python references/fer2013/plot_family.py NAME=CHECKPOINT[:tta] ... [--bundled] --out docs/results/accuracy_vs_mflops
 
 Each checkpoint is exported to ONNX and measured on FER2013 PublicTest through Recognizer.predict_faces (ONNX
 Runtime, FP32), with its parameters and MFLOP per face counted on the model as exported (``:tta`` adds flip
@@ -15,7 +15,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bundle import strip_paths  # tools/bundle.py, beside this script
+from bundle import strip_paths  # references/fer2013/bundle.py, beside this script
+
 from deepemotion.export.onnx import export_portable
 from deepemotion.export.quantize import runtime_accuracy
 from deepemotion.plots import plot_accuracy_vs_flops

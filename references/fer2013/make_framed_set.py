@@ -1,6 +1,6 @@
 """Build a training set of faces framed by the detector, as Recognizer().predict frames them (maintainer script).
 
-    python tools/make_framed_set.py --out /tmp/fer2013_framed.npz [--variants 1] [--seed 0]
+    python references/fer2013/make_framed_set.py --out /tmp/fer2013_framed.npz [--variants 1] [--seed 0]
 
 Why: a face that the detector finds in a camera frame is cropped from its landmarks (or its box), and that
 framing differs a little from face to face and from FER2013's own crops; a network trained on the original
@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
               "ids": np.array(base_ids + ids + test_ids), "class_names": np.array(CLASSES)}
     # a killed run leaves no half-written set under the final name
     atomic_write(args.out, lambda tmp: np.savez_compressed(tmp, **arrays))
-    summary = {"command": "python tools/make_framed_set.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    summary = {"command": "python references/fer2013/make_framed_set.py "
+               + " ".join(argv if argv is not None else sys.argv[1:]),
                "training_faces": n, "variants": args.variants, "framed_crops": int(len(framed)),
                "train_split": int(len(base_images) + len(framed)),
                "missed_by_detector": missed, "seconds": round(time.perf_counter() - t0, 1)}

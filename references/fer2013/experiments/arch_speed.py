@@ -1,6 +1,7 @@
 """Speed of architectures before training them (maintainer script): how fast would a member of the family be?
 
-    python tools/arch_speed.py tiny-fast tiny-fast:widths=24,48,96:hidden=96 --json docs/results/arch_speed.json
+    python references/fer2013/experiments/arch_speed.py tiny-fast tiny-fast:widths=24,48,96:hidden=96 --json
+    docs/results/arch_speed.json
 
 Each ARCH[:FIELD=VALUE...] (a ``fer-train --arch`` name with DeepEmotionConfig fields replaced) is built with random
 weights -- the graph, and so the time, does not depend on training -- exported to ONNX as the bundles are, and run

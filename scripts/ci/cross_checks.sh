@@ -14,9 +14,9 @@
 # Each step needs its tools: missing ones are installed with apt / pip when possible, else the step says SKIP
 # with the reason. A compile error fails the script.
 #
-#   bash tools/cross_checks.sh [--no-install]
+#   bash scripts/ci/cross_checks.sh [--no-install]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 INSTALL=1
 [ "${1:-}" = "--no-install" ] && INSTALL=0
 WORK=$(mktemp -d /tmp/cross_checks.XXXXXX)

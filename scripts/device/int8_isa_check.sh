@@ -2,7 +2,7 @@
 # Do the INT8 graphs give the same answers on CPUs without VNNI (x86) or without dot-product instructions (ARM)?
 # (maintainer script; README, "The same answers on every CPU")
 #
-#   sudo bash tools/int8_isa_check.sh OLD.int8.onnx NEW.int8.onnx [ARM64_ROOT]
+#   sudo bash scripts/device/int8_isa_check.sh OLD.int8.onnx NEW.int8.onnx [ARM64_ROOT]
 #
 # Runs each graph on the first 128 FER2013 PublicTest faces natively, as a Haswell (AVX2, no VNNI) under
 # qemu-x86_64, and -- given a Debian arm64 root with /opt/v holding numpy and onnxruntime (debootstrap --arch=arm64

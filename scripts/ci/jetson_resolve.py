@@ -3,7 +3,7 @@ glibc 2.35): download -- without installing -- binary wheels of every runtime de
 pyproject.toml, and of the build requirements (scikit-build-core, pybind11, cmake, ninja), for
 linux_aarch64 / CPython 3.10. Fails (exit 1) when any of them has no wheel there.
 
-    python tools/jetson_resolve.py [--python-version 3.10]
+    python scripts/ci/jetson_resolve.py [--python-version 3.10]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # JetPack 6 = Ubuntu 22.04, glibc 2.35: every manylinux tag up to 2_35 installs there
 PLATFORMS = ["manylinux2014_aarch64"] + [f"manylinux_2_{v}_aarch64" for v in (17, 26, 27, 28, 31, 34, 35)]
 

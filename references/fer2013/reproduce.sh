@@ -8,7 +8,7 @@
 # new weights; with a plain install, reinstall after 'bundle'.
 # On the project's 2-core CPU: teacher ~65 min, default ~90 min, framed ~40 min, tiny ~45 min, robust ~60 min,
 # CK+/JAFFE ~40 min.
-#   bash tools/reproduce_results.sh [teacher|default|framed|tiny|bundle|robust|confusion|family|ckplus|jaffe|detectors|bench|training|saliency ...]
+#   bash references/fer2013/reproduce.sh [teacher|default|framed|tiny|bundle|robust|confusion|family|ckplus|jaffe|detectors|bench|training|saliency ...]
 set -euo pipefail
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS"
@@ -24,8 +24,8 @@ for step in "${steps[@]}"; do
       (cd "$RUNS" && fer-train "${fer[@]}" --arch base --epochs 100 --teacher teacher-base-r1.pt --teacher-tta \
          --out base-r2) ;;
     framed)    # the default, fine-tuned on Training faces framed by the detector as predict() frames them
-      python tools/make_framed_set.py --out "$RUNS/fer2013_framed.npz" --seed 0 --backgrounds noise
-      python tools/make_framed_set.py --add-to "$RUNS/fer2013_framed.npz" --out "$RUNS/fer2013_framed2.npz" \
+      python references/fer2013/make_framed_set.py --out "$RUNS/fer2013_framed.npz" --seed 0 --backgrounds noise
+      python references/fer2013/make_framed_set.py --add-to "$RUNS/fer2013_framed.npz" --out "$RUNS/fer2013_framed2.npz" \
         --seed 1 --backgrounds mixed
       cp "$RUNS/base-r2/best.pt" "$RUNS/teacher-base-r2.pt"
       (cd "$RUNS" && fer-train --data fer2013_framed2.npz --train-split train --val-split public_test --quiet \
@@ -35,8 +35,8 @@ for step in "${steps[@]}"; do
       (cd "$RUNS" && fer-train "${fer[@]}" --arch tiny --tta-flip --epochs 100 --teacher teacher-base-r1.pt \
          --out tiny-r1) ;;
     bundle)
-      python tools/bundle.py --checkpoint "$RUNS/ft-framed/best.pt" --name default --int8
-      python tools/bundle.py --checkpoint "$RUNS/tiny-r1/best.pt" --name tiny --int8
+      python references/fer2013/bundle.py --checkpoint "$RUNS/ft-framed/best.pt" --name default --int8
+      python references/fer2013/bundle.py --checkpoint "$RUNS/tiny-r1/best.pt" --name tiny --int8
       cp "$RUNS/ft-framed/curves.png" docs/results/default_training_curves.png
       cp "$RUNS/ft-framed/metrics.csv" docs/results/default_training_metrics.csv
       cp "$RUNS/base-r2/curves.png" docs/results/base_r2_training_curves.png
@@ -54,20 +54,20 @@ for step in "${steps[@]}"; do
          --lr 0.001 --threads 1 --out robust-tiny)
       # the two default fine-tunes averaged, then the line from the bundled default to that average; chosen on
       # public_test:select (OUT/selection.json); the tiny one the same way
-      python tools/interpolate.py --start "$RUNS/robust-default/best.pt" --end "$RUNS/robust-default2/best.pt" \
+      python references/fer2013/interpolate.py --start "$RUNS/robust-default/best.pt" --end "$RUNS/robust-default2/best.pt" \
         --alpha 0.5 --out "$RUNS/r12"
-      python tools/interpolate.py --start default --end "$RUNS/r12/alpha0.5.pt" --alpha 0 0.6 0.8 1 --select \
+      python references/fer2013/interpolate.py --start default --end "$RUNS/r12/alpha0.5.pt" --alpha 0 0.6 0.8 1 --select \
         --out "$RUNS/soup3"
-      python tools/interpolate.py --start tiny --end "$RUNS/robust-tiny/best.pt" --alpha 0 0.5 0.7 1 --select \
+      python references/fer2013/interpolate.py --start tiny --end "$RUNS/robust-tiny/best.pt" --alpha 0 0.5 0.7 1 --select \
         --out "$RUNS/soup-tiny"
-      python tools/bundle.py --checkpoint "$RUNS/soup3/alpha0.8.pt" --name default --int8 --robustness
-      python tools/bundle.py --checkpoint "$RUNS/soup-tiny/alpha1.pt" --name tiny --int8 --robustness
+      python references/fer2013/bundle.py --checkpoint "$RUNS/soup3/alpha0.8.pt" --name default --int8 --robustness
+      python references/fer2013/bundle.py --checkpoint "$RUNS/soup-tiny/alpha1.pt" --name tiny --int8 --robustness
       fer-eval --model default --data fer2013 --split public_test --perturb --out docs/results/robustness_default
       fer-eval --model tiny --data fer2013 --split public_test --perturb --out docs/results/robustness_tiny ;;
     confusion)
       fer-eval --model default --data fer2013 --split public_test --out docs/results/default_public_test ;;
     family)
-      python tools/plot_family.py "base (plain recipe)=$RUNS/base-r1/best.pt" \
+      python references/fer2013/plot_family.py "base (plain recipe)=$RUNS/base-r1/best.pt" \
         "base + flip TTA (over budget)=$RUNS/base-r1/best.pt:tta" "base, distilled=$RUNS/base-r2/best.pt" \
         "base, distilled+framed=$RUNS/ft-framed/best.pt" "tiny, distilled, flip TTA=$RUNS/tiny-r1/best.pt" --bundled --extra docs/results/family_extra.json \
         --out docs/results/accuracy_vs_mflops ;;
@@ -103,7 +103,7 @@ for step in "${steps[@]}"; do
       fer-bench --model tiny --backends onnxruntime onnxruntime-int8 --batches 1 64 256 --min-time 2 --no-stages \
         --recognizer --json docs/results/bench_tiny_cpu.json --plot "" ;;
     training)
-      python tools/bench_training.py --rounds 8 --steps 15 --json docs/results/training_speed.json ;;
+      python references/fer2013/experiments/bench_training.py --rounds 8 --steps 15 --json docs/results/training_speed.json ;;
     saliency)
       fer-saliency --example --out docs/saliency ;;
     *) echo "unknown step $step" >&2; exit 2 ;;

@@ -2,7 +2,7 @@
 # The one command for a lent GPU machine (one H200: CUDA 13, PyTorch 2.11, 16 cores, no registry, no TensorRT),
 # made to work the first time inside one 600 s call. In order, against one clock:
 #   1. the machine's facts (nvidia-smi, torch, OpenCV, nvcc, Python.h)                           -> machine.txt
-#   2. FER2013 unpacked from .gpu/fer2013.fpk (tools/gpu_data.py: bit-exact, checked) -- before anything slow
+#   2. FER2013 unpacked from .gpu/fer2013.fpk (scripts/device/gpu_data.py: bit-exact, checked) -- before anything slow
 #   3. three teachers trained side by side, data resident on the GPU              (background, TEACH_S seconds)
 #      while the package is built with the CUDA kernels for sm_90 (full log; build_info()['cuda'] must be true)
 #      and the CUDA op tests run against PyTorch                                         -> build.log, pytest_cuda.txt
@@ -14,15 +14,15 @@
 # Every training run is under a planner (fer-train --time-budget, planned after its warm-up epoch), a `timeout`,
 # and a retry on the host path in fp32 if the resident path fails at its start. A watchdog stops every run in
 # time for the packing. Results home: docs/gpu.md ("Bringing the results home").
-#   bash tools/gpu_run.sh                   # there (device tool: carry .gpu; command: bash tools/gpu_run.sh)
-#   DRY=1 bash tools/gpu_run.sh             # here: the same steps on the CPU, 2,500 faces, small nets, <= 3 min
+#   bash scripts/device/gpu_run.sh                   # there (device tool: carry .gpu; command: bash scripts/device/gpu_run.sh)
+#   DRY=1 bash scripts/device/gpu_run.sh             # here: the same steps on the CPU, 2,500 faces, small nets, <= 3 min
 # Knobs: OUT (default ./gpu_out), WORK (scratch, default /tmp/gpu_run), DEADLINE (s), FPK (the packed faces),
 # TEACH_PCT (the teachers' share of the time, default 50), STUDENT_SET (default "default-ft default-kd": the first
 # run's four students shared the GPU with four flip-averaged teachers each and ran 26-28 epochs), KD_DEFAULT=1 (the
 # shipped default as a fourth teacher).
 set -uo pipefail
 START=$(date +%s)
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DRY=${DRY:-0}
 OUT=${OUT:-$ROOT/gpu_out}
@@ -62,7 +62,7 @@ finish() {
   stop deepemotion.cli.train kernel_sweep.py
   sleep 1
   cp "$OUT"/summary.json "$WORK/" 2>/dev/null
-  python3 tools/gpu_pack.py pack "$WORK" "$OUT" --max-parts 6 || fail "packing"
+  python3 scripts/device/gpu_pack.py pack "$WORK" "$OUT" --max-parts 6 || fail "packing"
   python3 - "$OUT" "$WORK" <<'EOF' || true
 import json, sys, time
 from pathlib import Path
@@ -93,11 +93,11 @@ EOF
   [ "$n" -le 8 ] && [ "$big" -eq 0 ] && [ "$total" -le $(( 64 << 20 )) ] \
     || fail "the output breaks the limits: $n files, $big over 16 MiB, $total bytes"
   if [ "$DRY" = 1 ]; then  # the way home, rehearsed: unpack the parts and check a teacher and a student
-    python3 tools/gpu_pack.py unpack "$OUT" "$WORK/home" || fail "unpacking the results"
+    python3 scripts/device/gpu_pack.py unpack "$OUT" "$WORK/home" || fail "unpacking the results"
     local ck=()
     for f in "$WORK"/home/runs/*/best*.pt; do [ -f "$f" ] && ck+=("$f"); done
     if [ ${#ck[@]} -gt 0 ]; then
-      python3 tools/teacher_check.py "${ck[@]}" || fail "teacher_check on the results"
+      python3 references/fer2013/teacher_check.py "${ck[@]}" || fail "teacher_check on the results"
     else
       fail "no checkpoint came back"
     fi
@@ -163,10 +163,10 @@ export DEEPEMOTION_DATA=$WORK/data
 if [ "$DRY" = 1 ]; then
   [ -f "$SRC" ] || { say "DRY needs $SRC (the shared data beside the checkout)"; exit 1; }
   FPK=$WORK/fer2013_dry.fpk
-  python3 tools/gpu_data.py pack "$SRC" "$FPK" --limit 2500 || exit 1
+  python3 scripts/device/gpu_data.py pack "$SRC" "$FPK" --limit 2500 || exit 1
 fi
 HAVE_DATA=0
-if [ -f "$FPK" ] && python3 tools/gpu_data.py unpack "$FPK" "$DEEPEMOTION_DATA/fer2013.npz"; then
+if [ -f "$FPK" ] && python3 scripts/device/gpu_data.py unpack "$FPK" "$DEEPEMOTION_DATA/fer2013.npz"; then
   HAVE_DATA=1
 else
   fail "no data"
@@ -285,7 +285,8 @@ if [ "$DRY" = 1 ]; then SWEEP_NEED=30; else SWEEP_NEED=150; fi
 if [ $BUILT = 1 ] && [ "$(left)" -gt $SWEEP_NEED ]; then
   SWEEP=(--device "$DEVICE" --min-time 1.0)
   [ "$DRY" = 1 ] && SWEEP=(--device cpu --small)
-  (cd "$ROOT" && timeout $(( $(left) / 4 )) python3 tools/kernel_sweep.py "${SWEEP[@]}" --json "$WORK/kernel_sweep.json" \
+  SWEEP_S=$(( $(left) / 4 )); [ $SWEEP_S -ge 45 ] || SWEEP_S=45  # a busy CPU rehearsal needs more than a quarter
+  (cd "$ROOT" && timeout $SWEEP_S python3 scripts/device/kernel_sweep.py "${SWEEP[@]}" --json "$WORK/kernel_sweep.json" \
     --plot "$WORK/kernel_sweep.png") 2>&1 | tee "$WORK/kernel_sweep.txt"
   rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || fail "kernel sweep (exit $rc)"

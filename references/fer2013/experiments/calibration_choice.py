@@ -1,9 +1,10 @@
 """How the score calibration's shape was chosen (maintainer script; not installed).
 
-    python tools/calibration_choice.py --json docs/results/calibration_choice.json
+    python references/fer2013/experiments/calibration_choice.py --json docs/results/calibration_choice.json
 
 ``ScoreCalibration`` (deepemotion.training.model) scales each face's logits by a piecewise-linear function of its top
-score; ``tools/bundle.py`` fits it on FER2013 ``public_test:calibrate`` with fixed knots and smoothness. This script
+score; ``references/fer2013/bundle.py`` fits it on FER2013 ``public_test:calibrate`` with fixed knots and smoothness.
+This script
 compares those fixed choices -- knot sets, smoothness, and the single NLL temperature -- by cross-fitting the two
 halves of PublicTest: fit on ``calibrate`` and measure the ECE on ``select``, fit on ``select`` and measure on
 ``calibrate``; a choice's figure is the mean of the two held-out ECEs, over the bundled models (their uncalibrated
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if "(shipped)" not in best["choice"]:
         print("note: ScoreCalibration.KNOTS/SMOOTHNESS are not this choice")
     if args.json is not None:
-        result = {"command": f"python tools/calibration_choice.py --json {args.json}",
+        result = {"command": f"python references/fer2013/experiments/calibration_choice.py --json {args.json}",
                   "what": "held-out 15-bin ECE of each calibration choice, cross-fitted over PublicTest's halves",
                   "rows": rows, "lowest": best["choice"]}
         print(f"wrote {atomic_write_text(args.json, json.dumps(result, indent=1) + chr(10))}")

@@ -1,6 +1,6 @@
 """A shallower copy of a trained network, to fine-tune by distillation (maintainer script; not installed).
 
-    python tools/drop_convs.py --model default --depths 1,1,1,2 --out /work/runs/lite-init.pt
+    python references/fer2013/experiments/drop_convs.py --model default --depths 1,1,1,2 --out /work/runs/lite-init.pt
     fer-train --data fer2013 --train-split train --val-split public_test:select --init /work/runs/lite-init.pt \\
         --teacher default --teacher-tta --kd-alpha 0.9 --epochs 40 --out /work/runs/lite --quiet
 
@@ -60,7 +60,8 @@ def main() -> int:
     depths = tuple(int(d) for d in args.depths.split(","))
     new, state = shallower(config, ckpt["state_dict"], depths)
     model = model_from_state(new.to_dict(), state, str(args.out))
-    meta = {"made_by": "tools/drop_convs.py", "from": str(args.model), "depths_from": list(config.depths),
+    meta = {"made_by": "references/fer2013/experiments/drop_convs.py", "from": str(args.model),
+            "depths_from": list(config.depths),
             "depths": list(depths)}
     save_checkpoint(args.out, model, meta)
     print(f"{args.out}: {describe(model)}")

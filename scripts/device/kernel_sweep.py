@@ -1,7 +1,7 @@
 """The kernels' bandwidth sweep (deepemotion.benchmarks.sweep) with a table, a JSON file and a plot.
 
-    python tools/kernel_sweep.py --device cuda --json sweep.json --plot sweep.png      # a GPU: the README's numbers
-    python tools/kernel_sweep.py --device cpu --small --json /tmp/s.json              # a rehearsal (seconds)
+    python scripts/device/kernel_sweep.py --device cuda --json sweep.json --plot sweep.png   # a GPU: the docs' numbers
+    python scripts/device/kernel_sweep.py --device cpu --small --json /tmp/s.json           # a rehearsal (seconds)
 """
 from __future__ import annotations
 

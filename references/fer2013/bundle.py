@@ -1,6 +1,6 @@
 """Package a trained checkpoint as a bundled model (maintainer script; not installed).
 
-    python tools/bundle.py --checkpoint RUN/best.pt --name default [--int8] [--robustness]
+    python references/fer2013/bundle.py --checkpoint RUN/best.pt --name default [--int8] [--robustness]
 
 1. **Calibrated scores**: a per-face temperature -- the logits times an inverse temperature that is piecewise linear
    in the face's own top score (``DeepEmotionConfig.score_knots``/``score_scales``, ``ScoreCalibration.fit``) -- is
@@ -45,7 +45,7 @@ from deepemotion.training.loop import predict_logits
 from deepemotion.training.metrics import fit_temperature, metrics_from_predictions, reliability
 from deepemotion.training.model import DeepEmotion, describe
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "python" / "deepemotion" / "weights"
+WEIGHTS = Path(__file__).resolve().parents[2] / "python" / "deepemotion" / "weights"
 
 
 def strip_paths(value: object) -> object:
@@ -236,7 +236,7 @@ def robustness(args: argparse.Namespace, out: Path, stem: str, backend: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tools/bundle.py", description=__doc__,
+    p = argparse.ArgumentParser(prog="references/fer2013/bundle.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--name", choices=sorted(BUNDLED_MODELS), default="default")
@@ -296,10 +296,10 @@ def metadata(args: argparse.Namespace, ckpt: dict[str, Any], model: DeepEmotion,
         "selection_split": meta_in.get("val_split"), "selected_epoch": meta_in.get("epoch"),
         "initialised_from": init_of(meta_in),
         "training_command": meta_in.get("command"), "train_config": meta_in.get("train_config"),
-        "weight_interpolation": strip_paths(meta_in.get("interpolated")),  # tools/interpolate.py, if used
+        "weight_interpolation": strip_paths(meta_in.get("interpolated")),  # references/fer2013/interpolate.py, if used
         "trained_on": meta_in.get("date"), "bundled_on": time.strftime("%Y-%m-%d"), "evaluation": ev,
         "weights_dtype": "float16 storage (float32 compute)", "onnx_sha256": onnx_sha,
-        "bundle_command": f"python tools/bundle.py --checkpoint {Path(args.checkpoint).parent.name}/"
+        "bundle_command": f"python references/fer2013/bundle.py --checkpoint {Path(args.checkpoint).parent.name}/"
                           f"{Path(args.checkpoint).name} --name {args.name}" + (" --int8" if args.int8 else "")
                           + (" --robustness" if args.robustness else ""),
     }

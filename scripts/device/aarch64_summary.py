@@ -1,6 +1,7 @@
-"""The JSON summary of an aarch64 rehearsal (called by tools/aarch64_check.sh; not installed).
+"""The JSON summary of an aarch64 rehearsal (called by scripts/device/aarch64_check.sh; not installed).
 
-    python tools/aarch64_summary.py --log LOGDIR --json OUT --example TEXT --pytest-rc N --seconds k=v ... --tests T
+    python scripts/device/aarch64_summary.py --log LOGDIR --json OUT --example TEXT --pytest-rc N --seconds k=v ...
+    --tests T
 
 Reads LOGDIR/versions.json, LOGDIR/junit.xml (pytest) and LOGDIR/bench.json (fer-bench), and writes one JSON with
 the versions, build_info(), the build and test times, the test counts (and every failure's name and message),
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", nargs="*", default=[])
     p.add_argument("--tests", default="")
     p.add_argument("--deselected", default="", help="the -k expression that left tests out")
-    p.add_argument("--command", default="sudo bash tools/aarch64_check.sh", help="the command that ran")
+    p.add_argument("--command", default="sudo bash scripts/device/aarch64_check.sh", help="the command that ran")
     args = p.parse_args(argv)
     log = Path(args.log)
     try:
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         versions = {"error": f"versions not read: {exc}"}
     summary = {
-        "what": "tools/aarch64_check.sh: Debian bookworm arm64 root under qemu-aarch64 user emulation, "
+        "what": "scripts/device/aarch64_check.sh: Debian bookworm arm64 root under qemu-aarch64 user emulation, "
                 "`pip install .` from the working tree, `fer-predict --example`, a test subset, fer-bench",
         "command": args.command,
         **versions,

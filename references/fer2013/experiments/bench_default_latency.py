@@ -1,8 +1,9 @@
 """A bundled model's predict_faces latency now against an earlier commit's graph (by default the default model at the
 start of issue 22), side by side in one run (maintainer script).
 
-    python tools/bench_default_latency.py --json docs/results/default_latency.json
-    python tools/bench_default_latency.py --model tiny --start ba9a30a --json docs/results/calibration_speed_tiny.json
+    python references/fer2013/experiments/bench_default_latency.py --json docs/results/default_latency.json
+    python references/fer2013/experiments/bench_default_latency.py --model tiny --start ba9a30a --json
+    docs/results/calibration_speed_tiny.json
 
 "start": the graph bundled at commit 58aa1d3 (0.2.0, when issue 22 was filed; read from git history) -- the INT8
 graph, or the FP32 one for a model whose CPU default is FP32 -- with 48x48 crops through the C++ resampler, as the code
@@ -29,7 +30,8 @@ from deepemotion.benchmarks.timing import machine_info
 from deepemotion.files import atomic_write_text
 from deepemotion.runtime.assets import bundled_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
+PROG = "references/fer2013/experiments/bench_default_latency.py"
 START = "58aa1d3"
 
 
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                          "change_vs_start": t / t0 - 1, "rounds_ms": [v * 1e3 for v in times[(k, b)]]})
             print(f"batch {b:3d}  {k:28s} {t * 1e3:8.3f} ms per call  {100 * (t / t0 - 1):+6.1f}%")
     if args.json is not None:
-        result = {"machine": machine_info(), "command": "python tools/bench_default_latency.py " + " ".join(
+        result = {"machine": machine_info(), "command": f"python {PROG} " + " ".join(
             argv if argv is not None else sys.argv[1:]), "model": args.model, "start": args.start,
             "rounds": args.rounds, "rows": rows}
         print(f"wrote {atomic_write_text(args.json, json.dumps(result, indent=1) + chr(10))}")

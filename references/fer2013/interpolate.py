@@ -1,6 +1,6 @@
 """Interpolate two checkpoints of one architecture, weight by weight (maintainer script; not installed).
 
-    python tools/interpolate.py --start default --end RUN/best.pt --alpha 0.3 0.5 0.7 --out /tmp/soup
+    python references/fer2013/interpolate.py --start default --end RUN/best.pt --alpha 0.3 0.5 0.7 --out /tmp/soup
 
 A robust fine-tune (``fer-train --init default --degrade 0.5``) gains on small, blurred, compressed faces and
 loses some clean accuracy; the weights on the straight line between it and the model it started from often keep
