@@ -16,10 +16,10 @@ kept). The gate:
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import threading
-from concurrent import futures
 from typing import Any
 
 from .gate import ELEMENT_SIZE
@@ -32,7 +32,8 @@ _SHM_NAME = re.compile(r"deepemotion_[0-9a-f]{12}_[0-9A-Za-z_-]*")
 
 class GrpcGate:
     """The gate on ``host:port`` in front of Triton's gRPC endpoint at 127.0.0.1:``upstream_port``, serving
-    ``models``. ``start()`` binds at once (OSError when the port is taken); ``stop()`` ends every call."""
+    ``models``: grpc's asyncio server on an event loop in a thread of its own. ``start()`` binds at once (OSError
+    when the port is taken); ``stop()`` ends every call."""
 
     def __init__(self, host: str, port: int, upstream_port: int, models: set[str] | frozenset[str],
                  max_message: int = 16 << 20, max_calls: int = 512, upstream_timeout: float = 120.0) -> None:
@@ -43,45 +44,69 @@ class GrpcGate:
         self.host, self.port, self.upstream_port = host, port, upstream_port
         self.models, self.max_message = frozenset(models), max_message
         self.max_calls, self.upstream_timeout = max_calls, upstream_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._server: Any = None
         self._channel: Any = None
         self._calls: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._error: BaseException | None = None
 
     def start(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="deepemotion-grpc-gate", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if self._error is not None or not ready.is_set():
+            error = self._error
+            self.stop()
+            raise OSError(f"cannot listen on {self.host}:{self.port} ({error})")
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._open())
+        except Exception as exc:  # noqa: BLE001 - handed to start(), which raises OSError
+            self._error = exc
+            ready.set()
+            loop.run_until_complete(self._close())
+            loop.close()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._close())
+        loop.close()
+
+    async def _open(self) -> None:
         grpc = self.grpc
         limits = [("grpc.max_receive_message_length", self.max_message),
                   ("grpc.max_send_message_length", self.max_message)]
         # reconnect quickly: the server comes up after the gate, and comes back after a restart
-        self._channel = grpc.insecure_channel(f"127.0.0.1:{self.upstream_port}", options=[
+        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.upstream_port}", options=[
             *limits, ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
             ("grpc.max_reconnect_backoff_ms", 500)])
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="deepemotion-grpc"),
-                                   options=[*limits, ("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=self.max_calls)
+        self._server = grpc.aio.server(options=[*limits, ("grpc.so_reuseport", 0)],
+                                       maximum_concurrent_rpcs=self.max_calls)
         self._server.add_generic_rpc_handlers([_Handler(self)])
         address = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-        try:
-            bound = self._server.add_insecure_port(address)
-        except RuntimeError:
-            bound = 0
-        if bound != self.port:
-            self.stop()
+        if self._server.add_insecure_port(address) != self.port:
             raise OSError(f"cannot listen on {address}")
-        self._server.start()
+        await self._server.start()
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            await self._server.stop(0)
+        if self._channel is not None:
+            await self._channel.close()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop(0).wait(10)
-            self._server = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
-
-    def upstream(self, method: str) -> Any:
-        with self._lock:
-            if method not in self._calls:
-                self._calls[method] = self._channel.unary_unary(SERVICE + method)
-            return self._calls[method]
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(15)
+        self._loop = self._thread = None
+        self._server = self._channel = None
 
     def check(self, method: str, request: bytes) -> str | None:
         """Why the request must not pass (None: it may)."""
@@ -95,22 +120,22 @@ class GrpcGate:
             return f"no model {name[:64]!r} is served here"
         return check_infer(msg) if method == "ModelInfer" else None
 
-    def forward(self, method: str, request: bytes, context: Any) -> bytes:
+    async def forward(self, method: str, request: bytes, context: Any) -> bytes:
         grpc = self.grpc
         try:
             why = self.check(method, request)
         except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends: a malformed message
             why = "the request does not parse"
         if why is not None:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
         left = context.time_remaining()
         timeout = min(self.upstream_timeout, left) if left is not None else self.upstream_timeout
+        if method not in self._calls:
+            self._calls[method] = self._channel.unary_unary(SERVICE + method)
         try:
-            return self.upstream(method)(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            code = exc.code() if callable(getattr(exc, "code", None)) else grpc.StatusCode.UNKNOWN
-            details = exc.details() if callable(getattr(exc, "details", None)) else ""
-            context.abort(code, _SHM_NAME.sub("<shared memory>", details or ""))
+            return await self._calls[method](request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), _SHM_NAME.sub("<shared memory>", exc.details() or ""))
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
 
@@ -145,6 +170,12 @@ class _Handler:
         grpc = self.gate.grpc
         method = details.method[len(SERVICE):] if details.method.startswith(SERVICE) else ""
         if method in _GLOBAL or method in _PER_MODEL:
-            return grpc.unary_unary_rpc_method_handler(lambda req, ctx: self.gate.forward(method, req, ctx))
-        why = f"{details.method[:80]}: not exposed by this server (inference and health only)"
-        return grpc.unary_unary_rpc_method_handler(lambda req, ctx: ctx.abort(grpc.StatusCode.PERMISSION_DENIED, why))
+            async def call(request: bytes, context: Any) -> bytes:
+                return await self.gate.forward(method, request, context)
+        else:
+            why = f"{details.method[:80]}: not exposed by this server (inference and health only)"
+
+            async def call(request: bytes, context: Any) -> bytes:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+                raise AssertionError("unreachable")  # pragma: no cover - abort raises
+        return grpc.unary_unary_rpc_method_handler(call)
