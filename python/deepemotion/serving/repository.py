@@ -269,7 +269,7 @@ def build_plan_script(opts: RepositoryOptions) -> str:
 
 def parse_config(text: str) -> Any:
     """A config.pbtxt parsed with Triton's own schema (``tritonclient.grpc.model_config_pb2``): ValueError when it
-    does not parse. Needs tritonclient (``deepemotion[client]``)."""
+    does not parse. Needs tritonclient (the ``client`` extra)."""
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 

@@ -97,7 +97,7 @@ def check_probs(probs: Any, n: int, where: str) -> np.ndarray:
 
 
 @register("triton", "a Triton Inference Server over gRPC or HTTP (fer-serve, or NVIDIA's container)", device="remote",
-          precision="model", needs='deepemotion[client] and a server: fer-serve')
+          precision="model", needs='the client extra (pip install ".[client]") and a server: fer-serve')
 class TritonBackend(Backend):
     """``url``: "grpc://HOST:PORT" or "http://HOST:PORT"; ``timeout``: seconds a call may take in all, retries of a
     server that went away included; ``model_name``: the served model. ``model`` must be None or "default" (the
