@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deepemotion.runtime.backends import BackendUnavailable
@@ -50,11 +51,32 @@ def test_another_machines_engine_says_rebuild(engine, other, named):
     assert named in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, AttributeError),
-                   reason="check_sidecar (runtime/backends/tensorrt.py) lets json's ValueError or an AttributeError "
-                          "out for an unreadable sidecar instead of BackendUnavailable naming the file (reported)")
 @pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", "null"])
 def test_unreadable_sidecar_says_rebuild(engine, content):
     _side(engine, content)
     with pytest.raises(BackendUnavailable, match="m.engine.json"):
         trt_backend.check_sidecar(engine)
+
+
+def test_batches_outside_the_profile_are_sliced_or_padded():
+    """An engine's profile bounds the batch (fer-export engine --batch MIN OPT MAX): a larger batch runs in slices,
+    a smaller one is padded with zero faces whose answers are dropped (the runner refuses a batch below its minimum)."""
+    import threading
+
+    seen = []
+
+    class Runner:
+        input_dtype = "float32"
+
+        def run(self, x):
+            assert 4 <= len(x) <= 8, len(x)
+            seen.append(len(x))
+            return np.repeat(x.reshape(len(x), -1)[:, :1], 7, axis=1)  # each face's first pixel, 7 times
+
+    backend = object.__new__(trt_backend.TensorRTBackend)
+    backend.runner, backend.max_batch, backend.min_batch, backend._lock = Runner(), 8, 4, threading.Lock()
+    faces = np.arange(11, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 48, 48), np.float32)
+    out = backend.run(faces)
+    assert out.shape == (11, 7) and seen == [8, 4]
+    np.testing.assert_array_equal(out[:, 0], np.arange(11))
+    assert backend.run(faces[:1]).shape == (1, 7) and seen[-1] == 4

@@ -47,7 +47,14 @@ def check_sidecar(engine: Path) -> dict[str, Any]:
     side = Path(str(engine) + ".json")
     if not side.is_file():
         raise BackendUnavailable(f"{engine}: no sidecar {side.name}; build engines with `fer-export engine`")
-    meta = json.loads(side.read_text())
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BackendUnavailable(f"{side}: not a readable sidecar ({type(exc).__name__}); rebuild the engine with "
+                                 f"`fer-export engine --out {engine}`") from None
+    if not isinstance(meta, dict):
+        raise BackendUnavailable(f"{side}: not a sidecar (a JSON object is expected); rebuild the engine with "
+                                 f"`fer-export engine --out {engine}`")
     here = runtime_identity()
     problems = []
     if meta.get("tensorrt") != here["tensorrt"]:
@@ -95,6 +102,7 @@ class TensorRTBackend(Backend):
         self.meta = check_sidecar(engine)
         self.runner = load_trt().EngineRunner(str(engine), str(plugin_library()), bool(use_cuda_graph))
         self.max_batch = int(self.runner.max_batch)
+        self.min_batch = max(1, int(getattr(self.runner, "min_batch", 1)))
         self._lock = threading.Lock()
         self.name, self.device = "tensorrt", "cuda"
 
@@ -102,7 +110,12 @@ class TensorRTBackend(Backend):
         dt = np.float16 if self.runner.input_dtype == "float16" else np.float32
         outs = []
         with self._lock:
-            # the engine's profile caps the batch: run larger batches in slices
+            # the engine's profile bounds the batch: larger batches run in slices, smaller ones (below the profile's
+            # minimum) are padded with zero faces whose answers are dropped
             for part in chunks(len(x), self.max_batch):
-                outs.append(self.runner.run(np.ascontiguousarray(x[part], dt)))
+                faces = np.ascontiguousarray(x[part], dt)
+                n = len(faces)
+                if n < self.min_batch:
+                    faces = np.concatenate([faces, np.zeros((self.min_batch - n,) + faces.shape[1:], dt)])
+                outs.append(self.runner.run(faces)[:n])
         return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, NUM_CLASSES), np.float32)
