@@ -3,7 +3,8 @@
     nox -s tests              # the README's test command: the package with its extras, then pytest
     nox -s tests -- -k ops    # arguments after -- go to pytest
     nox -s lint docs          # ruff; the documentation site (mkdocs build --strict)
-    nox -s ci                 # what .ci/run adds: the tests, the lent-GPU command rehearsed on the CPU, the docs
+    nox -s ci                 # what CI runs (`nox --no-venv -s ci` in .ci/run's environment): the lent-GPU command
+                              # rehearsed on the CPU, the docs, then the tests
 
 DEEPEMOTION_WHEEL=dist/deepemotion-*.whl installs a wheel built beforehand instead of building the checkout again
 (CI builds it once).
@@ -18,7 +19,17 @@ import nox
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 EXTRAS = "train,export,bench,test,serve"
+#: the README's test command's install step ({target}: the checkout with the extras, or CI's wheel with them);
+#: tests/test_docs.py checks that the README says exactly this. PyTorch's CPU build is on PyTorch's own index.
+INSTALL = ("--extra-index-url", "https://download.pytorch.org/whl/cpu", "-c", "constraints.txt", "{target}")
+#: the Triton server fer-serve runs (docs/serving.md: why this release, and why without its dependencies)
+SERVER = ("--no-deps", "nvidia-pytriton==0.7.0")
 DOCS = ("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
+
+
+def _pip(session: nox.Session, *args: str) -> None:
+    """pip in the session's environment (also with `nox --no-venv`, where session.install refuses to run)."""
+    session.run("python", "-m", "pip", "install", "-q", *args, external=True)
 
 
 def _install(session: nox.Session) -> None:
@@ -28,18 +39,19 @@ def _install(session: nox.Session) -> None:
         if len(found) != 1:
             session.error(f"DEEPEMOTION_WHEEL={wheel} matches {len(found)} files, not one")
         wheel = found[0]
-    session.install("-c", "constraints.txt", f"{wheel or '.'}[{EXTRAS}]")
+    _pip(session, *(a.format(target=f"{wheel or '.'}[{EXTRAS}]") for a in INSTALL))
+    _pip(session, *SERVER)
 
 
 def _pytest(session: nox.Session) -> None:
-    session.run("python", "-m", "pytest", "-q", *session.posargs)
+    session.run("python", "-m", "pytest", "-q", *session.posargs, external=True)
 
 
 def _docs(session: nox.Session) -> None:
-    session.install(*DOCS)
-    session.run("python", "scripts/model_cards.py", "--check")
-    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site",
-                env={"NO_MKDOCS_2_WARNING": "1"})
+    _pip(session, *DOCS)
+    session.run("python", "scripts/model_cards.py", "--check", external=True)
+    session.run("python", "-m", "mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site",
+                env={"NO_MKDOCS_2_WARNING": "1"}, external=True)
 
 
 @nox.session
@@ -51,8 +63,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff==0.17.6")
-    session.run("ruff", "check", "python", "tests", "scripts", "references", "noxfile.py")
+    _pip(session, "ruff==0.17.6")
+    session.run("python", "-m", "ruff", "check", "python", "tests", "scripts", "references", "examples", "noxfile.py",
+                external=True)
 
 
 @nox.session

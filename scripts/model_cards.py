@@ -141,7 +141,7 @@ def card(d: dict[str, Any]) -> str:
     wi = d.get("weight_interpolation")
     if wi:
         lines += [f"# then the weights interpolated with {wi['start']!r} at alpha {wi['alpha']}"]
-    lines += [d["bundle_command"], "```", "",
+    lines += [d["bundle_command"].replace("tools/bundle.py", "references/fer2013/bundle.py"), "```", "",
               "Every bundled model's command and history: "
               "[references/fer2013/README.md](../../references/fer2013/README.md).", ""]
     return "\n".join(lines)

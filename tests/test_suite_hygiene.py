@@ -120,9 +120,8 @@ def test_the_tools_the_docs_name_exist():
     assert not [c for c in sorted(cited) if not (ROOT / c[1]).is_file()]
 
 
-#: install lines of the serving work (docs/serving.md, export/triton/, serving/, the backends' hints) are checked
-#: once it lands there (issue 38, items 2 and 9): remove them from this list then
-NOT_YET = ("docs/serving.md", "export/triton/", "python/deepemotion/serving/", "python/deepemotion/runtime/backends/")
+#: files whose install lines are not checked yet (none: every file is)
+NOT_YET: tuple[str, ...] = ()
 _PIP_LINE = re.compile(r"pip3? install ([^\n`|&;)]*)")
 
 

@@ -37,12 +37,12 @@ for step in "${steps[@]}"; do
     bundle)
       python references/fer2013/bundle.py --checkpoint "$RUNS/ft-framed/best.pt" --name default --int8
       python references/fer2013/bundle.py --checkpoint "$RUNS/tiny-r1/best.pt" --name tiny --int8
-      cp "$RUNS/ft-framed/curves.png" docs/results/default_training_curves.png
-      cp "$RUNS/ft-framed/metrics.csv" docs/results/default_training_metrics.csv
-      cp "$RUNS/base-r2/curves.png" docs/results/base_r2_training_curves.png
-      cp "$RUNS/base-r2/metrics.csv" docs/results/base_r2_training_metrics.csv
-      cp "$RUNS/base-r1/curves.png" docs/results/teacher_training_curves.png
-      cp "$RUNS/base-r1/metrics.csv" docs/results/teacher_training_metrics.csv
+      cp "$RUNS/ft-framed/curves.png" docs/results/archive/default_training_curves.png
+      cp "$RUNS/ft-framed/metrics.csv" docs/results/archive/default_training_metrics.csv
+      cp "$RUNS/base-r2/curves.png" docs/results/archive/base_r2_training_curves.png
+      cp "$RUNS/base-r2/metrics.csv" docs/results/archive/base_r2_training_metrics.csv
+      cp "$RUNS/base-r1/curves.png" docs/results/archive/teacher_training_curves.png
+      cp "$RUNS/base-r1/metrics.csv" docs/results/archive/teacher_training_metrics.csv
       echo "reinstall the package (pip install .) so that the bundled weights are picked up, then run step 'confusion'" ;;
     robust)    # robot-camera fine-tunes of the bundled models (README, "Faces as robot cameras see them")
       rob=(--data fer2013 --train-split train --teacher default --teacher-tta --degrade 0.5 --warmup-epochs 1 --quiet)

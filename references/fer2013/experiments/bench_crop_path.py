@@ -1,7 +1,7 @@
 """predict_faces with and without the direct path for 48x48 gray crops (maintainer script), alternated in one run.
 
     python references/fer2013/experiments/bench_crop_path.py --models default tiny --batches 1 64 --json
-    docs/results/crop_path.json
+    docs/results/archive/crop_path.json
 
 A batch of 48x48 gray crops is normalised directly ((v / 255 - MEAN) / STD, as in training) instead of
 going through the C++ resampler, which for a crop of the network's size only reproduced the pixels (to 5e-4 of a

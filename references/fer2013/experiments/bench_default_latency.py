@@ -1,7 +1,7 @@
 """A bundled model's predict_faces latency now against an earlier commit's graph (by default the default model at the
 start of issue 22), side by side in one run (maintainer script).
 
-    python references/fer2013/experiments/bench_default_latency.py --json docs/results/default_latency.json
+    python references/fer2013/experiments/bench_default_latency.py --json docs/results/archive/default_latency.json
     python references/fer2013/experiments/bench_default_latency.py --model tiny --start ba9a30a --json
     docs/results/calibration_speed_tiny.json
 
