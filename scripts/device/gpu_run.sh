@@ -285,7 +285,7 @@ if [ "$DRY" = 1 ]; then SWEEP_NEED=30; else SWEEP_NEED=150; fi
 if [ $BUILT = 1 ] && [ "$(left)" -gt $SWEEP_NEED ]; then
   SWEEP=(--device "$DEVICE" --min-time 1.0)
   [ "$DRY" = 1 ] && SWEEP=(--device cpu --small)
-  SWEEP_S=$(( $(left) / 4 )); [ $SWEEP_S -ge 45 ] || SWEEP_S=45  # a busy CPU rehearsal needs more than a quarter
+  SWEEP_S=$(( $(left) / 4 )); [ $SWEEP_S -ge 90 ] || SWEEP_S=90  # a busy CPU rehearsal needs more than a quarter
   (cd "$ROOT" && timeout $SWEEP_S python3 scripts/device/kernel_sweep.py "${SWEEP[@]}" --json "$WORK/kernel_sweep.json" \
     --plot "$WORK/kernel_sweep.png") 2>&1 | tee "$WORK/kernel_sweep.txt"
   rc=${PIPESTATUS[0]}

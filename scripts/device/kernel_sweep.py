@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.small:
         result = run(args.device, batches=(64, 512), crop_faces_per_frame=(4, 16), frame_hw=(240, 320),
-                     min_time=min(args.min_time, 0.2), max_bytes=64e6, copy_bytes=16 << 20)
+                     min_time=min(args.min_time, 0.2), max_bytes=8e6, copy_bytes=16 << 20)
     else:
         result = run(args.device, min_time=args.min_time)
     print(format_table(result), flush=True)
