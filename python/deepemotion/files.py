@@ -40,27 +40,77 @@ def normal_file_mode() -> int:
     return 0o666 & ~_UMASK
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto ``path``.
+class PendingFile:
+    """A file written under a temporary name beside ``path`` and renamed onto ``path`` by `commit` only: the one
+    temp-and-rename of the package (every atomic write goes through it).
 
-    A crash, an exception or Ctrl-C leaves ``path`` as it was (absent or the old content), never half-written,
-    and no temporary file behind. The file gets the mode of a normally created file (umask respected). The
-    temporary file keeps ``path``'s suffix (OpenCV picks the image format from it).
+    A crash, an exception or Ctrl-C before `commit` leaves ``path`` as it was (absent or the old content), never
+    half-written; `discard` (or leaving the ``with`` block by an exception) removes the temporary file. The committed
+    file gets the mode of a normally created file (umask respected). The temporary name is
+    ``.<name>.<random>.partial<suffix>``: hidden, unique, and ending in ``path``'s suffix (OpenCV and numpy pick the
+    format from it); ``suffix`` replaces that ending (the model download's ``.part``).
+
+    Args:
+        path: the file to write.
+        suffix: the temporary name's ending, by default ``.partial`` + ``path``'s suffix.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, normal_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
+
+    def __init__(self, path: str | os.PathLike[str], suffix: str | None = None) -> None:
+        self.path = Path(path)
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix or f".partial{self.path.suffix}",
+                                   dir=folder)
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self, sync: bool = False) -> Path:
+        """Rename the temporary file onto ``path`` (``sync``: flushed to the disk first) and return ``path``."""
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+            if sync:
+                fd = os.open(self.tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.chmod(self.tmp, normal_file_mode())
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        return self.path
+
+    def discard(self) -> None:
+        """Remove the temporary file (nothing happens to ``path``)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+    def __enter__(self) -> PendingFile:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto ``path`` (a `PendingFile`).
+
+    Args:
+        path: the file to write.
+        write: writes the content into the file it is given (a path string).
+
+    Returns:
+        ``path``, written whole; on any failure it is left as it was and no temporary file remains.
+    """
+    pending = PendingFile(path)
+    try:
+        write(str(pending.tmp))
+    except BaseException:
+        pending.discard()
         raise
-    return path
+    return pending.commit()
 
 
 class OutputPlan:

@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..labels import CLASSES, FRAMINGS
 from .common import UsageError, add_model_options, cli_main, one_line, parser
@@ -106,18 +105,20 @@ def annotated_suffix(source: str) -> str:
 
 
 class JsonLines:
-    """JSON lines to stdout, or into a temporary file beside the target, renamed onto it by :meth:`commit` (only
-    when the run got through); :meth:`discard` removes it (a failed or interrupted run)."""
+    """JSON lines to stdout, or into a `deepemotion.files.PendingFile` beside the target, renamed onto it by
+    `commit` (only when the run got through); `discard` removes it (a failed or interrupted run)."""
 
     def __init__(self, target: str | None, path: Path | None) -> None:
-        self.stdout = target == "-"
-        self.path, self.tmp, self.fh, self.lines = path, None, None, 0
-        if path is not None:
-            import tempfile
+        from ..files import PendingFile
 
+        self.stdout = target == "-"
+        self.pending: PendingFile | None = None
+        self.fh: TextIO | None = None
+        self.lines = 0
+        if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)  # the plan allowed it: it exists, or is the run's --out
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-            self.tmp, self.fh = Path(tmp), os.fdopen(fd, "w")
+            self.pending = PendingFile(path)
+            self.fh = open(self.pending.tmp, "w")
 
     def write(self, rec: dict[str, Any]) -> None:
         line = json.dumps(rec, allow_nan=False) + "\n"
@@ -129,21 +130,18 @@ class JsonLines:
             self.fh.write(line)
 
     def commit(self) -> None:
-        from ..files import normal_file_mode
-
-        if self.fh is None or self.tmp is None or self.path is None:
+        if self.fh is None or self.pending is None:
             return
         self.fh.close()
         self.fh = None
-        os.chmod(self.tmp, normal_file_mode())
-        os.replace(self.tmp, self.path)
+        self.pending.commit()
 
     def discard(self) -> None:
         if self.fh is not None:
             self.fh.close()
             self.fh = None
-        if self.tmp is not None and self.tmp.exists():
-            self.tmp.unlink()
+        if self.pending is not None:
+            self.pending.discard()
 
 
 def _print_faces(name: str, faces: list[Any], ms: float) -> None:
@@ -179,38 +177,39 @@ def run_image(path: str, rec: Any, outputs: Outputs, out: JsonLines, quiet: bool
 
 
 class VideoOut:
-    """The annotated video, written to a temporary file beside its target and renamed when the stream ends well."""
+    """The annotated video, written to a `deepemotion.files.PendingFile` beside its target and renamed when the
+    stream ends well."""
 
     def __init__(self, path: Path | None, fourcc: str, fps: float) -> None:
-        self.path, self.fourcc, self.fps, self.writer, self.tmp = path, fourcc, fps, None, None
+        self.path, self.fourcc, self.fps = path, fourcc, fps
+        self.writer: Any = None
+        self.pending: Any = None
 
     def write(self, frame: Any, faces: list[Any]) -> None:
         import cv2
 
+        from ..files import PendingFile
         from ..runtime.draw import annotate
 
         if self.path is None:
             return
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+            self.pending = PendingFile(self.path)  # keeps the suffix: OpenCV picks the container from it
+            self.writer = cv2.VideoWriter(str(self.pending.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
                                           (frame.shape[1], frame.shape[0]))
             if not self.writer.isOpened():
                 raise OSError(f"{self.path}: OpenCV cannot write {self.fourcc} video here")
         self.writer.write(annotate(frame, faces))
 
     def close(self, keep: bool) -> None:
-        from ..files import normal_file_mode
-
         if self.writer is not None:
             self.writer.release()
-        if self.tmp is not None and self.tmp.exists():
+        if self.pending is not None:
             if keep:
-                os.chmod(self.tmp, normal_file_mode())
-                os.replace(self.tmp, self.path)  # type: ignore[arg-type]
+                self.pending.commit()
             else:
-                self.tmp.unlink()
+                self.pending.discard()
 
 
 def run_stream(source: str | int, rec: Any, outputs: Outputs, out: JsonLines, quiet: bool,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -122,33 +121,28 @@ def download(url: str, dest: Path, size: int = YUNET_SIZE, sha256: str = YUNET_S
     server) -- never leave a partial file behind."""
     import urllib.error
 
-    from ..files import normal_file_mode
+    from ..files import PendingFile
 
-    tmp: Path | None = None
+    pending: PendingFile | None = None
     show = sys.stderr.isatty() if progress is None else progress
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_parts(dest.parent, dest.name)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
-        with os.fdopen(fd, "wb") as out:
+        pending = PendingFile(dest, suffix=".part")
+        with open(pending.tmp, "wb") as out:
             digest = _fetch(url, out, size, timeout, time.monotonic() + deadline_s, show, dest.name)
-            out.flush()
-            os.fsync(out.fileno())
         if digest != sha256:
             raise ModelUnavailable(f"{url}: checksum mismatch (got sha256 {digest[:16]}..., expected "
                                    f"{sha256[:16]}...); the file was not kept")
-        os.chmod(tmp, normal_file_mode())
-        os.replace(tmp, dest)
-        return dest
+        return pending.commit(sync=True)
     except ModelUnavailable:
         raise
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise ModelUnavailable(f"could not download {url} into {dest.parent} ({reason})") from None
     finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
+        if pending is not None:
+            pending.discard()
 
 
 def yunet_model_path(path: str | os.PathLike[str] | None = None, allow_download: bool = True) -> Path:

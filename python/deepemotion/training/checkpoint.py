@@ -24,15 +24,14 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | os.PathLike[str], model: DeepEmotion, meta: dict[str, Any],
                     extra: dict[str, Any] | None = None, state_dict: dict[str, torch.Tensor] | None = None) -> None:
-    """Write atomically (temp file + rename): a crash never leaves a half-written checkpoint."""
+    """Write atomically (`deepemotion.files.atomic_write`): a crash never leaves a half-written checkpoint."""
+    from ..files import atomic_write
+
     ckpt = {"format": FORMAT, "config": model.config.to_dict(),
             "state_dict": state_dict if state_dict is not None else model.state_dict(), "meta": meta}
     if extra:
         ckpt.update(extra)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
 def bundled_checkpoint(name: str | None) -> dict[str, Any]:

@@ -562,16 +562,18 @@ def train(cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir
 
 
 def write_history(out: Path, history: list[dict[str, Any]]) -> None:
-    from ..files import atomic_write_text
+    from ..files import atomic_write, atomic_write_text
 
     atomic_write_text(out / "metrics.json", json.dumps(history, indent=1))
     keys = sorted({k for h in history for k in h}, key=lambda k: (k != "epoch", k))
-    tmp = out / "metrics.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(history)
-    os.replace(tmp, out / "metrics.csv")
+
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(history)
+
+    atomic_write(out / "metrics.csv", write_csv)
 
 
 __all__ = ["CLASSES", "TrainConfig", "Trainer", "evaluate", "predict_logits", "train"]
