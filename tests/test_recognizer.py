@@ -81,8 +81,9 @@ def test_predict_faces_forms_agree(rec, rng):
 
 def test_network_sized_gray_crops_reach_the_network_as_training_faces_do(rec, rng):
     """48x48 gray crops skip the resampler: the batch is (v / 255 - MEAN) / STD of the pixels, bit for bit what
-    training's to_input makes of them; the same faces as BGR, or with always_resample, go through the crop op and
-    agree to float rounding; as floats they are rounded to the same uint8 and agree exactly."""
+    training's to_input makes of them; the crop op, which the same faces as BGR go through, reproduces those pixels
+    (to 1e-3 of a grey level) and the answers agree to float rounding; as floats they are rounded to the same uint8
+    and agree exactly."""
     torch = pytest.importorskip("torch")
     from deepemotion.runtime.inputs import normalise_faces
     from deepemotion.training.augment import to_input
@@ -92,18 +93,15 @@ def test_network_sized_gray_crops_reach_the_network_as_training_faces_do(rec, rn
     (boxes, batch), = list(rec.finder.whole_crops(faces, 256))
     np.testing.assert_array_equal(batch, normalise_faces(faces))
     assert boxes.tolist() == [[0, 0, 48, 48]] * 5
+    whole = np.array([[0, 0, 48, 48]], np.int32)
+    resampled = np.concatenate([rec.finder.aligner.crop_boxes(f, whole) for f in faces])
+    np.testing.assert_allclose(resampled, batch, atol=1e-3 / 255 / 0.5)  # normalised: (v / 255 - 0.5) / 0.5
     fast = rec.predict_faces(faces)
     bgr = rec.predict_faces(np.repeat(faces[..., None], 3, axis=3))   # B = G = R: through the C++ crop op
     floats = rec.predict_faces(faces.astype(np.float32))              # checked, rounded, then the fast path
-    rec.finder.always_resample = True
-    try:
-        resampled = rec.predict_faces(faces)                          # the earlier path, for comparison
-    finally:
-        rec.finder.always_resample = False
-    for a, b, c, d in zip(fast, bgr, floats, resampled):
-        assert a.box == b.box == d.box == (0, 0, 48, 48)
+    for a, b, c in zip(fast, bgr, floats):
+        assert a.box == b.box == (0, 0, 48, 48)
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
-        np.testing.assert_allclose(a.probs, d.probs, atol=1e-4)
         np.testing.assert_array_equal(a.probs, c.probs)
 
 

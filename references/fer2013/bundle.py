@@ -223,15 +223,15 @@ def evaluation(args: argparse.Namespace, model: DeepEmotion, out: Path, stem: st
 
 
 def robustness(args: argparse.Namespace, out: Path, stem: str, backend: str) -> dict[str, Any]:
-    from deepemotion.benchmarks.robustness import ISSUE_SET, evaluate
+    from deepemotion.benchmarks.robustness import CAMERA_CONDITIONS, evaluate
 
     data = resolve_dataset(args.data, args.split)
     kind = "int8.onnx" if backend.endswith("int8") else "onnx"
     r = evaluate(str(out / f"{stem}.{kind}"), data.images, data.labels, backend="onnxruntime", progress=True)
     rows = {x["condition"]: round(x["change_points"], 2) for x in r["rows"]}
-    issue = {c: rows[c] for c in ISSUE_SET}
+    camera = {c: rows[c] for c in CAMERA_CONDITIONS}
     return {"change_points": rows, "worst": r["worst"], "worst_change_points": round(r["worst_change_points"], 2),
-            "worst_of_issue_set": min(issue, key=issue.get), "command": f"fer-eval --model {args.name} --data "
+            "worst_condition": min(camera, key=camera.get), "command": f"fer-eval --model {args.name} --data "
             f"{args.data} --split {args.split} --perturb"}
 
 

@@ -10,8 +10,8 @@ included -- as an ordinary deepemotion checkpoint whose metadata names both ends
 
 With ``--select``, each alpha is also exported (FP32 ONNX) and measured through ``Recognizer.predict_faces`` on
 FER2013 ``public_test:select`` -- the half of PublicTest for choices; never the faces one reports -- clean and under
-the robustness issue's conditions; the alpha kept is the one with the best worst-condition accuracy among those
-whose clean accuracy is within ``--max-clean-loss`` points of alpha 0. Writes OUT/selection.json and
+the camera conditions (``CAMERA_CONDITIONS``); the alpha kept is the one with the best worst-condition accuracy
+among those whose clean accuracy is within ``--max-clean-loss`` points of alpha 0. Writes OUT/selection.json and
 OUT/selection.png (clean vs worst-condition accuracy along the line).
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ def interpolate(start: dict, end: dict, alpha: float) -> dict[str, torch.Tensor]
 
 
 def measure(path: Path) -> dict[str, Any]:
-    """Clean and ISSUE_SET accuracies of the checkpoint ``path`` (exported next to it) on public_test:select."""
-    from deepemotion.benchmarks.robustness import ISSUE_SET, evaluate
+    """Clean and CAMERA_CONDITIONS accuracies of the checkpoint ``path`` (exported next to it) on public_test:select."""
+    from deepemotion.benchmarks.robustness import CAMERA_CONDITIONS, evaluate
     from deepemotion.export.onnx import export_portable
     from deepemotion.training.data import resolve_dataset
 
@@ -45,7 +45,7 @@ def measure(path: Path) -> dict[str, Any]:
     onnx_path = path.with_suffix(".onnx")
     export_portable(model_from_state(ckpt["config"], ckpt["state_dict"]), onnx_path)
     data = resolve_dataset("fer2013", split="public_test:select")
-    res = evaluate(str(onnx_path), data.images, data.labels, list(ISSUE_SET))
+    res = evaluate(str(onnx_path), data.images, data.labels, list(CAMERA_CONDITIONS))
     acc = {r["condition"]: 100 * r["accuracy"] for r in res["rows"]}
     worst = min((c for c in acc if c != "clean"), key=acc.get)
     return {"clean": acc["clean"], "worst": worst, "worst_accuracy": acc[worst],

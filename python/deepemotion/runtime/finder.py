@@ -18,9 +18,6 @@ class FaceFinder:
     """``detector`` (or None: boxes must be given) and ``aligner``. Each detector's boxes are framed with its own
     calibration (``box_in_crop``); boxes given by the caller with ``GIVEN_BOXES_FRAMING``'s."""
 
-    #: True: 48x48 gray crops go through the crop op too (the earlier path, kept for comparisons)
-    always_resample = False
-
     def __init__(self, detector: Any, aligner: Aligner) -> None:
         self.detector = detector
         self.aligner = aligner
@@ -56,8 +53,7 @@ class FaceFinder:
         from .inputs import split_crops
 
         if isinstance(crops, np.ndarray) and crops.dtype == np.uint8 and crops.ndim == 3 \
-                and crops.shape[1:] == (INPUT_SIZE, INPUT_SIZE) and 0 < len(crops) <= max_batch \
-                and not self.always_resample:
+                and crops.shape[1:] == (INPUT_SIZE, INPUT_SIZE) and 0 < len(crops) <= max_batch:
             # the usual batch: gray network-sized faces, one chunk -- what the loop below does for it, without the loop
             boxes = np.zeros((len(crops), 4), np.int32)
             boxes[:, 2:] = INPUT_SIZE
@@ -71,7 +67,7 @@ class FaceFinder:
                 tall = check_image(chunk.reshape((m * h, w) + chunk.shape[3:]), "crops")
                 boxes = np.zeros((m, 4), np.int32)
                 boxes[:, 2], boxes[:, 3] = w, h
-                if tall.ndim == 2 and (h, w) == (INPUT_SIZE, INPUT_SIZE) and not self.always_resample:
+                if tall.ndim == 2 and (h, w) == (INPUT_SIZE, INPUT_SIZE):
                     yield boxes, normalise_faces(tall.reshape(m, h, w))  # gray, network-sized: nothing to resample
                     continue
                 # a uniform batch is one tall frame with stacked boxes: one C++ call, no bleeding between crops
@@ -85,5 +81,5 @@ class FaceFinder:
                 # a gray network-sized face in a list is taken as it is, as in an array (one face, one answer: the
                 # sampler's float rounding moved the INT8 graph's input quantization on a few faces)
                 yield np.concatenate(full), np.concatenate([
-                    normalise_faces(im[None]) if im.shape == (INPUT_SIZE, INPUT_SIZE) and not self.always_resample
+                    normalise_faces(im[None]) if im.shape == (INPUT_SIZE, INPUT_SIZE)
                     else self.aligner.crop_boxes(im, b) for im, b in zip(imgs, full)])
