@@ -29,14 +29,28 @@ def pages() -> list[Path]:
     return [p for p in top if p.exists()] + sorted((ROOT / "docs").rglob("*.md")) + refs
 
 
+def _tracked() -> set[str]:
+    """Files git tracks and the folders that hold them: only those exist in a clone (an ignored `.gpu/` does not)."""
+    import subprocess
+
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    folders = {str(Path(f).parents[i]) for f in out for i in range(len(Path(f).parts) - 1)}
+    return set(out) | folders
+
+
+TRACKED: set[str] = set()
+
+
 def _target(page: Path, text: str) -> str | None:
     """The page-relative link for a repository path named in a code span, or None if it is not one."""
+    if not TRACKED:
+        TRACKED.update(_tracked())
     for cand in (ROOT / text, page.parent / text):
         try:
-            cand.resolve().relative_to(ROOT)
+            rel = cand.resolve().relative_to(ROOT)
         except ValueError:
             continue
-        if cand.exists() and ".git" not in cand.parts:
+        if str(rel) in TRACKED:
             return os.path.relpath(cand.resolve(), page.parent.resolve())
     return None
 

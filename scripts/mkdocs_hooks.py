@@ -17,6 +17,14 @@ from mkdocs.exceptions import PluginError
 LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s#]+)(#[^)\s]*)?\)")
 
 
+def _in_a_clone(repo: Path, path: Path) -> bool:
+    """Tracked by git (or a folder of tracked files): an ignored local file would be a dead link in a clone."""
+    import subprocess
+
+    r = subprocess.run(["git", "ls-files", "--", str(path)], cwd=repo, capture_output=True, text=True)
+    return bool(r.stdout.strip()) if r.returncode == 0 else path.exists()
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     docs = Path(config["docs_dir"]).resolve()
     repo = docs.parent
@@ -34,7 +42,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         if repo not in path.parents and path != repo:
             missing.append(f"{target} (outside the repository)")
             return m.group(0)
-        if not path.exists():
+        if not _in_a_clone(repo, path):
             missing.append(target)
             return m.group(0)
         rel = path.relative_to(repo).as_posix()
