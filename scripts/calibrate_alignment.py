@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
 
+    from deepemotion.data.datasets import resolve_dataset
     from deepemotion.runtime.detect import HaarDetector, YuNetDetector
-    from deepemotion.training.data import resolve_dataset
 
     data = resolve_dataset("fer2013", "train")
     rng = np.random.default_rng(args.seed)

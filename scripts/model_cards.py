@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "python" / "deepemotion" / "weights"
 OUT = ROOT / "docs" / "models"
 
-CONDITIONS = {  # the names fer-eval --perturb uses (deepemotion.benchmarks.robustness.PERTURBATIONS)
+CONDITIONS = {  # the names fer-eval --perturb uses (deepemotion.evaluation.robustness.PERTURBATIONS)
     "size16": "face seen at 16 px", "size20": "face seen at 20 px", "size24": "face seen at 24 px",
     "size32": "face seen at 32 px", "blur1.2": "Gaussian blur σ 1.2 px", "blur2.0": "Gaussian blur σ 2.0 px",
     "motion7": "motion blur 7 px", "jpeg20": "JPEG quality 20", "jpeg40": "JPEG quality 40",

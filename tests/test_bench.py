@@ -99,7 +99,8 @@ def test_detector_benchmark_small(tmp_path):
 
     require_data("fer2013.npz")
     require_yunet()
-    from deepemotion.benchmarks.detectors import build_frames, default_setups, evaluate_setup, format_table
+    from deepemotion.benchmarks.detectors import default_setups, evaluate_setup, format_table
+    from deepemotion.data.scenes import build_frames
 
     frames = build_frames(4, seed=3)
     assert len(frames) == 5 and all(f.image.shape == (480, 640, 3) for f in frames[:4])

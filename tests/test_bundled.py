@@ -148,7 +148,7 @@ def test_bundled_models_carry_their_score_calibration_into_every_graph(name):
     better, and both CPU graphs end with the calibration's nodes, in float."""
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("torch")
-    from deepemotion.training.model import ScoreCalibration
+    from deepemotion.model import ScoreCalibration
 
     b = bundled_model(name)
     meta = b.metadata()

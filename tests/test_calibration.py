@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deepemotion.training.metrics import reliability  # noqa: E402
-from deepemotion.training.model import ARCHS, DeepEmotion, DeepEmotionConfig, ScoreCalibration  # noqa: E402
+from deepemotion.evaluation.metrics import reliability  # noqa: E402
+from deepemotion.model import ARCHS, DeepEmotion, DeepEmotionConfig, ScoreCalibration  # noqa: E402
 
 KNOTS = (1 / 7, 0.6, 1.0)
 
@@ -112,7 +112,7 @@ def test_teachers_and_fine_tunes_leave_a_bundles_calibration_behind(tmp_path):
     anew)."""
     from deepemotion.cli.train import build_parser, make_config
     from deepemotion.training.checkpoint import save_checkpoint
-    from deepemotion.training.loop import Teacher
+    from deepemotion.training.distill import Teacher
 
     cfg = replace(ARCHS["tiny"], score_knots=KNOTS, score_scales=(3.0, 0.5, 2.0))
     model = DeepEmotion(cfg).eval()

@@ -217,8 +217,8 @@ def test_fer_export_int8_says_what_it_is_doing(monkeypatch, capsys):
     pytest.importorskip("onnx")
     import numpy as np
 
+    from deepemotion.data import datasets as data
     from deepemotion.export.quantize import quantize_model
-    from deepemotion.training import data
     from deepemotion.training.checkpoint import load_model
 
     rng = np.random.default_rng(0)

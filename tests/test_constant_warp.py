@@ -175,7 +175,7 @@ def test_graphs_without_a_constant_warp_head_are_left_whole():
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from deepemotion.export.onnx import export_portable
-    from deepemotion.training.model import ARCHS, DeepEmotion
+    from deepemotion.model import ARCHS, DeepEmotion
 
     torch.manual_seed(0)
     live = DeepEmotion(ARCHS["tiny"]).eval()  # a localization net that computes θ per face
@@ -193,9 +193,9 @@ def test_graphs_without_a_constant_warp_head_are_left_whole():
 @pytest.mark.parametrize("model,precision", [("default", "int8"), ("default", "fp32"), ("tiny", "int8"),
                                              ("tiny", "fp32")])
 def test_the_backend_runs_the_head_in_cpp_with_the_answers_of_the_whole_graph(model, precision):
+    from deepemotion.data.datasets import load_npz
     from deepemotion.runtime.backends.onnxruntime import OnnxRuntimeBackend
     from deepemotion.runtime.inputs import normalise_faces
-    from deepemotion.training.data import load_npz
 
     faces = load_npz(require_data("fer2013.npz"), "public_test").images
     split = OnnxRuntimeBackend(model, precision=precision)

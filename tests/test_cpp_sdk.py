@@ -41,7 +41,7 @@ def python(yunet):
 
 def _public_test(n: int) -> tuple[np.ndarray, np.ndarray]:
     require_data("fer2013.npz")
-    from deepemotion.training.data import resolve_dataset
+    from deepemotion.data.datasets import resolve_dataset
 
     faces = resolve_dataset("fer2013", "public_test")
     return np.ascontiguousarray(faces.images[:n]), np.asarray(faces.labels[:n])
@@ -77,7 +77,7 @@ def test_predict_faces_resizes_and_converts_like_python(cpp, python):
 def bench_frames():
     pytest.importorskip("skimage")
     require_data("fer2013.npz")
-    from deepemotion.benchmarks.detectors import build_frames
+    from deepemotion.data.scenes import build_frames
 
     return build_frames(100, seed=0)
 

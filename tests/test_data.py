@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from _helpers import require_data
-from deepemotion.labels import CLASSES
-from deepemotion.training.data import (
+from deepemotion.data.datasets import (
     CONTEMPT,
     DataError,
     load_fer2013_csv,
@@ -15,6 +14,7 @@ from deepemotion.training.data import (
     resolve_dataset,
     subject_folds,
 )
+from deepemotion.labels import CLASSES
 
 
 def _pixels(v: int) -> str:

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from deepemotion.model import ARCHS, DeepEmotion  # noqa: E402
 from deepemotion.training.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
-from deepemotion.training.model import ARCHS, DeepEmotion  # noqa: E402
 
 TOOL = Path(__file__).resolve().parents[1] / "references" / "fer2013" / "experiments" / "drop_convs.py"
 

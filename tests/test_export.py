@@ -26,8 +26,8 @@ from deepemotion.export.onnx import (  # noqa: E402
     to_plugin_graph,
 )
 from deepemotion.export.stn import constant_theta  # noqa: E402
+from deepemotion.model import ARCHS, PAPER, DeepEmotion  # noqa: E402
 from deepemotion.runtime.backends.torch import load_torch_model  # noqa: E402
-from deepemotion.training.model import ARCHS, PAPER, DeepEmotion  # noqa: E402
 
 
 def tilted_model(config=PAPER) -> DeepEmotion:

@@ -54,7 +54,7 @@ def framed(tmp_path_factory):
 
 
 def test_framed_crops_are_the_right_faces(framed):
-    from deepemotion.training.data import load_npz, resolve_dataset
+    from deepemotion.data.datasets import load_npz, resolve_dataset
 
     train = load_npz(framed, "train")
     test = load_npz(framed, "public_test")

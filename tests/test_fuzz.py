@@ -212,10 +212,10 @@ def seed_file() -> bytes:
 
 def read(path: str) -> None:
     if kind == "csv":
-        from deepemotion.training.data import load_fer2013_csv
+        from deepemotion.data.datasets import load_fer2013_csv
         load_fer2013_csv(path)
     elif kind == "npz":
-        from deepemotion.training.data import load_npz
+        from deepemotion.data.datasets import load_npz
         load_npz(path)
     elif kind == "image":
         from deepemotion.files import read_image

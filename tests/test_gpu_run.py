@@ -59,14 +59,14 @@ def _archive(path: Path, n: int = 120) -> dict[str, np.ndarray]:
 
 
 def test_pack_unpack_keeps_exactly_train_and_the_select_half(tmp_path):
-    from deepemotion.training.data import FaceSet, half
+    from deepemotion.data.datasets import FaceSet, half
 
     gd = _tool("gpu_data")
     src = _archive(tmp_path / "fer2013.npz")
     info = gd.pack(tmp_path / "fer2013.npz", tmp_path / "f.fpk", ["train", "public_test:select"])
     gd.unpack(tmp_path / "f.fpk", tmp_path / "out" / "fer2013.npz")
     got = np.load(tmp_path / "out" / "fer2013.npz")
-    # the select half as the trainer computes it (deepemotion.training.data.half)
+    # the select half as the trainer computes it (deepemotion.data.datasets.half)
     pt = np.flatnonzero(src["split"] == "public_test")
     faces = FaceSet(src["images"][pt], src["labels"][pt], src["split"][pt], src["ids"][pt])
     select = set(half(faces, "select").ids.tolist())
@@ -94,8 +94,8 @@ def test_a_damaged_pack_is_refused(tmp_path):
 
 
 def _checkpoint(path: Path, arch: str = "tiny") -> None:
+    from deepemotion.model import DeepEmotion, arch_config
     from deepemotion.training.checkpoint import save_checkpoint
-    from deepemotion.training.model import DeepEmotion, arch_config
 
     torch.manual_seed(0)
     save_checkpoint(path, DeepEmotion(arch_config(arch)), {"note": "test"})
@@ -190,10 +190,11 @@ def test_dense_degrade_leaves_unpicked_faces_alone():
 
 
 def test_resident_training_equals_the_host_path_on_the_cpu(tmp_path):
+    from deepemotion.data.datasets import FaceSet
+    from deepemotion.model import arch_config
     from deepemotion.training.augment import AugmentConfig
-    from deepemotion.training.data import FaceSet
-    from deepemotion.training.loop import TrainConfig, Trainer
-    from deepemotion.training.model import arch_config
+    from deepemotion.training.config import TrainConfig
+    from deepemotion.training.loop import Trainer
 
     rng = np.random.default_rng(0)
     n = 160
@@ -215,8 +216,8 @@ def test_resident_training_equals_the_host_path_on_the_cpu(tmp_path):
 
 
 def test_weight_average_matches_its_definition():
-    from deepemotion.training.loop import WeightAverage
-    from deepemotion.training.model import DeepEmotion, arch_config
+    from deepemotion.model import DeepEmotion, arch_config
+    from deepemotion.training.average import WeightAverage
 
     torch.manual_seed(0)
     m = DeepEmotion(arch_config("tiny", widths=(4, 8, 8, 8), hidden=16))

@@ -45,7 +45,7 @@ def test_bundled_int8_weights_fit_in_seven_bits(name):
 
 def faces(n: int) -> np.ndarray:
     """Real PublicTest faces where the data is here, else smooth generated ones."""
-    from deepemotion.training.data import data_dir, resolve_dataset
+    from deepemotion.data.datasets import data_dir, resolve_dataset
 
     d = data_dir()
     if d is not None and (d / "fer2013.npz").is_file():

@@ -39,8 +39,9 @@ def test_runtime_works_without_torch_and_imports_no_training_code():
         tiny = [m for m in ("default", "tiny") if deepemotion.runtime.assets.bundled_model(m).has("onnx")]
         for m in tiny:
             Recognizer(model=m, detector=None).predict_faces(np.zeros((2, 48, 48), np.uint8))
-        bad = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "deepemotion.training",
-                                                                             "deepemotion.export")))
+        offline = ("deepemotion.data", "deepemotion.model", "deepemotion.training", "deepemotion.evaluation",
+                   "deepemotion.export", "deepemotion.benchmarks")
+        bad = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", *offline)))
         assert not bad, bad
         print("ok", faces[0].label, rec.detector_name)
     """)
@@ -138,14 +139,33 @@ def test_no_import_circles():
     assert not circles, circles
 
 
-def test_runtime_never_imports_training_or_export():
-    """Statically: no runtime, ops, labels or files module names training/export, except the torch
-    backend (the reference backend, which by definition runs the training model)."""
+#: the offline packages, above the runtime: the runtime (and ops, labels, files) never imports one of them
+OFFLINE = ("deepemotion.data", "deepemotion.model", "deepemotion.training", "deepemotion.evaluation",
+           "deepemotion.export", "deepemotion.benchmarks", "deepemotion.serving", "deepemotion.cli")
+
+
+def test_runtime_never_imports_offline_code():
+    """Statically: no runtime, ops, labels or files module names an offline package, except the torch backend (the
+    reference backend, which by definition runs the training model)."""
     graph = _import_graph()
     allowed = {"deepemotion.runtime.backends.torch"}
-    bad = {m: sorted(t for t in ts if t.startswith(("deepemotion.training", "deepemotion.export",
-                                                    "deepemotion.cli", "deepemotion.benchmarks")))
+    bad = {m: sorted(t for t in ts if t.startswith(OFFLINE))
            for m, ts in graph.items()
            if m.startswith(("deepemotion.runtime", "deepemotion.ops", "deepemotion.labels", "deepemotion.files"))
            and m not in allowed}
     assert not {m: t for m, t in bad.items() if t}
+
+
+def test_offline_packages_are_layered():
+    """data <- model <- evaluation <- training <- export, and timing (benchmarks) on top: no package imports one
+    above it, so the packages stay a stack (what farm-studio calls floors) and never a circle."""
+    graph = _import_graph()
+    order = ["deepemotion.data", "deepemotion.model", "deepemotion.evaluation", "deepemotion.training",
+             "deepemotion.export", "deepemotion.benchmarks"]
+
+    def package(m: str) -> str | None:
+        return next((p for p in order if m == p or m.startswith(p + ".")), None)
+
+    up = sorted((m, t) for m, ts in graph.items() for t in ts
+                if package(m) and package(t) and order.index(package(t)) > order.index(package(m)))
+    assert not up, up

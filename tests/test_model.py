@@ -8,15 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from deepemotion.labels import CLASSES  # noqa: E402
-from deepemotion.training.model import (  # noqa: E402
-    ARCHS,
-    PAPER,
-    DeepEmotion,
-    DeepEmotionConfig,
-    arch_config,
-    count_flops,
-    count_parameters,
-)
+from deepemotion.model import ARCHS, PAPER, DeepEmotion, DeepEmotionConfig, arch_config, count_flops, count_parameters  # noqa: E402
 
 
 def test_forward_shape_and_classes():

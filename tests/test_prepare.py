@@ -9,13 +9,8 @@ cv2 = pytest.importorskip("cv2")
 
 from _helpers import example_frame, require_yunet  # noqa: E402
 from deepemotion.cli.data import main as data_main  # noqa: E402
-from deepemotion.training.data import DataError, load_npz  # noqa: E402
-from deepemotion.training.prepare import (  # noqa: E402
-    ckplus_from_folder,
-    detector_cropper,
-    fer2013_from_csv,
-    jaffe_from_folder,
-)
+from deepemotion.data.datasets import DataError, load_npz  # noqa: E402
+from deepemotion.data.prepare import ckplus_from_folder, detector_cropper, fer2013_from_csv, jaffe_from_folder  # noqa: E402
 
 
 def write_csv(path, rows):

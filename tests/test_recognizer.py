@@ -13,9 +13,9 @@ import deepemotion  # noqa: E402
 from _helpers import example_frame, require_data, require_yunet  # noqa: E402
 from deepemotion import BackendUnavailable, Face, Recognizer  # noqa: E402
 from deepemotion.cli.predict import main as predict_main  # noqa: E402
+from deepemotion.data.datasets import load_npz  # noqa: E402
 from deepemotion.labels import CLASSES  # noqa: E402
 from deepemotion.runtime.backends import create_backend  # noqa: E402
-from deepemotion.training.data import load_npz  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,8 @@ def test_network_sized_gray_crops_reach_the_network_as_training_faces_do(rec, rn
     (to 1e-3 of a grey level) and the answers agree to float rounding; as floats they are rounded to the same uint8
     and agree exactly."""
     torch = pytest.importorskip("torch")
+    from deepemotion.model import to_input
     from deepemotion.runtime.inputs import normalise_faces
-    from deepemotion.training.augment import to_input
 
     faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
     np.testing.assert_array_equal(normalise_faces(faces), to_input(torch.from_numpy(faces)).numpy())

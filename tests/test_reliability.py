@@ -79,7 +79,7 @@ def test_non_utf8_file_names_do_not_crash(tmp_path):
     r = cli("predict", badvid, str(good), "--out", "", "--detector", "haar")
     assert r.returncode == 1 and "not valid UTF-8" in r.stderr and "good.jpg: 1 face" in r.stdout, r.stderr
     # the data loader too
-    from deepemotion.training.data import load_image_folder
+    from deepemotion.data.datasets import load_image_folder
 
     (tmp_path / "data" / "happy").mkdir(parents=True)
     Path(os.fsdecode(os.fsencode(str(tmp_path / "data" / "happy")) + b"/f\xff.png")).write_bytes(

@@ -20,7 +20,7 @@ import pytest
 
 from _helpers import example_frame, require_yunet
 from deepemotion import Recognizer
-from deepemotion.training.data import DataError, load_npz
+from deepemotion.data.datasets import DataError, load_npz
 
 
 def cli(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -203,8 +203,8 @@ def test_small_crafted_files_never_allocate_gigabytes(tmp_path):
     data[16:24] = (30000).to_bytes(4, "big") + (30000).to_bytes(4, "big")
     big_png.write_bytes(bytes(data))
     r, peak = _peak_mb(f"""
-        from deepemotion.training.data import DataError, load_npz
-        from deepemotion.training.prepare import summary
+        from deepemotion.data.datasets import DataError, load_npz
+        from deepemotion.data.prepare import summary
         from deepemotion.files import read_image
         cases = (lambda: load_npz({str(bomb)!r}), lambda: summary({str(bomb)!r}),
                  lambda: read_image({str(big_png)!r}))

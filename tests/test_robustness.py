@@ -10,16 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
-from deepemotion.training.augment import (  # noqa: E402
-    AugmentConfig,
-    augment,
-    degrade,
-    gaussian_blur,
-    jpeg,
-    motion_kernels,
-    resize,
-)
-from deepemotion.training.metrics import fit_temperature, reliability  # noqa: E402
+from deepemotion.evaluation.metrics import fit_temperature, reliability  # noqa: E402
+from deepemotion.training.augment import AugmentConfig, augment, degrade, gaussian_blur, jpeg, motion_kernels, resize  # noqa: E402
 
 
 @pytest.fixture
@@ -122,8 +114,8 @@ def test_ece_floor_and_debiased_ece_separate_noise_from_miscalibration():
 
 
 def test_robustness_benchmark_and_fer_eval_perturb(tmp_path, rng):
-    from deepemotion.benchmarks.robustness import CAMERA_CONDITIONS, PERTURBATIONS, evaluate
     from deepemotion.cli.eval import main
+    from deepemotion.evaluation.robustness import CAMERA_CONDITIONS, PERTURBATIONS, evaluate
 
     images = rng.integers(0, 256, (12, 48, 48), dtype=np.uint8)
     labels = rng.integers(0, 7, 12)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepemotion.training.saliency import occlusion_positions, occlusion_saliency
+from deepemotion.evaluation.saliency import occlusion_positions, occlusion_saliency
 
 
 def test_saliency_marks_the_only_discriminative_region():

@@ -11,7 +11,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from deepemotion.export import onnx as exporting  # noqa: E402
 from deepemotion.export import stn  # noqa: E402
-from deepemotion.training.model import ARCHS, DeepEmotion, count_flops, describe  # noqa: E402
+from deepemotion.model import ARCHS, DeepEmotion, count_flops, describe  # noqa: E402
 
 THETA = [0.95, 0.03, 0.02, -0.01, 1.02, 0.04]
 

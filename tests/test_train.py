@@ -12,12 +12,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from _helpers import pickle_payload_checkpoint
+from deepemotion.data.datasets import FaceSet  # noqa: E402
+from deepemotion.evaluation.metrics import metrics_from_predictions  # noqa: E402
+from deepemotion.evaluation.validate import evaluate
+from deepemotion.model import DeepEmotionConfig  # noqa: E402
 from deepemotion.training.augment import AugmentConfig, affine_theta, augment, mix, random_erase  # noqa: E402
 from deepemotion.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint  # noqa: E402
-from deepemotion.training.data import FaceSet  # noqa: E402
-from deepemotion.training.loop import RunFolderInUse, TrainConfig, evaluate, kd_loss, lr_at, sampling_weights, train  # noqa: E402
-from deepemotion.training.metrics import metrics_from_predictions  # noqa: E402
-from deepemotion.training.model import DeepEmotionConfig  # noqa: E402
+from deepemotion.training.config import TrainConfig
+from deepemotion.training.distill import kd_loss
+from deepemotion.training.loop import RunFolderInUse, lr_at, sampling_weights, train  # noqa: E402
 
 SMALL = DeepEmotionConfig(widths=(4, 8), depths=(1, 1), padding=1, relu_each_conv=True, batch_norm=True, hidden=16,
                           dropout=0.1)

@@ -1,15 +1,22 @@
 """deepemotion: facial-expression recognition for the edge.
 
-The runtime (``Recognizer``, the ONNX Runtime backend, the C++ ops) needs only numpy, onnxruntime and
-OpenCV. Training and export need PyTorch (``pip install ".[train]"`` / ``".[export]"`` in the clone); they
-live in ``deepemotion.training`` and ``deepemotion.export`` and are never imported by the runtime.
+The runtime (`Recognizer`, the ONNX Runtime backend, the C++ ops) needs only numpy, onnxruntime and OpenCV. The
+offline packages need PyTorch (``pip install ".[train]"`` / ``".[export]"`` in the clone) and are never imported by
+the runtime.
 
     deepemotion/labels.py      classes, input size, normalisation, tensor names (defined once)
-    deepemotion/runtime/       Recognizer, detect/, align, tracking, draw, assets, backends/
+    deepemotion/files.py       the output policy and atomic writes of every tool; image files
+    deepemotion/runtime/       Recognizer, detect/, align, tracking, stream, draw, assets, backends/, onnx_graph/
     deepemotion/ops/           the C++ ops from Python (numpy / torch / CUDA arrays)
-    deepemotion/training/      model, data, training loop, checkpoints, metrics, plots, saliency
-    deepemotion/export/        ONNX (portable, plugin, INT8) and TensorRT
+    deepemotion/serving/       Triton model repositories and fer-serve's server
+    deepemotion/data/          data sets, their archives and preparation, synthetic scenes
+    deepemotion/model/         the network and its score calibration
+    deepemotion/training/      the recipe, the loop, augmentation, weight average, distillation, checkpoints
+    deepemotion/evaluation/    metrics, validation, accuracy through Recognizer, robustness, saliency
+    deepemotion/export/        ONNX (portable, plugin, INT8), TensorRT, Triton's graphs
+    deepemotion/benchmarks/    timing (fer-bench suites)
     deepemotion/cli/           the fer-* tools
+    deepemotion/plots.py       figures of the tools
 """
 from __future__ import annotations
 

@@ -34,16 +34,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepemotion.data.datasets import resolve_dataset
+from deepemotion.evaluation.metrics import fit_temperature, metrics_from_predictions, reliability
+from deepemotion.evaluation.validate import predict_logits
 from deepemotion.export.onnx import drop_dead_units, export_portable, sha256
 from deepemotion.export.stn import constant_theta
 from deepemotion.labels import CLASSES, INPUT_SIZE
+from deepemotion.model import DeepEmotion, describe
 from deepemotion.runtime.assets import BUNDLED_MODELS
 from deepemotion.runtime.recognizer import predict_probs
 from deepemotion.training.checkpoint import model_from_state, read_checkpoint
-from deepemotion.training.data import resolve_dataset
-from deepemotion.training.loop import predict_logits
-from deepemotion.training.metrics import fit_temperature, metrics_from_predictions, reliability
-from deepemotion.training.model import DeepEmotion, describe
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "python" / "deepemotion" / "weights"
 
@@ -99,7 +99,7 @@ def calibrate(model: DeepEmotion, data: str) -> tuple[DeepEmotion, dict[str, Any
     saw it) and, for comparison, with the NLL-fitted single temperature."""
     from dataclasses import replace
 
-    from deepemotion.training.model import ScoreCalibration
+    from deepemotion.model import ScoreCalibration
 
     cal, sel = resolve_dataset(data, "public_test:calibrate"), resolve_dataset(data, "public_test:select")
     if model.calibration is not None:
@@ -139,7 +139,7 @@ def freeze_stn(model: DeepEmotion, data: str) -> dict[str, Any]:
     splits, nor on the test faces under every robustness condition (network input made by the runtime's crop path),
     zero their incoming weights: θ is then provably constant and the graphs hold it instead of the net
     (deepemotion.export.stn). The same answers on every checked face; faster per face."""
-    from deepemotion.benchmarks.robustness import PERTURBATIONS
+    from deepemotion.evaluation.robustness import PERTURBATIONS
     from deepemotion.export.stn import freeze_localization
     from deepemotion.runtime.recognizer import Recognizer
 
@@ -223,7 +223,7 @@ def evaluation(args: argparse.Namespace, model: DeepEmotion, out: Path, stem: st
 
 
 def robustness(args: argparse.Namespace, out: Path, stem: str, backend: str) -> dict[str, Any]:
-    from deepemotion.benchmarks.robustness import CAMERA_CONDITIONS, evaluate
+    from deepemotion.evaluation.robustness import CAMERA_CONDITIONS, evaluate
 
     data = resolve_dataset(args.data, args.split)
     kind = "int8.onnx" if backend.endswith("int8") else "onnx"

@@ -37,9 +37,9 @@ def interpolate(start: dict, end: dict, alpha: float) -> dict[str, torch.Tensor]
 
 def measure(path: Path) -> dict[str, Any]:
     """Clean and CAMERA_CONDITIONS accuracies of the checkpoint ``path`` (exported next to it) on public_test:select."""
-    from deepemotion.benchmarks.robustness import CAMERA_CONDITIONS, evaluate
+    from deepemotion.data.datasets import resolve_dataset
+    from deepemotion.evaluation.robustness import CAMERA_CONDITIONS, evaluate
     from deepemotion.export.onnx import export_portable
-    from deepemotion.training.data import resolve_dataset
 
     ckpt = read_checkpoint(path)
     onnx_path = path.with_suffix(".onnx")

@@ -67,7 +67,7 @@ def clutter_background(rng: np.random.Generator, hw: tuple[int, int]) -> np.ndar
 
 def background(kind: str, rng: np.random.Generator, hw: tuple[int, int]) -> np.ndarray:
     """One frame's background: ``noise``, ``clutter``, ``pictures`` or ``mixed`` (one of the three at random)."""
-    from deepemotion.benchmarks.detectors import _background
+    from deepemotion.data.scenes import background_photo
 
     if kind == "mixed":
         kind = ("noise", "clutter", "pictures")[int(rng.integers(0, 3))]
@@ -75,7 +75,7 @@ def background(kind: str, rng: np.random.Generator, hw: tuple[int, int]) -> np.n
         return noise_background(rng, hw)
     if kind == "clutter":
         return clutter_background(rng, hw)
-    img = _background(PICTURES[int(rng.integers(0, len(PICTURES)))], rng, hw)
+    img = background_photo(PICTURES[int(rng.integers(0, len(PICTURES)))], rng, hw)
     return np.clip(img * rng.uniform(0.5, 1.2, 3), 0, 255).astype(np.uint8)  # a random tint
 
 
@@ -155,9 +155,9 @@ def base_sets(args: argparse.Namespace, train: object, test: object, n: int) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from deepemotion.data.datasets import resolve_dataset
     from deepemotion.files import atomic_write
     from deepemotion.labels import CLASSES, INPUT_SIZE
-    from deepemotion.training.data import resolve_dataset
 
     args = parse_args(argv)
     train, test = resolve_dataset("fer2013", "train"), resolve_dataset("fer2013", "public_test")

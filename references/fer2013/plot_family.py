@@ -17,13 +17,13 @@ from pathlib import Path
 
 from bundle import strip_paths  # references/fer2013/bundle.py, beside this script
 
+from deepemotion.data.datasets import resolve_dataset
 from deepemotion.export.onnx import export_portable
 from deepemotion.export.quantize import runtime_accuracy
+from deepemotion.model import DeepEmotion, describe
 from deepemotion.plots import plot_accuracy_vs_flops
 from deepemotion.runtime.assets import BUNDLED_MODELS, bundled_model
 from deepemotion.training.checkpoint import load_checkpoint
-from deepemotion.training.data import resolve_dataset
-from deepemotion.training.model import DeepEmotion, describe
 
 BUDGET_MFLOPS = 200.0
 

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from deepemotion.benchmarks.robustness import plot
+from deepemotion.evaluation.robustness import plot
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,9 +13,9 @@ import argparse
 
 import numpy as np
 
+from deepemotion.data.datasets import resolve_dataset
+from deepemotion.evaluation.validate import predict_logits
 from deepemotion.training.checkpoint import load_model
-from deepemotion.training.data import resolve_dataset
-from deepemotion.training.loop import predict_logits
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ def _digest(a: np.ndarray) -> str:
 
 
 def _select_half(ids: np.ndarray) -> np.ndarray:
-    """True for the faces of ``public_test:select`` (deepemotion.training.data.half: the CRC-32 of the id is even).
+    """True for the faces of ``public_test:select`` (deepemotion.data.datasets.half: the CRC-32 of the id is even).
     Repeated here so that this tool needs only numpy; tests/test_gpu_data.py checks that the two agree."""
     return np.array([zlib.crc32(str(i).encode()) % 2 == 0 for i in ids])
 

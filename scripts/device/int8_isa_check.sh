@@ -27,7 +27,7 @@ PY
 cp "$old" "$work/old.int8.onnx"; cp "$new" "$work/new.int8.onnx"
 "$py" - "$work" <<'PY'
 import sys, numpy as np
-from deepemotion.training.data import resolve_dataset
+from deepemotion.data.datasets import resolve_dataset
 d = resolve_dataset("fer2013", "public_test")
 np.save(f"{sys.argv[1]}/faces.npy", d.images[:128]); np.save(f"{sys.argv[1]}/labels.npy", d.labels[:128])
 PY

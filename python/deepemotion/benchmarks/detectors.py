@@ -1,9 +1,5 @@
-"""The detector benchmark: FER2013 PublicTest faces pasted into photos without people, plus the example photo.
-
-Frames: 640x480 crops of scikit-image's sample photos that show no person (rocket, coffee, a cat, bricks,
-grass, gravel, the moon, coins, a clock, the Hubble deep field, micrographs), each with 1-3 PublicTest faces
-of 72-220 pixels at random places (not overlapping), each face's brightness scaled by 0.6-1.4 (grey faces in
-colour scenes, as FER2013 is grey). Known: every face's box, its label and its original 48x48 crop.
+"""The detector benchmark: each ``Recognizer`` set-up on synthetic scenes with known faces (`deepemotion.data.scenes`:
+FER2013 PublicTest faces pasted into photos without people, plus the example photo).
 
 Per detector setup: recall (a face counts as found when a detection overlaps its box with IoU >= 0.4, or lies
 inside it and covers at least 15% of it: see MIN_INSIDE; the IoU-only recall is reported beside), false faces
@@ -17,88 +13,13 @@ Needs scikit-image (``pip install ".[bench]"`` in the clone) and $DEEPEMOTION_DA
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from ..data.scenes import SceneFrame, build_frames
 from ..labels import CLASSES
 from .timing import time_calls
-
-BACKGROUNDS = ("rocket", "coffee", "chelsea", "brick", "grass", "gravel", "moon", "coins", "clock",
-               "hubble_deep_field", "immunohistochemistry", "retina")
-# the example photo's face, by hand (frame pixels x, y, w, h); its label is not known
-EXAMPLE_FACE = (180, 62, 90, 100)
-
-
-@dataclass
-class BenchFrame:
-    image: np.ndarray
-    boxes: np.ndarray                       # (K, 4) true face boxes
-    labels: np.ndarray                      # (K,) true classes (-1: unknown)
-    crops: list[np.ndarray] = field(default_factory=list)  # the original 48x48 faces
-    gains: list[float] = field(default_factory=list)        # brightness factor applied to each
-
-
-def _background(name: str, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    import cv2
-    import skimage.data
-
-    img = np.asarray(getattr(skimage.data, name)())
-    if img.dtype == bool:
-        img = img.astype(np.uint8) * 255
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    else:
-        img = cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR)
-    h, w = size
-    s = max(h / img.shape[0], w / img.shape[1]) * rng.uniform(1.0, 1.6)
-    img = cv2.resize(img, (int(np.ceil(img.shape[1] * s)), int(np.ceil(img.shape[0] * s))),
-                     interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    y = int(rng.integers(0, img.shape[0] - h + 1))
-    x = int(rng.integers(0, img.shape[1] - w + 1))
-    return np.ascontiguousarray(img[y:y + h, x:x + w])
-
-
-def build_frames(n_frames: int = 300, seed: int = 0, size: tuple[int, int] = (480, 640),
-                 with_example: bool = True) -> list[BenchFrame]:
-    import cv2
-
-    from ..files import read_image
-    from ..runtime.assets import example_image
-    from ..training.data import resolve_dataset
-
-    faces = resolve_dataset("fer2013", "public_test")
-    rng = np.random.default_rng(seed)
-    frames = []
-    for f in range(n_frames):
-        img = _background(BACKGROUNDS[f % len(BACKGROUNDS)], rng, size)
-        k = int(rng.integers(1, 4))
-        boxes: list[tuple[int, int, int, int]] = []
-        labels, crops, gains = [], [], []
-        for _ in range(50):  # place up to k non-overlapping faces
-            if len(boxes) == k:
-                break
-            s = int(rng.integers(72, 221))
-            x, y = int(rng.integers(0, size[1] - s)), int(rng.integers(0, size[0] - s))
-            if any(x < bx + bw + 8 and bx < x + s + 8 and y < by + bh + 8 and by < y + s + 8
-                   for bx, by, bw, bh in boxes):
-                continue
-            i = int(rng.integers(0, len(faces)))
-            face = faces.images[i]
-            big = cv2.resize(face, (s, s), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-            gain = float(rng.uniform(0.6, 1.4))
-            big = np.clip(big * gain, 0, 255).astype(np.uint8)
-            img[y:y + s, x:x + s] = big[..., None]
-            boxes.append((x, y, s, s))
-            labels.append(int(faces.labels[i]))
-            crops.append(face)
-            gains.append(gain)
-        frames.append(BenchFrame(img, np.array(boxes, np.int32).reshape(-1, 4), np.array(labels), crops, gains))
-    if with_example:
-        frames.append(BenchFrame(read_image(example_image()), np.array([EXAMPLE_FACE], np.int32), np.array([-1])))
-    return frames
-
 
 #: a detection lying inside a pasted face's square (this share of its area) that covers at least MIN_COVER of
 #: the square also finds that face: the square holds nothing but the face, and FER2013 crops frame many faces
@@ -127,7 +48,7 @@ def match_boxes(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4, insi
     return greedy_match(len(truth), len(found), i, j, iou[i, j])
 
 
-def evaluate_setup(make: Callable[[], Any], frames: list[BenchFrame], timing_runs: int = 1) -> dict[str, Any]:
+def evaluate_setup(make: Callable[[], Any], frames: list[SceneFrame], timing_runs: int = 1) -> dict[str, Any]:
     """Recall, false faces per frame, label accuracy on found faces vs their crops' accuracy, ms per predict()."""
     rec = make()
     n_true = n_found = n_strict = n_false = n_lab = correct_frame = correct_crop = correct_gain = correct_box = 0
@@ -163,7 +84,7 @@ def evaluate_setup(make: Callable[[], Any], frames: list[BenchFrame], timing_run
             "ms_per_frame": 1e3 * float(np.median(times))}
 
 
-def haar_alone_ms(frames: list[BenchFrame]) -> float:
+def haar_alone_ms(frames: list[SceneFrame]) -> float:
     """Median ms of OpenCV's Haar cascade alone on the full-resolution frames (its defaults, scale 1.1,
     5 neighbours, 40-pixel minimum), the speed reference."""
     import cv2

@@ -93,8 +93,8 @@ def _report_detectors(d: Any) -> str:
 
 
 def _accuracy(args: argparse.Namespace) -> Any:
-    from ..training.data import resolve_dataset
-    from .accuracy import accuracy_fp32_int8
+    from ..data.datasets import resolve_dataset
+    from ..evaluation.accuracy import accuracy_fp32_int8
 
     return accuracy_fp32_int8(args.model, resolve_dataset("fer2013", "public_test"))
 

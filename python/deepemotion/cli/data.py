@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import prepare
+    from ..data import prepare
 
     if args.cmd == "summary":
         print(prepare.summary(args.archive))

@@ -27,7 +27,7 @@ PROG = "fer-eval"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..benchmarks.robustness import PERTURBATIONS
+    from ..evaluation.robustness import PERTURBATIONS
 
     p = parser(PROG, __doc__ or "")
     add_model_options(p)
@@ -64,9 +64,9 @@ def model_runner(args: argparse.Namespace) -> tuple[Callable[[np.ndarray], np.nd
     here, before the data, so that a model file that is refused is refused at once."""
     if args.model.endswith((".pt", ".pth")):
         require_torch(PROG)
+        from ..evaluation.validate import predict_logits
         from ..runtime.classify import softmax
         from ..training.checkpoint import load_checkpoint
-        from ..training.loop import predict_logits
 
         model, _ = load_checkpoint(args.model)
         return (lambda images: softmax(predict_logits(model, images))), "PyTorch checkpoint"
@@ -78,7 +78,7 @@ def model_runner(args: argparse.Namespace) -> tuple[Callable[[np.ndarray], np.nd
 
 def check_args(args: argparse.Namespace) -> None:
     """Options that need neither the model nor the data, checked first."""
-    from ..benchmarks.robustness import PERTURBATIONS
+    from ..evaluation.robustness import PERTURBATIONS
 
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
@@ -105,7 +105,7 @@ def write_figures(outputs: dict[str, Path], m: dict[str, Any], label: str) -> No
 
 
 def run_perturbations(args: argparse.Namespace, data: Any, outputs: dict[str, Path]) -> None:
-    from ..benchmarks.robustness import evaluate, format_table, plot
+    from ..evaluation.robustness import evaluate, format_table, plot
     from ..files import atomic_write, atomic_write_text
     from ..plots import PlotUnavailable
 
@@ -123,9 +123,9 @@ def run_perturbations(args: argparse.Namespace, data: Any, outputs: dict[str, Pa
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.datasets import resolve_dataset
+    from ..evaluation.metrics import format_metrics, metrics_from_predictions, reliability
     from ..files import atomic_write_text
-    from ..training.data import resolve_dataset
-    from ..training.metrics import format_metrics, metrics_from_predictions, reliability
 
     check_args(args)
     outputs = plan_outputs(args)

@@ -60,7 +60,7 @@ def collect_faces(args: argparse.Namespace, rec: Any) -> list[tuple[str, np.ndar
         for k, crop in enumerate(crops):
             faces.append((f"{Path(f).stem}_face{k}", crop, None))
     if args.data:
-        from ..training.data import resolve_dataset
+        from ..data.datasets import resolve_dataset
 
         ds = resolve_dataset(args.data, args.split)
         for i in args.index:
@@ -88,9 +88,9 @@ def plan_outputs(args: argparse.Namespace, faces: list[tuple[str, np.ndarray, in
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..evaluation.saliency import occlusion_positions, occlusion_saliency, overlay
     from ..files import atomic_write_text, write_image
     from ..runtime.recognizer import Recognizer
-    from ..training.saliency import occlusion_positions, occlusion_saliency, overlay
 
     occlusion_positions((INPUT_SIZE, INPUT_SIZE), args.patch, args.stride)  # validates patch/stride first
     if not (args.images or args.example or args.data):

@@ -13,7 +13,7 @@ from typing import Any
 from .common import UsageError, cli_main, parser, require_torch
 
 PROG = "fer-train"
-# training.model.ARCHS (kept here so --help needs no torch)
+# model.ARCHS (kept here so --help needs no torch)
 ARCH_NAMES = ("paper", "tiny", "small", "base", "tiny-fast")
 #: --time-budget at most a year: inf or 1e308 seconds cannot be divided into epochs
 MAX_TIME_BUDGET_S = 365 * 86400.0
@@ -133,9 +133,9 @@ def _augment_options(a: Any) -> None:
 
 def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = None) -> Any:
     """TrainConfig from parsed options (architecture from ``--init``'s checkpoint when given)."""
+    from ..model import DeepEmotionConfig, arch_config
     from ..training.augment import AugmentConfig
-    from ..training.loop import TrainConfig
-    from ..training.model import DeepEmotionConfig, arch_config
+    from ..training.config import TrainConfig
 
     if args.teacher_tta and not args.teacher:
         raise UsageError("--teacher-tta changes how a teacher is run, and no --teacher is given")
@@ -190,9 +190,9 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 def recipe_changes(recorded: Any, given: dict[str, Any]) -> list[str]:
     """What differs between a run's recorded training configuration and the one given now, as ``name: recorded X,
     given Y`` (nested fields dotted: ``model.widths``); empty when a resume may continue the run."""
-    from ..training.loop import _recipe
+    from ..training.config import comparable_recipe
 
-    old, new = _recipe(recorded), _recipe(given)
+    old, new = comparable_recipe(recorded), comparable_recipe(given)
     if old == new:
         return []
     if not isinstance(old, dict):
@@ -227,7 +227,7 @@ def check_run_folder(folder: Path, cfg: Any, resume: bool, overwrite: bool) -> N
 
 
 def load_data(args: argparse.Namespace, split: str | None) -> Any:
-    from ..training.data import resolve_dataset
+    from ..data.datasets import resolve_dataset
 
     kw: dict[str, Any] = {}
     if getattr(args, "keep_contempt", False):
@@ -287,8 +287,9 @@ def _cross_validate(args: argparse.Namespace, cfg: Any, out: Path, meta: dict[st
                     init: dict[str, Any] | None) -> int:
     import numpy as np
 
-    from ..training.data import subject_folds
-    from ..training.loop import Trainer, evaluate
+    from ..data.datasets import subject_folds
+    from ..evaluation.validate import evaluate
+    from ..training.loop import Trainer
 
     data = load_data(args, None)
     folds = subject_folds(data.groups, args.cv_folds, seed=cfg.seed)

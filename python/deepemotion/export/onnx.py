@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..labels import CLASSES, INPUT_NAME, INPUT_SIZE, MEAN, OUTPUT_NAME, STD
+from ..model import DeepEmotion
 from ..runtime.onnx_graph import fit_affine_grid
-from ..training.model import DeepEmotion
 
 OPSET = 17
 PLUGIN_DOMAIN = "deepemotion"

@@ -119,7 +119,7 @@ def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000,
                    method: str = "percentile", progress: bool = False) -> tuple[bytes, dict[str, Any]]:
     """(QDQ INT8 graph, report) for a DeepEmotion model; calibrated on ``data``'s train split, checked on
     public_test."""
-    from ..training.data import resolve_dataset
+    from ..data.datasets import resolve_dataset
 
     train = resolve_dataset(data, "train")
     test = resolve_dataset(data, "public_test")

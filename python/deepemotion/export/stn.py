@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..training.model import DeepEmotion
+from ..model import DeepEmotion
 
 #: normalised inputs lie in [-1, 1] (uint8 0..255 -> (v/255 - 0.5) / 0.5)
 INPUT_RANGE = (-1.0, 1.0)

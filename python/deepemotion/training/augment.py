@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..labels import MEAN, STD
+from ..model import to_input
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,6 @@ class AugmentConfig:
     cutmix: float = 0.0        # Beta(a, a) area of a pasted rectangle (0: off)
     mix_p: float = 0.5         # probability that a batch is mixed at all (when mixup or cutmix is on)
     degrade: float = 0.0       # probability that a face goes through the camera chain of degrade() (0: off)
-
-
-def to_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 48, 48) -> normalised float (N, 1, 48, 48)."""
-    return ((images.float() / 255.0) - MEAN).div_(STD).unsqueeze(1)
 
 
 def _rand(n: int, gen: torch.Generator) -> torch.Tensor:

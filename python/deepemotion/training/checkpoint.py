@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .model import DeepEmotion, DeepEmotionConfig
+from ..model import DeepEmotion, DeepEmotionConfig
 
 FORMAT = "deepemotion-checkpoint-2"
 _READABLE = {FORMAT, "deepemotion-checkpoint-1"}

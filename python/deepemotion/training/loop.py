@@ -22,8 +22,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,102 +30,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..labels import CLASSES
-from .augment import AugmentConfig, augment, degrade, mix, to_input
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from .data import FaceSet
-from .metrics import metrics_from_predictions
-from .model import DeepEmotion, DeepEmotionConfig, describe
-
-
-def _recipe(train_config: Any) -> Any:
-    """A training configuration as a resumed run must match it: read through :class:`TrainConfig` (fields added
-    since the run started take their defaults, which are the old behaviour) and without ``threads``."""
-    if not isinstance(train_config, dict):
-        return train_config
-    try:
-        train_config = TrainConfig.from_dict(train_config).to_dict()
-    except (TypeError, ValueError):
-        pass  # not a configuration we can read: compared as it is, and so refused
-    return {k: v for k, v in train_config.items() if k != "threads"}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The recipe. The architecture is ``model``; augmentation is ``augment``."""
-
-    model: DeepEmotionConfig = field(default_factory=DeepEmotionConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    epochs: int = 100
-    batch_size: int = 128
-    optimizer: str = "adamw"      # adamw | sgd (Nesterov momentum) | adam (paper)
-    lr: float = 0.002
-    momentum: float = 0.9         # sgd only
-    weight_decay: float = 0.05    # on conv/linear weights except the FC weights of eq. (1); never on BN/biases
-    l2_fc: float = 1e-4           # lambda of eq. (1): l2 * ||w_fc||^2
-    schedule: str = "cosine"      # cosine (to 1% of lr) | constant (paper)
-    warmup_epochs: int = 2
-    label_smoothing: float = 0.1
-    oversample: float = 0.0       # class sampling weight = count^-oversample (0: natural, 1: balanced)
-    ema: float = 0.999            # decay of an exponential moving average of the weights (0: off)
-    teachers: tuple[str, ...] = ()  # checkpoints whose averaged logits the student learns from
-    kd_alpha: float = 0.7         # weight of the distillation term (the rest: cross-entropy)
-    kd_temperature: float = 4.0
-    teacher_tta: bool = False     # the teacher also averages over the mirror image (a teacher has no FLOP budget)
-    precision: str = "auto"       # auto | bf16 | fp32
-    keep: str = "best"            # best: the epoch best on validation (best.pt); last: the last epoch (validation
-                                  # is then only reported, not used to select)
-    seed: int = 0
-    threads: int = 0              # torch threads (0: PyTorch's default)
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 2, f"batch size must be >= 2, got {self.batch_size}"),
-            (self.optimizer in ("sgd", "adamw", "adam"),
-             f"optimizer must be sgd, adamw or adam, got {self.optimizer!r}"),
-            (math.isfinite(self.lr) and self.lr > 0, f"learning rate must be a positive number, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight decay must be >= 0"),
-            (math.isfinite(self.l2_fc) and self.l2_fc >= 0, "l2-fc must be >= 0"),
-            (self.schedule in ("cosine", "constant"), f"schedule must be cosine or constant, got {self.schedule!r}"),
-            (self.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {self.warmup_epochs}"),
-            (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
-            (0 <= self.oversample <= 1, f"oversample must be in [0, 1], got {self.oversample}"),
-            (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
-            (0 <= self.kd_alpha <= 1, f"kd alpha must be in [0, 1], got {self.kd_alpha}"),
-            (self.kd_temperature > 0, f"kd temperature must be > 0, got {self.kd_temperature}"),
-            (self.precision in ("auto", "bf16", "fp32"),
-             f"precision must be auto, bf16 or fp32, got {self.precision!r}"),
-            (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
-            (self.keep in ("best", "last"), f"keep must be best or last, got {self.keep!r}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        d["augment"]["erase_area"] = list(self.augment.erase_area)
-        d["teachers"] = list(self.teachers)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        if "model" in d:
-            d["model"] = DeepEmotionConfig.from_dict(d["model"])
-        if "augment" in d:
-            a = dict(d["augment"])
-            if "erase_area" in a:
-                a["erase_area"] = tuple(a["erase_area"])
-            d["augment"] = AugmentConfig(**a)
-        if "teachers" in d:
-            d["teachers"] = tuple(d["teachers"])
-        return cls(**d)
+from ..data.datasets import FaceSet
+from ..evaluation.validate import evaluate
+from ..model import DeepEmotion, describe
+from .augment import augment, degrade, mix
+from .average import WeightAverage
+from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .config import TrainConfig, comparable_recipe
+from .distill import Teacher, kd_loss
 
 
 def bf16_native() -> bool:
@@ -163,90 +74,6 @@ def lr_at(epoch: float, cfg: TrainConfig) -> float:
         return cfg.lr
     t = (epoch - warmup) / max(1e-9, cfg.epochs - warmup)
     return cfg.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t))))
-
-
-@torch.no_grad()
-def predict_logits(model: DeepEmotion, images: np.ndarray | torch.Tensor, batch_size: int = 512,
-                   autocast: torch.dtype | None = None) -> np.ndarray:
-    """Logits (N, C) of uint8 faces (N, 48, 48) in eval mode (with the model's own in-graph TTA, if any)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    imgs = torch.as_tensor(images)
-    out = []
-    try:
-        for i in range(0, len(imgs), batch_size):
-            x = to_input(imgs[i:i + batch_size]).to(device)
-            with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-                out.append(model(x).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.num_classes), np.float32)
-
-
-def evaluate(model: DeepEmotion, data: FaceSet, batch_size: int = 512) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall and the confusion matrix of ``model`` on ``data`` (float32)."""
-    logits = predict_logits(model, data.images, batch_size)
-    return metrics_from_predictions(data.labels, logits.argmax(1), data.class_names[:logits.shape[1]])
-
-
-class WeightAverage:
-    """Exponential moving average of a model's parameters and buffers (BN statistics included)."""
-
-    def __init__(self, model: DeepEmotion, decay: float) -> None:
-        self.decay = decay
-        self.model = DeepEmotion(model.config).to(next(model.parameters()).device)
-        self.model.load_state_dict(model.state_dict())
-        self.model.eval().requires_grad_(False)
-        self.updates = 0
-        self._pairs: tuple[DeepEmotion, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor],
-                           list[torch.Tensor]] | None = None
-
-    def _tensors(self, model: DeepEmotion) -> tuple[list[torch.Tensor], ...]:
-        """The average's tensors and the model's, floating-point and the rest (BN's batch counts), paired by name.
-        Built once per model: state_dict() is rebuilt by Python on every call, and its tensors are the parameters
-        and buffers themselves, updated in place by the optimiser and by load_state_dict."""
-        if self._pairs is None or self._pairs[0] is not model:
-            mine, theirs = self.model.state_dict(), model.state_dict()
-            fl = [k for k, t in theirs.items() if t.is_floating_point()]
-            other = [k for k, t in theirs.items() if not t.is_floating_point()]
-            self._pairs = (model, [mine[k] for k in fl], [theirs[k] for k in fl], [mine[k] for k in other],
-                           [theirs[k] for k in other])
-        return self._pairs[1:]
-
-    @torch.no_grad()
-    def update(self, model: DeepEmotion) -> None:
-        self.updates += 1
-        d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))  # short memory at the start
-        ema, cur, ema_other, cur_other = self._tensors(model)
-        torch._foreach_lerp_(ema, cur, 1.0 - d)
-        if ema_other:
-            torch._foreach_copy_(ema_other, cur_other)
-
-
-class Teacher:
-    """The averaged logits of one or more trained checkpoints (and, with ``tta``, of each one's view of the
-    mirror image), for knowledge distillation."""
-
-    def __init__(self, paths: Sequence[str], device: torch.device, tta: bool = False) -> None:
-        self.tta = tta
-        self.models = []
-        for p in paths:
-            model, _ = load_checkpoint(p)
-            model.calibration = None  # a bundle's score calibration is for its users; a student learns the logits
-            self.models.append(model.to(device).to(memory_format=torch.channels_last).requires_grad_(False))
-
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        views = [x, torch.flip(x, dims=[3])] if self.tta else [x]
-        return torch.stack([m(v).float() for m in self.models for v in views]).mean(0)
-
-
-def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Hinton et al.'s distillation term: T^2 * KL(softmax(teacher/T) || softmax(student/T))."""
-    t = temperature
-    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean",
-                    log_target=True) * (t * t)
 
 
 @dataclass
@@ -389,7 +216,7 @@ class Trainer:
     def load_state(self, path: Path) -> None:
         ck = read_checkpoint(path)
         # the recipe must match; the CPU threads are the machine's business (resume on a busier or bigger one)
-        if _recipe(ck.get("train_config")) != _recipe(self.cfg.to_dict()):
+        if comparable_recipe(ck.get("train_config")) != comparable_recipe(self.cfg.to_dict()):
             raise CheckpointError(f"{path}: was written with a different training configuration; "
                                   "use a new output folder or the same options")
         self.model.load_state_dict(ck["state_dict"])
@@ -576,4 +403,4 @@ def write_history(out: Path, history: list[dict[str, Any]]) -> None:
     atomic_write(out / "metrics.csv", write_csv)
 
 
-__all__ = ["CLASSES", "TrainConfig", "Trainer", "evaluate", "predict_logits", "train"]
+__all__ = ["EpochPlan", "RunFolderInUse", "TrainResult", "Trainer", "train"]

@@ -22,7 +22,7 @@ import torch
 
 from deepemotion.benchmarks.faces import bench_faces, format_faces
 from deepemotion.export.onnx import export_portable
-from deepemotion.training.model import DeepEmotion, DeepEmotionConfig, arch_config, describe
+from deepemotion.model import DeepEmotion, DeepEmotionConfig, arch_config, describe
 
 
 def parse_spec(spec: str) -> DeepEmotionConfig:

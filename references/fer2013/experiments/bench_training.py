@@ -31,10 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepemotion.training.augment import AugmentConfig, affine_theta, to_input
-from deepemotion.training.data import resolve_dataset
-from deepemotion.training.loop import TrainConfig, Trainer
-from deepemotion.training.model import PAPER, DeepEmotion
+from deepemotion.data.datasets import resolve_dataset
+from deepemotion.model import PAPER, DeepEmotion, to_input
+from deepemotion.training.augment import AugmentConfig, affine_theta
+from deepemotion.training.config import TrainConfig
+from deepemotion.training.loop import Trainer
 
 LEGACY = replace(PAPER, widths=(32, 32), hidden=128, batch_norm=True)  # the 0.1 bundled network
 

@@ -2,7 +2,7 @@
 
     python references/fer2013/experiments/calibration_choice.py --json docs/results/calibration_choice.json
 
-``ScoreCalibration`` (deepemotion.training.model) scales each face's logits by a piecewise-linear function of its top
+``ScoreCalibration`` (deepemotion.model) scales each face's logits by a piecewise-linear function of its top
 score; ``references/fer2013/bundle.py`` fits it on FER2013 ``public_test:calibrate`` with fixed knots and smoothness.
 This script
 compares those fixed choices -- knot sets, smoothness, and the single NLL temperature -- by cross-fitting the two
@@ -20,12 +20,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from deepemotion.data.datasets import resolve_dataset
+from deepemotion.evaluation.metrics import fit_temperature, reliability
+from deepemotion.evaluation.validate import predict_logits
 from deepemotion.files import atomic_write_text
+from deepemotion.model import ScoreCalibration
 from deepemotion.training.checkpoint import load_model, model_from_state
-from deepemotion.training.data import resolve_dataset
-from deepemotion.training.loop import predict_logits
-from deepemotion.training.metrics import fit_temperature, reliability
-from deepemotion.training.model import ScoreCalibration
 
 KNOT_SETS = {"2 knots": (1 / 7, 1.0), "3 knots": (1 / 7, 0.6, 1.0), "4 knots": (1 / 7, 0.5, 0.8, 1.0),
              "5 knots": (1 / 7, 0.45, 0.7, 0.88, 1.0)}

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
+from deepemotion.model import DeepEmotion, DeepEmotionConfig, describe
 from deepemotion.training.checkpoint import model_from_state, read_checkpoint, save_checkpoint
-from deepemotion.training.model import DeepEmotion, DeepEmotionConfig, describe
 
 
 def shallower(config: DeepEmotionConfig, state: dict[str, torch.Tensor],
@@ -66,8 +66,8 @@ def main() -> int:
     save_checkpoint(args.out, model, meta)
     print(f"{args.out}: {describe(model)}")
     if not args.no_check:
-        from deepemotion.training.data import resolve_dataset
-        from deepemotion.training.loop import predict_logits
+        from deepemotion.data.datasets import resolve_dataset
+        from deepemotion.evaluation.validate import predict_logits
 
         data = resolve_dataset("fer2013", split="public_test:select")
         pred = predict_logits(model, data.images).argmax(1)

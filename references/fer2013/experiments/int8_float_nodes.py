@@ -22,10 +22,10 @@ import onnx
 
 from deepemotion import Recognizer
 from deepemotion.benchmarks.faces import time_recognizers
+from deepemotion.data.datasets import resolve_dataset
 from deepemotion.export.onnx import export_portable
 from deepemotion.export.quantize import calibration_faces, float_nodes, quantize_onnx, runtime_accuracy
 from deepemotion.training.checkpoint import load_model
-from deepemotion.training.data import resolve_dataset
 
 
 def first_conv_too(model: bytes) -> list[str]:

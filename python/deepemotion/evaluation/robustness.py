@@ -156,7 +156,7 @@ def evaluate(model: Any, images: Faces, labels: np.ndarray, names: Sequence[str]
     from tqdm.auto import tqdm
 
     from ..runtime.recognizer import Recognizer
-    from ..training.metrics import reliability
+    from .metrics import reliability
 
     names = list(names or PERTURBATIONS)
     unknown = [n for n in names if n not in PERTURBATIONS]

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..files import read_image
 from ..labels import CLASSES, INPUT_SIZE
-from .data import DataError, fer_csv_arrays
+from .datasets import DataError, fer_csv_arrays
 
 # CK+ Emotion codes (the release's README): 0 neutral, 1 anger, 2 contempt, 3 disgust, 4 fear, 5 happy,
 # 6 sadness, 7 surprise -> our class names (contempt kept as an 8th class; the loaders drop it by default)
@@ -187,7 +187,7 @@ def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,
 
 def summary(path: str | Path) -> str:
     """Counts per split (or subject count) and class of an archive (the faces themselves are not loaded)."""
-    from .data import NpzArchive
+    from .datasets import NpzArchive
 
     path = Path(path)
     with NpzArchive(path) as d:
