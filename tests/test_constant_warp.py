@@ -1,5 +1,5 @@
-"""A graph's constant warp run by our C++ sampler (issue 22): the ConstantWarp op equals affine_grid_sample with one
-theta and quantizes as ONNX QuantizeLinear does; onnx_graph.constant_warp_head finds the head of exactly the graphs
+"""A graph's constant warp run by our C++ sampler: the ConstantWarp op equals affine_grid_sample with one theta and
+quantizes as ONNX QuantizeLinear does; onnx_graph.warp_head.constant_warp_head finds the head of exactly the graphs
 that have one and cuts it off; the ONNX Runtime backend that runs the rest gives the bundled default's answers."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from _helpers import random_theta, require_data
 from deepemotion import _C
 from deepemotion.ops.affine_grid_sample import constant_warp
 from deepemotion.runtime.assets import bundled_model
-from deepemotion.runtime.onnx_graph import WARP_FIT_TOLERANCE, constant_warp_head
+from deepemotion.runtime.onnx_graph.warp_head import WARP_FIT_TOLERANCE, constant_warp_head
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -19,7 +19,6 @@ from deepemotion.export.onnx import (  # noqa: E402
     OPSET,
     PLUGIN_DOMAIN,
     PLUGIN_OP,
-    base_grid,
     drop_dead_units,
     export_portable,
     reference_session,
@@ -27,6 +26,7 @@ from deepemotion.export.onnx import (  # noqa: E402
 )
 from deepemotion.export.stn import constant_theta  # noqa: E402
 from deepemotion.model import ARCHS, PAPER, DeepEmotion  # noqa: E402
+from deepemotion.ops.affine_grid_sample import base_grid, fit_affine_grid  # noqa: E402
 from deepemotion.runtime.backends.torch import load_torch_model  # noqa: E402
 
 
@@ -190,11 +190,19 @@ def test_rewrite_rejects_foreign_graphs():
         to_plugin_graph(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
 
 
-def test_base_grid_is_torchs():
+def test_base_grid_is_torchs_and_fit_affine_grid_inverts_it(rng):
+    """One base grid for the exported STN, the kernel benchmark and the warp-head pass: PyTorch's (to float32 rounding);
+    and fit_affine_grid recovers θ from the grid affine_grid makes of it."""
     for ac in (False, True):
         th = torch.tensor([[[1.0, 0, 0], [0, 1.0, 0]]])
         want = torch.nn.functional.affine_grid(th, [1, 1, 5, 7], align_corners=ac).reshape(-1, 2)
-        torch.testing.assert_close(base_grid(5, 7, ac)[:, :2], want)
+        assert base_grid(5, 7, ac).dtype == np.float32
+        torch.testing.assert_close(torch.from_numpy(base_grid(5, 7, ac)[:, :2]), want)
+        theta = torch.from_numpy(rng.uniform(-0.5, 0.5, (1, 2, 3)).astype(np.float32)) + th
+        grid = torch.nn.functional.affine_grid(theta, [1, 1, 6, 4], align_corners=ac).numpy()
+        fitted, residual = fit_affine_grid(grid, ac)
+        np.testing.assert_allclose(fitted, theta[0].numpy(), atol=1e-6)
+        assert residual < 1e-6
 
 
 def test_fer_export_onnx_cli(tmp_path, capsys):

@@ -48,9 +48,10 @@ def ort_sampler(out_h: int, out_w: int) -> Any:
         return None
     import onnxruntime as ort
 
-    from ..export.onnx import OPSET, base_grid
+    from ..export.onnx import OPSET
+    from ..ops.affine_grid_sample import base_grid
 
-    grid = base_grid(out_h, out_w, False).numpy()
+    grid = base_grid(out_h, out_w, False)
     nodes = [helper.make_node("Transpose", ["theta"], ["theta_t"], perm=[0, 2, 1]),
              helper.make_node("MatMul", ["grid", "theta_t"], ["points"]),
              helper.make_node("Reshape", ["points", "shape"], ["grid_nhw2"]),

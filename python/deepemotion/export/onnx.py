@@ -44,24 +44,12 @@ from torch import nn
 
 from ..labels import CLASSES, INPUT_NAME, INPUT_SIZE, MEAN, OUTPUT_NAME, STD
 from ..model import DeepEmotion
-from ..runtime.onnx_graph import fit_affine_grid
+from ..ops.affine_grid_sample import base_grid, fit_affine_grid
 
 OPSET = 17
 PLUGIN_DOMAIN = "deepemotion"
 PLUGIN_OP = "AffineGridSample"
 PLUGIN_VERSION = "1"
-
-
-def base_grid(h: int, w: int, align_corners: bool) -> torch.Tensor:
-    """(h*w, 3) rows [x, y, 1] of PyTorch's affine_grid base grid."""
-    def axis(n: int) -> torch.Tensor:
-        i = torch.arange(n, dtype=torch.float64)
-        if align_corners:
-            return -1 + 2 * i / (n - 1) if n > 1 else torch.zeros(1, dtype=torch.float64)
-        return (2 * i + 1) / n - 1
-
-    ys, xs = torch.meshgrid(axis(h), axis(w), indexing="ij")
-    return torch.stack([xs.reshape(-1), ys.reshape(-1), torch.ones(h * w, dtype=torch.float64)], 1).float()
 
 
 def dead_units(model: DeepEmotion) -> torch.Tensor:
@@ -108,7 +96,7 @@ class ExportableDeepEmotion(nn.Module):
         self.model = drop_dead_units(model)
         self.align_corners = model.config.align_corners
         self.size = model.config.sample_size
-        self.register_buffer("grid", base_grid(self.size, self.size, self.align_corners))
+        self.register_buffer("grid", torch.from_numpy(base_grid(self.size, self.size, self.align_corners)))
         theta = constant_theta(model)
         self.constant_stn = theta is not None
         if theta is not None:  # the sampling grid is a constant too: base grid @ θ^T, computed as at run time
@@ -220,7 +208,7 @@ def to_plugin_graph(portable: bytes) -> bytes:
     grid = numpy_helper.to_array(inits[base_name])
     out_hw = grid.shape[0]
     side = int(round(out_hw ** 0.5))
-    if not np.allclose(grid, base_grid(side, side, bool(align)).numpy(), atol=1e-6):
+    if not np.allclose(grid, base_grid(side, side, bool(align)), atol=1e-6):
         raise ValueError("the MatMul constant is not the affine_grid base grid")
     node = helper.make_node(PLUGIN_OP, [gs.input[0], transpose.input[0]], list(gs.output), name="stn/AffineGridSample",
                             domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,

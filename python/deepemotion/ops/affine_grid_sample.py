@@ -114,9 +114,37 @@ def constant_warp(theta: Any, in_size: tuple[int, int], out_size: int | tuple[in
     ``sample(x)`` gives :func:`affine_grid_sample` of a float32 (N, C, h, w) numpy array with ``theta`` for each
     image (the same values), and ``sample_quantized(x, scale, zero_point)`` those values quantized to uint8 as ONNX
     QuantizeLinear does. The bilinear taps are computed once, here: for a graph whose STN is constant, this runs
-    its warp (deepemotion.runtime.onnx_graph.constant_warp_head)."""
+    its warp (`deepemotion.runtime.onnx_graph.warp_head.constant_warp_head`)."""
     ext = assert_has_ext()
     out_h, out_w = _out_size(out_size)
     in_h, in_w = (int(v) for v in in_size)
     return ext.ConstantWarp(np.ascontiguousarray(theta, np.float32).reshape(2, 3), in_h, in_w, out_h, out_w,
                             bool(align_corners))
+
+
+def base_grid(h: int, w: int, align_corners: bool = False) -> np.ndarray:
+    """(h*w, 3) float32 rows [x, y, 1] of PyTorch's ``affine_grid`` base grid, row-major: ``base_grid @ theta.T``
+    is the (h, w, 2) grid of ``theta``. The one definition of the base grid: the exported graphs' STN
+    (`deepemotion.export.onnx`), the kernel benchmark and `fit_affine_grid` use it."""
+
+    def axis(n: int) -> np.ndarray:
+        i = np.arange(n, dtype=np.float64)
+        if align_corners:
+            return -1 + 2 * i / (n - 1) if n > 1 else np.zeros(1)
+        return (2 * i + 1) / n - 1
+
+    xs, ys = axis(w), axis(h)
+    return np.stack([np.tile(xs, h), np.repeat(ys, w), np.ones(h * w)], 1).astype(np.float32)
+
+
+def fit_affine_grid(grid: np.ndarray, align_corners: bool = False) -> tuple[np.ndarray, float]:
+    """(θ (2, 3) float64, the largest residual) of the affine map whose ``affine_grid`` is ``grid`` (1, H, W, 2):
+    least squares over `base_grid` (its float32 coordinates). The one recovery of a constant STN's θ from its grid:
+    the runtime's warp-head pass (`deepemotion.runtime.onnx_graph.warp_head`) and the TensorRT plugin graph
+    (`deepemotion.export.onnx`) both use it."""
+    _, h, w, _ = grid.shape
+    base = base_grid(h, w, align_corners).astype(np.float64)
+    target = grid.reshape(h * w, 2).astype(np.float64)
+    theta_t = np.linalg.lstsq(base, target, rcond=None)[0]  # (3, 2) = θ^T
+    return theta_t.T, float(np.abs(base @ theta_t - target).max())
+

@@ -101,8 +101,8 @@ def shape_generic(model: bytes, where: str = "YuNet model") -> bytes:
     """The YuNet graph with its spatial input sizes and output prior counts made symbolic (its reshapes already
     compute their shapes), so ONNX Runtime accepts any input size multiple of 32. Checks first that the file is
     YuNet (one N x 3 x H x W input, the twelve head outputs): ValueError naming ``where`` otherwise. Needs no
-    ``onnx`` package (:mod:`deepemotion.runtime.onnx_graph`)."""
-    from ..onnx_graph import interface, make_dims_symbolic
+    ``onnx`` package (`deepemotion.runtime.onnx_graph.proto`)."""
+    from ..onnx_graph.proto import interface, make_dims_symbolic
 
     try:
         inputs, outputs = interface(model)

@@ -1,265 +1,53 @@
-"""An ONNX file's interface -- its inputs, outputs and their shapes -- read and edited without the ``onnx``
-package, which is not a runtime dependency (a user's ``pip install .`` does not bring it).
-
-An ONNX file is one protobuf ``ModelProto``. Only the fields on the path to the graph's inputs and outputs are
-decoded here; every other field is kept as its original bytes, so an edit changes nothing else. The field
-numbers are those of ``onnx/onnx.proto`` (stable since ONNX 1.0):
-
-    ModelProto.graph = 7;  GraphProto.input = 11, output = 12, value_info = 13;  ValueInfoProto.name = 1, type = 2;
-    TypeProto.tensor_type = 1;  TypeProto.Tensor.elem_type = 1, shape = 2;  TensorShapeProto.dim = 1;
-    Dimension.dim_value = 1, dim_param = 2
-
-A file that is not a well-formed protobuf (truncated, random bytes, empty) raises :class:`ValueError`.
+"""The warp-head pass: a graph whose first nodes only warp the input by a constant grid (a constant STN, as
+``deepemotion.export`` writes it) has that head cut off, so that the ONNX Runtime CPU backend runs the warp in C++
+(`deepemotion.ops.constant_warp`) and the rest of the graph in ONNX Runtime. A performance pass on the graph's raw
+protobuf bytes (`proto.py`), without the ``onnx`` package; why and how much it gains:
+docs/notes/2026-12-02-constant-warp-in-cpp.md.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-_GRAPH, _INPUT, _OUTPUT, _VALUE_INFO = 7, 11, 12, 13
-_NAME, _TYPE, _TENSOR_TYPE, _ELEM_TYPE, _SHAPE, _DIM, _DIM_VALUE, _DIM_PARAM = 1, 2, 1, 1, 2, 1, 1, 2
-
-Field = tuple[int, int, bytes]  # field number, wire type, payload (a LEN field's content, else the raw value bytes)
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("truncated or malformed varint")
-        b = buf[pos]
-        value |= (b & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
-        if not b & 0x80:
-            return value, pos
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, value = value & 0x7F, value >> 7
-        out.append(b | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def parse(buf: bytes) -> list[Field]:
-    """The top-level fields of one protobuf message, in order."""
-    fields, pos = [], 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise ValueError("field number 0")
-        if wire == _VARINT:
-            start = pos
-            _, pos = _varint(buf, pos)
-            payload = buf[start:pos]
-        elif wire in (_I64, _I32):
-            size = 8 if wire == _I64 else 4
-            payload, pos = buf[pos:pos + size], pos + size
-        elif wire == _LEN:
-            size, pos = _varint(buf, pos)
-            payload, pos = buf[pos:pos + size], pos + size
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        if pos > len(buf):
-            raise ValueError("truncated message")
-        fields.append((number, wire, payload))
-    return fields
-
-
-def serialize(fields: list[Field]) -> bytes:
-    out = bytearray()
-    for number, wire, payload in fields:
-        out += _encode_varint(number << 3 | wire)
-        if wire == _LEN:
-            out += _encode_varint(len(payload))
-        out += payload
-    return bytes(out)
-
-
-def _sub(fields: list[Field], number: int) -> list[bytes]:
-    return [p for n, w, p in fields if n == number and w == _LEN]
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    elem_type: int | None            # ONNX TensorProto.DataType (1 = float, 10 = float16), None when not a tensor
-    shape: tuple[int | str | None, ...] | None  # int: fixed, str: symbolic, None: unknown; None: rank unknown
-
-
-def _tensor_info(value_info: bytes) -> TensorInfo:
-    f = parse(value_info)
-    name = b"".join(_sub(f, _NAME)).decode("utf-8", "replace")
-    tensor = [parse(t) for typ in _sub(f, _TYPE) for t in _sub(parse(typ), _TENSOR_TYPE)]
-    if not tensor:
-        return TensorInfo(name, None, None)
-    elem = [_varint(p, 0)[0] for n, w, p in tensor[0] if n == _ELEM_TYPE and w == _VARINT]
-    shapes = _sub(tensor[0], _SHAPE)
-    dims: tuple[int | str | None, ...] | None = None
-    if shapes:
-        out: list[int | str | None] = []
-        for d in _sub(parse(shapes[0]), _DIM):
-            df = parse(d)
-            value = [_varint(p, 0)[0] for n, w, p in df if n == _DIM_VALUE and w == _VARINT]
-            param = _sub(df, _DIM_PARAM)
-            out.append(value[0] if value else param[0].decode("utf-8", "replace") if param else None)
-        dims = tuple(out)
-    return TensorInfo(name, elem[0] if elem else None, dims)
-
-
-def _graph(model: bytes) -> tuple[list[Field], int, list[Field]]:
-    """(the model's fields, the index of its graph field, the graph's fields); ValueError when there is none."""
-    top = parse(model)
-    where = [i for i, (n, w, _) in enumerate(top) if n == _GRAPH and w == _LEN]
-    if len(where) != 1:
-        raise ValueError("not an ONNX model (no graph)")
-    return top, where[0], parse(top[where[0]][2])
-
-
-def interface(model: bytes) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    """(inputs, outputs) of an ONNX model's graph. Initializers listed as inputs (old exporters) are included."""
-    _, _, graph = _graph(model)
-    return [_tensor_info(v) for v in _sub(graph, _INPUT)], [_tensor_info(v) for v in _sub(graph, _OUTPUT)]
-
-
-def _with_dims(value_info: bytes, names: dict[int, str]) -> bytes:
-    """``value_info`` with the dimensions at the given positions replaced by the given symbols."""
-
-    def edit(fields: list[Field], number: int, fn) -> list[Field]:  # type: ignore[no-untyped-def]
-        return [(n, w, fn(p) if n == number and w == _LEN else p) for n, w, p in fields]
-
-    def shape(buf: bytes) -> bytes:
-        f, k = parse(buf), -1
-        out: list[Field] = []
-        for n, w, p in f:
-            if n == _DIM and w == _LEN:
-                k += 1
-                if k in names:
-                    p = serialize([(_DIM_PARAM, _LEN, names[k].encode())])
-            out.append((n, w, p))
-        return serialize(out)
-
-    def tensor(buf: bytes) -> bytes:
-        return serialize(edit(parse(buf), _SHAPE, shape))
-
-    def typ(buf: bytes) -> bytes:
-        return serialize(edit(parse(buf), _TENSOR_TYPE, tensor))
-
-    return serialize(edit(parse(value_info), _TYPE, typ))
-
-
-def make_dims_symbolic(model: bytes, inputs: dict[int, str], outputs: dict[int, str]) -> bytes:
-    """The model with the first input's dimensions at the positions in ``inputs`` and every output's at the
-    positions in ``outputs`` made symbolic (e.g. ``{2: "height", 3: "width"}``), and the graph's intermediate
-    shape annotations (``value_info``) dropped, since they were inferred for the old sizes."""
-    top, at, graph = _graph(model)
-    out: list[Field] = []
-    first_input = True
-    for n, w, p in graph:
-        if n == _VALUE_INFO and w == _LEN:
-            continue
-        if n == _INPUT and w == _LEN and first_input:
-            p, first_input = _with_dims(p, inputs), False
-        elif n == _OUTPUT and w == _LEN:
-            p = _with_dims(p, outputs)
-        out.append((n, w, p))
-    top[at] = (_GRAPH, _LEN, serialize(out))
-    return serialize(top)
-
-
-# --- nodes and initializers: enough to find (and cut off) a graph's constant warp head --------------------------
-# GraphProto.node = 1, initializer = 5;  NodeProto.input = 1, output = 2, op_type = 4, attribute = 5;
-# AttributeProto.name = 1, i = 3, s = 4, t = 5, ints = 8, type = 20 (INTS = 7);
-# TensorProto.dims = 1, data_type = 2, float_data = 4, int32_data = 5,
-# int64_data = 7, name = 8, raw_data = 9
-_NODE, _INITIALIZER = 1, 5
-_N_INPUT, _N_OUTPUT, _N_OP, _N_ATTR = 1, 2, 4, 5
-_A_NAME, _A_INT, _A_STR, _A_TENSOR, _A_INTS, _A_TYPE, _A_TYPE_INTS = 1, 3, 4, 5, 8, 20, 7
-_T_DIMS, _T_TYPE, _T_FLOAT, _T_INT32, _T_INT64, _T_NAME, _T_RAW = 1, 2, 4, 5, 7, 8, 9
-#: TensorProto.DataType -> numpy dtype name, for the initializers read here
-_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
-
-
-@dataclass(frozen=True)
-class Node:
-    op_type: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    attributes: dict[str, int | bytes]  # int and string attributes; others are left out
-    tensors: dict[str, bytes]            # tensor attributes (a Constant's value), as TensorProto bytes
-    ints: dict[str, list[int]]           # list-of-ints attributes (a Conv's kernel_shape, pads, strides)
-
-
-def _node(buf: bytes) -> Node:
-    f = parse(buf)
-    attrs: dict[str, int | bytes] = {}
-    tensors: dict[str, bytes] = {}
-    lists: dict[str, list[int]] = {}
-    for a in _sub(f, _N_ATTR):
-        af = parse(a)
-        name = b"".join(_sub(af, _A_NAME)).decode("utf-8", "replace")
-        ints = [_varint(p, 0)[0] for n, w, p in af if n == _A_INT and w == _VARINT]
-        strs, ts = _sub(af, _A_STR), _sub(af, _A_TENSOR)
-        if any(n == _A_INTS for n, _, _ in af):
-            lists[name] = _packed(af, _A_INTS, signed=True)
-        if ts:
-            tensors[name] = ts[0]
-        elif ints:
-            attrs[name] = ints[0] - (1 << 64) if ints[0] >= 1 << 63 else ints[0]
-        elif strs:
-            attrs[name] = strs[0]
-    text = [(n, p.decode("utf-8", "replace")) for n, w, p in f if w == _LEN and n in (_N_INPUT, _N_OUTPUT, _N_OP)]
-    return Node(next((t for n, t in text if n == _N_OP), ""), tuple(t for n, t in text if n == _N_INPUT),
-                tuple(t for n, t in text if n == _N_OUTPUT), attrs, tensors, lists)
-
-
-def _packed(fields: list[Field], number: int, signed: bool) -> list[int]:
-    """A repeated varint field, packed or not."""
-    out: list[int] = []
-    for n, w, p in fields:
-        if n != number:
-            continue
-        if w == _VARINT:
-            out.append(_varint(p, 0)[0])
-        elif w == _LEN:
-            pos = 0
-            while pos < len(p):
-                v, pos = _varint(p, pos)
-                out.append(v)
-    return [v - (1 << 64) if signed and v >= 1 << 63 else v for v in out]
-
-
-def _initializer_name(buf: bytes) -> str:
-    return b"".join(_sub(parse(buf), _T_NAME)).decode("utf-8", "replace")
-
-
-def _initializer(buf: bytes) -> Any:
-    """The numpy array of a TensorProto, or None for a data type or layout not read here."""
-    import numpy as np
-
-    f = parse(buf)
-    dims = _packed(f, _T_DIMS, signed=True)
-    types = _packed(f, _T_TYPE, signed=False)
-    dtype = _DTYPES.get(types[0]) if types else None
-    if dtype is None or any(d < 0 for d in dims):
-        return None
-    raw = _sub(f, _T_RAW)
-    if raw:
-        values = np.frombuffer(raw[0], np.dtype(dtype).newbyteorder("<"))
-    elif dtype == "float32":
-        values = np.frombuffer(b"".join(_sub(f, _T_FLOAT)), "<f4")
-    elif dtype == "int64":
-        values = np.array(_packed(f, _T_INT64, signed=True), np.int64)
-    else:  # int32_data carries the int32 and the 8-bit types
-        values = np.array(_packed(f, _T_INT32, signed=True)).astype(dtype)
-    size = int(np.prod(dims)) if dims else 1
-    if values.size != size:
-        return None
-    return values.astype(dtype).reshape(dims)
+from ...ops.affine_grid_sample import fit_affine_grid
+from .proto import (
+    A_INTS,
+    A_NAME,
+    A_TYPE,
+    A_TYPE_INTS,
+    GRAPH,
+    INITIALIZER,
+    INPUT,
+    LEN,
+    N_ATTR,
+    N_INPUT,
+    N_OP,
+    N_OUTPUT,
+    NODE,
+    OUTPUT,
+    T_DIMS,
+    T_FLOAT,
+    T_INT32,
+    T_INT64,
+    T_RAW,
+    VALUE_INFO,
+    VARINT,
+    Field,
+    TensorInfo,
+    encode_ints,
+    encode_varint,
+    initializer_array,
+    initializer_name,
+    input_field,
+    packed_ints,
+    parse,
+    read_node,
+    serialize,
+    split_graph,
+    submessages,
+    tensor_info,
+    with_tensor_dims,
+)
 
 
 @dataclass(frozen=True)
@@ -295,38 +83,15 @@ class WarpHead:
 WARP_FIT_TOLERANCE = 1e-5
 
 
-def fit_affine_grid(grid: Any, align_corners: bool = False) -> tuple[Any, float]:
-    """(θ (2, 3) float64, the largest residual) of the affine map whose ``affine_grid`` is ``grid`` (1, H, W, 2):
-    least squares over PyTorch's base grid (its float32 coordinates). The one recovery of a constant STN's θ from its
-    grid: the runtime's warp head and the TensorRT plugin graph (``deepemotion.export.onnx``) both use it."""
-    import numpy as np
-
-    _, h, w, _ = grid.shape
-
-    def axis(n: int) -> Any:
-        i = np.arange(n, dtype=np.float64)
-        if align_corners:
-            v = -1 + 2 * i / (n - 1) if n > 1 else np.zeros(1)
-        else:
-            v = (2 * i + 1) / n - 1
-        return v.astype(np.float32).astype(np.float64)
-
-    xs, ys = axis(w), axis(h)
-    base = np.stack([np.tile(xs, h), np.repeat(ys, w), np.ones(h * w)], 1)  # (H*W, 3), row-major like the grid
-    target = grid.reshape(h * w, 2).astype(np.float64)
-    theta_t = np.linalg.lstsq(base, target, rcond=None)[0]  # (3, 2) = θ^T
-    return theta_t.T, float(np.abs(base @ theta_t - target).max())
-
-
 class _GraphView:
     """A graph's nodes, initializers and who reads what, decoded once (initializer values only on request)."""
 
     def __init__(self, graph: list[Field]) -> None:
         self.fields = graph
-        self.inits = {_initializer_name(p): p for n, w, p in graph if n == _INITIALIZER and w == _LEN}
-        self.inputs = [i for i in (_tensor_info(v) for v in _sub(graph, _INPUT)) if i.name not in self.inits]
-        self.outputs = {i.name for i in (_tensor_info(v) for v in _sub(graph, _OUTPUT))}
-        self.nodes = [_node(p) for n, w, p in graph if n == _NODE and w == _LEN]
+        self.inits = {initializer_name(p): p for n, w, p in graph if n == INITIALIZER and w == LEN}
+        self.inputs = [i for i in (tensor_info(v) for v in submessages(graph, INPUT)) if i.name not in self.inits]
+        self.outputs = {i.name for i in (tensor_info(v) for v in submessages(graph, OUTPUT))}
+        self.nodes = [read_node(p) for n, w, p in graph if n == NODE and w == LEN]
         self.readers: dict[str, list[int]] = {}
         self.producer = {name: k for k, node in enumerate(self.nodes) for name in node.outputs}
         for k, node in enumerate(self.nodes):
@@ -346,12 +111,12 @@ class _GraphView:
         """An initializer's or a Constant node's array, or None; a Constant that only the head reads joins
         ``head``."""
         if name in self.inits:
-            return _initializer(self.inits[name])
+            return initializer_array(self.inits[name])
         if name in self.constants:
             k = self.constants[name]
             if len(self.readers.get(name, [])) == 1 and name not in self.outputs:
                 head.append(k)
-            return _initializer(self.nodes[k].tensors["value"])
+            return initializer_array(self.nodes[k].tensors["value"])
         return None
 
 
@@ -463,10 +228,6 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] |
     return head, grid, cut, None, quant, flip
 
 
-def _ints(values: list[int]) -> bytes:
-    return b"".join(_encode_varint(v & ((1 << 64) - 1)) for v in values)  # packed, two's complement int64
-
-
 def _match_patch_conv(g: _GraphView, cut: str, quant: tuple[float, int] | None) -> tuple[int, str, int] | None:
     """(the Conv's index, its weight initializer, the padding) when the head's output feeds one k x k Conv with one
     input channel, stride 1, no dilation and padding (k - 1) / 2 -- and nothing else -- through a DequantizeLinear
@@ -486,7 +247,7 @@ def _match_patch_conv(g: _GraphView, cut: str, quant: tuple[float, int] | None) 
         weight = g.nodes[dq].inputs[0]
     if weight not in g.inits or len(g.readers.get(weight, [])) != 1:
         return None
-    dims = _packed(parse(g.inits[weight]), _T_DIMS, signed=True)
+    dims = packed_ints(parse(g.inits[weight]), T_DIMS, signed=True)
     a = conv.attributes
     if len(dims) != 4 or dims[1] != 1 or dims[2] != dims[3] or dims[2] % 2 != 1 or a.get("group", 1) != 1 \
             or a.get("auto_pad", b"NOTSET") != b"NOTSET" or conv.ints.get("kernel_shape") != dims[2:] \
@@ -500,12 +261,12 @@ def _as_patch_conv(node: bytes) -> bytes:
     """A Conv node with kernel_shape [1, 1] and pads [0, 0, 0, 0] (its other attributes kept)."""
     out: list[Field] = []
     for n, w, p in parse(node):
-        if n == _N_ATTR and w == _LEN:
-            name = b"".join(_sub(parse(p), _A_NAME))
+        if n == N_ATTR and w == LEN:
+            name = b"".join(submessages(parse(p), A_NAME))
             if name in (b"kernel_shape", b"pads"):
                 values = [1, 1] if name == b"kernel_shape" else [0, 0, 0, 0]
-                p = serialize([(_A_NAME, _LEN, name), (_A_INTS, _LEN, _ints(values)),
-                               (_A_TYPE, _VARINT, _encode_varint(_A_TYPE_INTS))])
+                p = serialize([(A_NAME, LEN, name), (A_INTS, LEN, encode_ints(values)),
+                               (A_TYPE, VARINT, encode_varint(A_TYPE_INTS))])
         out.append((n, w, p))
     return serialize(out)
 
@@ -514,23 +275,10 @@ def _with_first_input(node: bytes, name: str) -> bytes:
     """A node reading ``name`` as its first input."""
     fields, first = [], True
     for n, w, p in parse(node):
-        if n == _N_INPUT and w == _LEN and first:
+        if n == N_INPUT and w == LEN and first:
             p, first = name.encode(), False
         fields.append((n, w, p))
     return serialize(fields)
-
-
-def _with_tensor_dims(tensor: bytes, dims: list[int]) -> bytes:
-    return serialize([(_T_DIMS, _LEN, _ints(dims))] + [f for f in parse(tensor) if f[0] != _T_DIMS])
-
-
-def _input_field(name: str, elem_type: int, dims: list[int | str]) -> bytes:
-    """A graph input (ValueInfoProto): a tensor of ``elem_type`` with ``dims`` (int: fixed, str: symbolic)."""
-    dim = [serialize([(_DIM_PARAM, _LEN, d.encode())] if isinstance(d, str)
-                     else [(_DIM_VALUE, _VARINT, _encode_varint(d))]) for d in dims]
-    shape = serialize([(_DIM, _LEN, d) for d in dim])
-    tensor = serialize([(_ELEM_TYPE, _VARINT, _encode_varint(elem_type)), (_SHAPE, _LEN, shape)])
-    return serialize([(_NAME, _LEN, name.encode()), (_TYPE, _LEN, serialize([(_TENSOR_TYPE, _LEN, tensor)]))])
 
 
 #: ops between the last convolution and the Flatten that keep its channels (and, but for pooling, its layout)
@@ -555,7 +303,7 @@ def _match_channels_last_flatten(g: _GraphView) -> tuple[int, str, int, int] | N
     conv_w = conv_w if conv_w in g.inits else g.nodes[g.producer[conv_w]].inputs[0] if conv_w in g.producer else ""
     if conv_w not in g.inits:
         return None
-    channels = _packed(parse(g.inits[conv_w]), _T_DIMS, signed=True)[0]
+    channels = packed_ints(parse(g.inits[conv_w]), T_DIMS, signed=True)[0]
     k = g.only_reader(g.nodes[f].outputs[0], "QuantizeLinear")  # forward to the Gemm, through Q/DQ
     k = g.only_reader(g.nodes[k].outputs[0], "DequantizeLinear") if k is not None else None
     k = g.only_reader(g.nodes[k].outputs[0], "Gemm") if k is not None else None
@@ -566,7 +314,7 @@ def _match_channels_last_flatten(g: _GraphView) -> tuple[int, str, int, int] | N
             or g.nodes[dq].inputs[0] not in g.inits or len(g.readers.get(g.nodes[dq].inputs[0], [])) != 1:
         return None
     weight = g.nodes[dq].inputs[0]
-    dims = _packed(parse(g.inits[weight]), _T_DIMS, signed=True)
+    dims = packed_ints(parse(g.inits[weight]), T_DIMS, signed=True)
     side = int(round((dims[1] // channels) ** 0.5)) if len(dims) == 2 and channels > 0 else 0
     if side < 1 or channels * side * side != dims[1]:
         return None
@@ -577,20 +325,20 @@ def _with_columns_channels_last(tensor: bytes, channels: int, side: int) -> byte
     """An (O, C*s*s) weight initializer with its columns reordered from (c, h, w) to (h, w, c)."""
     import numpy as np
 
-    w = _initializer(tensor)
+    w = initializer_array(tensor)
     if w is None:
         raise ValueError("an fc weight of a type not read here")
     o = w.shape[0]
     w = np.ascontiguousarray(w.reshape(o, channels, side, side).transpose(0, 2, 3, 1).reshape(o, -1))
     raw = w.astype(w.dtype.newbyteorder("<")).tobytes()  # raw_data is little-endian
-    return serialize([f for f in parse(tensor) if f[0] not in (_T_FLOAT, _T_INT32, _T_INT64, _T_RAW)]
-                     + [(_T_RAW, _LEN, raw)])
+    return serialize([f for f in parse(tensor) if f[0] not in (T_FLOAT, T_INT32, T_INT64, T_RAW)]
+                     + [(T_RAW, LEN, raw)])
 
 
 def _transpose_node(src: str, dst: str, perm: list[int]) -> bytes:
-    return serialize([(_N_INPUT, _LEN, src.encode()), (_N_OUTPUT, _LEN, dst.encode()), (_N_OP, _LEN, b"Transpose"),
-                      (_N_ATTR, _LEN, serialize([(_A_NAME, _LEN, b"perm"), (_A_INTS, _LEN, _ints(perm)),
-                                                 (_A_TYPE, _VARINT, _encode_varint(_A_TYPE_INTS))]))])
+    return serialize([(N_INPUT, LEN, src.encode()), (N_OUTPUT, LEN, dst.encode()), (N_OP, LEN, b"Transpose"),
+                      (N_ATTR, LEN, serialize([(A_NAME, LEN, b"perm"), (A_INTS, LEN, encode_ints(perm)),
+                                                 (A_TYPE, VARINT, encode_varint(A_TYPE_INTS))]))])
 
 
 def _tolerant(match: Any, *args: Any) -> Any:
@@ -610,7 +358,7 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     else gives None (the graph then runs whole). ``patches``: where it fits, the first convolution is made a 1 x 1
     one over k x k patches of the samples (``WarpHead.patch_pad``). ValueError for bytes that are not an ONNX
     model."""
-    top, at, graph = _graph(model)
+    top, at, graph = split_graph(model)
     g = _GraphView(graph)
     match = _tolerant(_match_head, g)
     if match is None:
@@ -626,15 +374,15 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     name, out_size = (f"{cut}_channels_last" if last else cut), (int(grid.shape[1]), int(grid.shape[2]))
     x, k2 = g.inputs[0], (2 * pad + 1) ** 2
     batch = x.shape[0] if isinstance(x.shape[0], str) else "N"  # type: ignore[index]
-    new_input = _input_field(name, 1 if scale is None else 2,
+    new_input = input_field(name, 1 if scale is None else 2,
                              [batch, *out_size, k2] if last else [batch, k2, *out_size])
     flat = _tolerant(_match_channels_last_flatten, g) if last else None  # INT8: features flattened channels last too
     # the rest: the head's nodes and the initializers only they read dropped, the input renamed and retyped, the
     # patch convolution's node and weight edited, for channels-last patches a Transpose first, and for the
     # channels-last flatten a Transpose before the Flatten and the fc weight's columns reordered
     still_read = {t for k, node in enumerate(g.nodes) if k not in head for t in node.inputs}
-    nodes = [p for n, w, p in graph if n == _NODE and w == _LEN]
-    out: list[Field] = [(_NODE, _LEN, _transpose_node(name, cut, [0, 3, 1, 2]))] if last else []
+    nodes = [p for n, w, p in graph if n == NODE and w == LEN]
+    out: list[Field] = [(NODE, LEN, _transpose_node(name, cut, [0, 3, 1, 2]))] if last else []
     for k, p in enumerate(nodes):  # nodes first, in order (field order is free)
         if k in head:
             continue
@@ -642,20 +390,20 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
             p = _as_patch_conv(p)
         elif flat and k == flat[0]:
             src = g.nodes[k].inputs[0]
-            out.append((_NODE, _LEN, _transpose_node(src, f"{src}_channels_last", [0, 2, 3, 1])))
+            out.append((NODE, LEN, _transpose_node(src, f"{src}_channels_last", [0, 2, 3, 1])))
             p = _with_first_input(p, f"{src}_channels_last")
-        out.append((_NODE, _LEN, p))
+        out.append((NODE, LEN, p))
     for n, w, p in graph:
-        if n == _NODE and w == _LEN or n == _VALUE_INFO and w == _LEN and _tensor_info(p).name == cut \
-                or n == _INITIALIZER and w == _LEN and _initializer_name(p) not in still_read:
+        if n == NODE and w == LEN or n == VALUE_INFO and w == LEN and tensor_info(p).name == cut \
+                or n == INITIALIZER and w == LEN and initializer_name(p) not in still_read:
             continue
-        if n == _INPUT and w == _LEN and _tensor_info(p).name == x.name:
+        if n == INPUT and w == LEN and tensor_info(p).name == x.name:
             p = new_input
-        elif conv and n == _INITIALIZER and w == _LEN and _initializer_name(p) == conv[1]:
-            dims = _packed(parse(p), _T_DIMS, signed=True)
-            p = _with_tensor_dims(p, [dims[0], dims[2] * dims[3], 1, 1])  # (M, 1, k, k) -> (M, k*k, 1, 1)
-        elif flat and n == _INITIALIZER and w == _LEN and _initializer_name(p) == flat[1]:
+        elif conv and n == INITIALIZER and w == LEN and initializer_name(p) == conv[1]:
+            dims = packed_ints(parse(p), T_DIMS, signed=True)
+            p = with_tensor_dims(p, [dims[0], dims[2] * dims[3], 1, 1])  # (M, 1, k, k) -> (M, k*k, 1, 1)
+        elif flat and n == INITIALIZER and w == LEN and initializer_name(p) == flat[1]:
             p = _with_columns_channels_last(p, flat[2], flat[3])
         out.append((n, w, p))
-    top[at] = (_GRAPH, _LEN, serialize(out))
+    top[at] = (GRAPH, LEN, serialize(out))
     return WarpHead(serialize(top), name, theta, out_size, scale, zero_point, residual, pad, last, in_quant, flip)
