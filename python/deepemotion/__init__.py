@@ -1,7 +1,7 @@
 """deepemotion: facial-expression recognition for the edge.
 
 The runtime (`Recognizer`, the ONNX Runtime backend, the C++ ops) needs only numpy, onnxruntime and OpenCV. The
-offline packages need PyTorch (``pip install ".[train]"`` / ``".[export]"`` in the clone) and are never imported by
+offline packages need PyTorch (`pip install ".[train]"` / `".[export]"` in the clone) and are never imported by
 the runtime.
 
     deepemotion/labels.py      classes, input size, normalisation, tensor names (defined once)

@@ -1,8 +1,8 @@
-"""``python -m deepemotion``: where the installed C++ SDK is, for C++ builds (as ``python -m pybind11 --cmakedir``).
+"""`python -m deepemotion`: where the installed C++ SDK is, for C++ builds (as `python -m pybind11 --cmakedir`).
 
     cmake -S app -B build -Ddeepemotion_DIR="$(python -m deepemotion --cmake-dir)"
 
-``--cmake-dir``: the folder holding deepemotionConfig.cmake; ``--include-dir``: the headers; ``--lib-dir``:
+`--cmake-dir`: the folder holding deepemotionConfig.cmake; `--include-dir`: the headers; `--lib-dir`:
 libdeepemotion. Exit status 1, with the reason, where this installation has no C++ SDK (it was built without
 OpenCV's C++ development files).
 """

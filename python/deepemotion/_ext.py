@@ -1,4 +1,4 @@
-"""Access to the compiled core ``deepemotion._C``, with errors that say what to do. The package version
+"""Access to the compiled core `deepemotion._C`, with errors that say what to do. The package version
 comes from here (CMake passes pyproject's version into the module)."""
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ def assert_has_ext() -> Any:
 def build_info() -> dict[str, Any]:
     """What the compiled core contains.
 
-    Keys: ``version``, ``cuda`` (CUDA kernels built), ``cuda_archs`` (CMake architecture list),
-    ``cuda_version`` (toolkit it was built with), ``tensorrt`` (plugin and runner built),
-    ``compiler``.
+    Keys: `version`, `cuda` (CUDA kernels built), `cuda_archs` (CMake architecture list),
+    `cuda_version` (toolkit it was built with), `tensorrt` (plugin and runner built),
+    `compiler`.
     """
     return dict(assert_has_ext().build_info())
 
@@ -44,7 +44,7 @@ def cuda_available() -> bool:
 
 
 def load_trt() -> Any:
-    """The TensorRT engine runner module ``deepemotion._trt`` (built only where TensorRT was found)."""
+    """The TensorRT engine runner module `deepemotion._trt` (built only where TensorRT was found)."""
     import importlib
 
     return importlib.import_module(f"{__package__}._trt")

@@ -1,6 +1,6 @@
-"""Files, safely: the output policy of every tool (:class:`OutputPlan`: never onto an input or an existing file
+"""Files, safely: the output policy of every tool (`OutputPlan`: never onto an input or an existing file
 without overwrite), atomic writes with a normal file's mode, and reading images whose names OpenCV cannot take.
-Used by every part of the package; imports nothing of it but the image decoder (``runtime/images.py``)."""
+Used by every part of the package; imports nothing of it but the image decoder (`runtime/images.py`)."""
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +28,7 @@ _UMASK: int | None = None
 
 def normal_file_mode() -> int:
     """The mode a newly created file gets here (0o666 less the process's umask), e.g. 0o644 under umask 022.
-    Temporary files are created 0o600; what replaces the output gets this mode, as a plain ``open()`` would."""
+    Temporary files are created 0o600; what replaces the output gets this mode, as a plain `open()` would."""
     global _UMASK
     if _UMASK is None:
         try:
@@ -41,18 +41,18 @@ def normal_file_mode() -> int:
 
 
 class PendingFile:
-    """A file written under a temporary name beside ``path`` and renamed onto ``path`` by `commit` only: the one
+    """A file written under a temporary name beside `path` and renamed onto `path` by `commit` only: the one
     temp-and-rename of the package (every atomic write goes through it).
 
-    A crash, an exception or Ctrl-C before `commit` leaves ``path`` as it was (absent or the old content), never
-    half-written; `discard` (or leaving the ``with`` block by an exception) removes the temporary file. The committed
+    A crash, an exception or Ctrl-C before `commit` leaves `path` as it was (absent or the old content), never
+    half-written; `discard` (or leaving the `with` block by an exception) removes the temporary file. The committed
     file gets the mode of a normally created file (umask respected). The temporary name is
-    ``.<name>.<random>.partial<suffix>``: hidden, unique, and ending in ``path``'s suffix (OpenCV and numpy pick the
-    format from it); ``suffix`` replaces that ending (the model download's ``.part``).
+    `.<name>.<random>.partial<suffix>`: hidden, unique, and ending in `path`'s suffix (OpenCV and numpy pick the
+    format from it); `suffix` replaces that ending (the model download's `.part`).
 
     Args:
         path: the file to write.
-        suffix: the temporary name's ending, by default ``.partial`` + ``path``'s suffix.
+        suffix: the temporary name's ending, by default `.partial` + `path`'s suffix.
     """
 
     def __init__(self, path: str | os.PathLike[str], suffix: str | None = None) -> None:
@@ -64,7 +64,7 @@ class PendingFile:
         self.tmp = Path(tmp)
 
     def commit(self, sync: bool = False) -> Path:
-        """Rename the temporary file onto ``path`` (``sync``: flushed to the disk first) and return ``path``."""
+        """Rename the temporary file onto `path` (`sync`: flushed to the disk first) and return `path`."""
         try:
             if sync:
                 fd = os.open(self.tmp, os.O_RDONLY)
@@ -80,7 +80,7 @@ class PendingFile:
         return self.path
 
     def discard(self) -> None:
-        """Remove the temporary file (nothing happens to ``path``)."""
+        """Remove the temporary file (nothing happens to `path`)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.tmp)
 
@@ -95,14 +95,14 @@ class PendingFile:
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto ``path`` (a `PendingFile`).
+    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it onto `path` (a `PendingFile`).
 
     Args:
         path: the file to write.
         write: writes the content into the file it is given (a path string).
 
     Returns:
-        ``path``, written whole; on any failure it is left as it was and no temporary file remains.
+        `path`, written whole; on any failure it is left as it was and no temporary file remains.
     """
     pending = PendingFile(path)
     try:
@@ -117,10 +117,10 @@ class OutputPlan:
     """Every file a run will write, checked before any work starts -- the one output policy of the tools:
 
     - never an input of the run (same file, also through links), never a folder, never named twice in one run;
-    - an existing file only with ``overwrite`` (``--overwrite``);
-    - its folder must exist, or be one the run creates (``folders``).
+    - an existing file only with `overwrite` (`--overwrite`);
+    - its folder must exist, or be one the run creates (`folders`).
 
-    Files are then written with :func:`atomic_write` (temporary file, renamed on success only)."""
+    Files are then written with `atomic_write` (temporary file, renamed on success only)."""
 
     def __init__(self, inputs: Sequence[str | os.PathLike[str]] = (), overwrite: bool = False,
                  folders: Sequence[str | os.PathLike[str]] = ()) -> None:
@@ -171,7 +171,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def read_image(path: str | os.PathLike[str], gray: bool = False) -> np.ndarray:
     """Decode an image file (BGR, or gray) without handing its name to OpenCV: OpenCV's imread crashes
     the process on file names that are not valid UTF-8 (legal on Linux). Raises ValueError naming the file
-    when it cannot be decoded or is too large (:func:`decode_image`), FileNotFoundError when it is missing."""
+    when it cannot be decoded or is too large (`decode_image`), FileNotFoundError when it is missing."""
     import numpy as np
 
     p = Path(path)
@@ -215,7 +215,7 @@ def display_name(path: str | os.PathLike[str]) -> str:
 
 
 def opencv_safe_name(path: str | os.PathLike[str]) -> str:
-    """``path`` as a string OpenCV can take, or ValueError (OpenCV crashes on names that are not UTF-8)."""
+    """`path` as a string OpenCV can take, or ValueError (OpenCV crashes on names that are not UTF-8)."""
     s = os.fspath(path)
     try:
         s.encode("utf-8")
@@ -226,7 +226,7 @@ def opencv_safe_name(path: str | os.PathLike[str]) -> str:
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray) -> Path:
-    """Encode ``img`` by the path's suffix and write it atomically, without handing the name to OpenCV."""
+    """Encode `img` by the path's suffix and write it atomically, without handing the name to OpenCV."""
     import cv2
 
     p = Path(path)

@@ -1,4 +1,4 @@
-"""Figures of training, evaluation and benchmarks (matplotlib, imported on use: ``deepemotion[train]`` or ``[bench]``;
+"""Figures of training, evaluation and benchmarks (matplotlib, imported on use: `deepemotion[train]` or `[bench]`;
 no torch)."""
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.Path
 
 def plot_reliability(curves: Sequence[tuple[str, dict[str, Any]]], path: str | os.PathLike[str],
                      title: str = "") -> None:
-    """Reliability diagram: accuracy against mean top-class score per bin (``evaluation.metrics.reliability``
+    """Reliability diagram: accuracy against mean top-class score per bin (`evaluation.metrics.reliability`
     results, one line per label), with the diagonal of perfect calibration and each curve's ECE. The bars are the
     sampling noise a perfectly calibrated model would show in each bin (95%: 1.96 sqrt(s (1 - s) / n) about the
     diagonal, s the bin's score, n its faces), and the legend gives the ECE such a model would show (the floor)."""

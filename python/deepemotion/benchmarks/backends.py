@@ -13,7 +13,7 @@ from .timing import peak_rss_mb, percentiles_ms, time_calls
 
 def candidate_backends(engine: str | None, model: str | None = None) -> list[tuple[str, Callable[[], Any]]]:
     """(label, factory) for every registered backend that runs on this machine's model (a remote one needs a
-    server: ``fer-bench --serve``), plus the variants Recognizer uses: a spinning CPU backend with spinning off
+    server: `fer-bench --serve`), plus the variants Recognizer uses: a spinning CPU backend with spinning off
     (beside the Haar detector: "-nospin"), and the other devices an entry runs on ("-cuda"). Factories raise
     BackendUnavailable when the backend cannot run here."""
     from ..runtime.backends import create_backend, registry

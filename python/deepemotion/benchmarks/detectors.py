@@ -1,14 +1,14 @@
-"""The detector benchmark: each ``Recognizer`` set-up on synthetic scenes with known faces (`deepemotion.data.scenes`:
+"""The detector benchmark: each `Recognizer` set-up on synthetic scenes with known faces (`deepemotion.data.scenes`:
 FER2013 PublicTest faces pasted into photos without people, plus the example photo).
 
 Per detector setup: recall (a face counts as found when a detection overlaps its box with IoU >= 0.4, or lies
 inside it and covers at least 15% of it: see MIN_INSIDE; the IoU-only recall is reported beside), false faces
 per frame (detections matching no face), label accuracy on the found faces, and the accuracy of
-``predict_faces`` on the original crops of the same faces; two references that separate the detector's framing
+`predict_faces` on the original crops of the same faces; two references that separate the detector's framing
 from what pasting did to the faces (upscaling, brightness): those crops with the face's brightness factor, and
-``predict`` on the frame given each face's true box; milliseconds per ``predict()``; and OpenCV's Haar cascade
+`predict` on the frame given each face's true box; milliseconds per `predict()`; and OpenCV's Haar cascade
 alone at full resolution, the speed reference.
-Needs scikit-image (``pip install ".[bench]"`` in the clone) and $DEEPEMOTION_DATA.
+Needs scikit-image (`pip install ".[bench]"` in the clone) and $DEEPEMOTION_DATA.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ MIN_INSIDE, MIN_COVER = 0.9, 0.15
 
 def match_boxes(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4, inside: bool = True) -> np.ndarray:
     """For each true box, the index of the detection matched to it, or -1: greedy by IoU over the pairs with
-    IoU >= ``min_iou`` or (with ``inside``) a detection inside the true box (MIN_INSIDE, MIN_COVER)."""
+    IoU >= `min_iou` or (with `inside`) a detection inside the true box (MIN_INSIDE, MIN_COVER)."""
     from ..runtime.tracking import greedy_match
 
     if len(truth) == 0 or len(found) == 0:

@@ -1,13 +1,13 @@
-"""Per-face throughput of ``Recognizer(model=..., detector=None).predict_faces`` for several models side by side
-(``fer-bench --faces --models default tiny old.int8.onnx``): the same 48x48 faces, every model with the backend
-``Recognizer`` picks for it on this machine (or a model file as it is), each model in its turn (a block of calls
+"""Per-face throughput of `Recognizer(model=..., detector=None).predict_faces` for several models side by side
+(`fer-bench --faces --models default tiny old.int8.onnx`): the same 48x48 faces, every model with the backend
+`Recognizer` picks for it on this machine (or a model file as it is), each model in its turn (a block of calls
 after warm-up calls) and the turns' order reversed every round, so that load on the machine hits every model alike;
 medians of the rounds. The capacity of a server or of a crowd scene, and (batch 1)
 the latency of one face.
 
-With ``floor=True`` (the default) one more row, ``floor``, runs a three-node graph (mean of the face, one MatMul to 7
-logits) through the same ``predict_faces`` path: the fixed cost of a call (checks, crop, normalisation, one ONNX
-Runtime run, softmax, ``Face`` objects) that no model can go below. It needs the ``onnx`` package to write the graph
+With `floor=True` (the default) one more row, `floor`, runs a three-node graph (mean of the face, one MatMul to 7
+logits) through the same `predict_faces` path: the fixed cost of a call (checks, crop, normalisation, one ONNX
+Runtime run, softmax, `Face` objects) that no model can go below. It needs the `onnx` package to write the graph
 and is left out without it."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ FLOOR = "floor"
 
 def floor_graph() -> bytes | None:
     """ONNX bytes of the smallest classifier-shaped graph (N,1,48,48) -> (N,7): ReduceMean, Reshape, MatMul; None
-    without the ``onnx`` package."""
+    without the `onnx` package."""
     try:
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
@@ -58,11 +58,11 @@ def _recognizers(models: Sequence[str], floor: bool) -> dict[str, Any]:
 
 def time_recognizers(recs: dict[str, Any], batches: Sequence[int], rounds: int = 5, min_time: float = 0.3,
                      progress: bool = False) -> dict[tuple[str, int], list[float]]:
-    """Seconds per ``predict_faces`` call of each Recognizer in ``recs`` on the same random 48x48 faces, per batch
-    size: ``rounds`` rounds, each the median per Recognizer of a block of its calls, the Recognizers in turns whose
-    order reverses every round (:func:`~deepemotion.benchmarks.timing.time_in_turns`: each has its own ONNX Runtime
+    """Seconds per `predict_faces` call of each Recognizer in `recs` on the same random 48x48 faces, per batch
+    size: `rounds` rounds, each the median per Recognizer of a block of its calls, the Recognizers in turns whose
+    order reverses every round (`deepemotion.benchmarks.timing.time_in_turns`: each has its own ONNX Runtime
     thread pool, which would still spin during the next one's call if the calls alternated one by one). Keyed by
-    (name, batch). ``progress``: a bar on a terminal."""
+    (name, batch). `progress`: a bar on a terminal."""
     from tqdm.auto import tqdm
 
     faces = np.random.default_rng(0).integers(0, 256, (max(batches), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)

@@ -1,7 +1,7 @@
 """Micro-benchmark of affine_grid_sample: ours against PyTorch's affine_grid + grid_sample, side by
-side in one process, on the CPU and (where present) the GPU (``fer-bench --kernels``). On the CPU a third column
-times what the portable ONNX graph does in ONNX Runtime (``MatMul`` of the base grid with theta^T, ``Reshape``,
-``GridSample``; needs the ``onnx`` package).
+side in one process, on the CPU and (where present) the GPU (`fer-bench --kernels`). On the CPU a third column
+times what the portable ONNX graph does in ONNX Runtime (`MatMul` of the base grid with theta^T, `Reshape`,
+`GridSample`; needs the `onnx` package).
 
 GPU times come from CUDA events around the launches (median over repeats), CPU times from
 perf_counter, each implementation in its turn (twice, the order reversed). Bandwidth = (bytes read + bytes
@@ -40,8 +40,8 @@ def _cases(batches: tuple[int, ...]) -> list[tuple[str, tuple[int, int, int, int
 
 
 def ort_sampler(out_h: int, out_w: int) -> Any:
-    """``f(x, theta)``: the portable graph's STN sampling (base grid MatMul theta^T, Reshape, GridSample) as an ONNX
-    Runtime session on the CPU; None without the ``onnx`` package."""
+    """`f(x, theta)`: the portable graph's STN sampling (base grid MatMul theta^T, Reshape, GridSample) as an ONNX
+    Runtime session on the CPU; None without the `onnx` package."""
     try:
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:

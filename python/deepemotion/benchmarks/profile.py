@@ -1,7 +1,7 @@
 """Where a backend's time goes: ONNX Runtime's own profiler over many runs of a bundled model (or a model file),
-kernel time summed per operator type and per node (``fer-bench --profile``). For the ONNX Runtime backends (the
+kernel time summed per operator type and per node (`fer-bench --profile`). For the ONNX Runtime backends (the
 CPU paths users get); the session is built exactly as the backend builds it. A graph whose constant warp head the
-backend runs in C++ (``ConstantWarpHead``) gets that head timed too, as the node ``warp head`` (op ``ConstantWarp``)."""
+backend runs in C++ (`ConstantWarpHead`) gets that head timed too, as the node `warp head` (op `ConstantWarp`)."""
 from __future__ import annotations
 
 import json
@@ -17,8 +17,8 @@ from ..labels import INPUT_SIZE
 
 
 def profile_session(model: Any, backend: str, batch: int, runs: int = 300, **options: Any) -> dict[str, Any]:
-    """Kernel time per op type and per node of ``backend`` (an ONNX Runtime backend, made exactly as Recognizer
-    makes it, with the profiler on) running ``model`` at ``batch`` faces per run. Microseconds per run (the
+    """Kernel time per op type and per node of `backend` (an ONNX Runtime backend, made exactly as Recognizer
+    makes it, with the profiler on) running `model` at `batch` faces per run. Microseconds per run (the
     profiler adds a little overhead of its own)."""
     from ..runtime.backends import create_backend
 

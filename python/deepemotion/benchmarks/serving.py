@@ -1,7 +1,7 @@
 """Local in-process classification against the same model served by Triton (gRPC and HTTP, dynamic batching on
-and off), at 1, 8 and 32 concurrent clients, alternated round after round in one run (``fer-bench --serve``).
+and off), at 1, 8 and 32 concurrent clients, alternated round after round in one run (`fer-bench --serve`).
 
-Each client is a thread calling ``Recognizer.predict_faces`` with ``faces_per_call`` faces (a robot sends the faces
+Each client is a thread calling `Recognizer.predict_faces` with `faces_per_call` faces (a robot sends the faces
 of one frame); the local setup is one Recognizer shared by the threads, the served ones one Recognizer with the
 triton backend shared by the threads (each thread has its own connection). Faces/s and p50/p99 latency per call.
 The server runs on this machine, so it competes with the clients for the same cores: on one machine, serving can

@@ -1,4 +1,4 @@
-"""The stages of ``predict()`` on one frame, and the pipelined stream against the sequential loop."""
+"""The stages of `predict()` on one frame, and the pipelined stream against the sequential loop."""
 from __future__ import annotations
 
 import time
@@ -69,7 +69,7 @@ def synthetic_video(path: str, frames: int = 120, size: tuple[int, int] = (640, 
 
 def bench_stream(video: str, backend: str = "auto", model: str | None = None, repeats: int = 2) -> dict[str, Any]:
     """Frames/s of the pipelined stream and of the sequential loop on the same video, alternated
-    ``repeats`` times in this run (best of each)."""
+    `repeats` times in this run (best of each)."""
     from ..runtime.recognizer import Recognizer
 
     rec = Recognizer(model=model, backend=backend, smoothing=0.5)

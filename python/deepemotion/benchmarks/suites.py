@@ -1,5 +1,5 @@
-"""The measurements of ``fer-bench``, one table: each suite names its option, says what it needs, runs on the parsed
-options and reports a few lines. ``fer-bench`` adds an option per suite and runs the chosen ones in order."""
+"""The measurements of `fer-bench`, one table: each suite names its option, says what it needs, runs on the parsed
+options and reports a few lines. `fer-bench` adds an option per suite and runs the chosen ones in order."""
 from __future__ import annotations
 
 import argparse

@@ -1,17 +1,17 @@
 """Bandwidth sweep of the two kernels on large inputs that rotate past the cache: ours against what PyTorch
-users write, side by side in one process (``scripts/device/kernel_sweep.py``; on a GPU the numbers the README quotes).
+users write, side by side in one process (`scripts/device/kernel_sweep.py`; on a GPU the numbers the README quotes).
 
-- the STN sampler: ``deepemotion.ops.affine_grid_sample`` against ``F.affine_grid`` + ``F.grid_sample`` on
+- the STN sampler: `deepemotion.ops.affine_grid_sample` against `F.affine_grid` + `F.grid_sample` on
   batches of 1x48x48 faces, float32 and float16 on a GPU;
-- face crops: ``deepemotion.ops.crop_faces`` (gray conversion, bilinear sampling, normalisation in one kernel;
+- face crops: `deepemotion.ops.crop_faces` (gray conversion, bilinear sampling, normalisation in one kernel;
   boxes come from the host, as a detector gives them) against the same in PyTorch (gray weights, one grid for all
-  faces of the frame, ``grid_sample``, normalisation).
+  faces of the frame, `grid_sample`, normalisation).
 
-Each timed call takes the next of several input sets whose bytes together are ``4 x`` the last-level cache (the
+Each timed call takes the next of several input sets whose bytes together are `4 x` the last-level cache (the
 H200's L2 is 60 MB): a kernel that reused one buffer would be timed from the cache, not from memory. Calls are timed
-in blocks (CUDA events on a GPU, ``perf_counter`` on a CPU), ours and PyTorch's block by block in turns; the median
+in blocks (CUDA events on a GPU, `perf_counter` on a CPU), ours and PyTorch's block by block in turns; the median
 block gives the time per call. Bandwidth = bytes read + written once each (input, theta, output) / time, set
-against the device's copy rate measured in the same run (a ``copy_`` of a 2 GiB buffer: 2 x its bytes / time).
+against the device's copy rate measured in the same run (a `copy_` of a 2 GiB buffer: 2 x its bytes / time).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _sync(torch: Any, device: str) -> None:
 
 
 def _block_seconds(torch: Any, device: str, fn: Callable[[int], Any], reps: int, start: int) -> float:
-    """Seconds per call over ``reps`` calls ``fn(start) .. fn(start + reps - 1)``."""
+    """Seconds per call over `reps` calls `fn(start) .. fn(start + reps - 1)`."""
     if device == "cuda":
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         a.record()
@@ -71,13 +71,13 @@ def time_in_turns(torch: Any, device: str, fns: dict[str, Callable[[int], Any]],
 
 
 def n_sets(bytes_per_set: float, max_bytes: float, cache_bytes: float = CACHE_BYTES) -> int:
-    """Input sets to rotate through: their bytes together >= 4 x the cache, at least 2, within ``max_bytes``."""
+    """Input sets to rotate through: their bytes together >= 4 x the cache, at least 2, within `max_bytes`."""
     want = max(2, int(math.ceil(4 * cache_bytes / max(bytes_per_set, 1.0))))
     return max(1, min(want, int(max_bytes // max(bytes_per_set, 1.0))))
 
 
 def copy_rate(torch: Any, device: str, nbytes: int, min_time: float) -> float:
-    """The device's copy rate in GB/s (2 x the buffer's bytes per ``copy_``)."""
+    """The device's copy rate in GB/s (2 x the buffer's bytes per `copy_`)."""
     src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).uniform_()
     dst = torch.empty_like(src)
     t = time_in_turns(torch, device, {"copy": lambda i: dst.copy_(src)}, 1, min_time)["copy"]
@@ -188,7 +188,7 @@ def run(device: str = "cuda", batches: tuple[int, ...] = (4096, 65536, 262144),
         dtypes: tuple[str, ...] = ("float32", "float16"), crop_faces_per_frame: tuple[int, ...] = (16, 256),
         frame_hw: tuple[int, int] = (1080, 1920), min_time: float = 1.0, max_bytes: float = 24e9,
         copy_bytes: int = 2 << 30) -> dict[str, Any]:
-    """The whole sweep on ``device``; small arguments make it a rehearsal on the CPU."""
+    """The whole sweep on `device`; small arguments make it a rehearsal on the CPU."""
     import torch
 
     info: dict[str, Any] = {"device": device, "torch": torch.__version__, "cache_bytes_rotated_past": CACHE_BYTES}

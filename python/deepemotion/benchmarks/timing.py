@@ -15,7 +15,7 @@ def peak_rss_mb() -> float:
 
 
 def time_calls(fn: Callable[[], Any], min_time: float, min_runs: int, warmup: int = 3) -> np.ndarray:
-    """Seconds per call: ``warmup`` untimed calls, then timed calls until both ``min_time`` s and ``min_runs``."""
+    """Seconds per call: `warmup` untimed calls, then timed calls until both `min_time` s and `min_runs`."""
     for _ in range(warmup):
         fn()
     times = []
@@ -29,11 +29,11 @@ def time_calls(fn: Callable[[], Any], min_time: float, min_runs: int, warmup: in
 
 def time_in_turns(fns: dict[str, Callable[[], Any]], min_time: float, min_runs: int, warmup: int = 3,
                   reverse: bool = False) -> dict[str, np.ndarray]:
-    """Seconds per call of several functions, each in its turn (:func:`time_calls`: its warm-up calls, then a block
-    of timed calls), in the order given or ``reverse``d. For functions that each bring a thread pool of their own
+    """Seconds per call of several functions, each in its turn (`time_calls`: its warm-up calls, then a block
+    of timed calls), in the order given or `reverse`d. For functions that each bring a thread pool of their own
     (ONNX Runtime sessions, whose idle threads spin after a run): alternated call by call, every call would run
     while the previous function's pool still spins -- measured on the 2-core AMD EPYC, 35-45% more time per
-    ``predict_faces`` call for both bundled models, with three sessions 2x -- which a program running one of them
+    `predict_faces` call for both bundled models, with three sessions 2x -- which a program running one of them
     never sees. The warm-up calls of a turn outlast the previous pool's spinning; callers alternate the order over
     rounds so that slower and faster phases of the machine hit every function alike."""
     order = list(fns)[::-1] if reverse else list(fns)

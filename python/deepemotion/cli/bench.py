@@ -8,7 +8,7 @@
     fer-bench --serve --no-backends --no-stages       # local vs served by Triton at 1, 8, 32 clients
     fer-bench --compare a.json b.json          # ratios between two runs (b / a speed-up)
 
-The measurements are suites from one table (``deepemotion.benchmarks.suites.SUITES``): backends and stages run
+The measurements are suites from one table (`deepemotion.benchmarks.suites.SUITES`): backends and stages run
 unless --no-backends / --no-stages; the others when named (--recognizer, --profile, --stream, --detectors,
 --accuracy, --kernels, --serve). For each backend and batch size: warm-up, then timed runs until --min-time has
 passed (and at least --min-runs); p50/p90/p99 latency per batch, faces/s at p50, and peak memory. Backends that

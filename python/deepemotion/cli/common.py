@@ -1,9 +1,9 @@
 """What every `fer-*` tool shares: the error policy, options used by several tools, optional imports.
 
-Error policy (README, "Errors and exit codes"): a failure prints one line ``<tool>: error: <what>``
+Error policy (README, "Errors and exit codes"): a failure prints one line `<tool>: error: <what>`
 naming the file and the problem; exit 2 for usage and input errors (bad option, missing or malformed
 file, a refused model file), exit 1 for runtime failures (a backend that fails while running, a
-write that fails); ``--debug`` re-raises so the traceback shows. Ctrl-C exits 130.
+write that fails); `--debug` re-raises so the traceback shows. Ctrl-C exits 130.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class MissingExtra(UsageError):
 
 
 def require(module: str, extra: str, what: str) -> Any:
-    """Import an optional dependency or raise :class:`MissingExtra` naming the extra that brings it."""
+    """Import an optional dependency or raise `MissingExtra` naming the extra that brings it."""
     import importlib
 
     try:
@@ -87,8 +87,8 @@ def _show_warning(prog: str) -> Callable[..., None]:
 
 def cli_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
              body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run ``body(args)`` under the error policy; returns the exit code. Warnings are shown as
-    one line each (``<tool>: note: ...``), not with the source line that raised them."""
+    """Parse `argv` and run `body(args)` under the error policy; returns the exit code. Warnings are shown as
+    one line each (`<tool>: note: ...`), not with the source line that raised them."""
     import warnings
 
     args = build_parser().parse_args(argv)
@@ -137,7 +137,7 @@ def add_model_options(p: argparse.ArgumentParser, *, backend: bool = True, devic
 
 def output_path(path: str | Path, *, inputs: Sequence[str | Path] = (), overwrite: bool = False,
                 what: str = "output") -> Path:
-    """One output file checked before anything is computed (:class:`deepemotion.files.OutputPlan`)."""
+    """One output file checked before anything is computed (`deepemotion.files.OutputPlan`)."""
     from ..files import OutputPlan
 
     return OutputPlan(inputs, overwrite).add(path, what)

@@ -5,8 +5,8 @@ split; with --perturb, the same under a robot camera's conditions (small, blurre
     fer-eval --model tiny --data fer2013 --split public_test --perturb --out results/   # all conditions
     fer-eval --data fer2013 --split public_test --perturb size20 blur1.2 jpeg20
 
-A bundled model or an .onnx file is evaluated through ``Recognizer.predict_faces`` -- the same graph,
-preprocessing and backend that users get, so the figure is exactly what ``Recognizer`` returns. A .pt checkpoint
+A bundled model or an .onnx file is evaluated through `Recognizer.predict_faces` -- the same graph,
+preprocessing and backend that users get, so the figure is exactly what `Recognizer` returns. A .pt checkpoint
 is evaluated with PyTorch (its own forward, including in-graph TTA). Scores are checked for calibration: the
 expected calibration error (ECE, 15 bins) of the top-class score and a reliability diagram.
 """
@@ -60,7 +60,7 @@ def plan_outputs(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def model_runner(args: argparse.Namespace) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """(faces -> probabilities, how): PyTorch for a checkpoint, else ``Recognizer.predict_faces``. The model is loaded
+    """(faces -> probabilities, how): PyTorch for a checkpoint, else `Recognizer.predict_faces`. The model is loaded
     here, before the data, so that a model file that is refused is refused at once."""
     if args.model.endswith((".pt", ".pth")):
         require_torch(PROG)

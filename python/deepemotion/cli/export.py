@@ -8,7 +8,7 @@ model repository.
     fer-export formats                                   # what can be exported, and what it needs
 
 Existing output files are never replaced unless --overwrite is given; files are written atomically. The formats
-and what each needs come from one table (``deepemotion.export.formats.FORMATS``).
+and what each needs come from one table (`deepemotion.export.formats.FORMATS`).
 """
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
 
 
 class Outputs:
-    """Every file of the run, planned before the first frame (:class:`deepemotion.files.OutputPlan`): the annotated
+    """Every file of the run, planned before the first frame (`deepemotion.files.OutputPlan`): the annotated
     copy of each input (<stem>_annotated<suffix>, _2, _3 ... for repeated stems) and the --json file."""
 
     def __init__(self, folder: str, inputs: Sequence[str], camera: int | None, json_target: str | None,

@@ -1,5 +1,5 @@
 """`fer-saliency`: occlusion saliency maps (paper section 4.4) of the model users get, one overlay PNG
-per face plus a JSON summary. The faces go through ``Recognizer.predict_faces`` (the shipped graph)."""
+per face plus a JSON summary. The faces go through `Recognizer.predict_faces` (the shipped graph)."""
 from __future__ import annotations
 
 import argparse

@@ -1,13 +1,13 @@
 """`fer-serve`: serve deepemotion to many cameras and robots on NVIDIA Triton Inference Server (the tritonserver of
-the nvidia-pytriton wheel: ``pip install ".[serve]"`` in a checkout, then ``pip install --no-deps
+the nvidia-pytriton wheel: `pip install ".[serve]"` in a checkout, then ``pip install --no-deps
 "nvidia-pytriton==0.7.0"``; see docs/serving.md).
 
     fer-serve                                   # the bundled default model, python form, on 127.0.0.1
     fer-serve --model tiny --instances 2 --host 0.0.0.0
     fer-serve --repository my_repo/             # a python-form repository from `fer-export triton`
 
-Clients: ``Recognizer(backend="triton", url="grpc://HOST:8001")`` (faces), or any Triton client sending an encoded
-frame to the ``deepemotion_frames`` model. Exposed: inference and health over gRPC and over HTTP (through a gate
+Clients: `Recognizer(backend="triton", url="grpc://HOST:8001")` (faces), or any Triton client sending an encoded
+frame to the `deepemotion_frames` model. Exposed: inference and health over gRPC and over HTTP (through a gate
 that checks every request); not exposed: shared memory, model control, statistics, trace, logging; metrics on
 127.0.0.1 only (docs/serving.md, "Security"). The server counts as up only when a real inference succeeds; while
 it runs, one is made every --health-interval seconds (a python-backend stub that died leaves Triton "ready" but
@@ -69,7 +69,7 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 
 def frames_detector() -> tuple[str, str]:
-    """(detector name, why) for the deepemotion_frames model: what ``Recognizer()`` would pick here -- YuNet where
+    """(detector name, why) for the deepemotion_frames model: what `Recognizer()` would pick here -- YuNet where
     its model file is (or can be fetched), else Haar, with the reason."""
     from ..runtime.detect import create_detector, entry_of
 

@@ -132,7 +132,7 @@ def _augment_options(a: Any) -> None:
 
 
 def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = None) -> Any:
-    """TrainConfig from parsed options (architecture from ``--init``'s checkpoint when given)."""
+    """TrainConfig from parsed options (architecture from `--init`'s checkpoint when given)."""
     from ..model import DeepEmotionConfig, arch_config
     from ..training.augment import AugmentConfig
     from ..training.config import TrainConfig
@@ -189,7 +189,7 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 
 def recipe_changes(recorded: Any, given: dict[str, Any]) -> list[str]:
     """What differs between a run's recorded training configuration and the one given now, as ``name: recorded X,
-    given Y`` (nested fields dotted: ``model.widths``); empty when a resume may continue the run."""
+    given Y` (nested fields dotted: `model.widths``); empty when a resume may continue the run."""
     from ..training.config import comparable_recipe
 
     old, new = comparable_recipe(recorded), comparable_recipe(given)
@@ -202,7 +202,7 @@ def recipe_changes(recorded: Any, given: dict[str, Any]) -> list[str]:
 
 
 def check_run_folder(folder: Path, cfg: Any, resume: bool, overwrite: bool) -> None:
-    """What the trainer would refuse in ``folder``, found before any data is read: a run there without --resume or
+    """What the trainer would refuse in `folder`, found before any data is read: a run there without --resume or
     --overwrite; with --resume, a last.pt that is not a readable checkpoint, or was written with other options (each
     named with its recorded value, e.g. the --epochs a --time-budget run chose)."""
     from ..training.checkpoint import read_checkpoint

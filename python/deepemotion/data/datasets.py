@@ -1,9 +1,9 @@
 """Facial-expression data sets as numpy arrays (no PyTorch needed).
 
-Loaders for the FER2013 CSV (``emotion,pixels,Usage``), the project's ``.npz`` archives
-(``fer2013.npz``, ``ckplus48.npz``, ``jaffe.npz``) and image folders (``root/<class>/*.png``, as
-CK+ and JAFFE are usually shared). Every loader returns a :class:`FaceSet` with labels in our class
-order (:data:`deepemotion.labels.CLASSES`). Malformed input raises :class:`DataError` naming the
+Loaders for the FER2013 CSV (`emotion,pixels,Usage`), the project's `.npz` archives
+(`fer2013.npz`, `ckplus48.npz`, `jaffe.npz`) and image folders (`root/<class>/*.png`, as
+CK+ and JAFFE are usually shared). Every loader returns a `FaceSet` with labels in our class
+order (`deepemotion.labels.CLASSES`). Malformed input raises `DataError` naming the
 file (and line, for CSV).
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ class DataError(ValueError):
 
 @dataclass
 class FaceSet:
-    """Faces with labels. ``groups`` holds what must not be split across train and test (the
+    """Faces with labels. `groups` holds what must not be split across train and test (the
     subject id for CK+ and JAFFE, the split name for FER2013)."""
 
     images: np.ndarray          # (N, 48, 48) uint8
@@ -76,7 +76,7 @@ class FaceSet:
 
 
 def read_csv_rows(path: Path, need: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) of a CSV file with a header holding ``need``. UTF-8 with or without a byte-order mark
+    """(line number, row) of a CSV file with a header holding `need`. UTF-8 with or without a byte-order mark
     (as Excel writes it); every problem -- not a file, not UTF-8 text, a field over the csv module's size limit, a
     wrong header -- is a DataError naming the file (and the line)."""
     if path.is_dir():
@@ -127,8 +127,8 @@ def fer_usage(path: Path, line: int, row: dict[str, str], default: str = "Traini
 
 def fer_csv_arrays(path: Path, usage: str | None = None, need_usage: bool = False,
                    progress: Any = iter) -> tuple[list[np.ndarray], list[int], list[str], list[str]]:
-    """(faces, labels, splits, ids) of the rows of a FER2013 CSV, only the rows of split ``usage`` when given
-    (rows without a Usage column are Training unless ``need_usage``)."""
+    """(faces, labels, splits, ids) of the rows of a FER2013 CSV, only the rows of split `usage` when given
+    (rows without a Usage column are Training unless `need_usage`)."""
     images, labels, groups, ids = [], [], [], []
     need = {"emotion", "pixels"} | ({"Usage"} if need_usage else set())
     for line, row in progress(read_csv_rows(path, need)):
@@ -146,10 +146,10 @@ def fer_csv_arrays(path: Path, usage: str | None = None, need_usage: bool = Fals
 
 
 def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> FaceSet:
-    """Load the standard FER2013 CSV (``emotion,pixels,Usage``).
+    """Load the standard FER2013 CSV (`emotion,pixels,Usage`).
 
-    ``usage`` picks one split: ``train``/``Training``, ``public_test``/``PublicTest``,
-    ``private_test``/``PrivateTest``; None keeps all rows (``groups`` says which split).
+    `usage` picks one split: `train`/`Training`, `public_test`/`PublicTest`,
+    `private_test`/`PrivateTest`; None keeps all rows (`groups` says which split).
     """
     want = None if usage is None else _FER_USAGE.get(usage, usage)
     if want is not None and want not in _FER_USAGE.values():
@@ -166,7 +166,7 @@ MIN_UNPACK_BUDGET = 64 << 20
 
 
 class NpzArchive:
-    """A ``.npz`` archive opened for reading without trusting it: every array's header (shape, dtype) is read
+    """A `.npz` archive opened for reading without trusting it: every array's header (shape, dtype) is read
     before any data, object arrays are refused, and the declared sizes must fit the unpack budget -- so a small
     file cannot make a tool allocate gigabytes. Every problem is a DataError naming the file."""
 
@@ -236,11 +236,11 @@ class NpzArchive:
 
 def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_contempt: bool = False,
              variant: str = "images") -> FaceSet:
-    """Load one of the project's ``.npz`` data sets (see ``shared/data/README.md``).
+    """Load one of the project's `.npz` data sets (see `shared/data/README.md`).
 
-    - ``fer2013.npz``: ``split`` = ``train`` or ``public_test`` (None: both); groups = split.
-    - ``ckplus48.npz``: groups = subject id; contempt (label 7) dropped unless ``keep_contempt``.
-    - ``jaffe.npz``: groups = subject; ``variant`` = ``images`` (whole frame) or ``images_facecrop``.
+    - `fer2013.npz`: `split` = `train` or `public_test` (None: both); groups = split.
+    - `ckplus48.npz`: groups = subject id; contempt (label 7) dropped unless `keep_contempt`.
+    - `jaffe.npz`: groups = subject; `variant` = `images` (whole frame) or `images_facecrop`.
     """
     path = Path(path)
     with NpzArchive(path) as d:
@@ -284,11 +284,11 @@ _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
 
 def load_image_folder(root: str | os.PathLike[str], *, size: int = SIZE, keep_contempt: bool = False,
                       group_by: str = "none") -> FaceSet:
-    """Load ``root/<class>/<image>`` folders; images are read as grayscale and resized to size x size.
+    """Load `root/<class>/<image>` folders; images are read as grayscale and resized to size x size.
 
     Class folder names are matched case-insensitively with common aliases (anger, happiness,
-    surprised, ...). ``group_by="prefix"`` takes the subject id from the file name up to the first
-    ``_`` or ``.`` (CK+ ``S005_001_...``, JAFFE ``KA.AN1...``); otherwise each file is its own group.
+    surprised, ...). `group_by="prefix"` takes the subject id from the file name up to the first
+    `_` or `.` (CK+ `S005_001_...`, JAFFE `KA.AN1...`); otherwise each file is its own group.
     """
     import cv2
 
@@ -329,7 +329,7 @@ def load_image_folder(root: str | os.PathLike[str], *, size: int = SIZE, keep_co
 
 def subject_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """k folds over subjects: every subject's images are in exactly one test fold and never in
-    that fold's training part. Subjects are shuffled with ``seed`` and dealt to folds so that
+    that fold's training part. Subjects are shuffled with `seed` and dealt to folds so that
     fold sizes (in images) stay balanced."""
     subjects, counts = np.unique(groups, return_counts=True)
     if k < 2 or k > len(subjects):
@@ -350,7 +350,7 @@ def subject_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.nd
 
 
 def data_dir() -> Path | None:
-    """The folder named by ``$DEEPEMOTION_DATA``, or None."""
+    """The folder named by `$DEEPEMOTION_DATA`, or None."""
     d = os.environ.get("DEEPEMOTION_DATA")
     return Path(d) if d and Path(d).is_dir() else None
 
@@ -361,7 +361,7 @@ HALVES = ("select", "calibrate")
 
 
 def half(data: FaceSet, which: str) -> FaceSet:
-    """The ``which`` half (one of HALVES) of ``data``: faces whose id's CRC-32 is even ("select") or odd."""
+    """The `which` half (one of HALVES) of `data`: faces whose id's CRC-32 is even ("select") or odd."""
     import zlib
 
     if which not in HALVES:
@@ -371,9 +371,9 @@ def half(data: FaceSet, which: str) -> FaceSet:
 
 
 def resolve_dataset(spec: str, split: str | None = None, **kw: object) -> FaceSet:
-    """Load a data set from a short name (``fer2013``, ``ckplus``, ``jaffe``: looked up in
-    ``$DEEPEMOTION_DATA``) or a path (``.npz``, ``.csv`` or an image folder). ``split`` may name a half of a split:
-    ``public_test:select`` / ``public_test:calibrate`` (:func:`half`)."""
+    """Load a data set from a short name (`fer2013`, `ckplus`, `jaffe`: looked up in
+    `$DEEPEMOTION_DATA`) or a path (`.npz`, `.csv` or an image folder). `split` may name a half of a split:
+    `public_test:select` / `public_test:calibrate` (`half`)."""
     if split and ":" in split:
         base, which = split.split(":", 1)
         return half(resolve_dataset(spec, base, **kw), which)

@@ -1,15 +1,15 @@
-"""Building the project's .npz archives from the official distributions (``fer-data``). Numpy + OpenCV only.
+"""Building the project's .npz archives from the official distributions (`fer-data`). Numpy + OpenCV only.
 
-- FER2013: the challenge's ``fer2013.csv`` (``emotion,pixels,Usage``); all three splits are kept
+- FER2013: the challenge's `fer2013.csv` (`emotion,pixels,Usage`); all three splits are kept
   (Training -> train, PublicTest -> public_test, PrivateTest -> private_test).
-- CK+: either the original release (``cohn-kanade-images/S###/###/*.png`` + ``Emotion/S###/###/*_emotion.txt``;
+- CK+: either the original release (`cohn-kanade-images/S###/###/*.png` + `Emotion/S###/###/*_emotion.txt`;
   the last three frames of every labelled sequence, the face found and framed by a cropper the caller passes --
-  ``fer-data`` passes the runtime's detector and alignment) or the common CK+48 folders (``<class>/S###_###_*.png``).
-- JAFFE: the image folder (``KA.AN1.39.tiff``: subject, expression code + repeat, index); the whole frame
-  shrunk to 48x48 (``images``) and a detected face crop (``images_facecrop``).
+  `fer-data` passes the runtime's detector and alignment) or the common CK+48 folders (`<class>/S###_###_*.png`).
+- JAFFE: the image folder (`KA.AN1.39.tiff`: subject, expression code + repeat, index); the whole frame
+  shrunk to 48x48 (`images`) and a detected face crop (`images_facecrop`).
 
-Every archive holds ``images`` (N, 48, 48) uint8, ``labels``, ``split`` (FER2013: the split; CK+/JAFFE: the
-subject), ``ids`` (where each face came from) and ``class_names``; :func:`summary` counts them.
+Every archive holds `images` (N, 48, 48) uint8, `labels`, `split` (FER2013: the split; CK+/JAFFE: the
+subject), `ids` (where each face came from) and `class_names`; `summary` counts them.
 """
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ Row = tuple[np.ndarray, int, str, str, str]  # face, label, subject, sequence, i
 
 def ckplus_from_folder(root: str | Path, out: str | Path, crop: Cropper | None = None, frames_per_sequence: int = 3,
                        progress: Callable[[Iterable], Iterable] = iter) -> Path:
-    """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept. ``crop`` finds and
-    frames the face in a release frame (``fer-data`` passes the runtime's detector + alignment)."""
+    """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept. `crop` finds and
+    frames the face in a release frame (`fer-data` passes the runtime's detector + alignment)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
@@ -156,7 +156,7 @@ def _ckplus48(root: Path) -> list[Row]:
 
 def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,
                       progress: Callable[[Iterable], Iterable] = iter) -> Path:
-    """JAFFE image folder -> an archive with the whole frame and a face crop (by ``crop``); split = subject."""
+    """JAFFE image folder -> an archive with the whole frame and a face crop (by `crop`); split = subject."""
     import cv2
 
     root = Path(root)

@@ -1,12 +1,12 @@
 """Synthetic scenes with known faces: FER2013 PublicTest faces pasted into photos without people, plus the example
 photo. The detector benchmark (`deepemotion.benchmarks.detectors`) grades detectors on them, and
-``references/fer2013/make_framed_set.py`` draws its picture backgrounds with `background_photo`.
+`references/fer2013/make_framed_set.py` draws its picture backgrounds with `background_photo`.
 
 Frames: 640x480 crops of scikit-image's sample photos that show no person (rocket, coffee, a cat, bricks,
 grass, gravel, the moon, coins, a clock, the Hubble deep field, micrographs), each with 1-3 PublicTest faces
 of 72-220 pixels at random places (not overlapping), each face's brightness scaled by 0.6-1.4 (grey faces in
 colour scenes, as FER2013 is grey). Known: every face's box, its label and its original 48x48 crop.
-Needs scikit-image (``pip install ".[bench]"`` in the clone) and $DEEPEMOTION_DATA.
+Needs scikit-image (`pip install ".[bench]"` in the clone) and $DEEPEMOTION_DATA.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class SceneFrame:
 
 
 def background_photo(name: str, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """A random ``size`` (h, w) BGR crop of scikit-image's sample picture ``name``, scaled by 1-1.6 beyond covering
+    """A random `size` (h, w) BGR crop of scikit-image's sample picture `name`, scaled by 1-1.6 beyond covering
     the frame."""
     import cv2
     import skimage.data
@@ -55,8 +55,8 @@ def background_photo(name: str, rng: np.random.Generator, size: tuple[int, int])
 
 def build_frames(n_frames: int = 300, seed: int = 0, size: tuple[int, int] = (480, 640),
                  with_example: bool = True) -> list[SceneFrame]:
-    """``n_frames`` scenes (the module docstring says how they are made), drawn from ``seed``; with
-    ``with_example``, the example photo last (its face's box known, its label not)."""
+    """`n_frames` scenes (the module docstring says how they are made), drawn from `seed`; with
+    `with_example`, the example photo last (its face's box known, its label not)."""
     import cv2
 
     from ..files import read_image

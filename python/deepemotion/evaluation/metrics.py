@@ -50,9 +50,9 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 15, floor_dra
     the per-bin table of a reliability diagram: faces, mean score and accuracy in each non-empty bin.
 
     The binned ECE is biased upwards on a finite test set: each bin's accuracy is a sample mean, so even scores that
-    are exactly right show a gap. Two figures put it in scale: ``ece_floor``, the mean ECE over ``floor_draws`` label
+    are exactly right show a gap. Two figures put it in scale: `ece_floor`, the mean ECE over `floor_draws` label
     sets drawn from the scores themselves (what a perfectly calibrated model with these scores would show on this
-    many faces; fixed seed), and ``ece_debiased``, the per-bin squared gap minus its sampling variance (Kumar, Liang
+    many faces; fixed seed), and `ece_debiased`, the per-bin squared gap minus its sampling variance (Kumar, Liang
     and Ma 2019, "Verified uncertainty calibration"), square-rooted with its sign kept (near 0, or below, when the
     gaps are no larger than sampling noise)."""
     p = np.asarray(probs, np.float64)

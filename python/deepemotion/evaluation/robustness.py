@@ -1,12 +1,12 @@
 """Faces as robots see them: accuracy (and calibration) of a model under the conditions of a robot's camera --
 small faces, optical and motion blur, compression, sensor noise, framing, roll, exposure -- each applied to every
-face of a data split with OpenCV, and the results through ``Recognizer(detector=None).predict_faces``, exactly as
+face of a data split with OpenCV, and the results through `Recognizer(detector=None).predict_faces`, exactly as
 users get them (a small face goes in at its size and is up-sampled to 48 by the runtime's crop).
 
     fer-eval --model default --data fer2013 --split public_test --perturb --out docs/results/robustness
 
 The perturbations are written with OpenCV here, independently of the training's degradation (a torch
-simulation in ``training/augment.py``), so that the benchmark does not grade the training's own code.
+simulation in `training/augment.py`), so that the benchmark does not grade the training's own code.
 """
 from __future__ import annotations
 
@@ -151,8 +151,8 @@ CAMERA_CONDITIONS = ("size20", "blur1.2", "jpeg20", "zoom_out", "rotate15", "dar
 
 def evaluate(model: Any, images: Faces, labels: np.ndarray, names: Sequence[str] | None = None,
              backend: str = "auto", seed: int = 0, progress: bool = False) -> dict[str, Any]:
-    """Accuracy and calibration of ``model`` on ``images`` under each perturbation in ``names`` (all by default),
-    through ``Recognizer.predict_faces``; each perturbation draws its randomness from ``seed``."""
+    """Accuracy and calibration of `model` on `images` under each perturbation in `names` (all by default),
+    through `Recognizer.predict_faces`; each perturbation draws its randomness from `seed`."""
     from tqdm.auto import tqdm
 
     from ..runtime.recognizer import Recognizer

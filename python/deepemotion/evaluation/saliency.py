@@ -3,7 +3,7 @@
 Slide an N x N patch with stride s over the face, zero it out, and record how much the probability
 of the originally predicted class drops, and whether the predicted label changes. All occluded
 copies of a face go through the model in one batch. Each pixel's score is the mean drop over the
-patches covering it. Numpy only: ``predict`` may be any model (``fer-saliency`` passes the
+patches covering it. Numpy only: `predict` may be any model (`fer-saliency` passes the
 Recognizer's, so the maps explain exactly the shipped graph).
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def occlusion_positions(size: tuple[int, int], patch: int, stride: int) -> list[
 
 def occlusion_saliency(predict: PredictFn, image: np.ndarray, patch: int = 8, stride: int = 2,
                        fill: int = 0) -> SaliencyResult:
-    """Saliency map of one uint8 (H, W) face under ``predict``; one batched call of ``predict``."""
+    """Saliency map of one uint8 (H, W) face under `predict`; one batched call of `predict`."""
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W) uint8, got {image.shape} {image.dtype}")
     pos = occlusion_positions(image.shape, patch, stride)

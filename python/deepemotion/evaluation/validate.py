@@ -1,5 +1,5 @@
 """A PyTorch model's logits and metrics on faces: `predict_logits` and `evaluate`, what the trainer's validation,
-``fer-eval`` on a checkpoint and the reference scripts measure with (in eval mode, float32 unless told)."""
+`fer-eval` on a checkpoint and the reference scripts measure with (in eval mode, float32 unless told)."""
 from __future__ import annotations
 
 from typing import Any
@@ -32,6 +32,6 @@ def predict_logits(model: DeepEmotion, images: np.ndarray | torch.Tensor, batch_
 
 
 def evaluate(model: DeepEmotion, data: FaceSet, batch_size: int = 512) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall and the confusion matrix of ``model`` on ``data`` (float32)."""
+    """Accuracy, per-class precision/recall and the confusion matrix of `model` on `data` (float32)."""
     logits = predict_logits(model, data.images, batch_size)
     return metrics_from_predictions(data.labels, logits.argmax(1), data.class_names[:logits.shape[1]])

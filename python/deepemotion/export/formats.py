@@ -1,5 +1,5 @@
 """The export formats, one table: what `fer-export` can produce, what each needs, and (by name) the command that
-makes it -- ``fer-export <name>`` runs ``cli/export.py``'s ``cmd_<name>`` after ``add_<name>_options`` declared its
+makes it -- `fer-export <name>` runs `cli/export.py`'s `cmd_<name>` after `add_<name>_options` declared its
 options; a test checks that every entry has both."""
 from __future__ import annotations
 

@@ -1,32 +1,32 @@
 """DeepEmotion -> ONNX, in two flavours.
 
-* ``portable``: standard ONNX ops only, opset 17. The STN's affine grid is one ``MatMul`` of a
-  constant base grid (H*W x 3) with theta^T, reshaped to (N, H, W, 2), then ``GridSample`` with
-  ``mode="bilinear"`` (opset 16 spelling: ONNX Runtime and TensorRT both read it as bilinear; the
-  opset-20 spelling ``linear`` is what TensorRT misreads as nearest, NVIDIA/TensorRT#4646). No
-  ``AffineGrid`` node (TensorRT's parser rejects it) and no Mul/ReduceSum decomposition (what the
+* `portable`: standard ONNX ops only, opset 17. The STN's affine grid is one `MatMul` of a
+  constant base grid (H*W x 3) with theta^T, reshaped to (N, H, W, 2), then `GridSample` with
+  `mode="bilinear"` (opset 16 spelling: ONNX Runtime and TensorRT both read it as bilinear; the
+  opset-20 spelling `linear` is what TensorRT misreads as nearest, NVIDIA/TensorRT#4646). No
+  `AffineGrid` node (TensorRT's parser rejects it) and no Mul/ReduceSum decomposition (what the
   dynamo exporter emits, ~3x slower in ONNX Runtime).
-* ``plugin``: the portable graph with the STN sampling (MatMul + Reshape + GridSample) rewritten
-  into one ``AffineGridSample`` node, domain ``deepemotion`` (attributes out_h, out_w,
+* `plugin`: the portable graph with the STN sampling (MatMul + Reshape + GridSample) rewritten
+  into one `AffineGridSample` node, domain `deepemotion` (attributes out_h, out_w,
   align_corners, plugin_version "1", plugin_namespace "deepemotion"), which TensorRT maps to our
-  IPluginV3 plugin. ONNX Runtime cannot run it; :func:`reference_session` evaluates it with
-  ``onnx.reference`` and our C++ kernel.
+  IPluginV3 plugin. ONNX Runtime cannot run it; `reference_session` evaluates it with
+  `onnx.reference` and our C++ kernel.
 
-Hidden units of ``fc1`` whose outgoing ``fc2`` weights are all exactly zero (the default model has 223 such units of
+Hidden units of `fc1` whose outgoing `fc2` weights are all exactly zero (the default model has 223 such units of
 256, the tiny one 25 of 48: training drives them to zero and the float16 bundle stores exact zeros) are left out of both
-flavours (:func:`drop_dead_units`): they add nothing to any logit, so the FP32 graph gives the same numbers with fewer
+flavours (`drop_dead_units`): they add nothing to any logit, so the FP32 graph gives the same numbers with fewer
 weights to read per face. Likewise, when the localization net provably gives the same θ for every input
-(:mod:`deepemotion.export.stn`; the bundled models are frozen so by ``references/fer2013/bundle.py``), the graphs hold
-the grid it makes as a constant instead of the net (metadata ``stn``) and sample the whole batch with it at once, as the
+(`deepemotion.export.stn`; the bundled models are frozen so by `references/fer2013/bundle.py`), the graphs hold
+the grid it makes as a constant instead of the net (metadata `stn`) and sample the whole batch with it at once, as the
 channels
-of one image (``Reshape`` -> ``GridSample`` -> ``Reshape``); the plugin flavour turns that back into one
-``AffineGridSample`` per face with that θ.
+of one image (`Reshape` -> `GridSample` -> `Reshape`); the plugin flavour turns that back into one
+`AffineGridSample` per face with that θ.
 
-Input ``input``: (N, 1, 48, 48) float32, normalised (see deepemotion.labels); output
-``logits``: (N, 7). The batch axis is dynamic. A model with ``tta_flip`` exports its flip averaging
+Input `input`: (N, 1, 48, 48) float32, normalised (see deepemotion.labels); output
+`logits`: (N, 7). The batch axis is dynamic. A model with `tta_flip` exports its flip averaging
 into the graph (the batch and its mirror image go through one GridSample together). A model with a score
-calibration (``DeepEmotionConfig.score_knots``) ends with it (nodes under ``/calibration/``: ``Softmax``,
-``ReduceMax``, ``Sub``, ``Relu``, ``MatMul``, ``Add``, ``Mul``): the logits come out calibrated, so a softmax
+calibration (`DeepEmotionConfig.score_knots`) ends with it (nodes under `/calibration/`: `Softmax`,
+`ReduceMax`, `Sub`, `Relu`, `MatMul`, `Add`, `Mul`): the logits come out calibrated, so a softmax
 anywhere downstream (the runtime's, the Triton serving graph's) gives calibrated probabilities.
 """
 from __future__ import annotations
@@ -53,14 +53,14 @@ PLUGIN_VERSION = "1"
 
 
 def dead_units(model: DeepEmotion) -> torch.Tensor:
-    """Indices of the hidden units (``fc1`` outputs) whose ``fc2`` weights are all exactly zero: whatever such a unit
+    """Indices of the hidden units (`fc1` outputs) whose `fc2` weights are all exactly zero: whatever such a unit
     computes, it adds exactly nothing to any logit."""
     return (model.fc2.weight.detach() == 0).all(0).nonzero().flatten()
 
 
 def drop_dead_units(model: DeepEmotion) -> DeepEmotion:
-    """``model`` itself when every hidden unit counts, else a copy whose ``fc1``/``fc2`` keep only the units that do:
-    the same logits (a dead unit's products are all ``x * 0``), with ``fc1`` that much smaller. The config is left
+    """`model` itself when every hidden unit counts, else a copy whose `fc1`/`fc2` keep only the units that do:
+    the same logits (a dead unit's products are all `x * 0`), with `fc1` that much smaller. The config is left
     as trained (it describes the checkpoint)."""
     import copy
 
@@ -85,8 +85,8 @@ def drop_dead_units(model: DeepEmotion) -> DeepEmotion:
 
 class ExportableDeepEmotion(nn.Module):
     """DeepEmotion with the STN grid written as MatMul(base_grid, theta^T), its dead hidden units left out
-    (:func:`drop_dead_units`) and, when the localization net provably gives one θ for every input
-    (:func:`deepemotion.export.stn.constant_theta`), that θ in place of the net: same numbers, exportable at
+    (`drop_dead_units`) and, when the localization net provably gives one θ for every input
+    (`deepemotion.export.stn.constant_theta`), that θ in place of the net: same numbers, exportable at
     opset 17."""
 
     def __init__(self, model: DeepEmotion) -> None:
@@ -126,8 +126,8 @@ class ExportableDeepEmotion(nn.Module):
 
 
 def export_portable(model: DeepEmotion, path: str | Path | None = None, half: bool = False) -> bytes:
-    """Export the portable flavour; returns the serialized model (and writes it to ``path``).
-    ``half``: FP16 weights and I/O (for strongly typed TensorRT networks); theta stays FP32."""
+    """Export the portable flavour; returns the serialized model (and writes it to `path`).
+    `half`: FP16 weights and I/O (for strongly typed TensorRT networks); theta stays FP32."""
     import copy
 
     src = copy.deepcopy(model).eval()
@@ -175,7 +175,7 @@ def _finalize(data: bytes, model: DeepEmotion, flavour: str) -> bytes:
 
 
 def to_plugin_graph(portable: bytes) -> bytes:
-    """Rewrite the portable graph's STN sampling into one ``deepemotion::AffineGridSample`` node."""
+    """Rewrite the portable graph's STN sampling into one `deepemotion::AffineGridSample` node."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -240,7 +240,7 @@ def _finish_plugin_graph(proto: Any) -> bytes:
 
 
 def _constant(g: Any, name: str) -> np.ndarray | None:
-    """The value of ``name`` when an initializer or a Constant node gives it, else None."""
+    """The value of `name` when an initializer or a Constant node gives it, else None."""
     from onnx import numpy_helper
 
     for init in g.initializer:
@@ -329,7 +329,7 @@ def sha256(data: bytes) -> str:
 
 
 def reference_session(plugin_model: bytes) -> Any:
-    """An ``onnx.reference.ReferenceEvaluator`` for the plugin flavour, with AffineGridSample
+    """An `onnx.reference.ReferenceEvaluator` for the plugin flavour, with AffineGridSample
     implemented by our C++ CPU kernel."""
     from onnx.reference import ReferenceEvaluator
     from onnx.reference.op_run import OpRun
@@ -357,8 +357,8 @@ def scaled_error(got: Any, ref: Any) -> float:
 
 
 def verify_against_torch(model: DeepEmotion, run: Any, what: str, atol: float, n: int = 8, seed: int = 0) -> float:
-    """Max scaled |run(x) - PyTorch(x)| over a random batch (``run``: numpy batch -> logits); RuntimeError when it
-    is above ``atol``."""
+    """Max scaled |run(x) - PyTorch(x)| over a random batch (`run`: numpy batch -> logits); RuntimeError when it
+    is above `atol`."""
     x = torch.rand(n, 1, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(seed)) * 2 - 1
     with torch.no_grad():
         ref = model.eval()(x).numpy()

@@ -1,16 +1,16 @@
 """Static INT8 quantization of a DeepEmotion network to a QDQ ONNX graph.
 
-- Weights: per-channel symmetric int8 **in 7 bits** (-64..64, ``reduce_range``); activations: uint8 (ONNX Runtime's
+- Weights: per-channel symmetric int8 **in 7 bits** (-64..64, `reduce_range`); activations: uint8 (ONNX Runtime's
   u8s8 kernels); the QDQ form is also what TensorRT's explicit-quantization builder reads. Why 7 bits: on x86 CPUs
   without VNNI (AVX2 or AVX-512 only: Haswell to Skylake, AMD Zen 1-3) the u8s8 kernels add pairs of
   uint8 x int8 products in 16 bits, which saturate when 255 * 127 * 2 > 32767; with |w| <= 64 they cannot
   (255 * 64 * 2 = 32640). Measured: the 0.3.0 default's full-range INT8 graph, run under ``qemu-x86_64 -cpu
   Haswell``, labelled 256 PublicTest faces at 57.8% (80% of its answers the same as on this VNNI CPU, 68.0%); the
-  7-bit graph gives bit-identical probabilities on both (``tests/test_int8_isa.py``).
+  7-bit graph gives bit-identical probabilities on both (`tests/test_int8_isa.py`).
 - The spatial transformer stays in floating point: the localization net, the theta regressor and the
   affine-grid-sample (MatMul base grid -> Reshape -> GridSample) are excluded, so theta and the warp are
   exactly the FP32 ones and the graph keeps its single affine-grid-sample.
-- The score calibration at the end of a calibrated model (``/calibration/``: softmax, max, hinges) stays in floating
+- The score calibration at the end of a calibrated model (`/calibration/`: softmax, max, hinges) stays in floating
   point too: it scales the logits and must give the FP32 graph's probabilities.
 - Calibration: FER2013 Training faces (never the test splits), preprocessed exactly as Recognizer does.
 - The report gives PublicTest accuracy of the FP32 and INT8 graphs, both through Recognizer.predict_faces.
@@ -76,8 +76,8 @@ class _Calibration:
 def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "percentile",
                   keep_float: Callable[[bytes], list[str]] = float_nodes, reduce_range: bool = True) -> bytes:
     """The QDQ INT8 graph of a portable FP32 DeepEmotion graph, calibrated on uint8 faces (N, 48, 48).
-    ``keep_float`` names the nodes left in floating point (default :func:`float_nodes`; other choices are measured by
-    ``references/fer2013/experiments/int8_float_nodes.py``). ``reduce_range=False`` gives 8-bit weights: exact only on
+    `keep_float` names the nodes left in floating point (default `float_nodes`; other choices are measured by
+    `references/fer2013/experiments/int8_float_nodes.py`). `reduce_range=False` gives 8-bit weights: exact only on
     CPUs with VNNI (module docstring)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -110,14 +110,14 @@ def runtime_accuracy(model_bytes: bytes, faces: np.ndarray, labels: np.ndarray) 
 
 
 def calibration_faces(train: Any, n: int = 2000, seed: int = 0) -> np.ndarray:
-    """The ``n`` training faces (uint8, N x 48 x 48) an INT8 graph is calibrated on, drawn without replacement."""
+    """The `n` training faces (uint8, N x 48 x 48) an INT8 graph is calibrated on, drawn without replacement."""
     rng = np.random.default_rng(seed)
     return train.images[rng.choice(len(train), size=min(n, len(train)), replace=False)]
 
 
 def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000, seed: int = 0,
                    method: str = "percentile", progress: bool = False) -> tuple[bytes, dict[str, Any]]:
-    """(QDQ INT8 graph, report) for a DeepEmotion model; calibrated on ``data``'s train split, checked on
+    """(QDQ INT8 graph, report) for a DeepEmotion model; calibrated on `data`'s train split, checked on
     public_test."""
     from ..data.datasets import resolve_dataset
 

@@ -1,6 +1,6 @@
 """The serving graph: a deepemotion ONNX graph (float (N, 1, 48, 48) normalised input, logits out) wrapped to take
 uint8 faces (N, 48, 48) and return probabilities, so that the normalisation and the softmax run inside the
-server (Triton's onnxruntime and tensorrt backends) and faces travel over the network as bytes. Needs the ``onnx``
+server (Triton's onnxruntime and tensorrt backends) and faces travel over the network as bytes. Needs the `onnx`
 package, not torch."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ FACES, PROBS = "faces", "probs"
 
 
 def uint8_softmax_graph(model: bytes) -> bytes:
-    """``model`` with input ``faces`` uint8 (N, 48, 48) -> Cast -> (x / 255 - MEAN) / STD -> Unsqueeze -> the
-    network -> Softmax -> output ``probs`` float32 (N, 7). Checked with onnx's checker."""
+    """`model` with input `faces` uint8 (N, 48, 48) -> Cast -> (x / 255 - MEAN) / STD -> Unsqueeze -> the
+    network -> Softmax -> output `probs` float32 (N, 7). Checked with onnx's checker."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

@@ -1,9 +1,9 @@
 """The STN's transform when it does not depend on the face.
 
-The localization net ends in ``Linear -> ReLU -> Linear(6)``. When none of that ReLU's units can ever be active, θ is
+The localization net ends in `Linear -> ReLU -> Linear(6)`. When none of that ReLU's units can ever be active, θ is
 the last layer's bias for every face: the whole localization net (two convolutions, two max-pools, two GEMMs; in the
 bundled INT8 graph about a tenth of the time per face, float nodes ONNX Runtime runs in its blocked layout) computes
-a constant, and the exported graphs can use that constant instead (:func:`constant_theta`). The sampling itself stays:
+a constant, and the exported graphs can use that constant instead (`constant_theta`). The sampling itself stays:
 a constant near-identity warp still resamples the face, which the feature stages were trained on.
 
 Whether a unit *can* be active is decided by interval arithmetic, not by data: inputs are normalised faces, so every
@@ -12,10 +12,10 @@ ReLUs and the max-pools to each unit's pre-activation. A unit whose upper bound 
 the runtime can give, so replacing the net by θ is exact, not an approximation.
 
 Training can leave units inactive on all data without the bound proving it (the bundled models: all 32 units never
-fire on any FER2013 face, perturbed or not, yet their bounds are positive). :func:`freeze_localization` checks a set
+fire on any FER2013 face, perturbed or not, yet their bounds are positive). `freeze_localization` checks a set
 of faces and, when no unit fires on any of them with a margin, zeroes those units' incoming weights: the model then
 provably computes what it computed on every checked face (each unit's pre-activation becomes its bias, < 0), and the
-export uses the constant. ``references/fer2013/bundle.py`` does this with FER2013 train and PublicTest under every
+export uses the constant. `references/fer2013/bundle.py` does this with FER2013 train and PublicTest under every
 robustness condition, and records it.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _conv_bounds(conv: nn.Conv2d, lo: torch.Tensor, hi: torch.Tensor) -> tuple[t
 
 
 def localization_bounds(model: DeepEmotion) -> torch.Tensor:
-    """Upper bound of each ``fc_loc[0]`` unit's pre-activation over every input in :data:`INPUT_RANGE` (float64)."""
+    """Upper bound of each `fc_loc[0]` unit's pre-activation over every input in `INPUT_RANGE` (float64)."""
     lo = torch.full((1,), INPUT_RANGE[0], dtype=torch.float64)
     hi = torch.full((1,), INPUT_RANGE[1], dtype=torch.float64)  # avg-pooling (loc_pool) keeps the range
     for layer in model.localization:
@@ -73,7 +73,7 @@ def constant_theta(model: DeepEmotion) -> torch.Tensor | None:
 
 @torch.inference_mode()
 def localization_peaks(model: DeepEmotion, inputs: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
-    """(the largest pre-activation of each ``fc_loc[0]`` unit, the number of faces) over ``inputs``: batches of
+    """(the largest pre-activation of each `fc_loc[0]` unit, the number of faces) over `inputs`: batches of
     normalised network input (N, 1, 48, 48) float32, as the runtime makes them; with the model's in-graph flip if it
     has one."""
     was = model.training
@@ -99,8 +99,8 @@ def localization_peaks(model: DeepEmotion, inputs: Iterable[np.ndarray]) -> tupl
 
 
 def freeze_localization(model: DeepEmotion, inputs: Iterable[np.ndarray], margin: float = 0.0) -> dict[str, Any]:
-    """Zero the incoming weights of ``fc_loc[0]`` (in place) when none of its units fires on any face of ``inputs``
-    (batches as :func:`localization_peaks` takes them; every peak pre-activation <= -margin) and every bias is
+    """Zero the incoming weights of `fc_loc[0]` (in place) when none of its units fires on any face of `inputs`
+    (batches as `localization_peaks` takes them; every peak pre-activation <= -margin) and every bias is
     negative, so that the model provably computes, for every input, the θ it computed on each checked face. Returns a
     report; the model is left unchanged when a unit fires."""
     peaks, n = localization_peaks(model, inputs)

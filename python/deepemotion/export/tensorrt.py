@@ -1,7 +1,7 @@
 """Plugin-flavour ONNX -> TensorRT engine, with the TensorRT Python API (ONNX is parsed in Python:
 TensorRT 10.3's C++ include/ has no NvOnnxParser.h).
 
-The engine gets a JSON sidecar (``<engine>.json``): TensorRT version, GPU name and compute
+The engine gets a JSON sidecar (`<engine>.json`): TensorRT version, GPU name and compute
 capability, precision, batch profile, SHA-256 of the ONNX, plugin version. The TensorRT backend
 refuses an engine whose sidecar does not match the running GPU and TensorRT.
 """

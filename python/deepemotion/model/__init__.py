@@ -1,5 +1,5 @@
 """The network: Deep-Emotion and its scaled family (`network.py`), and the score calibration its graphs end with
-(`calibration.py`). Needs PyTorch (the ``train`` or ``export`` extra); the runtime never imports it."""
+(`calibration.py`). Needs PyTorch (the `train` or `export` extra); the runtime never imports it."""
 from __future__ import annotations
 
 from .calibration import ScoreCalibration

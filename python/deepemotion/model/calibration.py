@@ -1,7 +1,7 @@
 """Score calibration: the inverse temperature a face's logits are multiplied by, a function of the face's own top
 softmax score.
 
-Fitted by ``references/fer2013/bundle.py`` and stored in the network's config (``score_knots``/``score_scales``): in
+Fitted by `references/fer2013/bundle.py` and stored in the network's config (`score_knots`/`score_scales`): in
 eval mode the logits of each face are multiplied by an inverse temperature that depends on the face's top softmax score
 p, piecewise linear in p through (knot, scale) points. Per face this is a temperature, so the ranking of the classes
 (and the answer) never changes; every graph exported from the model ends with it, so every backend's softmax gives the
@@ -19,8 +19,8 @@ from torch import nn
 class ScoreCalibration(nn.Module):
     """logits * s(p), p = the face's top softmax score, s piecewise linear through (knot, scale) points and constant
     beyond the ends. Written as s(p) = scales[0] + sum_i c_i * relu(p - knot_i), one hinge per knot (c: the change of
-    slope there; the last one flattens s beyond the last knot): in ONNX ``Sub``, ``Relu``, ``MatMul``, ``Add`` after
-    the ``Softmax`` and ``ReduceMax``, whatever the number of knots. No parameters or buffers: the numbers live in the
+    slope there; the last one flattens s beyond the last knot): in ONNX `Sub`, `Relu`, `MatMul`, `Add` after
+    the `Softmax` and `ReduceMax`, whatever the number of knots. No parameters or buffers: the numbers live in the
     config."""
 
     def __init__(self, knots: tuple[float, ...], scales: tuple[Any, ...]) -> None:
@@ -30,7 +30,7 @@ class ScoreCalibration(nn.Module):
         self.hinges = [slopes[0], *(b - a for a, b in zip(slopes, slopes[1:])), -slopes[-1]]
 
     def scale(self, logits: torch.Tensor) -> torch.Tensor:
-        """(N, 1) inverse temperatures of ``logits``' faces."""
+        """(N, 1) inverse temperatures of `logits`' faces."""
         z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits  # FP16: scores in FP32
         p = torch.softmax(z, 1).amax(1, keepdim=True)
         knots = torch.tensor(self.knots, dtype=p.dtype, device=p.device)
@@ -54,8 +54,8 @@ class ScoreCalibration(nn.Module):
     def fit(cls, logits: Any, labels: Any, knots: tuple[float, ...] = KNOTS, smoothness: float = SMOOTHNESS
             ) -> ScoreCalibration:
         """The calibration whose top scores best predict whether the top class is right on these faces: scales at
-        ``knots`` minimising the binary cross-entropy of the calibrated top score against "the answer is right"
-        (the quantity the ECE bins), plus ``smoothness`` x the squared differences of neighbouring log scales
+        `knots` minimising the binary cross-entropy of the calibrated top score against "the answer is right"
+        (the quantity the ECE bins), plus `smoothness` x the squared differences of neighbouring log scales
         (L-BFGS, float64). The top class itself never changes."""
         z = torch.as_tensor(np.asarray(logits, np.float64))
         y = torch.as_tensor(np.asarray(labels, np.int64))

@@ -4,20 +4,20 @@ Spatial transformer (kept as in the paper for every member of the family): a loc
 (two conv layers, each followed by max-pool and ReLU, then two fully connected layers) regresses an
 affine theta (2x3), initialised to the identity; the input is warped by affine grid + bilinear
 sampling. Every exported graph therefore has exactly one affine-grid-sample. A member may sample the warped
-face smaller than its input (``sample_size``, e.g. 24: the feature stages then see a 24x24 face, a quarter of
-the work) and let its localization net look at a pooled face (``loc_pool``): the fast small model.
+face smaller than its input (`sample_size`, e.g. 24: the feature stages then see a 24x24 face, a quarter of
+the work) and let its localization net look at a pooled face (`loc_pool`): the fast small model.
 
 Feature extractor: stages of 3x3 convolutions, each stage ending in a 2x2 max-pool; then dropout
 and two fully connected layers giving 7 logits. The paper's network is two stages of two valid
-(unpadded) convolutions with a ReLU after each pool (``PAPER``); the scaled members use padded
+(unpadded) convolutions with a ReLU after each pool (`PAPER`); the scaled members use padded
 convolutions with batch norm and a ReLU after every convolution (VGG-style), wider and deeper.
 Loss: cross-entropy + lambda * ||w_fc||^2 over the weights of the two fully connected layers.
 
-Every hyper-parameter of the architecture lives in :class:`DeepEmotionConfig`; build a model with
-``DeepEmotion(config)``. Input: N x 1 x 48 x 48 grayscale, normalised as :mod:`deepemotion.labels` says.
+Every hyper-parameter of the architecture lives in `DeepEmotionConfig`; build a model with
+`DeepEmotion(config)`. Input: N x 1 x 48 x 48 grayscale, normalised as `deepemotion.labels` says.
 
-Score calibration (``score_knots``/``score_scales``; empty: none): in eval mode the logits end in a
-:class:`ScoreCalibration` (``calibration.py``), so every exported graph gives calibrated probabilities.
+Score calibration (`score_knots`/`score_scales`; empty: none): in eval mode the logits end in a
+`ScoreCalibration` (`calibration.py`), so every exported graph gives calibrated probabilities.
 """
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def _stage(cin: int, cout: int, depth: int, cfg: DeepEmotionConfig) -> nn.Sequen
 
 
 class DeepEmotion(nn.Module):
-    """One member of the Deep-Emotion family. ``forward`` returns logits (N x num_classes)."""
+    """One member of the Deep-Emotion family. `forward` returns logits (N x num_classes)."""
 
     def __init__(self, config: DeepEmotionConfig | None = None) -> None:
         super().__init__()
@@ -207,7 +207,7 @@ class DeepEmotion(nn.Module):
             self.fc_loc[2].bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
 
     def theta(self, x: torch.Tensor) -> torch.Tensor:
-        """The affine transform (N x 2 x 3) the localization net regresses for ``x``."""
+        """The affine transform (N x 2 x 3) the localization net regresses for `x`."""
         if self.config.loc_pool > 1:
             x = F.avg_pool2d(x, self.config.loc_pool)
         xs = self.localization(x).flatten(1)
@@ -221,7 +221,7 @@ class DeepEmotion(nn.Module):
                              align_corners=self.config.align_corners)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of the features of STN-warped faces ``x``."""
+        """Logits of the features of STN-warped faces `x`."""
         x = self.features(x).flatten(1)
         x = F.relu(self.fc1(self.dropout(x)))
         return self.fc2(x)
@@ -239,7 +239,7 @@ class DeepEmotion(nn.Module):
         return logits if self.training else self.calibrated(logits)
 
     def calibrated(self, logits: torch.Tensor) -> torch.Tensor:
-        """``logits`` with the config's score calibration applied (unchanged without one)."""
+        """`logits` with the config's score calibration applied (unchanged without one)."""
         return logits if self.calibration is None else self.calibration(logits)
 
     def fc_l2(self) -> torch.Tensor:
@@ -251,14 +251,14 @@ class DeepEmotion(nn.Module):
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor, l2: float = 1e-3,
              label_smoothing: float = 0.0) -> torch.Tensor:
-        """Paper eq. (1): cross-entropy + l2 * ||w_fc||^2 (``target``: class indices, or (N, C) soft targets)."""
+        """Paper eq. (1): cross-entropy + l2 * ||w_fc||^2 (`target`: class indices, or (N, C) soft targets)."""
         ce = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
         return ce + l2 * self.fc_l2()
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
     """uint8 faces (N, 48, 48) -> the network's input: normalised float (N, 1, 48, 48), as `deepemotion.labels`
-    says (the runtime's ``normalise_faces`` makes the same numbers in numpy)."""
+    says (the runtime's `normalise_faces` makes the same numbers in numpy)."""
     return ((images.float() / 255.0) - MEAN).div_(STD).unsqueeze(1)
 
 
@@ -270,8 +270,8 @@ def count_flops(model: DeepEmotion, constant_stn: bool = False) -> dict[str, int
     """Multiply-accumulates of one forward pass (eval mode, as shipped) on one 48x48 face, by layer kind.
 
     Convolutions and linear layers are counted exactly from a traced forward pass; the STN's
-    bilinear sampling is counted as 4 MACs per output pixel. FLOPs = 2 x MACs. With ``tta_flip``
-    the network runs twice per face and both passes are counted. ``constant_stn``: the localization net is not
+    bilinear sampling is counted as 4 MACs per output pixel. FLOPs = 2 x MACs. With `tta_flip`
+    the network runs twice per face and both passes are counted. `constant_stn`: the localization net is not
     counted (a graph that holds its constant θ instead, see deepemotion.export.stn).
     """
     macs = {"conv": 0, "linear": 0, "sampling": 0}
@@ -307,7 +307,7 @@ def count_flops(model: DeepEmotion, constant_stn: bool = False) -> dict[str, int
 
 
 def describe(model: DeepEmotion, constant_stn: bool = False) -> dict[str, Any]:
-    """Parameters and FLOPs of ``model`` (for metadata and the accuracy-vs-MFLOP plot); ``constant_stn``: of the
+    """Parameters and FLOPs of `model` (for metadata and the accuracy-vs-MFLOP plot); `constant_stn`: of the
     network without its localization net (a graph that holds its constant θ)."""
     f = count_flops(model, constant_stn)
     n = count_parameters(model)

@@ -1,7 +1,7 @@
 """The affine_grid_sample op: affine grid + bilinear sampling with zero padding, in one pass.
 
-Equal to ``torch.nn.functional.affine_grid(theta, (N, C, out_h, out_w), align_corners)`` followed
-by ``grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=...)``, without
+Equal to `torch.nn.functional.affine_grid(theta, (N, C, out_h, out_w), align_corners)` followed
+by `grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=...)`, without
 materialising the grid. One dispatch table maps the kind of array to its implementation:
 
 =============  =================================================================
@@ -101,8 +101,8 @@ _DISPATCH: dict[str, Callable[..., Any]] = {"numpy": _numpy, "torch-cpu": _torch
 
 def affine_grid_sample(input: Any, theta: Any, out_size: int | tuple[int, int], align_corners: bool = False,
                        stream: int | None = None) -> Any:
-    """Warp ``input`` (N, C, H, W) by ``theta`` (N, 2, 3) into an (N, C, out_h, out_w) output, with the
-    implementation the module docstring's table picks for the kind of ``input``."""
+    """Warp `input` (N, C, H, W) by `theta` (N, 2, 3) into an (N, C, out_h, out_w) output, with the
+    implementation the module docstring's table picks for the kind of `input`."""
     ext = assert_has_ext()
     out_h, out_w = _out_size(out_size)
     return _DISPATCH[array_kind(input)](ext, input, theta, out_h, out_w, bool(align_corners), stream)
@@ -110,9 +110,9 @@ def affine_grid_sample(input: Any, theta: Any, out_size: int | tuple[int, int], 
 
 def constant_warp(theta: Any, in_size: tuple[int, int], out_size: int | tuple[int, int],
                   align_corners: bool = False) -> Any:
-    """One warp for every image: ``theta`` (2, 3) float32, input planes ``in_size`` (h, w). The returned C++ object's
-    ``sample(x)`` gives :func:`affine_grid_sample` of a float32 (N, C, h, w) numpy array with ``theta`` for each
-    image (the same values), and ``sample_quantized(x, scale, zero_point)`` those values quantized to uint8 as ONNX
+    """One warp for every image: `theta` (2, 3) float32, input planes `in_size` (h, w). The returned C++ object's
+    `sample(x)` gives `affine_grid_sample` of a float32 (N, C, h, w) numpy array with `theta` for each
+    image (the same values), and `sample_quantized(x, scale, zero_point)` those values quantized to uint8 as ONNX
     QuantizeLinear does. The bilinear taps are computed once, here: for a graph whose STN is constant, this runs
     its warp (`deepemotion.runtime.onnx_graph.warp_head.constant_warp_head`)."""
     ext = assert_has_ext()
@@ -123,8 +123,8 @@ def constant_warp(theta: Any, in_size: tuple[int, int], out_size: int | tuple[in
 
 
 def base_grid(h: int, w: int, align_corners: bool = False) -> np.ndarray:
-    """(h*w, 3) float32 rows [x, y, 1] of PyTorch's ``affine_grid`` base grid, row-major: ``base_grid @ theta.T``
-    is the (h, w, 2) grid of ``theta``. The one definition of the base grid: the exported graphs' STN
+    """(h*w, 3) float32 rows [x, y, 1] of PyTorch's `affine_grid` base grid, row-major: `base_grid @ theta.T`
+    is the (h, w, 2) grid of `theta`. The one definition of the base grid: the exported graphs' STN
     (`deepemotion.export.onnx`), the kernel benchmark and `fit_affine_grid` use it."""
 
     def axis(n: int) -> np.ndarray:
@@ -138,7 +138,7 @@ def base_grid(h: int, w: int, align_corners: bool = False) -> np.ndarray:
 
 
 def fit_affine_grid(grid: np.ndarray, align_corners: bool = False) -> tuple[np.ndarray, float]:
-    """(θ (2, 3) float64, the largest residual) of the affine map whose ``affine_grid`` is ``grid`` (1, H, W, 2):
+    """(θ (2, 3) float64, the largest residual) of the affine map whose `affine_grid` is `grid` (1, H, W, 2):
     least squares over `base_grid` (its float32 coordinates). The one recovery of a constant STN's θ from its grid:
     the runtime's warp-head pass (`deepemotion.runtime.onnx_graph.warp_head`) and the TensorRT plugin graph
     (`deepemotion.export.onnx`) both use it."""

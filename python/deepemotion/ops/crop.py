@@ -33,7 +33,7 @@ def _crop_cuda(ext: Any, frame: Any, theta: np.ndarray, clip: np.ndarray, supers
 
 def crop_faces(frame: Any, boxes: np.ndarray, supersample: int = 0, out_size: int = INPUT_SIZE) -> Any:
     """Boxes (N, 4) int32 x, y, w, h inside a uint8 HxW or HxWx3 frame -> (N, 1, out, out) float32.
-    ``supersample``: sub-samples per axis when shrinking (0: per box, about side / out, at most 4)."""
+    `supersample`: sub-samples per axis when shrinking (0: per box, about side / out, at most 4)."""
     ext: Any = assert_has_ext()
     b = np.ascontiguousarray(boxes, np.int32)
     if isinstance(frame, np.ndarray):
@@ -48,9 +48,9 @@ def crop_faces(frame: Any, boxes: np.ndarray, supersample: int = 0, out_size: in
 
 
 def crop_faces_affine(frame: Any, theta: np.ndarray, supersample: int = 0, out_size: int = INPUT_SIZE) -> Any:
-    """Crops given as affine maps: ``theta`` (N, 2, 3) maps unit output coordinates (u, v, 1) to frame pixel
+    """Crops given as affine maps: `theta` (N, 2, 3) maps unit output coordinates (u, v, 1) to frame pixel
     coordinates (sample points clamped into the frame). Same sampling, gray conversion and normalisation as
-    :func:`crop_faces`."""
+    `crop_faces`."""
     ext: Any = assert_has_ext()
     th = np.ascontiguousarray(theta, np.float32)
     if isinstance(frame, np.ndarray):

@@ -1,25 +1,25 @@
 """From detections to the network's input: every face is mapped onto the framing of the FER2013 training
-crops, then all faces of a frame are resampled by one C++ call (``ops.crop_faces_affine``: the same bilinear
-math as the STN sampler). Three framings (``Recognizer(align=...)``):
+crops, then all faces of a frame are resampled by one C++ call (`ops.crop_faces_affine`: the same bilinear
+math as the STN sampler). Three framings (`Recognizer(align=...)`):
 
-- ``"box"``: the detector's calibrated box-to-crop mapping (where its boxes sit inside a training crop). Detectors
+- `"box"`: the detector's calibrated box-to-crop mapping (where its boxes sit inside a training crop). Detectors
   without landmarks and boxes given by the caller always use it (caller boxes are framed as Haar's, tight square
-  face boxes: ``detect.GIVEN_BOXES_FRAMING``).
-- ``"roll"`` (the default; needs landmarks, else as "box"): the box framing, turned about its centre by the head's
-  roll as the eye line shows it, beyond ``MAX_ROLL_DEG``: a face rolled by 40 degrees is cropped as if rolled by 15,
+  face boxes: `detect.GIVEN_BOXES_FRAMING`).
+- `"roll"` (the default; needs landmarks, else as "box"): the box framing, turned about its centre by the head's
+  roll as the eye line shows it, beyond `MAX_ROLL_DEG`: a face rolled by 40 degrees is cropped as if rolled by 15,
   one rolled by 10 is left as it is (FER2013's own crops keep their roll, and the network learnt from them).
-- ``"landmarks"``: the similarity transform (scale, rotation, translation; least squares) that maps the canonical
+- `"landmarks"`: the similarity transform (scale, rotation, translation; least squares) that maps the canonical
   positions of YuNet's five landmarks in the training crops onto the face's landmarks. It also rescales by the
   mouth's position, which an open mouth (surprise, fear) moves: on the detector benchmark it frames faces less like
   FER2013 than the box does (docs/detectors.md).
 
-The canonical positions and each registered detector's box mapping come from ``assets/alignment.json`` (read by
-``detect.calibration``), measured by ``scripts/calibrate_alignment.py`` on FER2013 Training faces; a custom detector
-declares its own (``box_in_crop``). ``theta`` maps unit crop coordinates (u, v) --
+The canonical positions and each registered detector's box mapping come from `assets/alignment.json` (read by
+`detect.calibration`), measured by `scripts/calibrate_alignment.py` on FER2013 Training faces; a custom detector
+declares its own (`box_in_crop`). `theta` maps unit crop coordinates (u, v) --
 pixel centres at (i + 0.5) / 48 -- to frame pixel coordinates (0 = centre of the first pixel).
 
-The geometry itself exists once, in C++ (``csrc/sdk/frame.{h,cpp}``, bound as ``deepemotion._C.face_thetas`` and
-friends): the C++ ``deepemotion::Recognizer`` and this module frame faces with the same code.
+The geometry itself exists once, in C++ (`csrc/sdk/frame.{h,cpp}`, bound as `deepemotion._C.face_thetas` and
+friends): the C++ `deepemotion::Recognizer` and this module frame faces with the same code.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _rows(values: Any, tail: tuple[int, ...]) -> np.ndarray:
 
 
 def similarity_theta(landmarks: np.ndarray, canonical: np.ndarray | None = None) -> np.ndarray:
-    """(N, 2, 3) least-squares similarity transforms taking ``canonical`` (5, 2) onto each face's landmarks
+    """(N, 2, 3) least-squares similarity transforms taking `canonical` (5, 2) onto each face's landmarks
     (N, 5, 2): theta = [[a, -b, tx], [b, a, ty]]."""
     c = canonical_landmarks() if canonical is None else canonical
     return assert_has_ext().similarity_thetas(_rows(landmarks, (5, 2)), _rows(c, (2,)))
@@ -52,7 +52,7 @@ def similarity_theta(landmarks: np.ndarray, canonical: np.ndarray | None = None)
 
 def box_theta(boxes: np.ndarray, box_in_crop: Any) -> np.ndarray:
     """(N, 2, 3) theta of the training-like crop around each (x, y, w, h) box, given where such a box sits in a
-    crop: ``box_in_crop`` = (u0, v0, width, height) in unit coordinates."""
+    crop: `box_in_crop` = (u0, v0, width, height) in unit coordinates."""
     return assert_has_ext().box_thetas(_rows(boxes, (4,)), _rows(box_in_crop, ()))
 
 
@@ -62,12 +62,12 @@ def eye_roll(landmarks: np.ndarray) -> np.ndarray:
 
 
 def rotate_theta(theta: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """``theta`` (N, 2, 3) turned by ``angle`` (N,) radians about the centre of each crop."""
+    """`theta` (N, 2, 3) turned by `angle` (N,) radians about the centre of each crop."""
     return assert_has_ext().rotate_thetas(_rows(theta, (2, 3)), _rows(angle, ()))
 
 
 def check_framing(align: Any) -> str:
-    """The framing named by ``align``: one of FRAMINGS (True is "landmarks" and False "box", as in 0.2.0)."""
+    """The framing named by `align`: one of FRAMINGS (True is "landmarks" and False "box", as in 0.2.0)."""
     if isinstance(align, (bool, np.bool_)):
         return "landmarks" if align else "box"
     if align not in FRAMINGS:
@@ -81,16 +81,16 @@ MAX_ROLL_DEG: float | None = None if _C is None else float(_C.MAX_ROLL_DEG)
 
 
 class Aligner:
-    """Crops for the network. ``framing``: "roll", "box" or "landmarks" (see the module docstring); faces without
-    landmarks are always framed by their box. ``supersample``: sub-samples per axis when shrinking (0: per face)."""
+    """Crops for the network. `framing`: "roll", "box" or "landmarks" (see the module docstring); faces without
+    landmarks are always framed by their box. `supersample`: sub-samples per axis when shrinking (0: per face)."""
 
     def __init__(self, supersample: int = 0, framing: Any = "roll") -> None:
         self.supersample = int(supersample)
         self.framing = check_framing(framing)
 
     def theta(self, det: Detections, framing: Any) -> np.ndarray:
-        """The crop maps for ``det``, whose boxes sit in a training-like crop as ``framing`` says: (u0, v0, width,
-        height), or a registered detector's name for its calibration (``detect.box_in_crop``)."""
+        """The crop maps for `det`, whose boxes sit in a training-like crop as `framing` says: (u0, v0, width,
+        height), or a registered detector's name for its calibration (`detect.box_in_crop`)."""
         has_marks = det.landmarks is not None and len(det.landmarks) == len(det.boxes) and \
             det.landmarks.shape[1:] == (5, 2)
         return assert_has_ext().face_thetas(_rows(det.boxes, (4,)), _rows(det.landmarks, (5, 2)) if has_marks else None,
@@ -103,7 +103,7 @@ class Aligner:
         return crop_faces_affine(frame, self.theta(det, framing).astype(np.float32), self.supersample)
 
     def crop_uint8(self, frame: np.ndarray, det: Detections, framing: Any) -> np.ndarray:
-        """(N, INPUT_SIZE, INPUT_SIZE) uint8: the crops of :meth:`crop` back in 0..255, as the network sees them."""
+        """(N, INPUT_SIZE, INPUT_SIZE) uint8: the crops of `crop` back in 0..255, as the network sees them."""
         return to_uint8(self.crop(frame, det, framing))
 
     def crop_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:

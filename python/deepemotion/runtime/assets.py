@@ -1,8 +1,8 @@
 """Files the runtime ships with: the bundled models (ours only) and the example photo.
 
-Bundled models live in ``deepemotion/weights/<file stem>.{onnx,pt,json}``; the JSON is the model's
+Bundled models live in `deepemotion/weights/<file stem>.{onnx,pt,json}`; the JSON is the model's
 metadata (architecture, training data and command, selection split, accuracy as delivered by
-``Recognizer``, date). ``Recognizer(model="tiny")`` picks one by name.
+`Recognizer`, date). `Recognizer(model="tiny")` picks one by name.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class BundledModel:
     stem: str
 
     def path(self, kind: str = "onnx") -> Path:
-        """``onnx`` (FP32 graph), ``int8.onnx`` (quantized graph), ``pt`` (weights) or ``json`` (metadata)."""
+        """`onnx` (FP32 graph), `int8.onnx` (quantized graph), `pt` (weights) or `json` (metadata)."""
         p = _package_file("weights", f"{self.stem}.{kind}")
         if not p.is_file():
             raise FileNotFoundError(f"the bundled model file {p.name} is missing ({p}); reinstall deepemotion")
@@ -41,7 +41,7 @@ class BundledModel:
 
 
 def bundled_model(name: str | None = None) -> BundledModel:
-    """The bundled model called ``name`` (None or "default": the default model)."""
+    """The bundled model called `name` (None or "default": the default model)."""
     key = DEFAULT_MODEL if name in (None, "bundled") else str(name)
     if key not in BUNDLED_MODELS:
         raise ValueError(f"unknown bundled model {name!r}; choose one of {sorted(BUNDLED_MODELS)} or give a file path")

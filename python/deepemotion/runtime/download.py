@@ -2,18 +2,18 @@
 
 Where the file is looked for, in order:
 
-1. a path given as an argument (``Recognizer(detector_model=...)``, ``fer-predict --detector-model``);
-2. ``$DEEPEMOTION_YUNET`` (a path);
-3. the user cache: ``$XDG_CACHE_HOME/deepemotion/`` (default ``~/.cache/deepemotion/``);
-4. else it is downloaded from OpenCV Zoo (``$DEEPEMOTION_YUNET_URL`` overrides the address) into the
+1. a path given as an argument (`Recognizer(detector_model=...)`, `fer-predict --detector-model`);
+2. `$DEEPEMOTION_YUNET` (a path);
+3. the user cache: `$XDG_CACHE_HOME/deepemotion/` (default `~/.cache/deepemotion/`);
+4. else it is downloaded from OpenCV Zoo (`$DEEPEMOTION_YUNET_URL` overrides the address) into the
    cache: streamed to a temporary file in the cache folder, checked against the known size and
    SHA-256, then renamed into place -- a partial or corrupt download never lands in the cache.
 
-A failed download is remembered for :data:`RETRY_AFTER_S` seconds in the process: further ``Recognizer()`` calls
+A failed download is remembered for `RETRY_AFTER_S` seconds in the process: further `Recognizer()` calls
 offline fail at once with the same message instead of waiting for the network again.
 
-Robots that are offline in the field prefetch it once: ``fer-predict --prefetch`` (or
-``python -m deepemotion.runtime.download``), or copy the file and set ``$DEEPEMOTION_YUNET``.
+Robots that are offline in the field prefetch it once: `fer-predict --prefetch` (or
+`python -m deepemotion.runtime.download`), or copy the file and set `$DEEPEMOTION_YUNET`.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class ModelUnavailable(FileNotFoundError):
 
 class DownloadFailed(ModelUnavailable):
     """The download itself failed (no network, a server that does not answer or sends a wrong file, a cache that
-    cannot be written): a runtime failure, exit 1 in the tools (``exit_code``), where a missing path is exit 2."""
+    cannot be written): a runtime failure, exit 1 in the tools (`exit_code`), where a missing path is exit 2."""
 
     exit_code = 1
 
@@ -87,7 +87,7 @@ def _remove_stale_parts(folder: Path, name: str) -> None:
 
 
 def _fetch(url: str, out: Any, size: int, timeout: float, deadline: float, show: bool, name: str) -> str:
-    """Stream ``url`` into the open file ``out``; returns the SHA-256 of what was written."""
+    """Stream `url` into the open file `out`; returns the SHA-256 of what was written."""
     import urllib.request
 
     from tqdm.auto import tqdm
@@ -116,7 +116,7 @@ def _fetch(url: str, out: Any, size: int, timeout: float, deadline: float, show:
 
 def download(url: str, dest: Path, size: int = YUNET_SIZE, sha256: str = YUNET_SHA256,
              timeout: float = TIMEOUT_S, progress: bool | None = None, deadline_s: float = DEADLINE_S) -> Path:
-    """Download ``url`` to ``dest`` atomically, verified by size and SHA-256, within ``deadline_s`` seconds in all;
+    """Download `url` to `dest` atomically, verified by size and SHA-256, within `deadline_s` seconds in all;
     raise ModelUnavailable on any failure (no network, a cache folder that cannot be written, a slow or wrong
     server) -- never leave a partial file behind."""
     import urllib.error
@@ -172,8 +172,8 @@ def yunet_model_path(path: str | os.PathLike[str] | None = None, allow_download:
 
 
 def _download_once(url: str, cached: Path, lead: str, hint: str) -> Path:
-    """``download(url, cached)``, or DownloadFailed (``lead`` + the reason + ``hint``) -- at once, with the same
-    message, when it failed in this process less than :data:`RETRY_AFTER_S` ago."""
+    """`download(url, cached)`, or DownloadFailed (`lead` + the reason + `hint`) -- at once, with the same
+    message, when it failed in this process less than `RETRY_AFTER_S` ago."""
     key = (url, str(cached))
     failed = _FAILED.get(key)
     if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_S:
@@ -189,7 +189,7 @@ def _download_once(url: str, cached: Path, lead: str, hint: str) -> Path:
 
 
 def prefetch() -> Path:
-    """The YuNet model file, downloaded into the cache now unless it is there (or ``$DEEPEMOTION_YUNET`` names it):
+    """The YuNet model file, downloaded into the cache now unless it is there (or `$DEEPEMOTION_YUNET` names it):
     for a machine that will be offline. DownloadFailed says what to check."""
     try:
         return yunet_model_path(allow_download=False)

@@ -18,7 +18,7 @@ _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int],
           plate: tuple[int, int, int] = _PLATE) -> None:
-    """Text with its baseline at org, on a filled plate of ``plate`` colour."""
+    """Text with its baseline at org, on a filled plate of `plate` colour."""
     import cv2
 
     thick = 1 if scale < 0.8 else 2
@@ -29,7 +29,7 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour
 
 
 def annotate(frame: np.ndarray, faces: Iterable[Any]) -> np.ndarray:
-    """A BGR copy of ``frame`` with each face drawn."""
+    """A BGR copy of `frame` with each face drawn."""
     import cv2
 
     out = frame.copy() if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)

@@ -1,5 +1,5 @@
 """Detection and framing: where the faces of a frame are, and how each is cropped for the network (the detector,
-its declared crop calibration and the aligner together). ``Recognizer`` holds one."""
+its declared crop calibration and the aligner together). `Recognizer` holds one."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -15,8 +15,8 @@ from .inputs import check_boxes, check_image, normalise_faces
 
 
 class FaceFinder:
-    """``detector`` (or None: boxes must be given) and ``aligner``. Each detector's boxes are framed with its own
-    calibration (``box_in_crop``); boxes given by the caller with ``GIVEN_BOXES_FRAMING``'s."""
+    """`detector` (or None: boxes must be given) and `aligner`. Each detector's boxes are framed with its own
+    calibration (`box_in_crop`); boxes given by the caller with `GIVEN_BOXES_FRAMING`'s."""
 
     def __init__(self, detector: Any, aligner: Aligner) -> None:
         self.detector = detector
@@ -38,18 +38,18 @@ class FaceFinder:
         return checked_detections(self.detector.detect(frame), frame.shape, f"detector {self.name}")
 
     def find(self, frame: np.ndarray, boxes: Any = None) -> tuple[Detections, tuple[float, ...]]:
-        """(the faces, how their boxes frame a face): detected, or the caller's ``boxes`` checked."""
+        """(the faces, how their boxes frame a face): detected, or the caller's `boxes` checked."""
         if boxes is None:
             return self.detect(frame), self.box_in_crop  # type: ignore[return-value]
         return Detections(check_boxes(boxes, frame.shape)), self.given_box_in_crop
 
     def crops(self, frame: np.ndarray, det: Detections, framing: Any = None) -> np.ndarray:
-        """(N, 1, 48, 48) network input of ``det``'s faces, framed like the training crops (``framing``: a box
+        """(N, 1, 48, 48) network input of `det`'s faces, framed like the training crops (`framing`: a box
         calibration, by default the detector's)."""
         return self.aligner.crop(frame, det, self.box_in_crop if framing is None else framing)
 
     def whole_crops(self, crops: Any, max_batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(boxes, network input) per chunk of already-cropped faces (``predict_faces``), each crop taken whole."""
+        """(boxes, network input) per chunk of already-cropped faces (`predict_faces`), each crop taken whole."""
         from .inputs import split_crops
 
         if isinstance(crops, np.ndarray) and crops.dtype == np.uint8 and crops.ndim == 3 \

@@ -2,9 +2,9 @@
 
 A few bytes can declare a huge image: a 296 KB GIF, a 1 MB TIFF or a JPEG whose size header sits behind a megabyte of
 comment segments can each declare 20000 x 20000 pixels, which OpenCV decodes into gigabytes. So an image is decoded
-only when its format is one whose header we read first (:data:`FORMATS`: every format this OpenCV decodes, less
+only when its format is one whose header we read first (`FORMATS`: every format this OpenCV decodes, less
 OpenEXR, which OpenCV leaves off by default, and BigTIFF) and the size it declares is allowed: at most
-:data:`MAX_IMAGE_PIXELS`, and at most :data:`FLOOR_PIXELS` plus :data:`PIXELS_PER_BYTE` per byte of input -- the memory
+`MAX_IMAGE_PIXELS`, and at most `FLOOR_PIXELS` plus `PIXELS_PER_BYTE` per byte of input -- the memory
 a decode may take grows with what was sent, not with what the header claims. Imports nothing of the package.
 """
 from __future__ import annotations
@@ -225,7 +225,7 @@ FORMATS: dict[str, tuple[Callable[[bytes], bool], Callable[[bytes], tuple[int, i
 
 def image_header_size(data: bytes) -> tuple[str, int, int] | None:
     """(format, width, height) an encoded image declares, read without decoding it; None when the data is none of
-    :data:`FORMATS` or its header cannot be read."""
+    `FORMATS` or its header cannot be read."""
     for name, (sniff, size) in FORMATS.items():
         if sniff(data):
             wh = size(data)
@@ -234,13 +234,13 @@ def image_header_size(data: bytes) -> tuple[str, int, int] | None:
 
 
 def allowed_pixels(n_bytes: int) -> int:
-    """The most pixels an image of ``n_bytes`` encoded bytes may declare."""
+    """The most pixels an image of `n_bytes` encoded bytes may declare."""
     return min(MAX_IMAGE_PIXELS, FLOOR_PIXELS + PIXELS_PER_BYTE * n_bytes)
 
 
 def check_encoded_image(data: bytes, name: str) -> tuple[str, int, int]:
-    """(format, width, height) of an encoded image that may be decoded, or ValueError naming ``name``: too many bytes,
-    a format whose size cannot be read first, or a declared size above :func:`allowed_pixels`."""
+    """(format, width, height) of an encoded image that may be decoded, or ValueError naming `name`: too many bytes,
+    a format whose size cannot be read first, or a declared size above `allowed_pixels`."""
     if len(data) == 0:
         raise ValueError(f"{name}: is empty, not an image")
     if len(data) > MAX_IMAGE_BYTES:
@@ -262,8 +262,8 @@ def check_encoded_image(data: bytes, name: str) -> tuple[str, int, int]:
 
 
 def decode_image(data: Any, name: str, gray: bool = False) -> np.ndarray:
-    """Decode an encoded image (bytes or a uint8 array) into BGR, or gray, after :func:`check_encoded_image`;
-    OpenCV's own log lines about damaged files are kept quiet. ValueError naming ``name`` when it is refused or
+    """Decode an encoded image (bytes or a uint8 array) into BGR, or gray, after `check_encoded_image`;
+    OpenCV's own log lines about damaged files are kept quiet. ValueError naming `name` when it is refused or
     cannot be decoded."""
     import cv2
 

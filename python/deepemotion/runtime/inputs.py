@@ -49,7 +49,7 @@ def check_image(img: Any, what: str = "frame") -> np.ndarray:
 
 
 def check_boxes(boxes: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, 4) int32 boxes x, y, w, h, each inside a frame of ``shape`` with w, h >= 1."""
+    """(N, 4) int32 boxes x, y, w, h, each inside a frame of `shape` with w, h >= 1."""
     if isinstance(boxes, (str, bytes, dict, set)) or boxes is None:
         raise TypeError(f"boxes must be an (N, 4) array of numbers (x, y, w, h), got {type(boxes).__name__}")
     try:
@@ -79,7 +79,7 @@ def check_boxes(boxes: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def split_crops(crops: Any) -> list[np.ndarray] | np.ndarray:
-    """What ``predict_faces`` was given, as a uniform batch (N, H, W[, 3]) array or a list of images.
+    """What `predict_faces` was given, as a uniform batch (N, H, W[, 3]) array or a list of images.
 
     A 2-D array, or a 3-D array whose last axis has at most 4 entries, is one image (HxW, or HxWxC: C = 1
     and 3 are taken, 2 and 4 refused by check_image; no face is 4 pixels wide); another 3-D array is N gray
@@ -98,8 +98,8 @@ def split_crops(crops: Any) -> list[np.ndarray] | np.ndarray:
 
 def normalise_faces(faces: np.ndarray) -> np.ndarray:
     """(N, 1, H, W) float32 network input of uint8 gray faces (N, H, W) taken as they are: (v / 255 - MEAN) / STD,
-    the same float32 operations as training's ``to_input``, so a 48x48 crop reaches the network exactly as the
-    training faces did (``predict_faces``' path for 48x48 gray crops: there is nothing to resample)."""
+    the same float32 operations as training's `to_input`, so a 48x48 crop reaches the network exactly as the
+    training faces did (`predict_faces`' path for 48x48 gray crops: there is nothing to resample)."""
     x = faces.astype(np.float32)
     x /= np.float32(255.0)
     x -= np.float32(MEAN)
@@ -108,7 +108,7 @@ def normalise_faces(faces: np.ndarray) -> np.ndarray:
 
 
 def to_uint8(batch: np.ndarray) -> np.ndarray:
-    """(N, 1, H, W) normalised network input -> (N, H, W) uint8 faces: the inverse of :func:`normalise_faces`
+    """(N, 1, H, W) normalised network input -> (N, H, W) uint8 faces: the inverse of `normalise_faces`
     (rounded), for crops to save or to send over the wire."""
     return np.clip(np.rint((batch[:, 0] * STD + MEAN) * 255.0), 0, 255).astype(np.uint8)
 

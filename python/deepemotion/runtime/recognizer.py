@@ -5,10 +5,10 @@
     for face in rec.predict(frame):     # frame: HxWx3 uint8 BGR (OpenCV order) or HxW gray
         print(face.box, face.label, face.score)
 
-A thin composition of the stages, each in its own module: input checks (``inputs.py``), detection + framing
-(``finder.py``: a detector from ``detect/``, its crop calibration and the aligner, one C++ crop call for all faces of
-a frame), classification (``classify.py``: a backend from ``backends/``, ``max_batch`` faces per call), tracking +
-smoothing (``tracking.py``), the threaded video loop (``stream.py``).
+A thin composition of the stages, each in its own module: input checks (`inputs.py`), detection + framing
+(`finder.py`: a detector from `detect/`, its crop calibration and the aligner, one C++ crop call for all faces of
+a frame), classification (`classify.py`: a backend from `backends/`, `max_batch` faces per call), tracking +
+smoothing (`tracking.py`), the threaded video loop (`stream.py`).
 """
 from __future__ import annotations
 
@@ -69,24 +69,24 @@ class Recognizer:
     Args:
         model: None or "default" for the bundled default model, "tiny" for the bundled tiny model, or a
             path (.onnx; a .pt checkpoint with backend="torch"; a TensorRT .engine with backend="tensorrt").
-        backend: "auto" or a name from ``deepemotion.BACKENDS``, or a Backend object. "auto" picks by what each
+        backend: "auto" or a name from `deepemotion.BACKENDS`, or a Backend object. "auto" picks by what each
             backend declares: ONNX Runtime's CUDA provider where onnxruntime-gpu and a GPU are present, else the
             CPU graph the bundled model recommends (its calibrated INT8 graph when it met the accuracy bar and was
             faster, else FP32).
         detector: "auto" (YuNet if its model file is available, else Haar with one warning), a name from
-            ``deepemotion.DETECTORS``, None (then pass boxes= to predict), or an object with ``detect(frame)`` that
-            declares ``box_in_crop`` (how its boxes frame a face: see ``deepemotion.runtime.detect``).
+            `deepemotion.DETECTORS`, None (then pass boxes= to predict), or an object with `detect(frame)` that
+            declares `box_in_crop` (how its boxes frame a face: see `deepemotion.runtime.detect`).
         detector_model: path of the YuNet ONNX file (default: $DEEPEMOTION_YUNET, the cache, or a download).
         min_face: smallest face side in pixels for the built-in detectors.
         smoothing: 0..1, exponential moving average of each tracked face's probabilities across calls. For video.
         align: how a detected face is framed for the network: "roll" (the box, turned upright when the landmarks
             show a head roll beyond 15 degrees), "box", or "landmarks" (a similarity transform from YuNet's five
-            points); see ``deepemotion.runtime.align``. True/False mean "landmarks"/"box".
+            points); see `deepemotion.runtime.align`. True/False mean "landmarks"/"box".
         supersample: sub-samples per axis when a crop shrinks a large face ("auto": per face, about its size / 48).
         device: None, "cpu" or "cuda" for backends that have both ("cpu" also keeps "auto" on the CPU).
         max_batch: faces per backend call (larger batches are cut into chunks; an engine's profile may lower it).
-        **backend_options: passed to the backend (e.g. ``threads=``, ``spinning=`` for ONNX Runtime; ``url=``,
-            ``timeout=`` for Triton).
+        **backend_options: passed to the backend (e.g. `threads=`, `spinning=` for ONNX Runtime; `url=`,
+            `timeout=` for Triton).
 
     Thread safety: one Recognizer may be shared by threads; every stage is thread-safe (detectors and the tracker
     hold locks, backends are re-entrant or lock; the contract tests check 8 threads). With smoothing on, calls
@@ -133,7 +133,7 @@ class Recognizer:
 
     @property
     def framing(self) -> str:
-        """How detected faces are framed: "roll", "box" or "landmarks" (``align=``)."""
+        """How detected faces are framed: "roll", "box" or "landmarks" (`align=`)."""
         return self.aligner.framing
 
     def model_info(self) -> dict[str, Any] | None:
@@ -144,7 +144,7 @@ class Recognizer:
 
     # -- frames ---------------------------------------------------------------------------------
     def predict(self, frame: np.ndarray, boxes: Any = None) -> list[Face]:
-        """Faces in a frame with their emotions. ``boxes``: (N, 4) x, y, w, h to skip detection."""
+        """Faces in a frame with their emotions. `boxes`: (N, 4) x, y, w, h to skip detection."""
         frame = check_image(frame)
         det, framing = self.finder.find(frame, boxes)
         probs = self.probs(frame, det, framing)
@@ -154,14 +154,14 @@ class Recognizer:
         return make_faces(det.boxes, probs, track_ids, det.landmarks)
 
     def track(self, frame: np.ndarray, boxes: Any = None) -> list[Face]:
-        """Like :meth:`predict`, for consecutive video frames: every face gets a track id that stays the
-        same across frames, and its probabilities are smoothed when ``smoothing`` > 0."""
+        """Like `predict`, for consecutive video frames: every face gets a track id that stays the
+        same across frames, and its probabilities are smoothed when `smoothing` > 0."""
         frame = check_image(frame)
         det, framing = self.finder.find(frame, boxes)
         return self.classify_detections(frame, det, framing)
 
     def detect(self, frame: np.ndarray) -> Detections:
-        """The detector's faces in a frame, as :class:`Detections` (checked)."""
+        """The detector's faces in a frame, as `Detections` (checked)."""
         return self.finder.detect(check_image(frame))
 
     def crops(self, frame: np.ndarray, det: Detections) -> np.ndarray:
@@ -170,8 +170,8 @@ class Recognizer:
 
     def probs(self, frame: np.ndarray, det: Detections, framing: Any = None, backend: Backend | None = None
               ) -> np.ndarray:
-        """(N, 7) probabilities of the faces ``det`` in a checked frame: cropped and classified ``max_batch`` at a
-        time (``framing``: a box calibration, by default the detector's; ``backend``: another of the same model)."""
+        """(N, 7) probabilities of the faces `det` in a checked frame: cropped and classified `max_batch` at a
+        time (`framing`: a box calibration, by default the detector's; `backend`: another of the same model)."""
         if len(det) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         parts = [self.classifier(self.finder.crops(frame, det.take(s), framing), backend)
@@ -180,15 +180,15 @@ class Recognizer:
 
     def classify_detections(self, frame: np.ndarray, det: Detections, framing: Any = None,
                             backend: Backend | None = None) -> list[Face]:
-        """Crop + classify + track ``det``'s faces in a checked frame: the last stage of a video frame (the stream
-        runs it with its pipeline twin as ``backend``)."""
+        """Crop + classify + track `det`'s faces in a checked frame: the last stage of a video frame (the stream
+        runs it with its pipeline twin as `backend`)."""
         probs = self.probs(frame, det, framing, backend)
         track_ids, probs = self.tracker.update(det.boxes, probs)
         return make_faces(det.boxes, probs, track_ids, det.landmarks)
 
     # -- faces ----------------------------------------------------------------------------------
     def predict_faces(self, crops: Any) -> list[Face]:
-        """Emotions of already-cropped faces, each resized to 48x48. ``crops``: a list of images
+        """Emotions of already-cropped faces, each resized to 48x48. `crops`: a list of images
         (any sizes, gray or BGR), one image (HxW or HxWx3), or a batch array N x H x W (gray) or
         N x H x W x 3 (BGR). Each Face's box is its whole crop."""
         boxes, probs = [], []
@@ -208,8 +208,8 @@ class Recognizer:
     # -- video ----------------------------------------------------------------------------------
     def stream(self, source: Any, **kw: Any) -> Iterator[Any]:
         """Per-frame results of a camera index, video file or iterable of frames, with capture, detection
-        and classification overlapped in threads (see :mod:`deepemotion.runtime.stream`). The tracks start
-        afresh (as after :meth:`reset`)."""
+        and classification overlapped in threads (see `deepemotion.runtime.stream`). The tracks start
+        afresh (as after `reset`)."""
         from .stream import stream
 
         return stream(self, source, **kw)
@@ -221,12 +221,12 @@ class Recognizer:
 
 def predict_probs(model: Any, images: Any, backend: Any = "auto") -> tuple[np.ndarray, str]:
     """(probabilities (N, 7), the backend's name) of faces (an (N, H, W) uint8 array or a list of crops) as
-    ``Recognizer.predict_faces`` returns them."""
+    `Recognizer.predict_faces` returns them."""
     rec = Recognizer(model=model, backend=backend, detector=None)
     return faces_probs(rec, images), rec.backend.name
 
 
 def faces_probs(rec: Recognizer, images: Any) -> np.ndarray:
-    """(N, 7) probabilities of faces (an (N, H, W) uint8 array or a list of crops) through ``rec.predict_faces``."""
+    """(N, 7) probabilities of faces (an (N, H, W) uint8 array or a list of crops) through `rec.predict_faces`."""
     faces = rec.predict_faces(images)
     return np.stack([f.probs for f in faces]) if faces else np.zeros((0, NUM_CLASSES), np.float32)

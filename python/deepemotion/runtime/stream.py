@@ -5,15 +5,15 @@ in frame order.
     for r in Recognizer().stream("clip.mp4"):
         print(r.index, [f.label for f in r.faces])
 
-- Memory is bounded: each queue holds at most ``queue_size`` frames; a slow consumer slows capture.
-- Order is kept: capture is one thread; detection is one thread, or ``detect_workers`` threads whose results are
+- Memory is bounded: each queue holds at most `queue_size` frames; a slow consumer slows capture.
+- Order is kept: capture is one thread; detection is one thread, or `detect_workers` threads whose results are
   put back in frame order; classification and tracking run in the consumer's thread, in frame order.
-- Shutdown is prompt: leaving the loop (``break``, an exception, Ctrl-C) stops the workers and waits at most half
+- Shutdown is prompt: leaving the loop (`break`, an exception, Ctrl-C) stops the workers and waits at most half
   a second for them (a camera read ends within a frame); an error in a worker (a camera that fails, a backend
   error) is re-raised in the consumer. A caller's own iterator of frames that blocks can only be left between two
   of its items: its thread (a daemon) ends when the iterator yields the next one.
 - Each stream starts with fresh tracks (ids from 0, no smoothing carried over from an earlier video).
-- ``pipelined=False`` runs the same stages one after another in the caller's thread (the baseline).
+- `pipelined=False` runs the same stages one after another in the caller's thread (the baseline).
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def open_capture(source: int | str | os.PathLike[str]) -> Any:
 
 
 def _frames(source: Any, max_frames: int | None) -> Iterator[np.ndarray]:
-    """Frames of a camera index, a video file or an iterable, at most ``max_frames`` (never one item more is
+    """Frames of a camera index, a video file or an iterable, at most `max_frames` (never one item more is
     taken from the caller's iterator)."""
     if isinstance(source, np.ndarray):
         raise TypeError("stream() takes a camera index, a video path or an iterable of frames; for one frame "
@@ -193,7 +193,7 @@ class _Pipeline:
 
 def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: int = 4,
            pipelined: bool = True, detect_workers: int = 1) -> Iterator[FrameResult]:
-    """Results of ``rec`` on every frame of ``source`` (see the module docstring). ``detect_workers`` > 1 runs
+    """Results of `rec` on every frame of `source` (see the module docstring). `detect_workers` > 1 runs
     detection on that many frames at once (detection is the slowest stage); results are put back in order."""
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
         raise ValueError(f"max_frames must be an int >= 1, got {max_frames!r}")

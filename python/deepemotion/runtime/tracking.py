@@ -1,10 +1,10 @@
 """Tracking faces across video frames: stable track ids, and smoothing of each track's probabilities.
 
-A face in the new frame continues the track whose last box it overlaps most (IoU >= ``min_iou``),
+A face in the new frame continues the track whose last box it overlaps most (IoU >= `min_iou`),
 matched greedily from the best overlap down, each track and face used once. The IoU matrix is
 computed with numpy in row blocks (memory stays bounded for thousands of boxes) and only the pairs
 above the threshold enter the greedy pass, so a frame of n faces costs O(n * m) vector work, not
-a Python loop over all pairs. Unmatched faces start new tracks; a track not seen for ``max_age``
+a Python loop over all pairs. Unmatched faces start new tracks; a track not seen for `max_age`
 frames is dropped.
 """
 from __future__ import annotations
@@ -63,9 +63,9 @@ def greedy_match(n_new: int, n_old: int, i: np.ndarray, j: np.ndarray, v: np.nda
 
 
 class Tracker:
-    """Track ids and exponential smoothing of probabilities (``smoothing`` = weight of the past, 0..1).
+    """Track ids and exponential smoothing of probabilities (`smoothing` = weight of the past, 0..1).
 
-    Thread-safe: ``update`` holds a lock. One tracker follows one video stream.
+    Thread-safe: `update` holds a lock. One tracker follows one video stream.
     """
 
     def __init__(self, smoothing: float = 0.0, min_iou: float = 0.3, max_age: int = 5) -> None:

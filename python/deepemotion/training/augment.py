@@ -3,15 +3,15 @@
 One batch of faces is turned into network input by: a random affine transform per face (flip,
 rotation, scale, shear, translation folded into one theta, applied by a single affine_grid +
 grid_sample call), brightness and contrast, random erasing of a rectangle per face, and optionally mixup or
-cutmix, which mix pairs of faces and return soft targets. Then, with ``degrade`` > 0, the camera a robot sees
-faces through (:func:`degrade`): optical or motion blur, a face seen at 12-40 pixels (down-sampled, then
+cutmix, which mix pairs of faces and return soft targets. Then, with `degrade` > 0, the camera a robot sees
+faces through (`degrade`): optical or motion blur, a face seen at 12-40 pixels (down-sampled, then
 up-sampled to 48 as the runtime's crop does), sensor noise and JPEG compression. The trainer's teacher sees the
 face before the camera (the clean view), the student after it.
 
-Every function works where its generator ``gen`` lives: with a CUDA generator the faces, every per-face draw and
+Every function works where its generator `gen` lives: with a CUDA generator the faces, every per-face draw and
 the work stay on the GPU. Choices made once per batch (whether to mix, the low-res size, the resize modes) come
-from ``choice``, a CPU generator (``gen`` itself when None): reading them needs no wait for the GPU. The camera
-chain has two equal forms (:func:`degrade`): ``dense`` runs each step on every face and keeps it where drawn (no
+from `choice`, a CPU generator (`gen` itself when None): reading them needs no wait for the GPU. The camera
+chain has two equal forms (`degrade`): `dense` runs each step on every face and keeps it where drawn (no
 host sync, a few large kernels: the GPU's form), the other on the chosen faces only (less work: the CPU's form).
 """
 from __future__ import annotations
@@ -53,13 +53,13 @@ def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor
 
 
 def _choose(choice: torch.Generator | None, gen: torch.Generator) -> float:
-    """One uniform number of [0, 1), a per-batch choice: from ``choice`` (a CPU generator), else from ``gen``."""
+    """One uniform number of [0, 1), a per-batch choice: from `choice` (a CPU generator), else from `gen`."""
     g = choice if choice is not None else gen
     return float(torch.rand(1, generator=g, device=g.device))
 
 
 def _choose_int(k: int, choice: torch.Generator | None, gen: torch.Generator) -> int:
-    """One of 0..k-1, a per-batch choice (as :func:`_choose`)."""
+    """One of 0..k-1, a per-batch choice (as `_choose`)."""
     g = choice if choice is not None else gen
     return int(torch.randint(k, (1,), generator=g, device=g.device))
 
@@ -100,7 +100,7 @@ def _box_mask(y0: torch.Tensor, y1: torch.Tensor, x0: torch.Tensor, x1: torch.Te
 
 
 def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Replace one random rectangle of each face (with probability ``erase_p``) by noise."""
+    """Replace one random rectangle of each face (with probability `erase_p`) by noise."""
     n, _, h, w = x.shape
     if cfg.erase_p <= 0 or n == 0:
         return x
@@ -113,7 +113,7 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
 
 def mix(x: torch.Tensor, y: torch.Tensor, num_classes: int, cfg: AugmentConfig, gen: torch.Generator,
         label_smoothing: float = 0.0, choice: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup or cutmix (one of them, chosen per batch with ``choice``) with soft targets (N, C)."""
+    """Mixup or cutmix (one of them, chosen per batch with `choice`) with soft targets (N, C)."""
     n = x.shape[0]
     target = F.one_hot(y, num_classes).float()
     if label_smoothing > 0:
@@ -150,7 +150,7 @@ def photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> to
 
 
 def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """uint8 faces (N, 48, 48) -> augmented normalised input (N, 1, 48, 48), on ``gen``'s device."""
+    """uint8 faces (N, 48, 48) -> augmented normalised input (N, 1, 48, 48), on `gen`'s device."""
     x = to_input(images)
     theta = affine_theta(x.shape[0], cfg, gen)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -173,7 +173,7 @@ _JPEG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14
 
 @functools.lru_cache(maxsize=32)
 def _block_dct(n: int, device: torch.device = torch.device("cpu")) -> torch.Tensor:
-    """(n, n) matrix of the 8x8 block DCT-II (orthonormal) along one axis of length ``n`` (a multiple of 8)."""
+    """(n, n) matrix of the 8x8 block DCT-II (orthonormal) along one axis of length `n` (a multiple of 8)."""
     k = torch.arange(8, dtype=torch.float64).view(-1, 1)
     i = torch.arange(8, dtype=torch.float64).view(1, -1)
     d = torch.cos(math.pi * (2 * i + 1) * k / 16) * math.sqrt(2.0 / 8)
@@ -190,7 +190,7 @@ def jpeg_quant_tables(quality: torch.Tensor) -> torch.Tensor:
 
 
 def jpeg(v: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-    """Gray JPEG round trip of intensities ``v`` (N, 1, H, W) in [0, 1] at per-face ``quality``: 8x8 block DCT of
+    """Gray JPEG round trip of intensities `v` (N, 1, H, W) in [0, 1] at per-face `quality`: 8x8 block DCT of
     the level-shifted 0..255 values, quantised with the standard table and rounded, then decoded (edges replicated
     to whole blocks, as encoders pad). The entropy coding JPEG adds is lossless, so this is the whole loss. The
     block DCT of a whole face is two matrix products with block-diagonal DCT matrices."""
@@ -208,7 +208,7 @@ def jpeg(v: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=128)
 def _resize_matrix(src: int, dst: int, mode: str, device: torch.device = torch.device("cpu")) -> torch.Tensor:
-    """(dst, src) matrix that resizes one axis: "area" (OpenCV's INTER_AREA), or as ``F.interpolate`` does with
+    """(dst, src) matrix that resizes one axis: "area" (OpenCV's INTER_AREA), or as `F.interpolate` does with
     "bilinear-aa" (antialiased), "bilinear", "bicubic" (align_corners=False). These resizes are separable, so a
     face is resized by two matrix products, much faster than F.interpolate on a CPU for many small faces."""
     if mode == "area":  # exact fractional pixel coverage, as OpenCV's INTER_AREA (F.interpolate's rounds windows)
@@ -226,20 +226,20 @@ def _resize_matrix(src: int, dst: int, mode: str, device: torch.device = torch.d
 
 
 def resize(v: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """Faces (N, 1, H, W) resized to ``size`` x ``size`` by ``mode`` (see :func:`_resize_matrix`)."""
+    """Faces (N, 1, H, W) resized to `size` x `size` by `mode` (see `_resize_matrix`)."""
     mh, mw = _resize_matrix(v.shape[-2], size, mode, v.device), _resize_matrix(v.shape[-1], size, mode, v.device)
     return mh @ v @ mw.T
 
 
 def gaussian_kernels(sigma: torch.Tensor, size: int = 11) -> torch.Tensor:
-    """(N, size) normalised 1-D Gaussian kernels of standard deviations ``sigma`` (pixels), centred."""
+    """(N, size) normalised 1-D Gaussian kernels of standard deviations `sigma` (pixels), centred."""
     r = torch.arange(size, dtype=torch.float32, device=sigma.device) - size // 2
     k = torch.exp(-(r.view(1, -1) ** 2) / (2 * sigma.view(-1, 1).clamp_min(1e-3) ** 2))
     return k / k.sum(1, keepdim=True)
 
 
 def motion_kernels(length: torch.Tensor, angle: torch.Tensor, size: int = 11) -> torch.Tensor:
-    """(N, size, size) normalised motion-blur kernels: a line of ``length`` pixels at ``angle`` radians through the
+    """(N, size, size) normalised motion-blur kernels: a line of `length` pixels at `angle` radians through the
     centre, anti-aliased (a camera or head moving during the exposure)."""
     r = torch.arange(size, dtype=torch.float32, device=length.device) - size // 2
     yy, xx = r.view(1, -1, 1), r.view(1, 1, -1)
@@ -251,7 +251,7 @@ def motion_kernels(length: torch.Tensor, angle: torch.Tensor, size: int = 11) ->
 
 
 def filter2d(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Each face of ``v`` (N, 1, H, W) correlated with its own kernel (N, KH, KW), edges replicated. A sum of
+    """Each face of `v` (N, 1, H, W) correlated with its own kernel (N, KH, KW), edges replicated. A sum of
     shifted copies (taps that are zero for every face are skipped): on a CPU several times faster than a grouped
     convolution with one group per face."""
     n, _, h, w = v.shape
@@ -267,7 +267,7 @@ def filter2d(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
 
 
 def filter2d_grouped(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """:func:`filter2d` as one grouped convolution (one group per face): the GPU's form (one kernel launch, no
+    """`filter2d` as one grouped convolution (one group per face): the GPU's form (one kernel launch, no
     host sync); equal up to the order of the sums."""
     n, _, h, w = v.shape
     kh, kw = kernels.shape[-2:]
@@ -277,7 +277,7 @@ def filter2d_grouped(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_blur(v: torch.Tensor, sigma: torch.Tensor, dense: bool = False) -> torch.Tensor:
-    """Each face of ``v`` (N, 1, H, W) blurred by a Gaussian of its own ``sigma``, separably (rows, then columns)."""
+    """Each face of `v` (N, 1, H, W) blurred by a Gaussian of its own `sigma`, separably (rows, then columns)."""
     k = gaussian_kernels(sigma)
     f = filter2d_grouped if dense else filter2d
     return f(f(v, k.unsqueeze(1)), k.unsqueeze(2))
@@ -303,7 +303,7 @@ class ChainDraw:
 
 
 def draw_chain(m: int, gen: torch.Generator, choice: torch.Generator | None = None) -> ChainDraw:
-    """The camera chain's choices for ``m`` faces: per face from ``gen``, per batch from ``choice`` (or ``gen``)."""
+    """The camera chain's choices for `m` faces: per face from `gen`, per batch from `choice` (or `gen`)."""
     def chance(step: str) -> torch.Tensor:
         return _rand(m, gen) < CHAIN_P[step]
 
@@ -368,13 +368,13 @@ def _chain_dense(v: torch.Tensor, d: ChainDraw, gen: torch.Generator) -> torch.T
 
 def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, choice: torch.Generator | None = None,
             dense: bool | None = None) -> torch.Tensor:
-    """The camera chain on normalised faces (N, 1, H, W): each face with probability ``cfg.degrade``, and within it
+    """The camera chain on normalised faces (N, 1, H, W): each face with probability `cfg.degrade`, and within it
     each step with its probability in CHAIN_P: Gaussian (sigma 0.4-2.0) or motion blur (3-11 px), a face of 12-40
     pixels (LOW_RES_PX: area averaging as OpenCV's INTER_AREA, or antialiased bilinear), sensor noise (sigma 2-12
     of 255) and JPEG (quality 15-85) at that size, then up-sampling back to H (bilinear as the runtime's crop, or
-    bicubic). Faces not chosen are returned unchanged. ``dense`` (default: on a GPU) runs each step on every face
+    bicubic). Faces not chosen are returned unchanged. `dense` (default: on a GPU) runs each step on every face
     and keeps it where drawn (no host sync); otherwise only the chosen faces are worked on. Both give the same
-    faces for the same draws (:func:`draw_chain`); the noise fields are drawn in a different order."""
+    faces for the same draws (`draw_chain`); the noise fields are drawn in a different order."""
     n = x.shape[0]
     if cfg.degrade <= 0 or n == 0:
         return x

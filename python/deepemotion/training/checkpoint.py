@@ -1,8 +1,8 @@
 """Checkpoints: a model's weights, its architecture and how it was made, loadable without running code.
 
 Everything in a checkpoint is tensors, numbers, strings, lists and dicts, so it is read with
-``torch.load(weights_only=True)``, which refuses pickled objects: a file that needs more than that
-(a pickle payload, or a foreign checkpoint) is refused with :class:`CheckpointError`, never executed.
+`torch.load(weights_only=True)`, which refuses pickled objects: a file that needs more than that
+(a pickle payload, or a foreign checkpoint) is refused with `CheckpointError`, never executed.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: DeepEmotion, meta: dict
 
 def bundled_checkpoint(name: str | None) -> dict[str, Any]:
     """A bundled model ("default", "tiny") as a checkpoint dict: its float16 weights as float32, its config and
-    metadata (so that ``fer-train --init default`` and ``--teacher default`` start from what users get)."""
+    metadata (so that `fer-train --init default` and `--teacher default` start from what users get)."""
     from ..runtime.assets import bundled_model
 
     b = bundled_model(name)
@@ -48,8 +48,8 @@ def bundled_checkpoint(name: str | None) -> dict[str, Any]:
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The raw checkpoint dict, read safely (``weights_only=True``). A bundled model's name ("default", "tiny")
-    that is not also a file here reads the bundled weights (:func:`bundled_checkpoint`)."""
+    """The raw checkpoint dict, read safely (`weights_only=True`). A bundled model's name ("default", "tiny")
+    that is not also a file here reads the bundled weights (`bundled_checkpoint`)."""
     from ..runtime.assets import is_bundled_name
 
     if isinstance(path, str) and is_bundled_name(path) and not Path(path).exists():
@@ -74,7 +74,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def check_state_matches(config: DeepEmotionConfig, state: dict[str, torch.Tensor], where: str) -> None:
-    """The network ``config`` describes has exactly the tensors of ``state`` (names and shapes) -- checked on
+    """The network `config` describes has exactly the tensors of `state` (names and shapes) -- checked on
     PyTorch's meta device, before any memory is allocated for it (a small file whose config asks for a huge
     network is refused at once)."""
     with torch.device("meta"):
@@ -102,14 +102,14 @@ def model_from_state(config: dict[str, Any], state: dict[str, torch.Tensor], whe
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[DeepEmotion, dict[str, Any]]:
-    """(model in eval mode, checkpoint dict) from a file written by :func:`save_checkpoint`, or a bundled model's
+    """(model in eval mode, checkpoint dict) from a file written by `save_checkpoint`, or a bundled model's
     name."""
     ckpt = read_checkpoint(path)
     return model_from_state(ckpt["config"], ckpt["state_dict"], str(path)), ckpt
 
 
 def load_model(spec: Any = None) -> tuple[DeepEmotion, dict[str, Any]]:
-    """(DeepEmotion in eval mode, metadata with its ``config``) from a bundled model name (None: the default) or
+    """(DeepEmotion in eval mode, metadata with its `config`) from a bundled model name (None: the default) or
     a checkpoint path. What export, the torch backend and the tools load models with."""
     from ..runtime.assets import bundled_model, is_bundled_name
 

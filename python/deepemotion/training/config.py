@@ -12,7 +12,7 @@ from .augment import AugmentConfig
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The recipe. The architecture is ``model``; augmentation is ``augment``."""
+    """The recipe. The architecture is `model`; augmentation is `augment`."""
 
     model: DeepEmotionConfig = field(default_factory=DeepEmotionConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -91,7 +91,7 @@ class TrainConfig:
 def comparable_recipe(train_config: Any) -> Any:
     """A training configuration (a checkpoint's recorded dict, or one given now) as a resumed run must match it:
     read through `TrainConfig` (fields added since the run started take their defaults, which are the old
-    behaviour) and without ``threads`` (the CPU threads are the machine's business)."""
+    behaviour) and without `threads` (the CPU threads are the machine's business)."""
     if not isinstance(train_config, dict):
         return train_config
     try:

@@ -11,7 +11,7 @@ from .checkpoint import load_checkpoint
 
 
 class Teacher:
-    """The averaged logits of one or more trained checkpoints (and, with ``tta``, of each one's view of the
+    """The averaged logits of one or more trained checkpoints (and, with `tta`, of each one's view of the
     mirror image), for knowledge distillation."""
 
     def __init__(self, paths: Sequence[str], device: torch.device, tta: bool = False) -> None:

@@ -1,19 +1,19 @@
-"""The training loop: one :class:`Trainer` owns the model, optimiser, weight average, teacher and RNGs.
+"""The training loop: one `Trainer` owns the model, optimiser, weight average, teacher and RNGs.
 
 Fast on a CPU by construction: faces stay one uint8 tensor and a batch is indexed from it; all
-augmentation is batched tensor work (``augment.py``); the network runs channels-last under bfloat16
+augmentation is batched tensor work (`augment.py`); the network runs channels-last under bfloat16
 autocast where the CPU has native bf16 (AVX512-BF16 / AMX), with float32 master weights; the loop
 never waits on a Python scalar inside a step (loss and accuracy are summed as tensors and read once
-per progress update). ``references/fer2013/experiments/bench_training.py`` measures it against the 0.1 loop.
+per progress update). `references/fer2013/experiments/bench_training.py` measures it against the 0.1 loop.
 
-On a GPU the run is *resident* (``resident=None`` means: on CUDA): the faces and labels live on the device, the
+On a GPU the run is *resident* (`resident=None` means: on CUDA): the faces and labels live on the device, the
 augmentation and the camera chain run there from a device generator (per-batch choices from a CPU one), the
 chain takes its dense form, and nothing in a step waits for the device -- the host only queues work, and the
 loss and accuracy are read once an epoch. On the CPU the same resident path gives the same results as the
 host path (tests/test_train.py), except that the camera chain then also takes its dense form.
 
-Run folder (``out_dir``): ``best.pt`` (the weights selected on validation), ``last.pt`` (resumable:
-model, weight average, optimiser, all RNG states, history), ``metrics.json`` / ``metrics.csv``.
+Run folder (`out_dir`): `best.pt` (the weights selected on validation), `last.pt` (resumable:
+model, weight average, optimiser, all RNG states, history), `metrics.json` / `metrics.csv`.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def bf16_native() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device`` (None: float32)."""
+    """The autocast dtype for `precision` on `device` (None: float32)."""
     if precision == "fp32":
         return None
     if device.type == "cuda":
@@ -86,7 +86,7 @@ class TrainResult:
 
 
 class EpochPlan:
-    """How many epochs of a fresh run fit into ``budget`` seconds. The first epoch carries the warm-up (cuDNN's
+    """How many epochs of a fresh run fit into `budget` seconds. The first epoch carries the warm-up (cuDNN's
     algorithm search, the allocator, lazy initialisation: 20-40% of an epoch on a GPU), so with three or more epochs
     the plan is made after the second, from the time between the ends of the first two (the second epoch, its
     validation and the first's checkpoints); the warm-up of the learning rate does not depend on the total, so
@@ -100,7 +100,7 @@ class EpochPlan:
         self.ends: list[float] = []
 
     def after_epoch(self, epoch: int) -> tuple[int, bool]:
-        """(the run's epochs, whether to stop now) after ``epoch`` (1-based) ended."""
+        """(the run's epochs, whether to stop now) after `epoch` (1-based) ended."""
         now = self.clock()
         self.ends.append(now)
         per = now - (self.ends[-2] if len(self.ends) > 1 else self.start)
@@ -144,7 +144,7 @@ def keep_freed_memory() -> None:
 
 
 class Trainer:
-    """Trains ``cfg.model`` on ``train_set``; keeps the best epoch on ``val_set`` (the last if None)."""
+    """Trains `cfg.model` on `train_set`; keeps the best epoch on `val_set` (the last if None)."""
 
     def __init__(self, cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir: str | os.PathLike[str],
                  *, device: str = "cpu", meta: dict[str, Any] | None = None, resident: bool | None = None) -> None:
@@ -201,7 +201,7 @@ class Trainer:
         return torch.optim.Adam(groups, lr=cfg.lr, **fused)
 
     def prepare_folder(self, resume: bool, overwrite: bool) -> None:
-        """Refuse to overwrite a run folder unless told; load ``last.pt`` when resuming."""
+        """Refuse to overwrite a run folder unless told; load `last.pt` when resuming."""
         last = self.out / "last.pt"
         if resume:
             if last.exists():
@@ -256,7 +256,7 @@ class Trainer:
         return torch.from_numpy(order).view(self.steps, bs).to(self.images.device)
 
     def step(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step on the faces ``idx``; returns (loss, correct) as tensors (no host sync)."""
+        """One optimiser step on the faces `idx`; returns (loss, correct) as tensors (no host sync)."""
         cfg = self.cfg
         clean = augment(self.images[idx], cfg.augment, self.gen)
         y = self.labels[idx]
@@ -322,10 +322,10 @@ class Trainer:
     def fit(self, *, progress: bool = True, stop_after: int | None = None,
             on_epoch: Callable[[dict[str, Any]], None] | None = None, time_budget: float | None = None
             ) -> TrainResult:
-        """Train up to ``cfg.epochs`` (this call: at most ``stop_after`` of them). ``time_budget`` (seconds of this
-        call, a fresh run only): see :class:`EpochPlan` -- the schedule is planned to end inside it, and the run
+        """Train up to `cfg.epochs` (this call: at most `stop_after` of them). `time_budget` (seconds of this
+        call, a fresh run only): see `EpochPlan` -- the schedule is planned to end inside it, and the run
         stops early if epochs slow down; the epochs chosen are what the checkpoints record (resume it with
-        ``--epochs`` that many)."""
+        `--epochs` that many)."""
         if time_budget is not None and self.epoch > 0:
             raise ValueError(f"a time budget sets the number of epochs of a fresh run; {self.out} is resumed at epoch "
                              f"{self.epoch}: resume without one (and with --epochs {self.cfg.epochs}, as the run "
@@ -381,8 +381,8 @@ class Trainer:
 def train(cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir: str | os.PathLike[str], *,
           resume: bool = False, overwrite: bool = False, progress: bool = True, meta: dict[str, Any] | None = None,
           stop_after: int | None = None, device: str = "cpu") -> TrainResult:
-    """Train with ``cfg`` into ``out_dir`` (see :class:`Trainer`); ``stop_after`` ends this call after that many
-    epochs (continue later with ``resume=True``)."""
+    """Train with `cfg` into `out_dir` (see `Trainer`); `stop_after` ends this call after that many
+    epochs (continue later with `resume=True`)."""
     trainer = Trainer(cfg, train_set, val_set, out_dir, device=device, meta=meta)
     trainer.prepare_folder(resume, overwrite)
     return trainer.fit(progress=progress, stop_after=stop_after)

@@ -1,6 +1,6 @@
 """Face detectors, one registry: YuNet (the default when its model file is available) and OpenCV's Haar cascade,
-each registered with what it can do (``DETECTORS``, :func:`create_detector`); or any object with ``detect(frame)``
-that declares its framing (``box_in_crop``)."""
+each registered with what it can do (`DETECTORS`, `create_detector`); or any object with `detect(frame)`
+that declares its framing (`box_in_crop`)."""
 from __future__ import annotations
 
 import os
@@ -54,9 +54,9 @@ def _warn_once(message: str) -> None:
 
 def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os.PathLike[str] | None = None
                     ) -> Any:
-    """A detector from ``spec``: "auto" (the registered detectors with an ``auto_rank``, best first: the first that
+    """A detector from `spec`: "auto" (the registered detectors with an `auto_rank`, best first: the first that
     can run here, with a warning when it is not the first, once per process and reason), a registered name, None
-    (no detector), or an object with ``detect(frame)`` and a declared ``box_in_crop`` (checked here)."""
+    (no detector), or an object with `detect(frame)` and a declared `box_in_crop` (checked here)."""
     entries = detector_registry()
     if spec is None:
         return None

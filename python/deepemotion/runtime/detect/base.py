@@ -1,13 +1,13 @@
 """What a face detector is, what it returns, and the registry of the built-in ones.
 
-Any object with ``detect(frame)`` and a declared framing (``box_in_crop``, see :func:`box_in_crop`) plugs in. It
-may return an (N, 4) array of boxes (x, y, w, h) in frame pixels, or a :class:`Detections` with scores and, where
+Any object with `detect(frame)` and a declared framing (`box_in_crop`, see `box_in_crop`) plugs in. It
+may return an (N, 4) array of boxes (x, y, w, h) in frame pixels, or a `Detections` with scores and, where
 the detector finds them, five landmarks per face (right eye, left eye, nose tip, right and left mouth corner, as
 YuNet orders them; "right" is the subject's right, which appears on the image's left). What it returns is checked
-(:func:`checked_detections`), never trusted.
+(`checked_detections`), never trusted.
 
-Built-in detectors register with :func:`register_detector`, declaring what they can do; ``Recognizer``, the
-aligner and every tool read that one table (``DETECTORS``).
+Built-in detectors register with `register_detector`, declaring what they can do; `Recognizer`, the
+aligner and every tool read that one table (`DETECTORS`).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 @runtime_checkable
 class Detector(Protocol):
     def detect(self, frame: np.ndarray) -> Any:
-        """Boxes (N, 4) int32 (x, y, w, h), or a :class:`Detections`, for a uint8 BGR or gray frame."""
+        """Boxes (N, 4) int32 (x, y, w, h), or a `Detections`, for a uint8 BGR or gray frame."""
         ...
 
 
@@ -87,8 +87,8 @@ _DETECTORS: dict[str, DetectorEntry] = {}
 def register_detector(name: str, description: str, *, cls: type, needs: str, landmarks: bool,
                       slowed_by_spinning: bool, auto_rank: int | None = None
                       ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Class/function decorator: make a detector creatable by ``name``. Its crop calibration (where its boxes sit
-    in a FER2013-like crop) must be in ``assets/alignment.json`` under ``box_in_crop[name]`` (measured by
+    """Class/function decorator: make a detector creatable by `name`. Its crop calibration (where its boxes sit
+    in a FER2013-like crop) must be in `assets/alignment.json` under `box_in_crop[name]` (measured by
     scripts/calibrate_alignment.py); registering without one is refused."""
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,7 +108,7 @@ def detector_registry() -> dict[str, DetectorEntry]:
 
 @functools.lru_cache(maxsize=1)
 def calibration() -> dict[str, Any]:
-    """``assets/alignment.json``: the canonical landmarks and each detector's box-to-crop mapping."""
+    """`assets/alignment.json`: the canonical landmarks and each detector's box-to-crop mapping."""
     path = Path(str(resources.files("deepemotion").joinpath("assets", "alignment.json")))
     return json.loads(path.read_text())
 
@@ -136,7 +136,7 @@ def box_in_crop(framing: Any) -> tuple[float, float, float, float]:
 
 
 def detector_framing(detector: Any) -> tuple[float, float, float, float]:
-    """The crop calibration a detector object declares: its ``box_in_crop`` attribute (a registered detector's
+    """The crop calibration a detector object declares: its `box_in_crop` attribute (a registered detector's
     name whose boxes frame faces like its own, or (u0, v0, width, height)). A detector that declares none gets a
     clear error, never another detector's framing by accident."""
     framing = getattr(detector, "box_in_crop", None)
@@ -161,10 +161,10 @@ def _as_array(value: Any, what: str, who: str, dtype: Any) -> np.ndarray | None:
 
 
 def checked_detections(found: Any, shape: tuple[int, ...], who: str = "the detector") -> Detections:
-    """What a detector returned -- a :class:`Detections`, or (N, 4) boxes as any array-like -- checked against a
-    frame of ``shape``: boxes rounded to int32 and clipped to the frame; a box with no area inside it (negative or
+    """What a detector returned -- a `Detections`, or (N, 4) boxes as any array-like -- checked against a
+    frame of `shape`: boxes rounded to int32 and clipped to the frame; a box with no area inside it (negative or
     zero size, or entirely outside), scores or landmarks whose count or shape do not match the boxes, or values
-    that are not finite numbers raise ValueError naming ``who``."""
+    that are not finite numbers raise ValueError naming `who`."""
     det = found if isinstance(found, Detections) else Detections(found)
     boxes = _as_array(det.boxes, "boxes", who, np.float64)
     if boxes.size == 0:

@@ -38,9 +38,9 @@ def find_haar_cascade(name: str = "haarcascade_frontalface_default.xml") -> Path
 
 
 class HaarDetector:
-    """OpenCV Haar cascade (registered as ``"haar"``). ``max_side``: the frame is downscaled so its longer side is
-    at most this many pixels before detection (boxes are mapped back); ``min_face``: smallest face side in frame
-    pixels; ``equalize``: equalise the histogram of the (downscaled) frame first (off by default: on
+    """OpenCV Haar cascade (registered as `"haar"`). `max_side`: the frame is downscaled so its longer side is
+    at most this many pixels before detection (boxes are mapped back); `min_face`: smallest face side in frame
+    pixels; `equalize`: equalise the histogram of the (downscaled) frame first (off by default: on
     frames with large flat areas it stretches the background's noise and loses faces; see
     docs/detectors.md). Safe to share between threads (the cascade is used under a lock)."""
 

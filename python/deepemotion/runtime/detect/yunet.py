@@ -2,22 +2,22 @@
 
 Two engines run the same network:
 
-- ``onnxruntime`` (default) / ``onnxruntime-cuda`` / ``onnxruntime-tensorrt``: the ONNX graph through ONNX
+- `onnxruntime` (default) / `onnxruntime-cuda` / `onnxruntime-tensorrt`: the ONNX graph through ONNX
   Runtime (CPU, its CUDA provider, or its TensorRT provider in FP16 with the engines cached in
-  ``<cache>/deepemotion/tensorrt/``), with the decoding of the three strides and the NMS written here
-  (:func:`decode`, :func:`nms`); on the 2-core test machine about 2.5x faster than OpenCV's DNN module on the same
+  `<cache>/deepemotion/tensorrt/`), with the decoding of the three strides and the NMS written here
+  (`decode`, `nms`); on the 2-core test machine about 2.5x faster than OpenCV's DNN module on the same
   frames, with identical detections (docs/detectors.md), and on a GPU or a Jetson detection stays on the GPU
   (the CUDA and TensorRT providers have not been run by us: no GPU was available);
-- ``opencv``: OpenCV's ``cv2.FaceDetectorYN`` (its own decoding and NMS).
+- `opencv`: OpenCV's `cv2.FaceDetectorYN` (its own decoding and NMS).
 
 For ONNX Runtime the canonical 640x640 file is made shape-generic in memory (its input and output sizes are
 rewritten to symbols), so frames of any size multiple of 32 go through it.
 
-The model file is never bundled: :func:`deepemotion.runtime.download.yunet_model_path` finds it (argument,
-``$DEEPEMOTION_YUNET``, the user cache) or downloads it once, checksum-verified.
+The model file is never bundled: `deepemotion.runtime.download.yunet_model_path` finds it (argument,
+`$DEEPEMOTION_YUNET`, the user cache) or downloads it once, checksum-verified.
 
-Frames are downscaled before detection so that the smallest face wanted (``min_face`` frame pixels) still
-spans ``MIN_DETECTOR_PX`` detector pixels, and the longer side is at most ``max_side``.
+Frames are downscaled before detection so that the smallest face wanted (`min_face` frame pixels) still
+spans `MIN_DETECTOR_PX` detector pixels, and the longer side is at most `max_side`.
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def decode(outputs: dict[str, np.ndarray], width: int, height: int, score_thresh
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int = 5000) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression (highest score first; a box is dropped when its IoU with
-    a kept box exceeds ``iou_threshold``). Each round drops every box the new pick suppresses, with numpy."""
+    a kept box exceeds `iou_threshold`). Each round drops every box the new pick suppresses, with numpy."""
     order = np.argsort(-scores, kind="stable")[:top_k]
     x0, y0 = boxes[:, 0], boxes[:, 1]
     x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
@@ -100,8 +100,8 @@ OUTPUTS = tuple(f"{head}_{s}" for head in ("cls", "obj", "bbox", "kps") for s in
 def shape_generic(model: bytes, where: str = "YuNet model") -> bytes:
     """The YuNet graph with its spatial input sizes and output prior counts made symbolic (its reshapes already
     compute their shapes), so ONNX Runtime accepts any input size multiple of 32. Checks first that the file is
-    YuNet (one N x 3 x H x W input, the twelve head outputs): ValueError naming ``where`` otherwise. Needs no
-    ``onnx`` package (`deepemotion.runtime.onnx_graph.proto`)."""
+    YuNet (one N x 3 x H x W input, the twelve head outputs): ValueError naming `where` otherwise. Needs no
+    `onnx` package (`deepemotion.runtime.onnx_graph.proto`)."""
     from ..onnx_graph.proto import interface, make_dims_symbolic
 
     try:
@@ -123,10 +123,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 class YuNetDetector:
-    """YuNet. ``engine``: ``opencv`` (cv2.FaceDetectorYN), or ``onnxruntime``, ``onnxruntime-cuda``,
-    ``onnxruntime-tensorrt`` (our decoding and NMS). ``min_face``: smallest face side kept, in frame pixels (it
-    also sets the downscale); ``max_side``: the longer side of the detector input at most.
-    ``score_threshold`` 0.6: on the detector benchmark (``fer-bench --detectors``, frame seeds 0 and 1) 0.7
+    """YuNet. `engine`: `opencv` (cv2.FaceDetectorYN), or `onnxruntime`, `onnxruntime-cuda`,
+    `onnxruntime-tensorrt` (our decoding and NMS). `min_face`: smallest face side kept, in frame pixels (it
+    also sets the downscale); `max_side`: the longer side of the detector input at most.
+    `score_threshold` 0.6: on the detector benchmark (`fer-bench --detectors`, frame seeds 0 and 1) 0.7
     found 89.6% / 91.2% of the faces and 0.6 91.0% / 93.2%, with 0.05 -> 0.07 false faces per frame.
     Safe to share between threads."""
 

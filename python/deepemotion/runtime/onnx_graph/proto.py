@@ -1,9 +1,9 @@
-"""An ONNX file's interface -- its inputs, outputs and their shapes -- read and edited without the ``onnx``
-package, which is not a runtime dependency (a user's ``pip install .`` does not bring it).
+"""An ONNX file's interface -- its inputs, outputs and their shapes -- read and edited without the `onnx`
+package, which is not a runtime dependency (a user's `pip install .` does not bring it).
 
-An ONNX file is one protobuf ``ModelProto``. Only the fields on the path to the graph's inputs and outputs are
+An ONNX file is one protobuf `ModelProto`. Only the fields on the path to the graph's inputs and outputs are
 decoded here; every other field is kept as its original bytes, so an edit changes nothing else. The field
-numbers are those of ``onnx/onnx.proto`` (stable since ONNX 1.0):
+numbers are those of `onnx/onnx.proto` (stable since ONNX 1.0):
 
     ModelProto.graph = 7;  GraphProto.input = 11, output = 12, value_info = 13;  ValueInfoProto.name = 1, type = 2;
     TypeProto.tensor_type = 1;  TypeProto.Tensor.elem_type = 1, shape = 2;  TensorShapeProto.dim = 1;
@@ -129,7 +129,7 @@ def interface(model: bytes) -> tuple[list[TensorInfo], list[TensorInfo]]:
 
 
 def _with_dims(value_info: bytes, names: dict[int, str]) -> bytes:
-    """``value_info`` with the dimensions at the given positions replaced by the given symbols."""
+    """`value_info` with the dimensions at the given positions replaced by the given symbols."""
 
     def edit(fields: list[Field], number: int, fn) -> list[Field]:  # type: ignore[no-untyped-def]
         return [(n, w, fn(p) if n == number and w == LEN else p) for n, w, p in fields]
@@ -155,9 +155,9 @@ def _with_dims(value_info: bytes, names: dict[int, str]) -> bytes:
 
 
 def make_dims_symbolic(model: bytes, inputs: dict[int, str], outputs: dict[int, str]) -> bytes:
-    """The model with the first input's dimensions at the positions in ``inputs`` and every output's at the
-    positions in ``outputs`` made symbolic (e.g. ``{2: "height", 3: "width"}``), and the graph's intermediate
-    shape annotations (``value_info``) dropped, since they were inferred for the old sizes."""
+    """The model with the first input's dimensions at the positions in `inputs` and every output's at the
+    positions in `outputs` made symbolic (e.g. `{2: "height", 3: "width"}`), and the graph's intermediate
+    shape annotations (`value_info`) dropped, since they were inferred for the old sizes."""
     top, at, graph = split_graph(model)
     out: list[Field] = []
     first_input = True
@@ -273,7 +273,7 @@ def with_tensor_dims(tensor: bytes, dims: list[int]) -> bytes:
 
 
 def input_field(name: str, elem_type: int, dims: list[int | str]) -> bytes:
-    """A graph input (ValueInfoProto): a tensor of ``elem_type`` with ``dims`` (int: fixed, str: symbolic)."""
+    """A graph input (ValueInfoProto): a tensor of `elem_type` with `dims` (int: fixed, str: symbolic)."""
     dim = [serialize([(DIM_PARAM, LEN, d.encode())] if isinstance(d, str)
                      else [(DIM_VALUE, VARINT, encode_varint(d))]) for d in dims]
     shape = serialize([(DIM, LEN, d) for d in dim])

@@ -1,7 +1,7 @@
 """The warp-head pass: a graph whose first nodes only warp the input by a constant grid (a constant STN, as
-``deepemotion.export`` writes it) has that head cut off, so that the ONNX Runtime CPU backend runs the warp in C++
+`deepemotion.export` writes it) has that head cut off, so that the ONNX Runtime CPU backend runs the warp in C++
 (`deepemotion.ops.constant_warp`) and the rest of the graph in ONNX Runtime. A performance pass on the graph's raw
-protobuf bytes (`proto.py`), without the ``onnx`` package; why and how much it gains:
+protobuf bytes (`proto.py`), without the `onnx` package; why and how much it gains:
 docs/notes/2026-12-02-constant-warp-in-cpp.md.
 """
 from __future__ import annotations
@@ -53,18 +53,18 @@ from .proto import (
 @dataclass(frozen=True)
 class WarpHead:
     """A graph's first nodes when they only warp the input by a constant grid (a constant STN), cut off:
-    ``graph`` is the rest, whose input is ``input_name`` -- float32 warped faces, or, when the warp's output
-    is quantized first (an INT8 graph), uint8 faces quantized with ``scale``/``zero_point``. ``theta`` (2, 3)
-    float32 gives the grid (``affine_grid(theta, (1, 1, *out_size), align_corners=False)`` up to ``residual``).
-    ``patch_pad`` > 0: the first convolution (k x k, one input channel, stride 1, padding ``patch_pad``, k = 2 *
+    `graph` is the rest, whose input is `input_name` -- float32 warped faces, or, when the warp's output
+    is quantized first (an INT8 graph), uint8 faces quantized with `scale`/`zero_point`. `theta` (2, 3)
+    float32 gives the grid (`affine_grid(theta, (1, 1, *out_size), align_corners=False)` up to `residual`).
+    `patch_pad` > 0: the first convolution (k x k, one input channel, stride 1, padding `patch_pad`, k = 2 *
     patch_pad + 1) was made a 1 x 1 convolution of k * k channels, so the rest takes the warped faces as k x k
-    patches (``ConstantWarp.sample_patches``): the same sums, fewer cycles in ONNX Runtime's kernels. In an INT8
-    graph the patches come channels last, (N, h, w, k * k), through a ``Transpose`` that ONNX Runtime cancels
-    against the one its int8 kernels' NHWC layout would put there (``channels_last``); for the same reason the
+    patches (`ConstantWarp.sample_patches`): the same sums, fewer cycles in ONNX Runtime's kernels. In an INT8
+    graph the patches come channels last, (N, h, w, k * k), through a `Transpose` that ONNX Runtime cancels
+    against the one its int8 kernels' NHWC layout would put there (`channels_last`); for the same reason the
     features are flattened channels last there too, with the fully connected layer's weight columns reordered
-    to match (the same sums). Before the warp the head may also fake-quantize the input (``input_quant``: (scale,
+    to match (the same sums). Before the warp the head may also fake-quantize the input (`input_quant`: (scale,
     zero point) of an INT8 graph's first QuantizeLinear -> DequantizeLinear) and double the batch by the faces'
-    mirror images (``flip``: a model's in-graph flip averaging, faces first, then their mirror images)."""
+    mirror images (`flip`: a model's in-graph flip averaging, faces first, then their mirror images)."""
 
     graph: bytes
     input_name: str
@@ -101,7 +101,7 @@ class _GraphView:
                           if node.op_type == "Constant" and len(node.outputs) == 1 and "value" in node.tensors}
 
     def only_reader(self, name: str, op: str) -> int | None:
-        """The one node that reads ``name``, when it is an ``op`` and ``name`` is not a graph output."""
+        """The one node that reads `name`, when it is an `op` and `name` is not a graph output."""
         ks = self.readers.get(name, [])
         if len(ks) != 1 or name in self.outputs or self.nodes[ks[0]].op_type != op or not self.nodes[ks[0]].outputs:
             return None
@@ -109,7 +109,7 @@ class _GraphView:
 
     def const(self, name: str, head: list[int]) -> Any:
         """An initializer's or a Constant node's array, or None; a Constant that only the head reads joins
-        ``head``."""
+        `head`."""
         if name in self.inits:
             return initializer_array(self.inits[name])
         if name in self.constants:
@@ -136,8 +136,8 @@ def _qparams(g: _GraphView, k: int, head: list[int]) -> tuple[float, int] | None
 
 
 def _skip_requantize(g: _GraphView, name: str, quant: tuple[float, int] | None, head: list[int]) -> str | None:
-    """``name``, or the output of the QuantizeLinear -> DequantizeLinear pair after it when the pair has the input's
-    own parameters ``quant`` (an identity on values already on that grid: the pair joins ``head``); None where a
+    """`name`, or the output of the QuantizeLinear -> DequantizeLinear pair after it when the pair has the input's
+    own parameters `quant` (an identity on values already on that grid: the pair joins `head`); None where a
     pair has other parameters."""
     q = g.only_reader(name, "QuantizeLinear") if quant is not None else None
     if q is None:
@@ -231,7 +231,7 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] |
 def _match_patch_conv(g: _GraphView, cut: str, quant: tuple[float, int] | None) -> tuple[int, str, int] | None:
     """(the Conv's index, its weight initializer, the padding) when the head's output feeds one k x k Conv with one
     input channel, stride 1, no dilation and padding (k - 1) / 2 -- and nothing else -- through a DequantizeLinear
-    with the head's quantization ``quant`` in an INT8 graph (its zero point is the patches' padding); else None."""
+    with the head's quantization `quant` in an INT8 graph (its zero point is the patches' padding); else None."""
     k = g.only_reader(cut, "DequantizeLinear") if quant is not None else None
     if quant is not None and (k is None or _qparams(g, k, []) != quant):  # [] : the DequantizeLinear stays
         return None
@@ -272,7 +272,7 @@ def _as_patch_conv(node: bytes) -> bytes:
 
 
 def _with_first_input(node: bytes, name: str) -> bytes:
-    """A node reading ``name`` as its first input."""
+    """A node reading `name` as its first input."""
     fields, first = [], True
     for n, w, p in parse(node):
         if n == N_INPUT and w == LEN and first:
@@ -351,12 +351,12 @@ def _tolerant(match: Any, *args: Any) -> Any:
 
 
 def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
-    """The graph's constant warp head, cut off (see :class:`WarpHead`), or None when the graph does not start
-    with one. The head recognised is what ``deepemotion.export`` writes for a constant STN -- input (N, 1, H, W)
+    """The graph's constant warp head, cut off (see `WarpHead`), or None when the graph does not start
+    with one. The head recognised is what `deepemotion.export` writes for a constant STN -- input (N, 1, H, W)
     -> Reshape to (1, N, H, W) -> GridSample by a constant (1, h, w, 2) grid (bilinear, zeros, align_corners=0)
     -> Reshape to (N, 1, h, w) [-> QuantizeLinear to uint8] -- with nothing else reading its tensors; anything
-    else gives None (the graph then runs whole). ``patches``: where it fits, the first convolution is made a 1 x 1
-    one over k x k patches of the samples (``WarpHead.patch_pad``). ValueError for bytes that are not an ONNX
+    else gives None (the graph then runs whole). `patches`: where it fits, the first convolution is made a 1 x 1
+    one over k x k patches of the samples (`WarpHead.patch_pad`). ValueError for bytes that are not an ONNX
     model."""
     top, at, graph = split_graph(model)
     g = _GraphView(graph)
