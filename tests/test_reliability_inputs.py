@@ -296,6 +296,7 @@ class Custom:
     (np.array([[10, 10, -5, 20]]), "no area inside"),
     (np.array([[10, 10, 0, 20]]), "no area inside"),
     (np.array([[10, 10, 20]]), "expected \\(N, 4\\)"),
+    (None, "no boxes"),
 ])
 def test_bad_custom_detector_output_is_a_value_error(out, why):
     with pytest.raises(ValueError, match=why):

@@ -20,13 +20,16 @@ import numpy as np
 from .._ext import assert_has_ext
 
 
-def _out_size(out_size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(out_size, (int, np.integer)) and not isinstance(out_size, bool):
+def _out_size(out_size: int | np.integer | tuple[int, int]) -> tuple[int, int]:
+    wrong = f"out_size must be an int or a pair (out_h, out_w), got {out_size!r}"
+    if isinstance(out_size, (int, np.integer)):
+        if isinstance(out_size, bool):
+            raise TypeError(wrong)
         return int(out_size), int(out_size)
     try:
-        out_h, out_w = (int(v) for v in out_size)  # type: ignore[union-attr]
+        out_h, out_w = (int(v) for v in out_size)
     except (TypeError, ValueError):
-        raise TypeError(f"out_size must be an int or a pair (out_h, out_w), got {out_size!r}") from None
+        raise TypeError(wrong) from None
     return out_h, out_w
 
 

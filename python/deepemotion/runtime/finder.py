@@ -13,6 +13,9 @@ from .backends.base import chunks
 from .detect import GIVEN_BOXES_FRAMING, Detections, box_in_crop, checked_detections, detector_framing
 from .inputs import check_boxes, check_image, normalise_faces
 
+#: what `detect` (and `find` without boxes) says when the Recognizer was made with detector=None
+NO_DETECTOR = "this Recognizer has no detector (detector=None): pass boxes="
+
 
 class FaceFinder:
     """`detector` (or None: boxes must be given) and `aligner`. Each detector's boxes are framed with its own
@@ -34,14 +37,16 @@ class FaceFinder:
     def detect(self, frame: np.ndarray) -> Detections:
         """The detector's faces in a checked frame, checked in turn (a custom detector's output is not trusted)."""
         if self.detector is None:
-            raise ValueError("this Recognizer has no detector (detector=None): pass boxes=")
+            raise ValueError(NO_DETECTOR)
         return checked_detections(self.detector.detect(frame), frame.shape, f"detector {self.name}")
 
     def find(self, frame: np.ndarray, boxes: Any = None) -> tuple[Detections, tuple[float, ...]]:
         """(the faces, how their boxes frame a face): detected, or the caller's `boxes` checked."""
-        if boxes is None:
-            return self.detect(frame), self.box_in_crop  # type: ignore[return-value]
-        return Detections(check_boxes(boxes, frame.shape)), self.given_box_in_crop
+        if boxes is not None:
+            return Detections(check_boxes(boxes, frame.shape)), self.given_box_in_crop
+        if self.box_in_crop is None:
+            raise ValueError(NO_DETECTOR)
+        return self.detect(frame), self.box_in_crop
 
     def crops(self, frame: np.ndarray, det: Detections, framing: Any = None) -> np.ndarray:
         """(N, 1, 48, 48) network input of `det`'s faces, framed like the training crops (`framing`: a box

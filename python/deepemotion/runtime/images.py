@@ -10,7 +10,7 @@ a decode may take grows with what was sent, not with what the header claims. Imp
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -121,7 +121,7 @@ _TIFF_TYPES = {3: (2, "H"), 4: (4, "I")}  # SHORT, LONG: the types a size tag ma
 def _tiff(data: bytes) -> tuple[int, int] | None:
     """ImageWidth x ImageLength of the first directory (the page OpenCV decodes); a tile larger than the image counts
     as the image (the decoder allocates a tile)."""
-    order = "little" if data[:2] == b"II" else "big"
+    order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
     if int.from_bytes(data[2:4], order) != 42:
         return None  # BigTIFF (43) is not read
     ifd = int.from_bytes(data[4:8], order)
@@ -169,7 +169,8 @@ def _sun(data: bytes) -> tuple[int, int] | None:
 
 def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     """ISO base-media boxes in data[start:end]: (type, payload start, payload end)."""
-    out, pos = [], start
+    out: list[tuple[bytes, int, int]] = []
+    pos = start
     while pos + 8 <= end and len(out) < MAX_HEADER_STEPS:
         size, kind, head = _be(data[pos:pos + 4]), data[pos + 4:pos + 8], 8
         if size == 1 and pos + 16 <= end:

@@ -55,13 +55,16 @@ def check_camera_index(source: Any) -> int:
     return index
 
 
-def open_capture(source: int | str | os.PathLike[str]) -> Any:
-    """cv2.VideoCapture for a camera index or a video file, or ValueError/FileNotFoundError saying what failed."""
+def open_capture(source: int | np.integer | str | os.PathLike[str]) -> Any:
+    """cv2.VideoCapture for a camera index or a video file, or ValueError/FileNotFoundError saying what failed (a
+    bool, which Python counts as an int, is a TypeError)."""
     import cv2
 
     from ..files import display_name, opencv_safe_name, quiet_native
 
-    if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
+    if isinstance(source, bool):
+        raise TypeError(f"a camera index or a video path, not {source!r}")
+    if isinstance(source, (int, np.integer)):
         index = check_camera_index(source)
         with quiet_native():  # OpenCV's back ends print their own attempts on fd 2
             cap = cv2.VideoCapture(index)

@@ -61,7 +61,8 @@ def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os
     if spec is None:
         return None
     if spec == "auto":
-        ranked = sorted((e for e in entries.values() if e.auto_rank is not None), key=lambda e: e.auto_rank)
+        ranked = [e for _, e in sorted(((e.auto_rank, e) for e in entries.values() if e.auto_rank is not None),
+                                       key=lambda pair: pair[0])]
         reasons = []
         for e in ranked:
             try:

@@ -42,7 +42,7 @@ class Detections:
         return cls(np.zeros((0, 4), np.int32), np.zeros(0, np.float32),
                    np.zeros((0, 5, 2), np.float32) if with_landmarks else None)
 
-    def take(self, keep: np.ndarray) -> Detections:
+    def take(self, keep: np.ndarray | slice) -> Detections:
         return Detections(self.boxes[keep], None if self.scores is None else self.scores[keep],
                           None if self.landmarks is None else self.landmarks[keep])
 
@@ -124,7 +124,8 @@ def box_in_crop(framing: Any) -> tuple[float, float, float, float]:
     if isinstance(framing, str):
         if framing not in table:
             raise ValueError(f"no crop calibration named {framing!r}; calibrated: {', '.join(sorted(table))}")
-        return tuple(float(v) for v in table[framing])  # type: ignore[return-value]
+        u0, v0, width, height = (float(v) for v in table[framing])
+        return u0, v0, width, height
     try:
         vals = tuple(float(v) for v in framing)
     except TypeError:
@@ -132,7 +133,7 @@ def box_in_crop(framing: Any) -> tuple[float, float, float, float]:
                          f"{framing!r}") from None
     if len(vals) != 4 or not all(np.isfinite(vals)) or vals[2] <= 0 or vals[3] <= 0:
         raise ValueError(f"box_in_crop must be (u0, v0, width, height) with width, height > 0, got {framing!r}")
-    return vals  # type: ignore[return-value]
+    return vals[0], vals[1], vals[2], vals[3]
 
 
 def detector_framing(detector: Any) -> tuple[float, float, float, float]:
@@ -167,6 +168,8 @@ def checked_detections(found: Any, shape: tuple[int, ...], who: str = "the detec
     that are not finite numbers raise ValueError naming `who`."""
     det = found if isinstance(found, Detections) else Detections(found)
     boxes = _as_array(det.boxes, "boxes", who, np.float64)
+    if boxes is None:
+        raise ValueError(f"{who} returned no boxes (None); return (N, 4) boxes, an empty array when there is no face")
     if boxes.size == 0:
         boxes = boxes.reshape(0, 4)
     if boxes.ndim != 2 or boxes.shape[1] != 4:

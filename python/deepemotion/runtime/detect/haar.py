@@ -60,13 +60,15 @@ class HaarDetector:
             raise FileNotFoundError(f"{path}: no such Haar cascade file")
         from ...files import opencv_safe_name, quiet_native
 
+        classifier: cv2.CascadeClassifier | None = None
         try:
             with quiet_native():  # OpenCV prints its own parse errors on fd 2 before raising
-                self._cascade = cv2.CascadeClassifier(opencv_safe_name(path))
+                classifier = cv2.CascadeClassifier(opencv_safe_name(path))
         except (cv2.error, SystemError):  # OpenCV's parser fails in both ways on files that are not cascades
-            self._cascade = None
-        if self._cascade is None or self._cascade.empty():
+            classifier = None
+        if classifier is None or classifier.empty():
             raise ValueError(f"{path}: not a valid Haar cascade file")
+        self._cascade = classifier
         self.min_face, self.max_side = int(min_face), int(max_side)
         self.scale_factor, self.min_neighbors, self.equalize = float(scale_factor), int(min_neighbors), bool(equalize)
         self._lock = threading.Lock()  # cv2.CascadeClassifier is not re-entrant

@@ -16,7 +16,7 @@ that is not a well-formed protobuf (truncated, random bytes, empty) raises `Valu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 GRAPH, INPUT, OUTPUT, VALUE_INFO = 7, 11, 12, 13
@@ -131,7 +131,7 @@ def interface(model: bytes) -> tuple[list[TensorInfo], list[TensorInfo]]:
 def _with_dims(value_info: bytes, names: dict[int, str]) -> bytes:
     """`value_info` with the dimensions at the given positions replaced by the given symbols."""
 
-    def edit(fields: list[Field], number: int, fn) -> list[Field]:  # type: ignore[no-untyped-def]
+    def edit(fields: list[Field], number: int, fn: Callable[[bytes], bytes]) -> list[Field]:
         return [(n, w, fn(p) if n == number and w == LEN else p) for n, w, p in fields]
 
     def shape(buf: bytes) -> bytes:

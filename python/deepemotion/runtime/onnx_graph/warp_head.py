@@ -124,7 +124,8 @@ def _qparams(g: _GraphView, k: int, head: list[int]) -> tuple[float, int] | None
     """(scale, zero point) of a QuantizeLinear / DequantizeLinear node to uint8 with scalar parameters, else None."""
     import numpy as np
 
-    node, found = g.nodes[k], []  # Constant nodes join ``head`` only when the parameters are ours
+    node = g.nodes[k]
+    found: list[int] = []  # Constant nodes join `head` only when the parameters are ours
     if len(node.inputs) != 3:
         return None
     scale, zp = g.const(node.inputs[1], found), g.const(node.inputs[2], found)
@@ -173,7 +174,9 @@ def _match_pre_warp(g: _GraphView, x: TensorInfo, head: list[int]) -> tuple[str,
     if len(args) != 4 or g.nodes[sl].inputs[0] != name or any(a is None for a in args):
         return None
     starts, ends, axes, steps = (np.ravel(a).tolist() for a in args)
-    if starts != [-1] or steps != [-1] or axes not in ([3], [-1]) or ends[0] > -int(x.shape[3]) - 1:  # type: ignore
+    width = x.shape[3] if x.shape is not None and len(x.shape) == 4 else None
+    if not isinstance(width, int) or starts != [-1] or steps != [-1] or axes not in ([3], [-1]) \
+            or ends[0] > -width - 1:
         return None
     head.append(sl)
     mirrored = _skip_requantize(g, g.nodes[sl].outputs[0], quant, head)
@@ -223,8 +226,8 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] |
     cut = g.nodes[k].outputs[0]
     q = g.only_reader(cut, "QuantizeLinear")
     out_quant = _qparams(g, q, head) if q is not None else None
-    if out_quant is not None:
-        return [*head, q], grid, g.nodes[q].outputs[0], out_quant, quant, flip  # type: ignore[list-item]
+    if q is not None and out_quant is not None:
+        return [*head, q], grid, g.nodes[q].outputs[0], out_quant, quant, flip
     return head, grid, cut, None, quant, flip
 
 
@@ -304,12 +307,13 @@ def _match_channels_last_flatten(g: _GraphView) -> tuple[int, str, int, int] | N
     if conv_w not in g.inits:
         return None
     channels = packed_ints(parse(g.inits[conv_w]), T_DIMS, signed=True)[0]
-    k = g.only_reader(g.nodes[f].outputs[0], "QuantizeLinear")  # forward to the Gemm, through Q/DQ
-    k = g.only_reader(g.nodes[k].outputs[0], "DequantizeLinear") if k is not None else None
-    k = g.only_reader(g.nodes[k].outputs[0], "Gemm") if k is not None else None
-    if k is None or g.nodes[k].attributes.get("transB", 0) != 1 or g.nodes[k].attributes.get("transA", 0) != 0:
+    gemm: int | None = g.only_reader(g.nodes[f].outputs[0], "QuantizeLinear")  # forward to the Gemm, through Q/DQ
+    gemm = g.only_reader(g.nodes[gemm].outputs[0], "DequantizeLinear") if gemm is not None else None
+    gemm = g.only_reader(g.nodes[gemm].outputs[0], "Gemm") if gemm is not None else None
+    if gemm is None or g.nodes[gemm].attributes.get("transB", 0) != 1 \
+            or g.nodes[gemm].attributes.get("transA", 0) != 0:
         return None
-    dq = g.producer.get(g.nodes[k].inputs[1], -1)
+    dq = g.producer.get(g.nodes[gemm].inputs[1], -1)
     if dq < 0 or g.nodes[dq].op_type != "DequantizeLinear" or g.nodes[dq].attributes.get("axis", 1) != 0 \
             or g.nodes[dq].inputs[0] not in g.inits or len(g.readers.get(g.nodes[dq].inputs[0], [])) != 1:
         return None
@@ -373,9 +377,9 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     pad, last = (conv[2] if conv else 0), bool(conv) and scale is not None  # INT8 patches: channels last
     name, out_size = (f"{cut}_channels_last" if last else cut), (int(grid.shape[1]), int(grid.shape[2]))
     x, k2 = g.inputs[0], (2 * pad + 1) ** 2
-    batch = x.shape[0] if isinstance(x.shape[0], str) else "N"  # type: ignore[index]
+    batch = x.shape[0] if x.shape is not None and isinstance(x.shape[0], str) else "N"
     new_input = input_field(name, 1 if scale is None else 2,
-                             [batch, *out_size, k2] if last else [batch, k2, *out_size])
+                            [batch, *out_size, k2] if last else [batch, k2, *out_size])
     flat = _tolerant(_match_channels_last_flatten, g) if last else None  # INT8: features flattened channels last too
     # the rest: the head's nodes and the initializers only they read dropped, the input renamed and retyped, the
     # patch convolution's node and weight edited, for channels-last patches a Transpose first, and for the
