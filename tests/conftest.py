@@ -41,6 +41,76 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", HAAR_FALLBACK)
 
 
+def cuda_missing() -> str | None:
+    """Why the `cuda` tests cannot run here (our CUDA kernels and a GPU that both they and PyTorch see), or None."""
+    import deepemotion
+
+    if not deepemotion.build_info()["cuda"]:
+        return "this build has no CUDA kernels"
+    try:
+        import torch
+
+        torch_sees_one = bool(torch.cuda.is_available())
+    except ImportError:
+        torch_sees_one = False
+    if not (deepemotion.cuda_available() and torch_sees_one):
+        return "no CUDA GPU visible (or PyTorch without CUDA)"
+    return None
+
+
+def tensorrt_missing() -> str | None:
+    """Why the `tensorrt` tests cannot run here (our plugin and runner, the tensorrt package, a GPU), or None."""
+    import deepemotion
+
+    if not deepemotion.build_info()["tensorrt"]:
+        return "this build has no TensorRT plugin/runner (TensorRT not found at build time)"
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "the tensorrt Python package is not installed"
+    if not deepemotion.cuda_available():
+        return "no CUDA GPU visible"
+    return None
+
+
+def gpu_missing() -> str | None:
+    """Why the `gpu` tests cannot run here (a CUDA GPU that PyTorch sees), or None."""
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch is not installed"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU visible to PyTorch (torch.cuda.is_available() is False)"
+    return None
+
+
+def data_missing() -> str | None:
+    """Why the `data` tests cannot run here (the real data sets in $DEEPEMOTION_DATA), or None."""
+    d = os.environ.get("DEEPEMOTION_DATA")
+    if not d or not Path(d).is_dir():
+        return "real data not available: set DEEPEMOTION_DATA to the folder holding the .npz data sets"
+    return None
+
+
+#: marker -> why its tests cannot run here (None: they can); the one place the suite decides these skips
+READINESS = {"cuda": cuda_missing, "gpu": gpu_missing, "tensorrt": tensorrt_missing, "data": data_missing}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked cuda, gpu, tensorrt or data where that is missing, with the reason; each check runs
+    once per session."""
+    reasons: dict[str, str | None] = {}
+    for item in items:
+        for marker, missing in READINESS.items():
+            if item.get_closest_marker(marker) is None:
+                continue
+            if marker not in reasons:
+                reasons[marker] = missing()
+            if reasons[marker] is not None:
+                item.add_marker(pytest.mark.skip(reason=str(reasons[marker])))
+                break
+
+
 #: what third-party libraries keep in $TMPDIR for good (one per user, reused by every later process, not one per run):
 #: ONNX Runtime 1.32's session-id file, PyTorch's compile cache (the ONNX exporter)
 OTHERS_FILES = (".ses", "torchinductor_")

@@ -93,6 +93,7 @@ def test_fuse_friendly_rewrite_is_exact():
     np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+@pytest.mark.data
 def test_detector_benchmark_small(tmp_path):
     pytest.importorskip("skimage")
     from _helpers import require_data, require_yunet
@@ -117,6 +118,7 @@ def test_detector_benchmark_small(tmp_path):
     assert "recall" in table and "default" in table
 
 
+@pytest.mark.slow
 def test_recognizer_and_stream_benchmarks(tmp_path, capsys):
     from _helpers import require_yunet
 
@@ -135,6 +137,7 @@ def test_recognizer_and_stream_benchmarks(tmp_path, capsys):
     assert "plain ONNX Runtime" in out and "pipelined" in out
 
 
+@pytest.mark.data
 def test_fer_bench_detectors_default_setup_only(tmp_path, capsys):
     pytest.importorskip("skimage")
     from _helpers import require_data, require_yunet

@@ -189,6 +189,7 @@ def test_default_cpu_backend_is_the_recorded_one(name):
         assert ev["int8"]["delta_points"] >= -0.5 and ev["int8"]["default_on_cpu"]
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_fer_eval_fp32_graph_matches_recorded(tmp_path):
     require_data("fer2013.npz")

@@ -192,6 +192,8 @@ def test_graphs_without_a_constant_warp_head_are_left_whole():
 
 @pytest.mark.parametrize("model,precision", [("default", "int8"), ("default", "fp32"), ("tiny", "int8"),
                                              ("tiny", "fp32")])
+@pytest.mark.slow
+@pytest.mark.data
 def test_the_backend_runs_the_head_in_cpp_with_the_answers_of_the_whole_graph(model, precision):
     from deepemotion.data.datasets import load_npz
     from deepemotion.runtime.backends.onnxruntime import OnnxRuntimeBackend

@@ -52,6 +52,7 @@ def test_shared_facts_match_python():
     assert _sdk.version() == build_info()["version"]
 
 
+@pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.parametrize("model", ["default", "tiny"])
 def test_predict_faces_matches_python_on_1000_public_test_faces(model):

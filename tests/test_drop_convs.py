@@ -20,6 +20,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_shallower_copy_keeps_the_first_convolutions_and_the_rest(tmp_path):
     torch.manual_seed(0)
     src = DeepEmotion(ARCHS["base"])

@@ -53,6 +53,8 @@ def framed(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_framed_crops_are_the_right_faces(framed):
     from deepemotion.data.datasets import load_npz, resolve_dataset
 
@@ -78,6 +80,8 @@ def test_framed_crops_are_the_right_faces(framed):
     assert np.median(same) > 0.8 and np.mean(best_own) >= 0.8
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_add_to_keeps_the_old_set(framed, tmp_path):
     out = tmp_path / "b.npz"
     r = _run("--add-to", str(framed), "--out", str(out), "--limit", "8", "--seed", "1", "--backgrounds", "mixed")

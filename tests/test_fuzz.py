@@ -243,6 +243,7 @@ print("OK", ok, refused)
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["csv", "npz", "image", "pt", "yunet"])
 def test_fuzz_file_readers(tmp_path, kind):
     """Mutated files (flipped bytes, truncation, junk, repeats) for a few seconds each: every outcome is a result or

@@ -19,17 +19,8 @@ cv2 = pytest.importorskip("cv2")
 
 from deepemotion.export.reference import affine_grid_sample_reference  # noqa: E402
 
-
-def _cuda_ready() -> str | None:
-    if not deepemotion.build_info()["cuda"]:
-        return "this build has no CUDA kernels"
-    if not (deepemotion.cuda_available() and torch.cuda.is_available()):
-        return "no CUDA GPU visible (or PyTorch without CUDA)"
-    return None
-
-
-CUDA_MARKS = [pytest.mark.cuda, pytest.mark.skipif(_cuda_ready() is not None, reason=str(_cuda_ready()))]
-DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_MARKS)]
+#: the CUDA cases carry the cuda mark; tests/conftest.py skips them, with the reason, where CUDA is not ready
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
 def torch_reference(x: np.ndarray, theta: np.ndarray, out_h: int, out_w: int, align_corners: bool,
@@ -78,7 +69,6 @@ class TestAffineGridSample:
         assert ours <= 3.0 * theirs and ours < 1e-4, (ours, theirs)
 
     @pytest.mark.cuda
-    @pytest.mark.skipif(_cuda_ready() is not None, reason=str(_cuda_ready()))
     @pytest.mark.parametrize("align_corners", [False, True])
     def test_fp16_storage_fp32_coordinates(self, rng, align_corners):
         """fp16 in/out, fp32 coordinate math: never less accurate than PyTorch's fp16 grid_sample."""
@@ -300,7 +290,6 @@ def test_bad_out_size_in_wrapper():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(_cuda_ready() is not None, reason=str(_cuda_ready()))
 def test_bad_cuda_inputs():
     x = torch.zeros(2, 1, 8, 8, device="cuda")
     th = torch.zeros(2, 2, 3, device="cuda")
@@ -324,7 +313,6 @@ def test_bad_cuda_inputs():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(_cuda_ready() is not None, reason=str(_cuda_ready()))
 def test_cuda_explicit_stream_and_cupy(rng):
     x = torch.from_numpy(rng.uniform(0, 1, (8, 1, 48, 48)).astype(np.float32)).cuda()
     th = torch.from_numpy(random_theta(rng, 8)).cuda()

@@ -13,20 +13,8 @@ import pytest
 
 import deepemotion
 
-
-def _why_not() -> str | None:
-    if not deepemotion.build_info()["tensorrt"]:
-        return "this build has no TensorRT plugin/runner (TensorRT not found at build time)"
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return "the tensorrt Python package is not installed"
-    if not deepemotion.cuda_available():
-        return "no CUDA GPU visible"
-    return None
-
-
-pytestmark = [pytest.mark.tensorrt, pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))]
+#: tests/conftest.py skips the module, with the reason, where TensorRT or a GPU is missing
+pytestmark = pytest.mark.tensorrt
 
 
 @pytest.fixture(scope="module", params=["fp32", "fp16"])
@@ -130,6 +118,7 @@ def test_one_backend_shared_by_threads(engine):
     assert not errors, errors[:1]
 
 
+@pytest.mark.data
 def test_int8_engine_from_the_qdq_graph(tmp_path):
     """fer-export int8 -> fer-export engine --precision int8 (explicit quantization, plugin in FP32)."""
     from _helpers import require_data

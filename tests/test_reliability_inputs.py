@@ -180,6 +180,7 @@ def _peak_mb(code: str) -> tuple[subprocess.CompletedProcess, float]:
     return r, peak
 
 
+@pytest.mark.slow
 def test_small_crafted_files_never_allocate_gigabytes(tmp_path):
     # 2,000,000 blank faces compress to a few MB and declare 4.6 GB
     bomb = tmp_path / "bomb.npz"
