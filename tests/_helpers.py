@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +103,59 @@ def same_in_threads(work, expected, n_threads: int = 8, repeats: int = 4, atol: 
         assert len(got[k]) == repeats
         for g in got[k]:
             np.testing.assert_allclose(g, expected[k], atol=atol)
+
+
+def run_cli(tool: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300
+            ) -> subprocess.CompletedProcess:
+    """``python -m deepemotion.cli.<tool> args`` in a subprocess (a crash there cannot take the test run down)."""
+    return subprocess.run([sys.executable, "-m", f"deepemotion.cli.{tool}", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def run_python(code: str, *args: str, timeout: int = 300, env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess:
+    """``python -c code args`` in a subprocess (``code`` dedented)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def error_line(r: subprocess.CompletedProcess, prog: str) -> str:
+    """The one line a tool printed on stderr (notes aside), which must be ``<prog>: error: ...``."""
+    lines = [line for line in r.stderr.splitlines() if line.strip() and ": note:" not in line]
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), r.stderr
+    return lines[0]
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    """Exit ``code``, no traceback, and exactly one ``error:`` line on stderr holding every one of ``needles``."""
+    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr, r.stderr
+    err_lines = [ln for ln in r.stderr.splitlines() if "error:" in ln]
+    assert len(err_lines) == 1, r.stderr
+    for n in needles:
+        assert n in err_lines[0], (n, err_lines[0])
+
+
+def partial_files(folder: Path) -> list[str]:
+    """What a tool's atomic writes would leave behind if they failed to clean up (deepemotion.files.PendingFile's
+    temporary names, a download's .part)."""
+    return sorted(p.name for p in folder.rglob("*") if ".partial" in p.name or p.name.endswith((".part", ".tmp")))
+
+
+def linear_onnx(path: Path, n_out: int, bias: float = 0.0, input_dims: tuple[int, ...] = (1, 48, 48)) -> Path:
+    """A stand-in classifier graph: flatten -> MatMul -> + bias, with ``n_out`` outputs (needs the onnx package)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = int(np.prod(input_dims))
+    w = numpy_helper.from_array(np.full((k, n_out), 1e-4, np.float32), "w")
+    b = numpy_helper.from_array(np.full((n_out,), bias, np.float32), "b")
+    nodes = [helper.make_node("Flatten", ["input"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["m"]),
+             helper.make_node("Add", ["m", "b"], ["logits"])]
+    g = helper.make_graph(nodes, "stand-in", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                           ["N", *input_dims])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])], [w, b])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path

@@ -1,10 +1,17 @@
-"""Data loaders: FER2013 CSV, npz archives, image folders, subject folds; errors name file and line."""
+"""Data loaders: FER2013 CSV, npz archives, image folders, subject folds; errors name file and line; malformed and
+crafted files are one line naming the file (exit 2 in the tools) and never make a reader allocate gigabytes."""
 from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _helpers import require_data
+from _helpers import error_line, require_data, run_cli
 from deepemotion.data.datasets import (
     CONTEMPT,
     DataError,
@@ -143,3 +150,124 @@ def test_real_jaffe_variants():
     assert full.class_counts().tolist() == [30, 29, 32, 31, 31, 30, 30]
     assert resolve_dataset(str(p)).name == "jaffe"
     assert CLASSES[3] == "happy"
+
+
+# --- malformed and crafted files: one line naming the file, memory bounded --------------------------------------
+def _csv(path: Path, pixels: str, prefix: bytes = b"") -> Path:
+    path.write_bytes(prefix + b"emotion,pixels,Usage\n0," + pixels.encode() + b",Training\n")
+    return path
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: _csv(p, " ".join(["99999999999999999999999"] * 2304)), "0-255"),
+    (lambda p: _csv(p, " ".join(["-1"] + ["1"] * 2303)), "0-255, got -1"),
+    (lambda p: _csv(p, " ".join(["256"] + ["1"] * 2303)), "0-255"),
+    (lambda p: _csv(p, "1 " * 200_000), "CSV"),
+    (lambda p: p.write_bytes(b"emotion,pixels,Usage\n0,\xff\xfe\xfa,Training\n") and p, "not UTF-8"),
+    (lambda p: p.mkdir() or p, "is a folder"),
+])
+def test_malformed_csv_is_exit_2_naming_the_file(tmp_path, make, why):
+    src = make(tmp_path / "fer.csv")
+    r = run_cli("data", "fer2013", str(src), "--out", str(tmp_path / "out.npz"))
+    line = error_line(r, "fer-data")
+    assert r.returncode == 2 and "fer.csv" in line and why in line, line
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
+    src = _csv(tmp_path / "fer.csv", " ".join(["7"] * 2304), prefix=b"\xef\xbb\xbf")
+    r = run_cli("data", "fer2013", str(src), "--out", str(tmp_path / "out.npz"))
+    assert r.returncode == 0, r.stderr
+
+
+def _npz(path: Path, **arrays: object) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+GOOD = {"images": np.zeros((4, 48, 48), np.uint8), "labels": np.zeros(4, np.int64), "split": np.array(["a"] * 4),
+        "ids": np.array(["1", "2", "3", "4"]), "class_names": np.array(["angry", "disgust", "fear", "happy", "sad",
+                                                                        "surprise", "neutral"])}
+
+
+@pytest.mark.parametrize("arrays, why", [
+    ({}, "holds no arrays"),
+    ({**GOOD, "labels": np.zeros((4, 2), np.int64)}, "labels must be a vector"),
+    ({**GOOD, "ids": np.array([object(), 1, 2, 3], dtype=object)}, "holds Python objects"),
+    ({**GOOD, "images": np.zeros(4 * 48 * 48, np.uint8)}, "(N, H, W)"),
+])
+def test_malformed_archives_are_data_errors_naming_the_file(tmp_path, arrays, why):
+    path = tmp_path / "set.npz"
+    _npz(path, **arrays)
+    with pytest.raises(DataError, match=why) as exc:
+        load_npz(path)
+    assert "set.npz" in str(exc.value)
+    r = run_cli("data", "summary", str(path))
+    assert r.returncode == 2 and "set.npz" in error_line(r, "fer-data")
+
+
+def test_an_archive_with_a_bad_crc_is_exit_2(tmp_path):
+    path = _npz(tmp_path / "set.npz", **GOOD)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("images.npy")
+    data[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF  # inside images.npy's data
+    path.write_bytes(bytes(data))
+    r = run_cli("eval", "--data", str(path))
+    assert r.returncode == 2 and "set.npz" in error_line(r, "fer-eval")
+
+
+def _peak_mb(code: str) -> tuple[subprocess.CompletedProcess, float]:
+    # VmHWM: the peak of this process's own memory since it started (ru_maxrss would also count the memory of the
+    # parent that forked it: Linux keeps the high-water mark across exec)
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code) + textwrap.dedent("""
+        import sys
+        hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+        print("PEAK", hwm / 1024, file=sys.stderr)
+    """)], capture_output=True, text=True, timeout=180)
+    peak = float(next(line.split()[1] for line in r.stderr.splitlines() if line.startswith("PEAK")))
+    return r, peak
+
+
+@pytest.mark.slow
+def test_small_crafted_files_never_allocate_gigabytes(tmp_path):
+    # 2,000,000 blank faces compress to a few MB and declare 4.6 GB
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        for k, v in GOOD.items():
+            if k != "images":
+                with z.open(f"{k}.npy", "w") as f:
+                    np.lib.format.write_array(f, v)
+        with z.open("images.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_2_0(f, {"descr": "|u1", "fortran_order": False,
+                                                     "shape": (2_000_000, 48, 48)})
+            for _ in range(2000):
+                f.write(bytes(48 * 48 * 1000))
+    assert bomb.stat().st_size < 20 << 20
+    # a PNG that declares 30000 x 30000 pixels
+    big_png = tmp_path / "big.png"
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.zeros((8, 8), np.uint8))
+    data = bytearray(buf.tobytes())
+    data[16:24] = (30000).to_bytes(4, "big") + (30000).to_bytes(4, "big")
+    big_png.write_bytes(bytes(data))
+    r, peak = _peak_mb(f"""
+        from deepemotion.data.datasets import DataError, load_npz
+        from deepemotion.data.prepare import summary
+        from deepemotion.files import read_image
+        cases = (lambda: load_npz({str(bomb)!r}), lambda: summary({str(bomb)!r}),
+                 lambda: read_image({str(big_png)!r}))
+        for f in cases:
+            try:
+                f()
+                raise SystemExit("accepted")
+            except (DataError, ValueError) as exc:
+                print("refused:", exc)
+    """)
+    assert r.returncode == 0 and r.stdout.count("refused:") == 3, (r.stdout, r.stderr)
+    assert peak < 400, peak
+
+
+def test_peak_memory_is_read_from_proc_here():
+    # the memory tests above read VmHWM from /proc (Linux); make that assumption visible
+    assert sys.platform.startswith("linux") and Path("/proc/self/status").read_text().count("VmHWM:") == 1

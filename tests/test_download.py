@@ -3,7 +3,9 @@ from ../shared/models/ (good, corrupted, truncated) or nothing at all. The cache
 from __future__ import annotations
 
 import http.server
+import os
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -132,3 +134,41 @@ def test_prefetch_command(server, empty_cache, monkeypatch, capsys):
     monkeypatch.setenv("DEEPEMOTION_YUNET_URL", url)
     assert main(["--prefetch"]) == 0
     assert str(empty_cache / download.YUNET_FILE) in capsys.readouterr().out
+
+
+# --- an overall deadline ----------------------------------------------------------------------------------------
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the handler's name is fixed
+        self.send_response(200)
+        self.send_header("Content-Length", "232589")
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.4)
+        except OSError:
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_download_has_an_overall_deadline_and_leaves_no_part_files(tmp_path):
+    from deepemotion.runtime.download import ModelUnavailable, download
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stale = tmp_path / ".face_detection_yunet_2023mar.onnx.abc.part"
+    stale.write_bytes(b"left by a killed run")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(ModelUnavailable, match="not complete after"):
+            download(f"http://127.0.0.1:{server.server_address[1]}/y.onnx",
+                     tmp_path / "face_detection_yunet_2023mar.onnx", timeout=5, deadline_s=1.5, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - t0 < 4.0
+    assert not list(tmp_path.glob("*.part")) and not (tmp_path / "face_detection_yunet_2023mar.onnx").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _helpers import assert_one_line_error, run_cli
+
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -270,3 +272,15 @@ def test_int8_qdq_graph_keeps_the_stn_in_float(tmp_path):
     a = ort.InferenceSession(fp32, providers=["CPUExecutionProvider"]).run(None, {"input": x[:, None]})[0]
     b = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"input": x[:, None]})[0]
     assert np.abs(a - b).max() < 0.25 * max(1.0, float(np.abs(a).max()))
+
+
+# --- fer-predict on what fer-export writes ----------------------------------------------------------------------
+def test_fer_predict_runs_the_graphs_fer_export_writes(tmp_path):
+    pytest.importorskip("torch")
+    from deepemotion.cli.export import main as export_main
+
+    assert export_main(["onnx", "--fp16", "--out", str(tmp_path / "h.onnx")]) == 0
+    r = run_cli("predict", "--example", "--model", str(tmp_path / "h.onnx"), "--detector", "haar", "--out", "")
+    assert r.returncode == 0 and "face(s)" in r.stdout, r.stderr
+    r = run_cli("predict", "--example", "--model", str(tmp_path / "h.plugin.onnx"), "--detector", "haar")
+    assert_one_line_error(r, 2, "TensorRT")

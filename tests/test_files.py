@@ -6,6 +6,8 @@ import stat
 
 import pytest
 
+from _helpers import run_cli
+
 
 def test_pending_file_replaces_the_target_only_on_commit(tmp_path):
     from deepemotion.files import PendingFile
@@ -70,3 +72,23 @@ def test_a_committed_file_gets_the_mode_of_a_normal_file(tmp_path, monkeypatch):
         assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o640
     finally:
         os.umask(old)
+
+
+# --- the tools' files -------------------------------------------------------------------------------------------
+def test_written_files_get_the_mode_of_a_normal_file(tmp_path):
+    from deepemotion.files import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "model.onnx"
+        atomic_write_bytes(target, b"1")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+        target.chmod(0o644)
+        atomic_write_bytes(target, b"2")  # --overwrite keeps it readable by others
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
+    r = run_cli("predict", "--example", "--out", str(tmp_path / "o"), "--json", str(tmp_path / "r.jsonl"))
+    assert r.returncode == 0
+    for f in (tmp_path / "o" / "astronaut_annotated.jpg", tmp_path / "r.jsonl"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~old, oct(f.stat().st_mode)

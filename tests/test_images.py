@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from _helpers import error_line, example_frame, run_cli
 from deepemotion.runtime import images
 from deepemotion.runtime.images import MAX_IMAGE_PIXELS, check_encoded_image, decode_image, image_header_size
 
@@ -126,3 +127,16 @@ def test_fer_predict_on_the_bombs_stays_small(tmp_path):
     errors = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert res["rc"] == 1 and len(errors) == 3 and all("20000x20000" in e for e in errors), r.stderr
     assert res["peak_mb"] < 600, res
+
+
+# --- damaged images through the tools ---------------------------------------------------------------------------
+def test_damaged_images_give_our_line_and_not_opencvs(tmp_path):
+    import cv2
+
+    ok, buf = cv2.imencode(".png", example_frame())
+    bad = tmp_path / "damaged.png"
+    bad.write_bytes(buf.tobytes()[: len(buf) // 2])
+    r = run_cli("predict", str(bad), "--out", "")
+    assert r.returncode == 1
+    assert "damaged.png: cannot be decoded" in error_line(r, "fer-predict")
+    assert "WARN" not in r.stderr and "libpng" not in r.stderr

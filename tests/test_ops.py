@@ -4,6 +4,7 @@ GPU is visible (skipped here otherwise, with the reason).
 
 - affine_grid_sample vs PyTorch's affine_grid + grid_sample (float32; float16 storage on CUDA)
 - crop_faces vs OpenCV's crop + resize (INTER_LINEAR; INTER_AREA for supersampling), and the affine form
+- the thread pool (parallel_for) when no thread can be started
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import deepemotion
-from _helpers import random_theta
+from _helpers import random_theta, run_python
 from deepemotion import _C
 
 torch = pytest.importorskip("torch")
@@ -339,3 +340,30 @@ def test_build_info_is_truthful():
 
         with pytest.raises(RuntimeError, match="no CUDA kernels"):
             _require_cuda(_C)
+
+
+# --- the thread pool --------------------------------------------------------------------------------------------
+def test_parallel_for_survives_failing_thread_starts():
+    """Under an address-space limit no new thread can get a stack: the op must still finish (on the calling
+    thread) with the right result instead of aborting the process."""
+    r = run_python("""
+        import resource, numpy as np
+        from deepemotion import _C
+        rng = np.random.default_rng(0)
+        x = rng.random((512, 1, 48, 48), np.float32)
+        th = np.tile(np.array([[0.9, 0.1, 0.0], [-0.1, 0.9, 0.05]], np.float32), (512, 1, 1))
+        want = _C.affine_grid_sample_cpu(x, th, 48, 48, False, threads=1)
+        out = np.empty_like(want)  # allocate before the limit
+        with open("/proc/self/status") as f:
+            vm = next(int(l.split()[1]) for l in f if l.startswith("VmSize")) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (vm + (24 << 20), resource.RLIM_INFINITY))
+        ok = True
+        try:
+            got = _C.affine_grid_sample_cpu(x, th, 48, 48, False, threads=16)
+        except MemoryError:
+            ok = None  # the output itself could not be allocated: a clean Python error is fine too
+        if ok:
+            assert np.array_equal(got, want)
+        print("survived", ok)
+    """)
+    assert r.returncode == 0 and "survived" in r.stdout, (r.returncode, r.stderr[-2000:])

@@ -1,11 +1,18 @@
-"""Recognizer: crops vs OpenCV, detection on real faces at known positions, JSON, bad input, threads."""
+"""Recognizer: crops vs OpenCV, detection on real faces at known positions, JSON, bad input, models refused at load
+rather than answering wrongly, memory bounded per call, threads, streams."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
+
+from _helpers import assert_one_line_error, linear_onnx, run_cli, run_python
 
 cv2 = pytest.importorskip("cv2")
 
@@ -372,3 +379,126 @@ def test_pipeline_twin_is_one_quiet_thread_with_the_same_answers(rng):
     x = rng.standard_normal((5, 1, 48, 48)).astype(np.float32)
     assert np.array_equal(rec.backend.run(x).argmax(1), twin.run(x).argmax(1))
     np.testing.assert_allclose(rec.backend.run(x), twin.run(x), atol=1e-3)
+
+
+# --- no silently wrong answers; memory bounded per call ---------------------------------------------------------
+def test_predict_faces_shapes_are_not_misread(rec):
+    assert len(rec.predict_faces(np.zeros((48, 48, 1), np.uint8))) == 1
+    assert len(rec.predict_faces(np.zeros((48, 48, 3), np.uint8))) == 1
+    with pytest.raises(ValueError, match="BGRA"):
+        rec.predict_faces(np.zeros((100, 100, 4), np.uint8))
+    with pytest.raises(ValueError, match="HxW"):
+        rec.predict_faces(np.zeros((48, 48, 2), np.uint8))
+    assert len(rec.predict_faces(np.zeros((5, 48, 48), np.uint8))) == 5
+
+
+@pytest.mark.parametrize("n_out", [3, 10])
+def test_models_with_the_wrong_number_of_classes_are_refused(tmp_path, n_out):
+    path = linear_onnx(tmp_path / f"m{n_out}.onnx", n_out)
+    with pytest.raises(ValueError, match=r"expected \(N, 7\)"):
+        Recognizer(model=str(path), detector=None)
+    r = run_cli("predict", "--example", "--model", str(path), "--detector", "haar")
+    assert_one_line_error(r, 2, f"m{n_out}.onnx")
+
+
+def test_models_with_a_wrong_input_are_refused(tmp_path):
+    path = linear_onnx(tmp_path / "rgb.onnx", 7, input_dims=(3, 48, 48))
+    with pytest.raises(ValueError, match=r"\(N, 1, 48, 48\)"):
+        Recognizer(model=str(path), detector=None)
+
+
+def test_non_finite_logits_raise_instead_of_nan_labels(tmp_path):
+    path = linear_onnx(tmp_path / "inf.onnx", 7, bias=float("inf"))
+    rec = Recognizer(model=str(path), detector=None)
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        rec.predict_faces(np.zeros((2, 48, 48), np.uint8))
+    r = run_cli("predict", "--example", "--model", str(path), "--detector", "haar", "--json", str(tmp_path / "o.jsonl"),
+            "--out", str(tmp_path / "out"))
+    assert_one_line_error(r, 1, "NaN or infinite")
+    assert "NaN" not in (tmp_path / "o.jsonl").read_text() if (tmp_path / "o.jsonl").exists() else True
+
+
+def test_float_frames_in_unit_range_are_refused(rec):
+    frame = example_frame().astype(np.float32) / 255.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        rec.predict(frame, boxes=[[0, 0, 48, 48]])
+    ok = rec.predict(frame * 255.0, boxes=[[0, 0, 48, 48]])  # a 0..255 float frame is fine
+    assert len(ok) == 1
+
+
+def test_memory_does_not_grow_with_the_number_of_faces():
+    """Faces go through the backend in chunks of max_batch: 3000 faces in one call peak at about what 512 do."""
+    code = """
+        import resource, sys, numpy as np
+        from deepemotion import Recognizer
+        rec = Recognizer(detector=None, max_batch=64)
+        crops = np.random.default_rng(0).integers(0, 255, (int(sys.argv[1]), 48, 48), np.uint8)
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        faces = rec.predict_faces(crops)
+        assert len(faces) == len(crops)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024)
+    """
+    small = run_python(code, "512")
+    large = run_python(code, "3000")
+    assert small.returncode == 0 and large.returncode == 0, (small.stderr, large.stderr)
+    grow_small, grow_large = float(small.stdout.split()[-1]), float(large.stdout.split()[-1])
+    # the Face objects and crops themselves are small (~30 KB/face); no per-face activation memory
+    assert grow_large < grow_small + 120, (grow_small, grow_large)
+
+
+# --- streams of a camera index ----------------------------------------------------------------------------------
+def test_stream_of_a_negative_camera_is_a_value_error():
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        from deepemotion import Recognizer
+        try:
+            next(iter(Recognizer(detector="haar").stream(-1)))
+        except ValueError as exc:
+            print("ValueError", exc)
+    """)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("ValueError camera -1"), (r.stdout, r.stderr)
+
+
+# --- models that only run at another size; streams --------------------------------------------------------------
+def test_a_model_that_only_runs_at_another_size_is_refused_at_load(tmp_path):
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    # input declared (N, 1, H, W); a Reshape to 64*64 makes it run only on 64x64 faces
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, "H", "W"])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 7])
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 4096])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4096, 7], np.zeros(4096 * 7, np.float32).tolist())
+    graph = helper.make_graph([helper.make_node("Reshape", ["input", "shape"], ["flat"]),
+                               helper.make_node("MatMul", ["flat", "w"], ["logits"])], "g", [x], [y], [shape, w])
+    path = tmp_path / "only64.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    with pytest.raises(ValueError, match="only64.onnx.*does not run on a"):
+        Recognizer(model=str(path), detector=None)
+
+
+def test_stream_takes_exactly_max_frames_from_the_callers_iterator():
+    taken = []
+
+    def frames():
+        for i in range(10):
+            taken.append(i)
+            yield example_frame()
+
+    results = list(Recognizer(detector="haar").stream(frames(), max_frames=3))
+    assert len(results) == 3 and taken == [0, 1, 2]
+
+
+def test_leaving_a_stream_whose_source_blocks_is_prompt():
+    release = threading.Event()
+
+    def frames():
+        yield example_frame()
+        release.wait(30)  # a camera that stopped delivering
+        yield example_frame()
+
+    s = Recognizer(detector="haar").stream(frames())
+    next(s)
+    t0 = time.monotonic()
+    s.close()
+    assert time.monotonic() - t0 < 1.5
+    release.set()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from dataclasses import replace
 
 import numpy as np
 import pytest
+
+from _helpers import error_line, run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -301,3 +304,26 @@ def test_fer_train_time_budget_is_checked(tmp_path, capsys):
         assert main(["--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "run"), "--time-budget", bad]) != 0
         assert "--time-budget must be a positive number of seconds" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# --- checkpoints that are not what they claim -------------------------------------------------------------------
+def test_a_tiny_checkpoint_asking_for_a_huge_network_is_refused_at_once(tmp_path):
+    torch = pytest.importorskip("torch")
+    huge = tmp_path / "huge.pt"
+    torch.save({"format": "deepemotion-checkpoint-2", "config": {"widths": [4096, 4096], "depths": [1, 1],
+                                                                 "hidden": 60000}, "state_dict": {}, "meta": {}}, huge)
+    assert huge.stat().st_size < 4000
+    t0 = time.monotonic()
+    r = run_cli("eval", "--model", str(huge), "--data", "fer2013", "--split", "public_test")
+    assert r.returncode == 2 and "huge.pt" in error_line(r, "fer-eval")
+    assert time.monotonic() - t0 < 60
+
+
+def test_random_bytes_as_a_checkpoint_are_not_called_python_objects(tmp_path):
+    pytest.importorskip("torch")
+    from deepemotion.training.checkpoint import CheckpointError, read_checkpoint
+
+    bad = tmp_path / "random.pt"
+    bad.write_bytes(np.random.default_rng(0).bytes(2000))
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        read_checkpoint(bad)

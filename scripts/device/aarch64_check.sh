@@ -23,8 +23,9 @@ REPO=$(pwd)
 ROOT=/var/tmp/deepemotion-arm64
 JSON=docs/results/aarch64_check.json
 BENCH=1
-TESTS="tests/test_ops.py tests/test_recognizer.py tests/test_reliability.py tests/test_align.py tests/test_detect.py \
-tests/test_runtime_deps.py tests/test_bundled.py tests/test_backend_contract.py tests/test_detector_contract.py"
+TESTS="tests/test_ops.py tests/test_recognizer.py tests/test_cli_checks.py tests/test_tracking.py tests/test_align.py \
+tests/test_detect.py tests/test_runtime_deps.py tests/test_bundled.py tests/test_backend_contract.py \
+tests/test_detector_contract.py"
 # left out under emulation: tests that train or export through PyTorch in subprocesses (minutes each under qemu),
 # the long memory / thread-soak tests, and the two stream() tests: they run YuNet in worker threads beside the
 # classifier's thread pool, and under qemu each ONNX Runtime call then took 3-44 s (one test ran 43 min in the
