@@ -60,7 +60,7 @@ class GateLimits:
 
 
 def route(method: str, path: str, models: frozenset[str]) -> str:
-    """"infer", "get" (pass on) or raise :class:`Refused`."""
+    """"infer", "get" (pass on) or raise `Refused`."""
     if path in ("/v2/health/live", "/v2/health/ready", "/v2"):
         if method != "GET":
             raise Refused(405, f"{method} {path}: only GET")

@@ -7,7 +7,7 @@ Which server: no wheel on PyPI carries a Triton with the 2025 security fixes (Tr
 0.5.13 to 0.7.0 carry Triton 2.51.0 (October 2024), which refuses inputs shorter than their shape (2.45.0, in
 0.5.7, the last release that allows numpy 2, answers them from stale memory); those releases declare numpy<2, but
 only their Python client needs it -- fer-serve runs the binary alone -- so the wheel is installed without its
-dependencies: ``pip install --no-deps "nvidia-pytriton==0.7.0"``. A server older than :data:`MIN_TRITON` is
+dependencies: ``pip install --no-deps "nvidia-pytriton==0.7.0"``. A server older than `MIN_TRITON` is
 refused at start.
 
 What is exposed (the security model, docs/serving.md): on ``host`` only the two gates -- HTTP
@@ -23,7 +23,7 @@ with this environment's site-packages (the models import deepemotion); the stub 
 the backend folder (a folder of links in the server's workspace).
 
 Known Triton behaviour handled here: when a python-backend stub process dies, the server stays "ready" but every
-request fails, so health is a real inference (:meth:`TritonServer.check`), never the readiness endpoint alone.
+request fails, so health is a real inference (`TritonServer.check`), never the readiness endpoint alone.
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def server_environment(dist: TritonDistribution) -> dict[str, str]:
 
 class LogPump:
     """Reads the server's output in a thread of its own: the last lines in memory (for errors, even after the
-    workspace is gone) and a file capped at :data:`LOG_CAP` bytes, rotated once (``.1``)."""
+    workspace is gone) and a file capped at `LOG_CAP` bytes, rotated once (``.1``)."""
 
     def __init__(self, stream: IO[bytes], path: Path) -> None:
         self.stream, self.path = stream, path
@@ -424,7 +424,7 @@ sys.exit(child.returncode if child.returncode >= 0 else 128 - child.returncode)
 
 
 def _supervised(cmd: list[str], shm_prefix: str, folders: tuple[str, ...]) -> list[str]:
-    """``cmd`` run by :data:`_SUPERVISOR`: a server is never left behind, with its stubs, shared memory and
+    """``cmd`` run by `_SUPERVISOR`: a server is never left behind, with its stubs, shared memory and
     folders, by a client killed with SIGKILL (start the server from a thread that lives as long as it should: the
     main thread, for fer-serve)."""
     return [sys.executable, "-c", _SUPERVISOR, str(os.getpid()), shm_prefix, str(len(folders)), *folders, *cmd]

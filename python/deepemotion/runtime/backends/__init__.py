@@ -3,9 +3,9 @@
 spinning threads, what it needs). Importing this package imports no inference library; each backend imports its
 own (onnxruntime, openvino, torch, tensorrt, tritonclient) when created.
 
-Policy: naming a backend that cannot run raises :class:`BackendUnavailable` saying what to install.
-``"auto"`` tries the entries marked ``auto`` in the order :func:`auto_order` gives (GPU first, then the CPU graph
-the bundle recommends) and raises :class:`BackendUnavailable` only when none of them can run here -- with the
+Policy: naming a backend that cannot run raises `BackendUnavailable` saying what to install.
+``"auto"`` tries the entries marked ``auto`` in the order `auto_order` gives (GPU first, then the CPU graph
+the bundle recommends) and raises `BackendUnavailable` only when none of them can run here -- with the
 CPU's ONNX Runtime, a runtime dependency, that does not happen on a working install.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def int8_preferred(model: Any) -> bool:
 def auto_order(model: Any = None, device: str | None = None) -> list[BackendEntry]:
     """The entries ``"auto"`` tries, in order: GPU entries first (where the GPU is present they run, elsewhere
     they raise BackendUnavailable at once), then the CPU; among CPU entries, the INT8 graph only when the bundle
-    recommends it for this model (:func:`int8_preferred`), before FP32. ``device="cpu"`` keeps CPU entries only."""
+    recommends it for this model (`int8_preferred`), before FP32. ``device="cpu"`` keeps CPU entries only."""
     int8 = int8_preferred(model)
     entries = [e for e in registry().values() if e.auto and (device != "cpu" or e.device == "cpu")]
     entries = [e for e in entries if e.precision != "int8" or int8]

@@ -73,7 +73,7 @@ def register(name: str, description: str, *, device: str, precision: str, needs:
              auto: bool = False, needs_model_file: bool = False, also_on: tuple[str, ...] = ()
              ) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
     """Class/function decorator: make a backend creatable by ``name``, declaring what it can do. The factory is
-    called as ``factory(model, device=..., **options)`` and raises :class:`BackendUnavailable` when it cannot run
+    called as ``factory(model, device=..., **options)`` and raises `BackendUnavailable` when it cannot run
     here."""
 
     def deco(factory: Callable[..., Backend]) -> Callable[..., Backend]:

@@ -50,7 +50,7 @@ ORT_DEVICES = ("cpu", "cuda", "tensorrt")
 
 def execution_providers(device: str, what: str, engine_cache: Path | None = None) -> list[Any]:
     """ONNX Runtime's providers for ``device`` (one of ORT_DEVICES), in order, with the CPU last; raises
-    :class:`BackendUnavailable` naming what to install for ``what`` when the provider is missing. The one
+    `BackendUnavailable` naming what to install for ``what`` when the provider is missing. The one
     provider picker: the classifier backends and the YuNet detector both use it. ``engine_cache``: the
     folder where the TensorRT provider keeps its FP16 engines (one per input shape, built on first use)."""
     if device not in ORT_DEVICES:
@@ -75,7 +75,7 @@ def execution_providers(device: str, what: str, engine_cache: Path | None = None
 
 
 def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str], head: Any = None) -> Any:
-    """A checked session of ``data``; ``head``: the graph's constant warp head (:class:`ConstantWarpHead`), cut off:
+    """A checked session of ``data``; ``head``: the graph's constant warp head (`ConstantWarpHead`), cut off:
     ``data`` is then the rest, fed what the head gives."""
     try:
         sess = ort.InferenceSession(data, sess_options=opts, providers=providers)
@@ -169,7 +169,7 @@ class OnnxRuntimeBackend(Backend):
     a model file is run as it is. FP16 graphs are fed FP16 and return FP32 logits. ``profile_prefix``: turn on
     ONNX Runtime's profiler, writing to files with that prefix (``fer-bench --profile``). ``split_warp``: on the
     CPU, a graph that starts with a constant warp (the bundled default's constant STN) has that head run by
-    :class:`ConstantWarpHead` and ONNX Runtime runs the rest (``warp_head`` says which ran)."""
+    `ConstantWarpHead` and ONNX Runtime runs the rest (``warp_head`` says which ran)."""
 
     def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
                  threads: int | None = None, optimized: bool = True, spinning: bool = True,
@@ -277,7 +277,7 @@ def fuse_friendly(model: bytes) -> bytes:
 class TunedOnnxRuntimeBackend(Backend):
     """ONNX Runtime on the CPU, arranged for this small network (see docs/benchmarks.md):
 
-    - the graph with Conv+ReLU made fusable (:func:`fuse_friendly`, exact; needs the ``onnx`` package,
+    - the graph with Conv+ReLU made fusable (`fuse_friendly`, exact; needs the ``onnx`` package,
       else the graph runs as it is);
     - batches of at least ``split_min`` faces are cut into one slice per physical core, each run
       by its own single-threaded session on its own thread (ONNX Runtime releases the GIL);

@@ -14,13 +14,13 @@ as log-probabilities (the Recognizer's softmax gives them back exactly).
 ``timeout`` bounds every call end to end: making the backend (readiness and configuration), and each ``run``,
 retries included -- a server that hangs, or answers one byte a second, costs at most ``timeout`` seconds. Failures
 are typed, never a hang: a server that cannot be reached within ``timeout`` when the backend is made raises
-:class:`BackendUnavailable` naming the URL; one that goes away later is retried with backoff until ``timeout``
-seconds have passed, then :class:`ServerUnavailable` is raised; a server that answers with an error (HTTP 5xx, a
+`BackendUnavailable` naming the URL; one that goes away later is retried with backoff until ``timeout``
+seconds have passed, then `ServerUnavailable` is raised; a server that answers with an error (HTTP 5xx, a
 failing model) past the timeout, or answers something that cannot be probabilities of these faces (wrong shape or
-type, negative, not finite, rows not summing to 1, an answer larger than :data:`MAX_ANSWER`), raises
-:class:`ServerError`; a request the server refuses (shape, type, batch size) raises ValueError.
+type, negative, not finite, rows not summing to 1, an answer larger than `MAX_ANSWER`), raises
+`ServerError`; a request the server refuses (shape, type, batch size) raises ValueError.
 
-Connections: gRPC uses one channel for the backend (thread-safe; its answers capped at :data:`MAX_ANSWER` bytes);
+Connections: gRPC uses one channel for the backend (thread-safe; its answers capped at `MAX_ANSWER` bytes);
 HTTP one keep-alive connection per thread, closed when the thread ends (no descriptor is left behind by
 short-lived threads). So one backend may be shared by threads.
 """
@@ -84,7 +84,7 @@ def parse_url(url: Any) -> tuple[str, str]:
 
 
 def check_probs(probs: Any, n: int, where: str) -> np.ndarray:
-    """A server's answer as (n, 7) float32 probabilities, or :class:`ServerError` saying what is wrong with it."""
+    """A server's answer as (n, 7) float32 probabilities, or `ServerError` saying what is wrong with it."""
     probs = np.asarray(probs)
     if probs.dtype != np.float32 or probs.shape != (n, NUM_CLASSES):
         raise ServerError(f"{where}: the server answered {probs.dtype} {probs.shape} for {n} faces; expected float32 "
