@@ -57,10 +57,17 @@ class GrpcGate:
         self._thread = threading.Thread(target=self._run, args=(ready,), name="deepemotion-grpc-gate", daemon=True)
         self._thread.start()
         ready.wait(30)
-        if self._error is not None or not ready.is_set():
+        if self._error is not None:
+            # the thread closes its own loop after a failed open: wait for it (stopping the loop from here raced with
+            # that close: "Event loop stopped before Future completed" in the gate's thread)
             error = self._error
-            self.stop()
+            self._thread.join(15)
+            self._loop = self._thread = None
+            self._server = self._channel = None
             raise OSError(f"cannot listen on {self.host}:{self.port} ({error})")
+        if not ready.is_set():
+            self.stop()
+            raise OSError(f"cannot listen on {self.host}:{self.port} (no answer in 30 s)")
 
     def _run(self, ready: threading.Event) -> None:
         loop = self._loop
@@ -83,16 +90,18 @@ class GrpcGate:
         grpc = self.grpc
         limits = [("grpc.max_receive_message_length", self.max_message),
                   ("grpc.max_send_message_length", self.max_message)]
-        # reconnect quickly: the server comes up after the gate, and comes back after a restart
-        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.upstream_port}", options=[
-            *limits, ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
-            ("grpc.max_reconnect_backoff_ms", 500)])
+        # the port first: a gate that cannot listen must not have opened a channel (whose callbacks could outlive the
+        # loop that start() then closes: "Event loop is closed" in grpc's poller thread)
         self._server = grpc.aio.server(options=[*limits, ("grpc.so_reuseport", 0)],
                                        maximum_concurrent_rpcs=self.max_calls)
         self._server.add_generic_rpc_handlers([_Handler(self)])
         address = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         if self._server.add_insecure_port(address) != self.port:
             raise OSError(f"cannot listen on {address}")
+        # reconnect quickly: the server comes up after the gate, and comes back after a restart
+        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.upstream_port}", options=[
+            *limits, ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
+            ("grpc.max_reconnect_backoff_ms", 500)])
         await self._server.start()
 
     async def _close(self) -> None:
@@ -100,6 +109,7 @@ class GrpcGate:
             await self._server.stop(0)
         if self._channel is not None:
             await self._channel.close()
+        await asyncio.sleep(0.05)  # let grpc's last completions reach the loop before it is closed
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None and self._thread.is_alive():
