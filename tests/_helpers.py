@@ -159,3 +159,22 @@ def linear_onnx(path: Path, n_out: int, bias: float = 0.0, input_dims: tuple[int
     m.ir_version = 8
     onnx.save(m, str(path))
     return path
+
+
+def tritonserver_missing() -> str | None:
+    """Why the serving tests cannot run here (no tritonserver binary from the nvidia-pytriton wheel, or no
+    tritonclient), or None when they can."""
+    try:
+        from deepemotion.serving.server import find_tritonserver
+
+        find_tritonserver()
+        import tritonclient.grpc  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+#: the mark of every test that starts a real tritonserver
+needs_tritonserver = pytest.mark.skipif(tritonserver_missing() is not None,
+                                        reason=f"no tritonserver: {tritonserver_missing()}")
+

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _helpers import data_dir
+from _helpers import data_dir, needs_tritonserver
 
 serving = pytest.importorskip("deepemotion.serving.server")
 pytest.importorskip("tritonclient.grpc")
@@ -24,16 +24,7 @@ from deepemotion import BackendUnavailable, Recognizer  # noqa: E402
 from deepemotion.runtime.backends.triton import ServerUnavailable  # noqa: E402
 from deepemotion.serving.repository import RepositoryOptions, write_repository  # noqa: E402
 
-
-def _have_server() -> str | None:
-    try:
-        serving.find_tritonserver()
-    except ImportError as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_have_server() is not None, reason=f"no tritonserver: {_have_server()}")
+pytestmark = needs_tritonserver
 
 
 def faces(n: int = 512) -> np.ndarray:

@@ -18,21 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import needs_tritonserver, tritonserver_missing
 from deepemotion.cli import serve as cli
 from deepemotion.serving import server as serving
 from deepemotion.serving.repository import RepositoryOptions, write_repository
 
-
-def _have_server() -> str | None:
-    try:
-        serving.find_tritonserver()
-        import tritonclient.grpc  # noqa: F401
-    except ImportError as exc:
-        return str(exc)
-    return None
-
-
-needs_server = pytest.mark.skipif(_have_server() is not None, reason=f"no tritonserver: {_have_server()}")
+needs_server = needs_tritonserver
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +115,7 @@ def test_failure_summary_names_the_error_not_the_option_table():
     (["--http-port", "SAME", "--grpc-port", "SAME"], "must differ"),
     (["--host", "localhost"], "--host must be an IP address")])
 def test_bad_options_are_one_line_exit_2_before_anything_starts(option, says):
-    if _have_server() is not None:
+    if tritonserver_missing() is not None:
         pytest.skip("fer-serve checks the server install before its options")
     same = str(serving.free_port())  # one free port for both: refused before Triton is started on it
     out = subprocess.run([sys.executable, "-m", "deepemotion.cli.serve", *[same if o == "SAME" else o for o in option]],

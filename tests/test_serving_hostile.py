@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import needs_tritonserver
+
 serving = pytest.importorskip("deepemotion.serving.server")
 pytest.importorskip("tritonclient.grpc")
 import grpc  # noqa: E402
@@ -22,16 +24,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc  # noqa: E402
 from deepemotion import Recognizer  # noqa: E402
 from deepemotion.serving.repository import RepositoryOptions, write_repository  # noqa: E402
 
-
-def _have_server() -> str | None:
-    try:
-        serving.find_tritonserver()
-    except ImportError as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_have_server() is not None, reason=f"no tritonserver: {_have_server()}")
+pytestmark = needs_tritonserver
 FACE = np.random.default_rng(7).integers(0, 256, (1, 48, 48), dtype=np.uint8)
 
 
