@@ -1,6 +1,6 @@
 """Is a teacher worth distilling from? (maintainer script)
 
-    python references/fer2013/teacher_check.py default /work/runs/teacher-large/best.pt --split public_test:select
+    python references/fer2013/teacher_check.py default runs/teacher-large/best.pt --split public_test:select
 
 Accuracy (PyTorch, FP32) of each checkpoint with and without flip averaging, and of their ensemble as
 ``fer-train --teacher A --teacher B --teacher-tta`` forms it (the flip-averaged logits averaged over the teachers), on

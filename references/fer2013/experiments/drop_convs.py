@@ -1,6 +1,6 @@
 """A shallower copy of a trained network, to fine-tune by distillation (maintainer script; not installed).
 
-    python references/fer2013/experiments/drop_convs.py --model default --depths 1,1,1,2 --out /work/runs/lite-init.pt
+    python references/fer2013/experiments/drop_convs.py --model default --depths 1,1,1,2 --out runs/lite-init.pt
     fer-train --data fer2013 --train-split train --val-split public_test:select --init /work/runs/lite-init.pt \\
         --teacher default --teacher-tta --kd-alpha 0.9 --epochs 40 --out /work/runs/lite --quiet
 
