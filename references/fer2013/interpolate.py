@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = select(rows, args.max_clean_loss)
         (args.out / "selection.json").write_text(json.dumps(
             {"start": str(args.start), "end": str(args.end), "max_clean_loss": args.max_clean_loss,
-             "rule": "best worst-condition accuracy among alphas within max_clean_loss of alpha 0's clean accuracy",
+             "rule": "best worst-condition accuracy among alphas within max_clean_loss of alpha 0's clean "
+                     "accuracy",
              "chosen_alpha": chosen["alpha"], "rows": rows}, indent=1))
         plot_selection(rows, args.out / "selection.png", chosen["alpha"])
         print(f"chosen: alpha {chosen['alpha']:g} ({args.out / chosen['checkpoint']}); {args.out / 'selection.json'}")

@@ -14,6 +14,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bundle import strip_paths  # references/fer2013/bundle.py, beside this script
 
@@ -28,6 +29,38 @@ from deepemotion.training.checkpoint import load_checkpoint
 BUDGET_MFLOPS = 200.0
 
 
+def _measured_point(spec: str, test: Any) -> dict[str, Any]:
+    """NAME=CHECKPOINT[:tta] measured on `test` through the runtime."""
+    name, _, path = spec.partition("=")
+    tta = path.endswith(":tta")
+    path = path[:-4] if tta else path
+    model, ckpt = load_checkpoint(path)
+    if tta:
+        flipped = DeepEmotion(replace(model.config, tta_flip=True))
+        flipped.load_state_dict(model.state_dict())
+        model = flipped.eval()
+    info = describe(model)
+    acc = runtime_accuracy(export_portable(model), test.images, test.labels)
+    meta = ckpt.get("meta", {})
+    print(f"{name}: {acc:.4f} at {info['mflops_per_face']:.1f} MFLOP, {info['parameters']:,} params", flush=True)
+    return {"name": name, "mflops": info["mflops_per_face"], "params": info["parameters"], "accuracy": acc,
+            "epochs": meta.get("train_config", {}).get("epochs"), "selected_epoch": meta.get("epoch"),
+            "command": meta.get("command"), "tta_in_graph": tta}
+
+
+def _bundled_points() -> list[dict[str, Any]]:
+    """The bundled models, from their metadata."""
+    points = []
+    for name in BUNDLED_MODELS:
+        b = bundled_model(name)
+        if b.has("json"):
+            m = b.metadata()
+            points.append({"name": f"bundled {name}", "mflops": m["mflops_per_face"], "params": m["parameters"],
+                           "accuracy": m["evaluation"]["accuracy"], "bundled": True,
+                           "command": m.get("training_command")})
+    return points
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="*", help="NAME=CHECKPOINT[:tta]")
@@ -38,30 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     test = resolve_dataset("fer2013", "public_test")
     points = json.loads(Path(args.extra).read_text()) if args.extra else []
-    for spec in args.runs:
-        name, _, path = spec.partition("=")
-        tta = path.endswith(":tta")
-        path = path[:-4] if tta else path
-        model, ckpt = load_checkpoint(path)
-        if tta:
-            flipped = DeepEmotion(replace(model.config, tta_flip=True))
-            flipped.load_state_dict(model.state_dict())
-            model = flipped.eval()
-        info = describe(model)
-        acc = runtime_accuracy(export_portable(model), test.images, test.labels)
-        meta = ckpt.get("meta", {})
-        points.append({"name": name, "mflops": info["mflops_per_face"], "params": info["parameters"], "accuracy": acc,
-                       "epochs": meta.get("train_config", {}).get("epochs"), "selected_epoch": meta.get("epoch"),
-                       "command": meta.get("command"), "tta_in_graph": tta})
-        print(f"{name}: {acc:.4f} at {info['mflops_per_face']:.1f} MFLOP, {info['parameters']:,} params", flush=True)
+    points += [_measured_point(spec, test) for spec in args.runs]
     if args.bundled:
-        for name in BUNDLED_MODELS:
-            b = bundled_model(name)
-            if b.has("json"):
-                m = b.metadata()
-                points.append({"name": f"bundled {name}", "mflops": m["mflops_per_face"], "params": m["parameters"],
-                               "accuracy": m["evaluation"]["accuracy"], "bundled": True,
-                               "command": m.get("training_command")})
+        points += _bundled_points()
     out = Path(args.out)
     record = {"budget_mflops": BUDGET_MFLOPS, "data": test.name, "how": "Recognizer.predict_faces, ONNX Runtime",
               "points": points}

@@ -97,12 +97,49 @@ def _time_cuda(torch: Any, fn: Callable[[], Any], min_time: float) -> float:
     return statistics.median(times)
 
 
+def _time_cpu(_C: Any, x_np: np.ndarray, th_np: np.ndarray, oh: int, ow: int, min_time: float
+              ) -> tuple[float, float, dict[str, float]]:
+    """Seconds per call of ours and PyTorch's on the CPU, and ONNX Runtime's `GridSample` where it runs."""
+    import torch
+
+    from ..export.reference import affine_grid_sample_reference
+
+    xt, tt = torch.from_numpy(x_np), torch.from_numpy(th_np)
+    calls = {"ours": lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False),
+             "torch": lambda: affine_grid_sample_reference(xt, tt, oh, ow)}
+    ort_run = ort_sampler(oh, ow)
+    if ort_run is not None:
+        calls["onnxruntime"] = lambda: ort_run(x_np, th_np)
+    with torch.no_grad():
+        t = _median_in_turns(calls, min_time)
+    extra = {"onnxruntime_ms": t["onnxruntime"] * 1e3, "speedup_vs_onnxruntime": t["onnxruntime"] / t["ours"]} \
+        if "onnxruntime" in t else {}
+    return t["ours"], t["torch"], extra
+
+
+def _time_on_cuda(_C: Any, x_np: np.ndarray, th_np: np.ndarray, tdt: Any, oh: int, ow: int, min_time: float
+                  ) -> tuple[float, float]:
+    """Seconds per call of ours and PyTorch's on the GPU, CUDA events around each call."""
+    import torch
+
+    from ..export.reference import affine_grid_sample_reference
+
+    n, c = x_np.shape[:2]
+    xt = torch.from_numpy(x_np).cuda().to(tdt)
+    tt = torch.from_numpy(th_np).cuda()
+    out = torch.empty(n, c, oh, ow, device="cuda", dtype=tdt)
+    stream = torch.cuda.current_stream().cuda_stream
+    t_ours = _time_cuda(torch, lambda: _C.affine_grid_sample_cuda(xt, tt, out, False, stream), min_time)
+    with torch.no_grad():
+        t_torch = _time_cuda(torch, lambda: affine_grid_sample_reference(xt, tt, oh, ow), min_time)
+    return t_ours, t_torch
+
+
 def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_time: float = 0.3,
         dtypes: tuple[str, ...] = ("float32", "float16")) -> list[dict[str, Any]]:
     import torch
 
     from .._ext import assert_has_ext
-    from ..export.reference import affine_grid_sample_reference
 
     _C = assert_has_ext()
 
@@ -114,28 +151,11 @@ def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_tim
             tdt = getattr(torch, dtype)
             esize = 2 if dtype == "float16" else 4
             nbytes = (x_np.size + n * c * oh * ow) * esize + th_np.nbytes
-            extra: dict[str, float] = {}
             if device == "cpu":
-                xt, tt = torch.from_numpy(x_np), torch.from_numpy(th_np)
-                calls = {"ours": lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False),
-                         "torch": lambda: affine_grid_sample_reference(xt, tt, oh, ow)}
-                ort_run = ort_sampler(oh, ow)
-                if ort_run is not None:
-                    calls["onnxruntime"] = lambda: ort_run(x_np, th_np)
-                with torch.no_grad():
-                    t = _median_in_turns(calls, min_time)
-                t_ours, t_torch = t["ours"], t["torch"]
-                if "onnxruntime" in t:
-                    extra = {"onnxruntime_ms": t["onnxruntime"] * 1e3,
-                             "speedup_vs_onnxruntime": t["onnxruntime"] / t_ours}
+                t_ours, t_torch, extra = _time_cpu(_C, x_np, th_np, oh, ow, min_time)
             else:
-                xt = torch.from_numpy(x_np).cuda().to(tdt)
-                tt = torch.from_numpy(th_np).cuda()
-                out = torch.empty(n, c, oh, ow, device="cuda", dtype=tdt)
-                stream = torch.cuda.current_stream().cuda_stream
-                t_ours = _time_cuda(torch, lambda: _C.affine_grid_sample_cuda(xt, tt, out, False, stream), min_time)
-                with torch.no_grad():
-                    t_torch = _time_cuda(torch, lambda: affine_grid_sample_reference(xt, tt, oh, ow), min_time)
+                t_ours, t_torch = _time_on_cuda(_C, x_np, th_np, tdt, oh, ow, min_time)
+                extra = {}
             rows.append({
                 "case": label, "device": device, "dtype": dtype, "batch": n,
                 "ours_ms": t_ours * 1e3, "torch_ms": t_torch * 1e3, "speedup_vs_torch": t_torch / t_ours,

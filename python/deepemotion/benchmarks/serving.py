@@ -84,6 +84,12 @@ def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32),
         finally:
             for s in servers.values():
                 s.stop()
+    return {"model": model, "faces_per_call": faces_per_call, "seconds": seconds, "rounds": rounds,
+            "instances": instances, "queue_delay_us": queue_delay_us, "rows": _rows_vs_local(runs)}
+
+
+def _rows_vs_local(runs: dict[str, dict[int, list[dict[str, float]]]]) -> list[dict[str, Any]]:
+    """One row per setup and client count: its best round, its rounds, and its ratios to the local setup's."""
     rows = []
     for name, by_c in runs.items():
         for c, rs in by_c.items():
@@ -93,8 +99,7 @@ def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32),
     for r in rows:
         r["vs_local_faces_per_s"] = r["faces_per_s"] / local[r["clients"]]["faces_per_s"]
         r["vs_local_p99"] = r["p99_ms"] / local[r["clients"]]["p99_ms"]
-    return {"model": model, "faces_per_call": faces_per_call, "seconds": seconds, "rounds": rounds,
-            "instances": instances, "queue_delay_us": queue_delay_us, "rows": rows}
+    return rows
 
 
 def format_serving(res: dict[str, Any]) -> str:

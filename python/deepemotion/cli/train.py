@@ -131,12 +131,8 @@ def _augment_options(a: Any) -> None:
                    "camera's chain (blur, a 12-40 px face, noise, JPEG; the teacher sees it before); 0: off")
 
 
-def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = None) -> Any:
-    """TrainConfig from parsed options (architecture from `--init`'s checkpoint when given)."""
-    from ..model import DeepEmotionConfig, arch_config
-    from ..training.augment import AugmentConfig
-    from ..training.config import TrainConfig
-
+def _check_run_options(args: argparse.Namespace) -> None:
+    """Usage errors of the run's own options (budget, stopping, folds, the teacher's TTA), before anything loads."""
     if args.teacher_tta and not args.teacher:
         raise UsageError("--teacher-tta changes how a teacher is run, and no --teacher is given")
     if args.time_budget is not None and not 0 < args.time_budget <= MAX_TIME_BUDGET_S:
@@ -148,6 +144,12 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
         raise UsageError(f"--cv-folds must be >= 2, got {args.cv_folds}")
     if args.time_budget is not None and args.cv_folds:
         raise UsageError("--time-budget fits one run's epochs; with --cv-folds each fold is its own run")
+
+
+def _model_config(args: argparse.Namespace, init_config: dict[str, Any] | None) -> Any:
+    """The network's configuration: `--init`'s checkpoint's (uncalibrated; only dropout may change) or the options'."""
+    from ..model import DeepEmotionConfig, arch_config
+
     shape = ("arch", "widths", "depths", "hidden", "sample_size", "loc_pool")
     if init_config is not None:
         clash = ["--" + k.replace("_", "-") for k in shape if getattr(args, k) is not None]
@@ -162,8 +164,16 @@ def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = N
     else:
         over = {k: getattr(args, k) for k in shape[1:] + ("dropout",) if getattr(args, k) is not None}
         model = arch_config(args.arch or "base", **over)
-    if args.tta_flip:
-        model = replace(model, tta_flip=True)
+    return replace(model, tta_flip=True) if args.tta_flip else model
+
+
+def make_config(args: argparse.Namespace, init_config: dict[str, Any] | None = None) -> Any:
+    """TrainConfig from parsed options (architecture from `--init`'s checkpoint when given)."""
+    from ..training.augment import AugmentConfig
+    from ..training.config import TrainConfig
+
+    _check_run_options(args)
+    model = _model_config(args, init_config)
     aug = AugmentConfig(flip=not args.no_flip, rotate_deg=args.rotate_deg, scale=args.scale, shear=args.shear,
                         translate=args.translate, brightness=args.brightness, contrast=args.contrast,
                         erase_p=args.erase_p, mixup=args.mixup, cutmix=args.cutmix,
@@ -239,7 +249,6 @@ def load_data(args: argparse.Namespace, split: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     require_torch(PROG)
-    from ..plots import PlotUnavailable, plot_history
     from ..training.checkpoint import read_checkpoint
     from ..training.loop import Trainer
 
@@ -270,17 +279,25 @@ def run(args: argparse.Namespace) -> int:
           f"{'resident on ' + args.device if trainer.resident else 'on the host'}; "
           f"config: {json.dumps(cfg.to_dict())}", flush=True)
     res = trainer.fit(progress=not args.quiet, stop_after=args.stop_after, time_budget=args.time_budget)
+    _write_summary(args, trainer, res, has_val=val_set is not None)
+    return 0
+
+
+def _write_summary(args: argparse.Namespace, trainer: Any, res: Any, has_val: bool) -> None:
+    """curves.png (or why not) and summary.json of a finished run, the summary printed too."""
+    from ..plots import PlotUnavailable, plot_history
+
+    out, cfg = Path(args.out), trainer.cfg
     try:
-        plot_history(res.history, out / "curves.png", title=f"{train_set.name}: {cfg.model.widths}")
+        plot_history(res.history, out / "curves.png", title=f"{trainer.train_set.name}: {cfg.model.widths}")
     except PlotUnavailable as exc:
         print(f"{PROG}: curves.png skipped: {exc}", file=sys.stderr)
-    summary = {"best_epoch": res.best_epoch, "best_val_accuracy": res.best_val_accuracy if val_set else None,
+    summary = {"best_epoch": res.best_epoch, "best_val_accuracy": res.best_val_accuracy if has_val else None,
                "median_epoch_seconds": float(sorted(res.epoch_seconds)[len(res.epoch_seconds) // 2])
                if res.epoch_seconds else None, "total_seconds": res.total_seconds, "command": args.command,
                **trainer.info}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
-    return 0
 
 
 def _cross_validate(args: argparse.Namespace, cfg: Any, out: Path, meta: dict[str, Any],

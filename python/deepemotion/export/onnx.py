@@ -252,23 +252,51 @@ def _constant(g: Any, name: str) -> np.ndarray | None:
     return None
 
 
-def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
-    """The constant-STN form -- Reshape(faces, [1, -1, H, W]) -> GridSample(constant grid) -> Reshape([-1, 1, h, w])
-    -- as one AffineGridSample per face with the θ the grid was made from (recovered by least squares and checked
-    against the grid), broadcast to the batch: what TensorRT's plugin has always been given."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    g = proto.graph
+def _folded_sampler(g: Any, gs: Any) -> tuple[Any, Any, list[Any]]:
+    """The Reshape before a constant-grid GridSample, the Reshape after it, and between the first and the sampler the
+    QuantizeLinear -> DequantizeLinear pairs an INT8 graph may put on the folded faces (None where a node is not
+    there)."""
     producers = {o: n for n in g.node for o in n.output}
     consumers = [n for n in g.node if gs.output[0] in n.input]
     fold, unfold = producers.get(gs.input[0]), consumers[0] if len(consumers) == 1 else None
-    qdq = []  # an INT8 graph may quantize the folded faces: QuantizeLinear -> DequantizeLinear before the sampler
+    qdq: list[Any] = []
     while fold is not None and fold.op_type == "DequantizeLinear":
         q = producers.get(fold.input[0])
         if q is None or q.op_type != "QuantizeLinear":
             break
         qdq[:0] = [q, fold]
         fold = producers.get(q.input[0])
+    return fold, unfold, qdq
+
+
+def _plugin_nodes(x: str, qdq: list[Any], outputs: list[str], side: int, align: int) -> list[Any]:
+    """The faces `x` requantized as `qdq` did after folding, then one AffineGridSample per face with the constant θ
+    (`stn/theta_const`, expanded to the batch) writing `outputs`."""
+    from onnx import helper
+
+    requantize = []  # the same per-tensor quantization, applied to the faces before they are folded
+    for i, node in enumerate(qdq):
+        out = f"stn/faces_{node.op_type}_{i}"
+        requantize.append(helper.make_node(node.op_type, [x, *node.input[1:]], [out], name=out))
+        x = out
+    return [*requantize,
+            helper.make_node("Shape", [x], ["stn/batch"], start=0, end=1, name="stn/batch"),
+            helper.make_node("Concat", ["stn/batch", "stn/theta_tail"], ["stn/theta_shape"], axis=0,
+                             name="stn/theta_shape"),
+            helper.make_node("Expand", ["stn/theta_const", "stn/theta_shape"], ["stn/theta"], name="stn/theta"),
+            helper.make_node(PLUGIN_OP, [x, "stn/theta"], outputs, name="stn/AffineGridSample",
+                             domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,
+                             plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_DOMAIN)]
+
+
+def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
+    """The constant-STN form -- Reshape(faces, [1, -1, H, W]) -> GridSample(constant grid) -> Reshape([-1, 1, h, w])
+    -- as one AffineGridSample per face with the θ the grid was made from (recovered by least squares and checked
+    against the grid), broadcast to the batch: what TensorRT's plugin has always been given."""
+    from onnx import TensorProto, numpy_helper
+
+    g = proto.graph
+    fold, unfold, qdq = _folded_sampler(g, gs)
     grid = _constant(g, gs.input[1])
     shapes = [None if r is None or r.op_type != "Reshape" else _constant(g, r.input[1]) for r in (fold, unfold)]
     if grid is None or grid.ndim != 4 or grid.shape[0] != 1 or grid.shape[1] != grid.shape[2] or \
@@ -276,27 +304,13 @@ def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
             list(shapes[1][:2]) != [-1, 1]:
         raise ValueError("a GridSample with a constant grid must sit between Reshape(x, [1, -1, H, W]) and "
                          "Reshape(y, [-1, 1, h, w]) (the constant-STN form)")
-    side = grid.shape[1]
     theta_2x3, residual = fit_affine_grid(grid, bool(align))
     if residual > (1e-2 if grid.dtype == np.float16 else 1e-5):
         raise ValueError("the constant grid is not an affine grid")
     theta = numpy_helper.from_array(theta_2x3.reshape(1, 2, 3).astype(np.float32), "stn/theta_const")
     tail = numpy_helper.from_array(np.array([2, 3], np.int64), "stn/theta_tail")
     g.initializer.extend([theta, tail])
-    x = fold.input[0]
-    requantize = []  # the same per-tensor quantization, applied to the faces before they are folded
-    for i, node in enumerate(qdq):
-        out = f"stn/faces_{node.op_type}_{i}"
-        requantize.append(helper.make_node(node.op_type, [x, *node.input[1:]], [out], name=out))
-        x = out
-    new = [*requantize,
-           helper.make_node("Shape", [x], ["stn/batch"], start=0, end=1, name="stn/batch"),
-           helper.make_node("Concat", ["stn/batch", "stn/theta_tail"], ["stn/theta_shape"], axis=0,
-                            name="stn/theta_shape"),
-           helper.make_node("Expand", ["stn/theta_const", "stn/theta_shape"], ["stn/theta"], name="stn/theta"),
-           helper.make_node(PLUGIN_OP, [x, "stn/theta"], list(unfold.output), name="stn/AffineGridSample",
-                            domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,
-                            plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_DOMAIN)]
+    new = _plugin_nodes(fold.input[0], qdq, list(unfold.output), grid.shape[1], align)
     assert theta.data_type == TensorProto.FLOAT
     nodes = []
     for n in g.node:

@@ -47,28 +47,16 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str 
     # INT8 is explicit quantization: the QDQ graph from `fer-export int8` says which tensors are int8; a
     # strongly typed network takes exactly those types (the STN, our plugin included, stays FP32).
     strongly_typed = precision == "int8" or (precision == "fp16" and not hasattr(trt.BuilderFlag, "FP16"))
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_bytes):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
-    if precision == "fp16" and not strongly_typed:
-        config.set_flag(trt.BuilderFlag.FP16)
-    profile = builder.create_optimization_profile()
-    sample = tuple(network.get_input(0).shape)[1:]
-    profile.set_shape(INPUT_NAME, (bmin, *sample), (bopt, *sample), (bmax, *sample))
-    config.add_optimization_profile(profile)
+    network, parser = _parse(trt, builder, logger, onnx_bytes, onnx_path, strongly_typed)
     cache_path = Path(timing_cache) if timing_cache else None
-    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path and cache_path.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    config = _builder_config(trt, builder, network, precision == "fp16" and not strongly_typed, batch, workspace_mb,
+                             cache_path)
     t0 = time.perf_counter()
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise RuntimeError("TensorRT failed to build the engine (see the messages above)")
     build_s = time.perf_counter() - t0
+    del parser  # it owns the weights the network points at: kept until the engine is built
     engine_path = Path(engine_path)
     engine_path.write_bytes(bytes(plan))
     if cache_path is not None:
@@ -80,3 +68,33 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str 
             "command": command}
     Path(str(engine_path) + ".json").write_text(json.dumps(side, indent=2) + "\n")
     return side
+
+
+def _parse(trt: Any, builder: Any, logger: Any, onnx_bytes: bytes, onnx_path: str | Path,
+           strongly_typed: bool) -> tuple[Any, Any]:
+    """The network parsed from the ONNX bytes, and its parser (which must outlive the build)."""
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_bytes):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    return network, parser
+
+
+def _builder_config(trt: Any, builder: Any, network: Any, fp16_flag: bool, batch: tuple[int, int, int],
+                    workspace_mb: int, cache_path: Path | None) -> Any:
+    """The builder configuration: workspace, the FP16 flag, the batch profile and the timing cache (read from
+    `cache_path` when it exists)."""
+    bmin, bopt, bmax = batch
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    if fp16_flag:
+        config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    sample = tuple(network.get_input(0).shape)[1:]
+    profile.set_shape(INPUT_NAME, (bmin, *sample), (bopt, *sample), (bmax, *sample))
+    config.add_optimization_profile(profile)
+    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path and cache_path.is_file() else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    return config

@@ -255,8 +255,8 @@ def build_plan_script(opts: RepositoryOptions) -> str:
     return "\n".join([
         "#!/usr/bin/env bash",
         "# Build deepemotion/1/model.plan on the machine (GPU + TensorRT version) that will serve it, e.g. inside",
-        "# NVIDIA's Triton container: a plan only runs where it was built. Needs deepemotion installed there and built",
-        "# against that TensorRT (so that lib/libdeepemotion_trt.so, the AffineGridSample plugin, exists).",
+        "# NVIDIA's Triton container: a plan only runs where it was built. Needs deepemotion installed there and",
+        "# built against that TensorRT (so that lib/libdeepemotion_trt.so, the AffineGridSample plugin, exists).",
         "set -euo pipefail",
         'cd "$(dirname "$0")"',
         f"fer-export engine --onnx model.uint8.onnx --precision fp16 --batch 1 {lo} {hi} --out 1/model.plan "

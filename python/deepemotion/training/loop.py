@@ -335,13 +335,7 @@ class Trainer:
         end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs, self.epoch + stop_after)
         while self.epoch < end:
             row = self.train_epoch(progress)
-            if self.val_set is not None and len(self.val_set):
-                row["val_accuracy"] = evaluate(self.selected_model(), self.val_set)["accuracy"]
-                if self.ema is not None:
-                    row["val_accuracy_raw"] = evaluate(self.model, self.val_set)["accuracy"]
-                acc = row["val_accuracy"] if self.cfg.keep == "best" else float(self.epoch)
-            else:
-                acc = float(self.epoch)  # no validation: keep the last epoch
+            acc = self._validate(row)
             self.history.append(row)
             self.epoch += 1
             if plan is not None:
@@ -349,22 +343,36 @@ class Trainer:
                 if epochs != self.cfg.epochs:
                     self.cfg = replace(self.cfg, epochs=epochs)
                 end = self.epoch if stop else (epochs if stop_after is None else min(epochs, end))
-            if acc > self.best_acc:
-                self.best_acc, self.best_epoch = acc, self.epoch
-                save_checkpoint(self.out / "best.pt", self.selected_model(),
-                                {**self.meta, "epoch": self.epoch, "val_accuracy": row.get("val_accuracy"),
-                                 "train_config": self.cfg.to_dict(), **self.info})
-            self._save_last()
-            write_history(self.out, self.history)
+            self._record_epoch(row, acc)
             if on_epoch:
                 on_epoch(row)
-            val = f" val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
-            print(f"epoch {self.epoch:3d}/{self.cfg.epochs}  loss {row['train_loss']:.4f}  train_acc "
-                  f"{row['train_accuracy']:.4f}{val}  ({row['epoch_seconds']:.1f} s, "
-                  f"{row['images_per_second']:.0f} img/s)", flush=True)
         total = plan.clock() - plan.start if plan is not None else sum(h["epoch_seconds"] for h in self.history)
         return TrainResult(self.best_epoch, self.best_acc, [h["epoch_seconds"] for h in self.history],
                            self.history, total)
+
+    def _validate(self, row: dict[str, Any]) -> float:
+        """Validation accuracies into the epoch's `row`; returns what selects the kept epoch (the accuracy with
+        `keep="best"`, else the epoch, so that the last one is kept)."""
+        if self.val_set is None or not len(self.val_set):
+            return float(self.epoch)  # no validation: keep the last epoch
+        row["val_accuracy"] = evaluate(self.selected_model(), self.val_set)["accuracy"]
+        if self.ema is not None:
+            row["val_accuracy_raw"] = evaluate(self.model, self.val_set)["accuracy"]
+        return row["val_accuracy"] if self.cfg.keep == "best" else float(self.epoch)
+
+    def _record_epoch(self, row: dict[str, Any], acc: float) -> None:
+        """After an epoch: best.pt when it is the best so far, last.pt, the history files and the progress line."""
+        if acc > self.best_acc:
+            self.best_acc, self.best_epoch = acc, self.epoch
+            save_checkpoint(self.out / "best.pt", self.selected_model(),
+                            {**self.meta, "epoch": self.epoch, "val_accuracy": row.get("val_accuracy"),
+                             "train_config": self.cfg.to_dict(), **self.info})
+        self._save_last()
+        write_history(self.out, self.history)
+        val = f" val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
+        print(f"epoch {self.epoch:3d}/{self.cfg.epochs}  loss {row['train_loss']:.4f}  train_acc "
+              f"{row['train_accuracy']:.4f}{val}  ({row['epoch_seconds']:.1f} s, "
+              f"{row['images_per_second']:.0f} img/s)", flush=True)
 
     def _save_last(self) -> None:
         extra: dict[str, Any] = {

@@ -187,6 +187,17 @@ def _match_pre_warp(g: _GraphView, x: TensorInfo, head: list[int]) -> tuple[str,
     return (doubled, quant, True) if doubled is not None else None
 
 
+def _is_plain_grid_sample(grid: Any, attributes: dict[str, Any]) -> bool:
+    """Whether a GridSample samples by one finite float32 (1, h, w, 2) grid, bilinear, with zeros padding and
+    align_corners=0 (what the head's sampler computes)."""
+    import numpy as np
+
+    return grid is not None and grid.dtype == np.float32 and grid.ndim == 4 and grid.shape[0] == 1 \
+        and grid.shape[3] == 2 and bool(np.isfinite(grid).all()) and attributes.get("align_corners", 0) == 0 \
+        and attributes.get("padding_mode", b"zeros") == b"zeros" \
+        and attributes.get("mode", b"bilinear") in (b"bilinear", b"linear")
+
+
 def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] | None, Any, bool] | None:
     """(the head's node indices, its grid, the tensor the rest starts from, the quantization (scale, zero point) of
     that tensor or None, the input's fake quantization or None, whether the batch is doubled by mirror images)
@@ -212,10 +223,7 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] |
     if k is None or len(g.nodes[k].inputs) != 2:
         return None
     sample, grid = g.nodes[k], g.const(g.nodes[k].inputs[1], head)
-    if grid is None or grid.dtype != np.float32 or grid.ndim != 4 or grid.shape[0] != 1 or grid.shape[3] != 2 \
-            or not np.isfinite(grid).all() or sample.attributes.get("align_corners", 0) != 0 \
-            or sample.attributes.get("padding_mode", b"zeros") != b"zeros" \
-            or sample.attributes.get("mode", b"bilinear") not in (b"bilinear", b"linear"):
+    if not _is_plain_grid_sample(grid, sample.attributes):
         return None
     head.append(k)
     k = g.only_reader(sample.outputs[0], "Reshape")
@@ -354,6 +362,25 @@ def _tolerant(match: Any, *args: Any) -> Any:
         return None
 
 
+def _rest_nodes(g: _GraphView, graph: list[Field], head: list[int], conv: Any, flat: Any,
+                channels_last: tuple[str, str] | None) -> list[Field]:
+    """The rest graph's nodes, in order: without the head's, the patch convolution's and the flatten's edited, and
+    a Transpose first when the patches come channels last (`channels_last`: their name and the head's cut)."""
+    nodes = [p for n, w, p in graph if n == NODE and w == LEN]
+    out: list[Field] = [(NODE, LEN, _transpose_node(*channels_last, [0, 3, 1, 2]))] if channels_last else []
+    for k, p in enumerate(nodes):  # nodes first, in order (field order is free)
+        if k in head:
+            continue
+        if conv and k == conv[0]:
+            p = _as_patch_conv(p)
+        elif flat and k == flat[0]:
+            src = g.nodes[k].inputs[0]
+            out.append((NODE, LEN, _transpose_node(src, f"{src}_channels_last", [0, 2, 3, 1])))
+            p = _with_first_input(p, f"{src}_channels_last")
+        out.append((NODE, LEN, p))
+    return out
+
+
 def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     """The graph's constant warp head, cut off (see `WarpHead`), or None when the graph does not start
     with one. The head recognised is what `deepemotion.export` writes for a constant STN -- input (N, 1, H, W)
@@ -385,18 +412,7 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     # patch convolution's node and weight edited, for channels-last patches a Transpose first, and for the
     # channels-last flatten a Transpose before the Flatten and the fc weight's columns reordered
     still_read = {t for k, node in enumerate(g.nodes) if k not in head for t in node.inputs}
-    nodes = [p for n, w, p in graph if n == NODE and w == LEN]
-    out: list[Field] = [(NODE, LEN, _transpose_node(name, cut, [0, 3, 1, 2]))] if last else []
-    for k, p in enumerate(nodes):  # nodes first, in order (field order is free)
-        if k in head:
-            continue
-        if conv and k == conv[0]:
-            p = _as_patch_conv(p)
-        elif flat and k == flat[0]:
-            src = g.nodes[k].inputs[0]
-            out.append((NODE, LEN, _transpose_node(src, f"{src}_channels_last", [0, 2, 3, 1])))
-            p = _with_first_input(p, f"{src}_channels_last")
-        out.append((NODE, LEN, p))
+    out = _rest_nodes(g, graph, head, conv, flat, (name, cut) if last else None)
     for n, w, p in graph:
         if n == NODE and w == LEN or n == VALUE_INFO and w == LEN and tensor_info(p).name == cut \
                 or n == INITIALIZER and w == LEN and initializer_name(p) not in still_read:
