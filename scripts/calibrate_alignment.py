@@ -13,6 +13,7 @@ in the crop's unit coordinates (u, v in [0, 1], pixel centres at (i + 0.5) / 48)
 
 Writes the JSON that deepemotion.runtime.align reads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def paste(face: np.ndarray, rng: np.random.Generator, frame_hw=(360, 480)) -> tu
     mean = float(face.mean())
     bg = np.clip(cv2.GaussianBlur(rng.normal(mean, 40, (h, w)), (0, 0), 5), 0, 255).astype(np.uint8)
     x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
-    bg[y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    bg[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
     return cv2.cvtColor(bg, cv2.COLOR_GRAY2BGR), k, x, y
 
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     marks_a, ybox_a, hbox_a = np.array(marks), np.array(ybox), np.array(hbox)
     result = {
         "about": "Face framing of the FER2013 training crops, in the crop's unit coordinates (u, v in [0, 1]). "
-                 "Measured by scripts/calibrate_alignment.py on FER2013 Training faces pasted into frames.",
+        "Measured by scripts/calibrate_alignment.py on FER2013 Training faces pasted into frames.",
         "command": "python scripts/calibrate_alignment.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "faces": int(len(idx)),
         "canonical_landmarks": np.median(marks_a, 0).round(5).tolist(),

@@ -10,6 +10,7 @@ A code span counts as a path when it names a file or folder that exists in the r
 ``references/fer2013/bundle.py``), optionally followed by ``:line``. Code blocks and spans already inside a link are
 left alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             page.write_text(text)
             print(f"{page.relative_to(ROOT)}: {len(found)} path(s) linked")
     if unlinked:
-        print("link_paths: paths named without a link (run python scripts/link_paths.py):\n  " + "\n  ".join(unlinked),
-              file=sys.stderr)
+        print(
+            "link_paths: paths named without a link (run python scripts/link_paths.py):\n  " + "\n  ".join(unlinked),
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -6,6 +6,7 @@ which builds only docs/, would call it a dead link. This hook checks that every 
 repository (a missing one fails the build, as ``mkdocs build --strict`` fails on dead links inside docs/) and
 points it at the repository browser when ``repo_url`` is set, or shows it as code otherwise.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Helpers shared by the tests."""
+
 from __future__ import annotations
 
 import os
@@ -105,18 +106,30 @@ def same_in_threads(work, expected, n_threads: int = 8, repeats: int = 4, atol: 
             np.testing.assert_allclose(g, expected[k], atol=atol)
 
 
-def run_cli(tool: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300
-            ) -> subprocess.CompletedProcess:
+def run_cli(
+    tool: str, *args: str, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """``python -m deepemotion.cli.<tool> args`` in a subprocess (a crash there cannot take the test run down)."""
-    return subprocess.run([sys.executable, "-m", f"deepemotion.cli.{tool}", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", f"deepemotion.cli.{tool}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
-def run_python(code: str, *args: str, timeout: int = 300, env: dict[str, str] | None = None
-               ) -> subprocess.CompletedProcess:
+def run_python(
+    code: str, *args: str, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``python -c code args`` in a subprocess (``code`` dedented)."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def error_line(r: subprocess.CompletedProcess, prog: str) -> str:
@@ -150,11 +163,18 @@ def linear_onnx(path: Path, n_out: int, bias: float = 0.0, input_dims: tuple[int
     k = int(np.prod(input_dims))
     w = numpy_helper.from_array(np.full((k, n_out), 1e-4, np.float32), "w")
     b = numpy_helper.from_array(np.full((n_out,), bias, np.float32), "b")
-    nodes = [helper.make_node("Flatten", ["input"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["m"]),
-             helper.make_node("Add", ["m", "b"], ["logits"])]
-    g = helper.make_graph(nodes, "stand-in", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                           ["N", *input_dims])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])], [w, b])
+    nodes = [
+        helper.make_node("Flatten", ["input"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["logits"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "stand-in",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *input_dims])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])],
+        [w, b],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, str(path))
@@ -175,6 +195,6 @@ def tritonserver_missing() -> str | None:
 
 
 #: the mark of every test that starts a real tritonserver
-needs_tritonserver = pytest.mark.skipif(tritonserver_missing() is not None,
-                                        reason=f"no tritonserver: {tritonserver_missing()}")
-
+needs_tritonserver = pytest.mark.skipif(
+    tritonserver_missing() is not None, reason=f"no tritonserver: {tritonserver_missing()}"
+)

@@ -11,6 +11,7 @@ against, and with ``--enqueue`` the reference data: inputs (exactly representabl
 rotations, scales, translations that sample outside the image) and PyTorch's affine_grid + grid_sample
 (deepemotion/export/reference.py) in float32, with the tolerances of csrc/plugin/affine_grid_sample.yaml.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,9 @@ def label(include: Path) -> str:
 
 
 def nvcc() -> str | None:
-    return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc", "/usr/local/bin/nvcc")
-                                         if os.access(p, os.X_OK)), None)
+    return shutil.which("nvcc") or next(
+        (p for p in ("/usr/local/cuda/bin/nvcc", "/usr/local/bin/nvcc") if os.access(p, os.X_OK)), None
+    )
 
 
 def toolchain_problem() -> str | None:
@@ -81,8 +83,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def build(build_dir: Path, variants: tuple[str, ...] = ("asan",), headers: list[Path] | None = None,
-          jobs: int | None = None) -> dict[str, Path]:
+def build(
+    build_dir: Path, variants: tuple[str, ...] = ("asan",), headers: list[Path] | None = None, jobs: int | None = None
+) -> dict[str, Path]:
     """Configure and build; returns {"10.3_asan": executable, ...}. $DEEPEMOTION_PLUGIN_CONTRACT_BUILD names a
     folder already built (by CI, say): its executables are used as they are."""
     prebuilt = os.environ.get("DEEPEMOTION_PLUGIN_CONTRACT_BUILD")
@@ -92,9 +95,16 @@ def build(build_dir: Path, variants: tuple[str, ...] = ("asan",), headers: list[
         build_dir = Path(prebuilt)
     else:
         build_dir.mkdir(parents=True, exist_ok=True)
-        cfg = ["cmake", "-S", str(PROJECT), "-B", str(build_dir), f"-DCMAKE_CUDA_COMPILER={nvcc()}",
-               "-DDEEPEMOTION_TRT_HEADERS=" + ";".join(str(h) for h in heads),
-               "-DDEEPEMOTION_CONTRACT_VARIANTS=" + ";".join(variants)]
+        cfg = [
+            "cmake",
+            "-S",
+            str(PROJECT),
+            "-B",
+            str(build_dir),
+            f"-DCMAKE_CUDA_COMPILER={nvcc()}",
+            "-DDEEPEMOTION_TRT_HEADERS=" + ";".join(str(h) for h in heads),
+            "-DDEEPEMOTION_CONTRACT_VARIANTS=" + ";".join(variants),
+        ]
         for cmd in (cfg, ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)]):
             r = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
             if r.returncode != 0:
@@ -119,8 +129,14 @@ def plugin_node(graph_path: Path) -> dict:
     for a in n.attribute:
         v = helper.get_attribute_value(a)
         attrs[a.name] = (onnx.AttributeProto.AttributeType.Name(a.type), v.decode() if isinstance(v, bytes) else v)
-    return {"op_type": n.op_type, "domain": n.domain, "name": n.name, "inputs": len(n.input),
-            "outputs": len(n.output), "attrs": attrs}
+    return {
+        "op_type": n.op_type,
+        "domain": n.domain,
+        "name": n.name,
+        "inputs": len(n.input),
+        "outputs": len(n.output),
+        "attrs": attrs,
+    }
 
 
 def export_plugin_graph(out: Path) -> str:
@@ -143,8 +159,13 @@ def export_plugin_graph(out: Path) -> str:
 
 
 def write_node_file(node: dict, path: Path) -> Path:
-    lines = [f"op_type {node['op_type']}", f"domain {node['domain']}", f"name {node['name'] or '-'}",
-             f"inputs {node['inputs']}", f"outputs {node['outputs']}"]
+    lines = [
+        f"op_type {node['op_type']}",
+        f"domain {node['domain']}",
+        f"name {node['name'] or '-'}",
+        f"inputs {node['inputs']}",
+        f"outputs {node['outputs']}",
+    ]
     lines += [f"attr {k} {t} {v}" for k, (t, v) in sorted(node["attrs"].items())]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -181,8 +202,14 @@ def thetas(n: int, rng: np.random.Generator) -> np.ndarray:
     return th.astype(np.float32)
 
 
-def write_enqueue_data(folder: Path, n: int = 4096, c: int = 2, in_hw: tuple[int, int] = (32, 40),
-                       out_hw: tuple[int, int] = (36, 28), seed: int = 0) -> dict:
+def write_enqueue_data(
+    folder: Path,
+    n: int = 4096,
+    c: int = 2,
+    in_hw: tuple[int, int] = (32, 40),
+    out_hw: tuple[int, int] = (36, 28),
+    seed: int = 0,
+) -> dict:
     """Inputs and PyTorch's outputs for the C++ test's enqueue section (see enqueue_gpu.cpp)."""
     import torch
 
@@ -202,14 +229,23 @@ def write_enqueue_data(folder: Path, n: int = 4096, c: int = 2, in_hw: tuple[int
             ref = ref_mod.affine_grid_sample_reference(torch.from_numpy(x32), torch.from_numpy(th), *out_hw, bool(ac))
         ref.numpy().astype(np.float32).tofile(folder / f"ref_ac{ac}.bin")
     tol32, tol16 = tolerances()
-    meta = {"n": n, "c": c, "in_h": in_hw[0], "in_w": in_hw[1], "out_h": out_hw[0], "out_w": out_hw[1],
-            "atol_fp32": tol32, "atol_fp16": tol16}
+    meta = {
+        "n": n,
+        "c": c,
+        "in_h": in_hw[0],
+        "in_w": in_hw[1],
+        "out_h": out_hw[0],
+        "out_w": out_hw[1],
+        "atol_fp32": tol32,
+        "atol_fp16": tol16,
+    }
     (folder / "meta.txt").write_text("".join(f"{k} {v}\n" for k, v in meta.items()))
     return meta
 
 
-def run(exe: Path, node_file: Path, data_dir: Path | None = None, require_enqueue: bool = False,
-        timeout: float = 600) -> subprocess.CompletedProcess:
+def run(
+    exe: Path, node_file: Path, data_dir: Path | None = None, require_enqueue: bool = False, timeout: float = 600
+) -> subprocess.CompletedProcess:
     cmd = [str(exe), "--onnx-node", str(node_file)]
     if data_dir is not None:
         cmd += ["--enqueue-data", str(data_dir)]

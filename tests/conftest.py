@@ -9,6 +9,7 @@
   ($TMPDIR); what is still in it at the end fails the session, naming it, and is then removed. pytest's own
   ``tmp_path`` folders stay where pytest keeps them.
 """
+
 from __future__ import annotations
 
 import os

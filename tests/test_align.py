@@ -1,4 +1,5 @@
 """The three framings of runtime.align: box mapping, box turned by the head's roll, landmark alignment."""
+
 from __future__ import annotations
 
 import math
@@ -79,8 +80,9 @@ def test_landmark_framing_and_faces_without_landmarks():
     np.testing.assert_allclose(Aligner(framing="landmarks").theta(det, "yunet"), similarity_theta(det.landmarks))
     no_marks = Detections(det.boxes, det.scores)
     for framing in ("roll", "landmarks", "box"):
-        np.testing.assert_allclose(Aligner(framing=framing).theta(no_marks, "haar"),
-                                   box_theta(det.boxes, calibration()["box_in_crop"]["haar"]))
+        np.testing.assert_allclose(
+            Aligner(framing=framing).theta(no_marks, "haar"), box_theta(det.boxes, calibration()["box_in_crop"]["haar"])
+        )
 
 
 def test_framing_names():
@@ -111,13 +113,16 @@ def test_roll_framing_turns_a_rolled_face_in_a_real_photo_back():
     face = cv2.resize(example_frame()[40:220, 140:310], None, fx=2, fy=2)
     ref = Aligner(framing="box").crop(face, detector.detect(face), "yunet")[0, 0]
     h, w = face.shape[:2]
-    turned = cv2.warpAffine(face, cv2.getRotationMatrix2D((w / 2, h / 2), 40, 1.0), (w, h),
-                            borderMode=cv2.BORDER_REPLICATE)
+    turned = cv2.warpAffine(
+        face, cv2.getRotationMatrix2D((w / 2, h / 2), 40, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE
+    )
     det = detector.detect(turned)
     assert len(det) == 1
     assert math.degrees(eye_roll(det.landmarks)[0]) < -MAX_ROLL_DEG
-    err = {f: float(np.abs(Aligner(framing=f).crop(turned, det, "yunet")[0, 0] - ref).mean())
-           for f in ("box", "roll", "landmarks")}
+    err = {
+        f: float(np.abs(Aligner(framing=f).crop(turned, det, "yunet")[0, 0] - ref).mean())
+        for f in ("box", "roll", "landmarks")
+    }
     assert err["landmarks"] < err["roll"] < err["box"], err
 
 
@@ -133,15 +138,16 @@ def _numpy_reference_theta(det: Detections, framing: str, box_in_crop) -> np.nda
     if framing == "landmarks":
         mc, mp = c.mean(0), p.mean(1)
         cc, pc = c - mc, p - mp[:, None]
-        ss = (cc ** 2).sum()
+        ss = (cc**2).sum()
         a = (cc[None, :, 0] * pc[..., 0] + cc[None, :, 1] * pc[..., 1]).sum(1) / ss
         bb = (cc[None, :, 0] * pc[..., 1] - cc[None, :, 1] * pc[..., 0]).sum(1) / ss
         theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = a, -bb, bb, a
         theta[:, :, 2] = mp - np.einsum("nij,j->ni", theta[:, :, :2], mc)
         return theta
     if framing == "roll":
-        roll = np.arctan2(p[:, 1, 1] - p[:, 0, 1], p[:, 1, 0] - p[:, 0, 0]) - np.arctan2(c[1, 1] - c[0, 1],
-                                                                                       c[1, 0] - c[0, 0])
+        roll = np.arctan2(p[:, 1, 1] - p[:, 0, 1], p[:, 1, 0] - p[:, 0, 0]) - np.arctan2(
+            c[1, 1] - c[0, 1], c[1, 0] - c[0, 0]
+        )
         ang = np.sign(roll) * np.maximum(np.abs(roll) - np.deg2rad(MAX_ROLL_DEG), 0.0)
         co, si = np.cos(ang), np.sin(ang)
         rot = np.stack([np.stack([co, -si], -1), np.stack([si, co], -1)], 1)

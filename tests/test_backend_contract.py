@@ -8,6 +8,7 @@ is how it gets tested. Each case skips with the backend's own BackendUnavailable
 - 8 threads sharing one Recognizer get exactly the sequential results;
 - bad input is a TypeError/ValueError before it reaches the backend.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ def faces() -> np.ndarray:
     gray = cv2.cvtColor(example_frame(), cv2.COLOR_BGR2GRAY)
     rng = np.random.default_rng(0)
     shifts = rng.integers(-20, 20, (96, 2))
-    return np.stack([cv2.resize(gray[60 + dy:170 + dy, 170 + dx:280 + dx], (48, 48)) for dy, dx in shifts])
+    return np.stack([cv2.resize(gray[60 + dy : 170 + dy, 170 + dx : 280 + dx], (48, 48)) for dy, dx in shifts])
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,8 @@ def reference(faces: np.ndarray) -> np.ndarray:
 
 def test_output_shape_and_type(backend, faces):
     x = Recognizer(backend=backend, detector=None).finder.aligner.crop_boxes(
-        faces[:3].reshape(3 * 48, 48), np.array([[0, 48 * i, 48, 48] for i in range(3)], np.int32))
+        faces[:3].reshape(3 * 48, 48), np.array([[0, 48 * i, 48, 48] for i in range(3)], np.int32)
+    )
     for n in (1, 3):
         out = np.asarray(backend.run(np.ascontiguousarray(x[:n])))
         assert out.shape == (n, 7) and np.isfinite(out).all()
@@ -118,8 +120,9 @@ def test_chunks_at_max_batch(backend, faces):
     whole = np.stack([f.probs for f in Recognizer(backend=backend, detector=None).predict_faces(faces[:10])])
     backend.run = spy
     try:
-        chunked = np.stack([f.probs for f in Recognizer(backend=backend, detector=None, max_batch=3)
-                            .predict_faces(faces[:10])])
+        chunked = np.stack(
+            [f.probs for f in Recognizer(backend=backend, detector=None, max_batch=3).predict_faces(faces[:10])]
+        )
     finally:
         del backend.run
     assert sizes and max(sizes) <= 3 and sum(sizes) == 10
@@ -128,7 +131,7 @@ def test_chunks_at_max_batch(backend, faces):
 
 def test_eight_threads_get_the_sequential_results(backend, faces):
     rec = Recognizer(backend=backend, detector=None)
-    batches = [faces[k * 8:(k + 1) * 8] for k in range(8)]
+    batches = [faces[k * 8 : (k + 1) * 8] for k in range(8)]
     expected = [np.stack([f.probs for f in rec.predict_faces(b)]) for b in batches]
     same_in_threads(lambda k: np.stack([f.probs for f in rec.predict_faces(batches[k])]), expected)
 

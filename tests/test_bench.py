@@ -1,4 +1,5 @@
 """fer-bench in a tiny configuration: table, JSON (schema checked), plot, --compare, stream, kernels."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,8 +17,25 @@ from deepemotion.runtime.backends.onnxruntime import fuse_friendly
 
 def test_fer_bench_tiny_run(tmp_path, capsys):
     js, png = tmp_path / "b.json", tmp_path / "b.png"
-    rc = bench_main(["--batches", "1", "4", "--min-time", "0.02", "--min-runs", "2", "--backends", "onnxruntime",
-                     "onnxruntime-tuned", "tensorrt", "--json", str(js), "--plot", str(png)])
+    rc = bench_main(
+        [
+            "--batches",
+            "1",
+            "4",
+            "--min-time",
+            "0.02",
+            "--min-runs",
+            "2",
+            "--backends",
+            "onnxruntime",
+            "onnxruntime-tuned",
+            "tensorrt",
+            "--json",
+            str(js),
+            "--plot",
+            str(png),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     detector = "yunet" if YUNET.is_file() else "haar"  # a plain clone has no YuNet test model: the offline fallback
@@ -26,8 +44,9 @@ def test_fer_bench_tiny_run(tmp_path, capsys):
     assert set(res) >= {"machine", "command", "rows", "skipped", "ratios", "stages"}
     assert set(res["machine"]) >= {"cpu", "cores", "onnxruntime", "build_info", "python"}
     rows = res["rows"]
-    assert {(r["backend"], r["batch"]) for r in rows} == {(b, n) for b in ("onnxruntime", "onnxruntime-tuned")
-                                                         for n in (1, 4)}
+    assert {(r["backend"], r["batch"]) for r in rows} == {
+        (b, n) for b in ("onnxruntime", "onnxruntime-tuned") for n in (1, 4)
+    }
     for r in rows:
         assert r["p50_ms"] > 0 and r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["runs"] >= 2
         assert r["faces_per_s"] == pytest.approx(r["batch"] / (r["p50_ms"] / 1e3))
@@ -113,8 +132,9 @@ def test_detector_benchmark_small(tmp_path):
     assert r["detector"] == "yunet" and r["faces"] == sum(len(f.boxes) for f in frames)
     assert 0.5 <= r["recall"] <= 1 and r["false_per_frame"] >= 0 and r["ms_per_frame"] > 0
     assert r["recall_iou_only"] <= r["recall"]
-    table = format_table({"frames": 5, "faces": r["faces"], "haar_alone_full_resolution_ms": 1.0,
-                          "setups": {"default": r}})
+    table = format_table(
+        {"frames": 5, "faces": r["faces"], "haar_alone_full_resolution_ms": 1.0, "setups": {"default": r}}
+    )
     assert "recall" in table and "default" in table
 
 
@@ -124,9 +144,26 @@ def test_recognizer_and_stream_benchmarks(tmp_path, capsys):
 
     require_yunet()
     js = tmp_path / "b.json"
-    assert bench_main(["--no-backends", "--no-stages", "--recognizer", "--stream", "--stream-frames", "30",
-                       "--batches", "1", "4",
-                       "--json", str(js), "--plot", ""]) == 0
+    assert (
+        bench_main(
+            [
+                "--no-backends",
+                "--no-stages",
+                "--recognizer",
+                "--stream",
+                "--stream-frames",
+                "30",
+                "--batches",
+                "1",
+                "4",
+                "--json",
+                str(js),
+                "--plot",
+                "",
+            ]
+        )
+        == 0
+    )
     res = json.loads(js.read_text())
     rows = res["recognizer"]["rows"]
     assert [r["batch"] for r in rows] == [1, 4] and all(r["speedup"] > 0 for r in rows)
@@ -145,8 +182,26 @@ def test_fer_bench_detectors_default_setup_only(tmp_path, capsys):
     require_data("fer2013.npz")
     require_yunet()
     js = tmp_path / "d.json"
-    assert bench_main(["--no-backends", "--no-stages", "--detectors", "--detector-frames", "3", "--detector-seed", "5",
-                       "--detector-setups", "default", "--json", str(js), "--plot", ""]) == 0
+    assert (
+        bench_main(
+            [
+                "--no-backends",
+                "--no-stages",
+                "--detectors",
+                "--detector-frames",
+                "3",
+                "--detector-seed",
+                "5",
+                "--detector-setups",
+                "default",
+                "--json",
+                str(js),
+                "--plot",
+                "",
+            ]
+        )
+        == 0
+    )
     d = json.loads(js.read_text())["detectors"]
     assert list(d["setups"]) == ["default Recognizer() (YuNet, box + roll)"] and d["seed"] == 5
     assert d["frames"] == 4 and "box + roll" in capsys.readouterr().out
@@ -156,12 +211,14 @@ def test_detector_benchmark_matching_rule():
     from deepemotion.benchmarks.detectors import match_boxes
 
     truth = np.array([[100, 100, 200, 200], [400, 100, 60, 60]])
-    found = np.array([
-        [150, 150, 110, 110],   # inside face 0, covers 30% of it, IoU 0.30: found (not by IoU alone)
-        [400, 100, 60, 60],     # face 1 exactly
-        [10, 10, 40, 40],       # background: false
-        [120, 120, 40, 40],     # inside face 0 but only 4% of it: not a face box for it
-    ])
+    found = np.array(
+        [
+            [150, 150, 110, 110],  # inside face 0, covers 30% of it, IoU 0.30: found (not by IoU alone)
+            [400, 100, 60, 60],  # face 1 exactly
+            [10, 10, 40, 40],  # background: false
+            [120, 120, 40, 40],  # inside face 0 but only 4% of it: not a face box for it
+        ]
+    )
     assert match_boxes(truth, found).tolist() == [0, 1]
     assert match_boxes(truth, found, inside=False).tolist() == [-1, 1]
     # a big detection that contains a small face is judged by IoU only
@@ -197,6 +254,7 @@ def _sleeper(order, name, secs):
     def fn():
         order.append(name)
         _time.sleep(secs)
+
     return fn
 
 

@@ -1,5 +1,6 @@
 """The bundled models: load offline, metadata complete and honest, and fer-eval reproduces the recorded
 FER2013 PublicTest accuracy -- as Recognizer.predict_faces delivers it -- when the real data is present."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,17 @@ def test_both_models_are_bundled():
 def test_bundled_files_and_metadata(name):
     b = bundled_model(name)
     meta = b.metadata()
-    for key in ("config", "parameters", "flops_per_face", "training_data", "selection_split", "training_command",
-                "trained_on", "evaluation", "onnx_sha256"):
+    for key in (
+        "config",
+        "parameters",
+        "flops_per_face",
+        "training_data",
+        "selection_split",
+        "training_command",
+        "trained_on",
+        "evaluation",
+        "onnx_sha256",
+    ):
         assert meta.get(key) is not None, key
     assert meta["selection_split"] in ("public_test", "public_test:select")  # never PrivateTest
     assert "/work/" not in json.dumps(meta) and "/home/" not in json.dumps(meta)  # no machine paths
@@ -77,7 +87,7 @@ def test_bundled_graphs_hold_the_constant_theta_the_weights_prove(name):
     for kind in ("onnx", "int8.onnx"):
         g = onnx.load(str(b.path(kind)))
         ops = [n.op_type for n in g.graph.node]
-        assert not any("Conv" in op for op in ops[:ops.index("GridSample")]), kind  # no localization net
+        assert not any("Conv" in op for op in ops[: ops.index("GridSample")]), kind  # no localization net
         assert dict((p.key, p.value) for p in g.metadata_props)["stn"].startswith("constant theta"), kind
 
 
@@ -195,7 +205,9 @@ def test_fer_eval_fp32_graph_matches_recorded(tmp_path):
     require_data("fer2013.npz")
     from deepemotion.cli.eval import main as eval_main
 
-    assert eval_main(["--data", "fer2013", "--split", "public_test", "--backend", "onnxruntime",
-                      "--out", str(tmp_path)]) == 0
+    assert (
+        eval_main(["--data", "fer2013", "--split", "public_test", "--backend", "onnxruntime", "--out", str(tmp_path)])
+        == 0
+    )
     got = json.loads((tmp_path / "metrics.json").read_text())
     assert abs(got["accuracy"] - bundled_model().metadata()["evaluation"]["accuracy_fp32"]) <= 0.001

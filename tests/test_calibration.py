@@ -1,6 +1,7 @@
 """Score calibration (DeepEmotionConfig.score_knots/score_scales, ScoreCalibration): a per-face temperature that never
 changes an answer, fitted to make top scores mean what they say, carried by the config and by every graph (the
 export tests run a calibrated model through ONNX Runtime, the plugin graph and FP16: tests/test_export.py)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -83,8 +84,13 @@ def test_config_checks_and_round_trips_the_calibration():
     d = cfg.to_dict()
     assert d["score_knots"] == list(KNOTS) and DeepEmotionConfig.from_dict(d) == cfg
     assert "score_knots" not in ARCHS["tiny"].to_dict()  # uncalibrated configs keep the keys they always had
-    for knots, scales in (((0.5,), (1.0,)), ((0.6, 0.2), (1, 1)), ((0.2, 0.6), (1.0,)), ((0.2, 0.6), (1, 0)),
-                          ((0.2, 1.5), (1, 1))):
+    for knots, scales in (
+        ((0.5,), (1.0,)),
+        ((0.6, 0.2), (1, 1)),
+        ((0.2, 0.6), (1.0,)),
+        ((0.2, 0.6), (1, 0)),
+        ((0.2, 1.5), (1, 1)),
+    ):
         with pytest.raises(ValueError, match="score_knots"):
             replace(ARCHS["tiny"], score_knots=knots, score_scales=scales)
 
@@ -144,15 +150,19 @@ def test_int8_graphs_keep_the_calibration_in_float():
     int8 = quantize_onnx(fp32, faces)
     g = onnx.load_from_string(int8).graph
     cal = [n for n in g.node if "/calibration/" in n.name]
-    want = [n.op_type for n in onnx.load_from_string(fp32).graph.node
-            if "/calibration/" in n.name and n.op_type != "Constant"]  # constants become initializers
+    want = [
+        n.op_type
+        for n in onnx.load_from_string(fp32).graph.node
+        if "/calibration/" in n.name and n.op_type != "Constant"
+    ]  # constants become initializers
     assert sorted(n.op_type for n in cal) == sorted(want) and "Softmax" in want
     inside = {o for n in cal for o in n.output}
     outside = {i for n in cal for i in n.input if i and i not in inside and not i.startswith("/calibration/")}
     assert len(outside) == 1  # the logits, read by the Softmax and by the last Mul
     assert g.output[0].name in inside
     x = ((faces[:32].astype(np.float32) / 255 - 0.5) / 0.5)[:, None]
-    a, b = (ort.InferenceSession(s, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-            for s in (fp32, int8))
+    a, b = (
+        ort.InferenceSession(s, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0] for s in (fp32, int8)
+    )
     pa, pb = torch.softmax(torch.from_numpy(a), 1), torch.softmax(torch.from_numpy(b), 1)
     assert (pa - pb).abs().max() < 0.1

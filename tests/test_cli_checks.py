@@ -4,6 +4,7 @@ exit-code policy (one line; exit 2 for usage, 1 for runtime failures) for every 
 writes onto an input or an existing file without --overwrite, a failed or interrupted run leaves earlier outputs as
 they were and nothing partial); file names OpenCV cannot take; checkpoints that carry code. Crash-prone cases run
 in subprocesses."""
+
 from __future__ import annotations
 
 import http.server
@@ -69,15 +70,25 @@ def test_fer_train_resume_names_the_options_the_run_recorded(tmp_path, no_data, 
     run.mkdir()
     args = build_parser().parse_args(["--data", "fer2013", "--out", str(run), "--epochs", "7"])
     recorded = make_config(args).to_dict()
-    torch.save({"format": "deepemotion-checkpoint-2", "config": recorded["model"], "state_dict": {},
-                "train_config": recorded}, run / "last.pt")
+    torch.save(
+        {"format": "deepemotion-checkpoint-2", "config": recorded["model"], "state_dict": {}, "train_config": recorded},
+        run / "last.pt",
+    )
     assert _train("--out", str(run), "--resume", "--epochs", "10") == 2
     err = _error(capsys, "fer-train")
     assert "epochs: recorded 7, given 10" in err and "--epochs" in err
 
 
-@pytest.mark.parametrize("option", [("--time-budget", "inf"), ("--time-budget", "1e308"), ("--time-budget", "nan"),
-                                    ("--stop-after", "-1"), ("--stop-after", "0")])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--time-budget", "inf"),
+        ("--time-budget", "1e308"),
+        ("--time-budget", "nan"),
+        ("--stop-after", "-1"),
+        ("--stop-after", "0"),
+    ],
+)
 def test_fer_train_numbers_that_cannot_run_are_usage_errors(tmp_path, no_data, capsys, option):
     pytest.importorskip("torch")
     assert _train("--out", str(tmp_path / "run"), *option) == 2
@@ -101,15 +112,23 @@ def test_fer_eval_refuses_a_huge_network_before_the_data(tmp_path, no_data, caps
     from deepemotion.cli.eval import main
 
     huge = tmp_path / "huge.pt"
-    torch.save({"format": "deepemotion-checkpoint-2", "config": {"widths": [4096, 4096], "depths": [1, 1],
-                                                                 "hidden": 60000}, "state_dict": {}, "meta": {}}, huge)
+    torch.save(
+        {
+            "format": "deepemotion-checkpoint-2",
+            "config": {"widths": [4096, 4096], "depths": [1, 1], "hidden": 60000},
+            "state_dict": {},
+            "meta": {},
+        },
+        huge,
+    )
     assert main(["--model", str(huge), "--data", "fer2013", "--split", "public_test"]) == 2
     assert "huge.pt" in _error(capsys, "fer-eval")
 
 
 # --- fer-bench ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("option", [["--min-time", "inf"], ["--min-time", "nan"], ["--whole-graph"],
-                                    ["--batches", "1", "100000"]])
+@pytest.mark.parametrize(
+    "option", [["--min-time", "inf"], ["--min-time", "nan"], ["--whole-graph"], ["--batches", "1", "100000"]]
+)
 def test_fer_bench_options_that_cannot_end_or_do_nothing_are_usage_errors(tmp_path, capsys, option):
     from deepemotion.cli.bench import main
 
@@ -135,7 +154,7 @@ def test_fer_bench_says_which_suite_runs_before_it_runs(capsys):
     assert main(["--no-backends", "--min-time", "0", "--min-runs", "2", "--json", "", "--plot", ""]) == 0
     out = capsys.readouterr().out.splitlines()
     start = next(i for i, line in enumerate(out) if line.startswith("[1/1] stages: the stages of predict()"))
-    assert any(line.startswith("predict() on a 640x480 frame") for line in out[start + 1:])
+    assert any(line.startswith("predict() on a 640x480 frame") for line in out[start + 1 :])
 
 
 class _Terminal(io.StringIO):
@@ -234,8 +253,13 @@ def test_fer_export_int8_says_what_it_is_doing(monkeypatch, capsys):
 
     def faces(name, split):
         n = 32
-        return data.FaceSet(rng.integers(0, 256, (n, 48, 48)).astype(np.uint8), np.arange(n) % 7,
-                            np.array([split] * n), np.array([str(i) for i in range(n)]), name=f"{name}:{split}")
+        return data.FaceSet(
+            rng.integers(0, 256, (n, 48, 48)).astype(np.uint8),
+            np.arange(n) % 7,
+            np.array([split] * n),
+            np.array([str(i) for i in range(n)]),
+            name=f"{name}:{split}",
+        )
 
     monkeypatch.setattr(data, "resolve_dataset", faces)
     model, _ = load_model("tiny")
@@ -268,7 +292,8 @@ def test_non_utf8_file_names_do_not_crash(tmp_path):
 
     (tmp_path / "data" / "happy").mkdir(parents=True)
     Path(os.fsdecode(os.fsencode(str(tmp_path / "data" / "happy")) + b"/f\xff.png")).write_bytes(
-        cv2.imencode(".png", np.zeros((48, 48), np.uint8))[1].tobytes())
+        cv2.imencode(".png", np.zeros((48, 48), np.uint8))[1].tobytes()
+    )
     assert len(load_image_folder(tmp_path / "data")) == 1
 
 
@@ -297,11 +322,22 @@ def test_outputs_of_same_named_inputs_are_all_kept(tmp_path):
         (tmp_path / sub).mkdir(exist_ok=True)
         cv2.imwrite(str(tmp_path / sub / name), example_frame())
     out = tmp_path / "out"
-    r = run_cli("predict", str(tmp_path / "a" / "same.jpg"), str(tmp_path / "b" / "same.jpg"),
-            str(tmp_path / "a" / "same.png"), "--out", str(out), "--detector", "haar")
+    r = run_cli(
+        "predict",
+        str(tmp_path / "a" / "same.jpg"),
+        str(tmp_path / "b" / "same.jpg"),
+        str(tmp_path / "a" / "same.png"),
+        "--out",
+        str(out),
+        "--detector",
+        "haar",
+    )
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["same_annotated.jpg", "same_annotated_2.jpg",
-                                                     "same_annotated_3.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "same_annotated.jpg",
+        "same_annotated_2.jpg",
+        "same_annotated_3.jpg",
+    ]
 
 
 def test_fer_train_refuses_an_existing_run_folder(tmp_path):
@@ -316,36 +352,55 @@ def test_fer_train_refuses_an_existing_run_folder(tmp_path):
 
 
 def _corrupt_files(tmp_path: Path) -> dict[str, Path]:
-    files = {"empty.onnx": b"", "corrupt.onnx": b"\x08\x01garbage", "corrupt.npz": b"PK\x03\x04garbage",
-             "corrupt.pt": b"\x80\x02garbage"}
+    files = {
+        "empty.onnx": b"",
+        "corrupt.onnx": b"\x08\x01garbage",
+        "corrupt.npz": b"PK\x03\x04garbage",
+        "corrupt.pt": b"\x80\x02garbage",
+    }
     out = {}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
         out[name] = tmp_path / name
-    np.savez(tmp_path / "shape.npz", images=np.zeros((3, 48), np.uint8), labels=np.zeros(3, np.int64),
-             split=np.array(["a"] * 3), ids=np.array(["x"] * 3), class_names=np.array(["angry"]))
+    np.savez(
+        tmp_path / "shape.npz",
+        images=np.zeros((3, 48), np.uint8),
+        labels=np.zeros(3, np.int64),
+        split=np.array(["a"] * 3),
+        ids=np.array(["x"] * 3),
+        class_names=np.array(["angry"]),
+    )
     out["shape.npz"] = tmp_path / "shape.npz"
     return out
 
 
-@pytest.mark.parametrize("case", [
-    ("predict", ["--example", "--model", "{empty.onnx}"], 2, "empty.onnx"),
-    ("predict", ["--example", "--model", "{corrupt.onnx}"], 2, "corrupt.onnx"),
-    ("predict", ["--example", "--out", "{tmp}/missing/dir/x", "--json", "{tmp}/missing/r.jsonl"], 2, "no such folder"),
-    ("predict", ["--example", "--json", "{tmp}"], 2, "is a folder"),
-    ("eval", ["--data", "{corrupt.npz}"], 2, "corrupt.npz"),
-    ("eval", ["--data", "{shape.npz}"], 2, "shape.npz"),
-    ("train", ["--data", "{corrupt.npz}", "--out", "{tmp}/r1"], 2, "corrupt.npz"),
-    ("train", ["--data", "fer2013", "--out", "{tmp}/r2", "--batch-size", "0"], 2, "batch size"),
-    ("train", ["--data", "fer2013", "--out", "{tmp}/r3", "--lr", "nan"], 2, "learning rate"),
-    ("train", ["--data", "fer2013", "--out", "{tmp}/r4", "--dropout", "1"], 2, "dropout"),
-    ("train", ["--data", "ckplus", "--out", "{tmp}/r5", "--cv-folds", "1"], 2, "--cv-folds"),
-    ("train", ["--data", "fer2013", "--out", "{tmp}/r6", "--init", "{corrupt.pt}"], 2, "corrupt.pt"),
-    ("saliency", ["--example", "--patch", "0"], 2, "patch"),
-    ("saliency", ["--example", "--stride", "0"], 2, "stride"),
-    ("bench", ["--compare", "{tmp}/a.json", "{tmp}/b.json"], 2, "a.json"),
-    ("export", ["onnx", "--model", "{corrupt.pt}", "--out", "{tmp}/x.onnx"], 2, "corrupt.pt"),
-], ids=lambda c: f"{c[0]}-{c[3]}")
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("predict", ["--example", "--model", "{empty.onnx}"], 2, "empty.onnx"),
+        ("predict", ["--example", "--model", "{corrupt.onnx}"], 2, "corrupt.onnx"),
+        (
+            "predict",
+            ["--example", "--out", "{tmp}/missing/dir/x", "--json", "{tmp}/missing/r.jsonl"],
+            2,
+            "no such folder",
+        ),
+        ("predict", ["--example", "--json", "{tmp}"], 2, "is a folder"),
+        ("eval", ["--data", "{corrupt.npz}"], 2, "corrupt.npz"),
+        ("eval", ["--data", "{shape.npz}"], 2, "shape.npz"),
+        ("train", ["--data", "{corrupt.npz}", "--out", "{tmp}/r1"], 2, "corrupt.npz"),
+        ("train", ["--data", "fer2013", "--out", "{tmp}/r2", "--batch-size", "0"], 2, "batch size"),
+        ("train", ["--data", "fer2013", "--out", "{tmp}/r3", "--lr", "nan"], 2, "learning rate"),
+        ("train", ["--data", "fer2013", "--out", "{tmp}/r4", "--dropout", "1"], 2, "dropout"),
+        ("train", ["--data", "ckplus", "--out", "{tmp}/r5", "--cv-folds", "1"], 2, "--cv-folds"),
+        ("train", ["--data", "fer2013", "--out", "{tmp}/r6", "--init", "{corrupt.pt}"], 2, "corrupt.pt"),
+        ("saliency", ["--example", "--patch", "0"], 2, "patch"),
+        ("saliency", ["--example", "--stride", "0"], 2, "stride"),
+        ("bench", ["--compare", "{tmp}/a.json", "{tmp}/b.json"], 2, "a.json"),
+        ("export", ["onnx", "--model", "{corrupt.pt}", "--out", "{tmp}/x.onnx"], 2, "corrupt.pt"),
+    ],
+    ids=lambda c: f"{c[0]}-{c[3]}",
+)
 def test_cli_errors_are_one_line(tmp_path, case):
     tool, args, code, needle = case
     if tool in ("train", "export") or (tool == "eval" and False):
@@ -405,8 +460,22 @@ def test_bench_never_writes_its_report_onto_the_model_or_an_existing_file(tmp_pa
     model = tmp_path / "model.onnx"
     model.write_bytes(bundled_model("tiny").path("onnx").read_bytes())
     before = model.read_bytes()
-    r = run_cli("bench", "--model", str(model), "--json", str(model), "--plot", "", "--no-stages", "--backends",
-            "onnxruntime", "--batches", "1", "--min-time", "0")
+    r = run_cli(
+        "bench",
+        "--model",
+        str(model),
+        "--json",
+        str(model),
+        "--plot",
+        "",
+        "--no-stages",
+        "--backends",
+        "onnxruntime",
+        "--batches",
+        "1",
+        "--min-time",
+        "0",
+    )
     assert r.returncode == 2 and "is also an input" in error_line(r, "fer-bench")
     assert model.read_bytes() == before
     (tmp_path / "old.json").write_text("{}")
@@ -414,10 +483,13 @@ def test_bench_never_writes_its_report_onto_the_model_or_an_existing_file(tmp_pa
     assert r.returncode == 2 and (tmp_path / "old.json").read_text() == "{}"
 
 
-@pytest.mark.parametrize("args, why", [
-    (["--model", "no-such-model.onnx"], "no such file"),
-    (["--backends", "bogus"], "unknown backend"),
-])
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["--model", "no-such-model.onnx"], "no such file"),
+        (["--backends", "bogus"], "unknown backend"),
+    ],
+)
 def test_bench_with_a_missing_model_or_a_bogus_backend_is_exit_2(args, why):
     r = run_cli("bench", *args, "--json", "", "--plot", "", "--no-stages")
     assert r.returncode == 2 and why in error_line(r, "fer-bench")
@@ -458,8 +530,9 @@ def test_predict_interrupted_mid_video_keeps_earlier_outputs(tmp_path, monkeypat
             yield r
 
     monkeypatch.setattr(Recognizer, "stream", interrupted)
-    rc = predict.main([video, "--json", str(old), "--out", str(tmp_path / "out"), "--overwrite", "--detector", "haar",
-                       "--quiet"])
+    rc = predict.main(
+        [video, "--json", str(old), "--out", str(tmp_path / "out"), "--overwrite", "--detector", "haar", "--quiet"]
+    )
     assert rc == 130
     assert old.read_text() == "previous result\n" * 266
     assert not (tmp_path / "out" / "clip_annotated.avi").exists() and not partial_files(tmp_path)
@@ -471,17 +544,28 @@ def test_predict_refuses_existing_annotated_copies_and_colliding_outputs(tmp_pat
     (out / "astronaut_annotated.jpg").write_bytes(b"mine")
     r = run_cli("predict", "--example", "--out", str(out))
     assert r.returncode == 2 and (out / "astronaut_annotated.jpg").read_bytes() == b"mine"
-    r = run_cli("predict", "--example", "--out", str(tmp_path / "o2"), "--json",
-            str(tmp_path / "o2" / "astronaut_annotated.jpg"))
+    r = run_cli(
+        "predict",
+        "--example",
+        "--out",
+        str(tmp_path / "o2"),
+        "--json",
+        str(tmp_path / "o2" / "astronaut_annotated.jpg"),
+    )
     assert r.returncode == 2 and "written twice" in error_line(r, "fer-predict")
 
 
 def test_eval_and_data_never_replace_existing_outputs_or_inputs(tmp_path):
     rng = np.random.default_rng(0)
     arc = tmp_path / "faces.npz"
-    np.savez(arc, images=rng.integers(0, 256, (20, 48, 48), dtype=np.uint8), labels=rng.integers(0, 7, 20),
-             split=np.array(["test"] * 20), ids=np.array([f"f{i}" for i in range(20)]),
-             class_names=np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]))
+    np.savez(
+        arc,
+        images=rng.integers(0, 256, (20, 48, 48), dtype=np.uint8),
+        labels=rng.integers(0, 7, 20),
+        split=np.array(["test"] * 20),
+        ids=np.array([f"f{i}" for i in range(20)]),
+        class_names=np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]),
+    )
     out = tmp_path / "metrics"
     out.mkdir()
     (out / "metrics.json").write_text("mine")

@@ -1,6 +1,7 @@
 """A graph's constant warp run by our C++ sampler: the ConstantWarp op equals affine_grid_sample with one theta and
 quantizes as ONNX QuantizeLinear does; onnx_graph.warp_head.constant_warp_head finds the head of exactly the graphs
 that have one and cuts it off; the ONNX Runtime backend that runs the rest gives the bundled default's answers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,11 @@ def _quantize(v: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(np.rint(v / np.float32(scale)) + zero_point, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 48, 48, 48, 48), (65, 1, 48, 48, 48, 48), (3, 2, 17, 23, 11, 29),
-                                   (2, 1, 48, 48, 24, 24)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 48, 48, 48, 48), (65, 1, 48, 48, 48, 48), (3, 2, 17, 23, 11, 29), (2, 1, 48, 48, 24, 24)],
+    ids=lambda s: "x".join(map(str, s)),
+)
 def test_samples_equal_affine_grid_sample_with_one_theta(rng, shape):
     n, c, h, w, oh, ow = shape
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
@@ -43,8 +47,9 @@ def test_quantized_samples_are_quantize_linear_of_the_samples(rng):
         assert got.dtype == np.uint8 and got.shape == x.shape
         want = _quantize(warp.sample(x), scale, zp)
         assert np.abs(got.astype(int) - want).max() <= 1 and (got != want).mean() < 1e-3
-    assert (warp.sample_quantized(x, 0.00783931, 128) == 0).any() and (warp.sample_quantized(x, 0.00783931, 128)
-                                                                      == 255).any()
+    assert (warp.sample_quantized(x, 0.00783931, 128) == 0).any() and (
+        warp.sample_quantized(x, 0.00783931, 128) == 255
+    ).any()
 
 
 def test_quantize_rounds_half_to_even_and_saturates_like_onnx_runtime():
@@ -53,15 +58,19 @@ def test_quantize_rounds_half_to_even_and_saturates_like_onnx_runtime():
     from onnx import TensorProto, helper
 
     scale, zp = 0.5, 100
-    v = np.array([0.25, 0.75, 1.25, -0.25, -0.75, 2.5, 3.0, -49.75, -50.25, 77.25, 77.75, 1e9, -1e9, 3e38,
-                  -3e38, 0.0], np.float32)  # (inputs are finite: a zero weight times infinity would be NaN)
+    v = np.array(
+        [0.25, 0.75, 1.25, -0.25, -0.75, 2.5, 3.0, -49.75, -50.25, 77.25, 77.75, 1e9, -1e9, 3e38, -3e38, 0.0],
+        np.float32,
+    )  # (inputs are finite: a zero weight times infinity would be NaN)
     x = np.zeros((1, 1, 4, 4), np.float32)
     x.flat[:] = v
     graph = helper.make_graph(
-        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])], "q",
+        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])],
+        "q",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
         [helper.make_tensor_value_info("q", TensorProto.UINT8, [1, 1, 4, 4])],
-        [helper.make_tensor("s", TensorProto.FLOAT, [], [scale]), helper.make_tensor("z", TensorProto.UINT8, [], [zp])])
+        [helper.make_tensor("s", TensorProto.FLOAT, [], [scale]), helper.make_tensor("z", TensorProto.UINT8, [], [zp])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     identity = constant_warp(np.array([[1, 0, 0], [0, 1, 0]], np.float32), (4, 4), 4)
@@ -74,9 +83,10 @@ def _patches(v: np.ndarray, pad: int, fill: float) -> np.ndarray:
     n, c, h, w = v.shape
     k = 2 * pad + 1
     padded = np.full((n, c, h + 2 * pad, w + 2 * pad), fill, v.dtype)
-    padded[:, :, pad:pad + h, pad:pad + w] = v
-    return np.concatenate([padded[:, ci:ci + 1, dy:dy + h, dx:dx + w] for ci in range(c) for dy in range(k)
-                           for dx in range(k)], 1)
+    padded[:, :, pad : pad + h, pad : pad + w] = v
+    return np.concatenate(
+        [padded[:, ci : ci + 1, dy : dy + h, dx : dx + w] for ci in range(c) for dy in range(k) for dx in range(k)], 1
+    )
 
 
 @pytest.mark.parametrize("pad", [0, 1, 2])
@@ -84,15 +94,21 @@ def test_patches_are_the_samples_shifted(rng, pad):
     x = rng.standard_normal((3, 2, 48, 48)).astype(np.float32)
     warp = constant_warp(THETA, (48, 48), (40, 44))
     np.testing.assert_array_equal(warp.sample_patches(x, pad), _patches(warp.sample(x), pad, 0.0))
-    np.testing.assert_array_equal(warp.sample_patches_quantized(x, pad, 0.01, 77),
-                                  _patches(warp.sample_quantized(x, 0.01, 77), pad, 77))
-    np.testing.assert_array_equal(warp.sample_patches_quantized(x, pad, 0.01, 77, channels_last=True),
-                                  _patches(warp.sample_quantized(x, 0.01, 77), pad, 77).transpose(0, 2, 3, 1))
-    np.testing.assert_array_equal(warp.sample_patches(x, pad, channels_last=True),
-                                  _patches(warp.sample(x), pad, 0.0).transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(
+        warp.sample_patches_quantized(x, pad, 0.01, 77), _patches(warp.sample_quantized(x, 0.01, 77), pad, 77)
+    )
+    np.testing.assert_array_equal(
+        warp.sample_patches_quantized(x, pad, 0.01, 77, channels_last=True),
+        _patches(warp.sample_quantized(x, 0.01, 77), pad, 77).transpose(0, 2, 3, 1),
+    )
+    np.testing.assert_array_equal(
+        warp.sample_patches(x, pad, channels_last=True), _patches(warp.sample(x), pad, 0.0).transpose(0, 2, 3, 1)
+    )
     big = rng.standard_normal((40, 1, 48, 48)).astype(np.float32)  # enough work for the planes to be split
-    np.testing.assert_array_equal(warp.sample_patches_quantized(big, pad, 0.01, 77, True, threads=0),
-                                  warp.sample_patches_quantized(big, pad, 0.01, 77, True, threads=1))
+    np.testing.assert_array_equal(
+        warp.sample_patches_quantized(big, pad, 0.01, 77, True, threads=0),
+        warp.sample_patches_quantized(big, pad, 0.01, 77, True, threads=1),
+    )
     with pytest.raises(ValueError, match="pad must be in 0..8"):
         warp.sample_patches(x, 9)
 
@@ -190,8 +206,9 @@ def test_graphs_without_a_constant_warp_head_are_left_whole():
         constant_warp_head(b"\x0a\xff\xff")  # not a protobuf
 
 
-@pytest.mark.parametrize("model,precision", [("default", "int8"), ("default", "fp32"), ("tiny", "int8"),
-                                             ("tiny", "fp32")])
+@pytest.mark.parametrize(
+    "model,precision", [("default", "int8"), ("default", "fp32"), ("tiny", "int8"), ("tiny", "fp32")]
+)
 @pytest.mark.slow
 @pytest.mark.data
 def test_the_backend_runs_the_head_in_cpp_with_the_answers_of_the_whole_graph(model, precision):
@@ -209,8 +226,8 @@ def test_the_backend_runs_the_head_in_cpp_with_the_answers_of_the_whole_graph(mo
     assert h.flip == (model == "tiny")  # tiny averages each face with its mirror image, in the graph
     assert (h.input_quant is not None) == (model == "tiny" and precision == "int8")  # its INT8 input is quantized
     x = normalise_faces(faces)
-    a = np.concatenate([split.run(x[i:i + 256]) for i in range(0, len(x), 256)])
-    b = np.concatenate([whole.run(x[i:i + 256]) for i in range(0, len(x), 256)])
+    a = np.concatenate([split.run(x[i : i + 256]) for i in range(0, len(x), 256)])
+    b = np.concatenate([whole.run(x[i : i + 256]) for i in range(0, len(x), 256)])
     same = (a.argmax(1) == b.argmax(1)).mean()
     assert same >= 0.995, same  # measured: all 3,589 faces the same for each of the four graphs (docs/benchmarks.md)
     assert np.median(np.abs(a - b)) < 1e-3
@@ -234,20 +251,33 @@ def _head_graph(strides: list[int], extra_reader: bool = False, padding_mode: st
 
     grid = torch.nn.functional.affine_grid(torch.from_numpy(THETA)[None], [1, 1, 8, 8], align_corners=False)
     weight = np.random.default_rng(1).standard_normal((2, 1, 3, 3)).astype(np.float32)
-    nodes = [helper.make_node("Reshape", ["input", "s1"], ["r1"]),
-             helper.make_node("GridSample", ["r1", "grid"], ["g"], align_corners=0, mode="bilinear",
-                              padding_mode=padding_mode),
-             helper.make_node("Reshape", ["g", "s2"], ["r2"]),
-             helper.make_node("Conv", ["r2", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=strides),
-             helper.make_node("ReduceMean", ["c"], ["logits"], axes=[2, 3], keepdims=0)]
+    nodes = [
+        helper.make_node("Reshape", ["input", "s1"], ["r1"]),
+        helper.make_node(
+            "GridSample", ["r1", "grid"], ["g"], align_corners=0, mode="bilinear", padding_mode=padding_mode
+        ),
+        helper.make_node("Reshape", ["g", "s2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=strides),
+        helper.make_node("ReduceMean", ["c"], ["logits"], axes=[2, 3], keepdims=0),
+    ]
     if extra_reader:  # the warped faces are read twice: a head still, but the convolution cannot change form
-        nodes[-1:] = [helper.make_node("Add", ["c", "r2"], ["c2"]),
-                      helper.make_node("ReduceMean", ["c2"], ["logits"], axes=[2, 3], keepdims=0)]
-    inits = [numpy_helper.from_array(np.array([1, -1, 8, 8], np.int64), "s1"),
-             numpy_helper.from_array(np.array([-1, 1, 8, 8], np.int64), "s2"),
-             numpy_helper.from_array(grid.numpy(), "grid"), numpy_helper.from_array(weight, "w")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 8, 8])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])], inits)
+        nodes[-1:] = [
+            helper.make_node("Add", ["c", "r2"], ["c2"]),
+            helper.make_node("ReduceMean", ["c2"], ["logits"], axes=[2, 3], keepdims=0),
+        ]
+    inits = [
+        numpy_helper.from_array(np.array([1, -1, 8, 8], np.int64), "s1"),
+        numpy_helper.from_array(np.array([-1, 1, 8, 8], np.int64), "s2"),
+        numpy_helper.from_array(grid.numpy(), "grid"),
+        numpy_helper.from_array(weight, "w"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
@@ -259,8 +289,12 @@ def test_only_a_stride_1_convolution_becomes_a_1x1_one_and_the_rest_gives_the_sa
     x = rng.standard_normal((5, 1, 8, 8)).astype(np.float32)
     warp = constant_warp(head.theta, (8, 8), head.out_size)
     fed = warp.sample_patches(x, pad) if pad else warp.sample(x)
-    np.testing.assert_allclose(_session(head.graph).run(None, {head.input_name: fed})[0],
-                               _session(data).run(None, {"input": x})[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        _session(head.graph).run(None, {head.input_name: fed})[0],
+        _session(data).run(None, {"input": x})[0],
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert constant_warp_head(_head_graph(strides, extra_reader=True)).patch_pad == 0
     assert constant_warp_head(_head_graph(strides, padding_mode="border")) is None  # not our sampler's padding
 

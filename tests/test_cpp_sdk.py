@@ -4,6 +4,7 @@ Recognizer bound thinly; built only where OpenCV's C++ development files were fo
 Parity is with the same backend family: Python's FP32 graph on ONNX Runtime's CPU backend (warp head in our C++,
 the rest in ONNX Runtime) against C++'s FP32 graph on OpenCV's DNN module (warp head and calibration in our C++).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,10 @@ from deepemotion import Recognizer, build_info
 from deepemotion.labels import CLASSES
 
 if not build_info().get("sdk"):
-    pytest.skip("the C++ SDK was not built (no OpenCV C++ development files: apt-get install libopencv-dev)",
-                allow_module_level=True)
+    pytest.skip(
+        "the C++ SDK was not built (no OpenCV C++ development files: apt-get install libopencv-dev)",
+        allow_module_level=True,
+    )
 from deepemotion import _sdk  # noqa: E402
 
 #: probabilities of the C++ and Python recognizers on the same faces (measured: at most ~2e-6)
@@ -101,8 +104,13 @@ def test_predict_matches_python_on_the_detector_benchmark(bench_frames, cpp, pyt
         assert [CLASSES[i] for i in probs.argmax(1)] == [f.label for f in faces], f"frame {k}"
         np.testing.assert_allclose(probs, np.stack([f.probs for f in faces]), rtol=0, atol=PROB_ATOL)
         det = python.detect(fr.image)
-        np.testing.assert_allclose(cpp.crops(fr.image, det.boxes, det.landmarks), python.crops(fr.image, det),
-                                   rtol=0, atol=1e-5, err_msg=f"frame {k}: crops of the same detections")
+        np.testing.assert_allclose(
+            cpp.crops(fr.image, det.boxes, det.landmarks),
+            python.crops(fr.image, det),
+            rtol=0,
+            atol=1e-5,
+            err_msg=f"frame {k}: crops of the same detections",
+        )
     assert n_faces >= 150  # the benchmark's frames hold 1-3 faces each; YuNet finds about 90% of them
 
 
@@ -164,11 +172,12 @@ def test_eight_threads_get_the_same_answers(cpp):
 
 
 def test_classify_in_threads_matches_sequential(cpp):
-    faces, _ = _public_test(64) if _has_data() else (np.random.default_rng(0).integers(0, 256, (64, 48, 48),
-                                                                                      np.uint8), None)
+    faces, _ = (
+        _public_test(64) if _has_data() else (np.random.default_rng(0).integers(0, 256, (64, 48, 48), np.uint8), None)
+    )
     from deepemotion.runtime.inputs import normalise_faces
 
-    batches = [normalise_faces(faces[8 * k:8 * k + 8]) for k in range(8)]
+    batches = [normalise_faces(faces[8 * k : 8 * k + 8]) for k in range(8)]
     expected = [cpp.classify(b) for b in batches]
     same_in_threads(lambda k: cpp.classify(batches[k]), expected, atol=0)
 

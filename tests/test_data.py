@@ -1,5 +1,6 @@
 """Data loaders: FER2013 CSV, npz archives, image folders, subject folds; errors name file and line; malformed and
 crafted files are one line naming the file (exit 2 in the tools) and never make a reader allocate gigabytes."""
+
 from __future__ import annotations
 
 import subprocess
@@ -34,8 +35,15 @@ def write_csv(path, rows):
 
 
 def test_fer_csv_splits(tmp_path):
-    f = write_csv(tmp_path / "fer.csv", [(0, _pixels(1), "Training"), (3, _pixels(200), "PublicTest"),
-                                         (6, _pixels(7), "PrivateTest"), (5, _pixels(9), "Training")])
+    f = write_csv(
+        tmp_path / "fer.csv",
+        [
+            (0, _pixels(1), "Training"),
+            (3, _pixels(200), "PublicTest"),
+            (6, _pixels(7), "PrivateTest"),
+            (5, _pixels(9), "Training"),
+        ],
+    )
     all_ = load_fer2013_csv(f)
     assert all_.images.shape == (4, 48, 48) and all_.images.dtype == np.uint8
     assert all_.groups.tolist() == ["train", "public_test", "private_test", "train"]
@@ -44,14 +52,17 @@ def test_fer_csv_splits(tmp_path):
     assert load_fer2013_csv(f, "public_test").labels.tolist() == [3]
 
 
-@pytest.mark.parametrize("row, msg", [
-    ("9," + _pixels(1) + ",Training", r"fer\.csv:3: emotion must be 0-6"),
-    ("x," + _pixels(1) + ",Training", r"fer\.csv:3: emotion must be an integer"),
-    ("1,1 2 3,Training", r"fer\.csv:3: expected 2304 pixels, got 3"),
-    ("1," + _pixels(300) + ",Training", r"fer\.csv:3: pixel values must be 0-255"),
-    ("1," + _pixels(1).replace("1", "a", 1) + ",Training", r"fer\.csv:3: pixels must be space-separated"),
-    ("1," + _pixels(1) + ",Validation", r"fer\.csv:3: unknown Usage"),
-])
+@pytest.mark.parametrize(
+    "row, msg",
+    [
+        ("9," + _pixels(1) + ",Training", r"fer\.csv:3: emotion must be 0-6"),
+        ("x," + _pixels(1) + ",Training", r"fer\.csv:3: emotion must be an integer"),
+        ("1,1 2 3,Training", r"fer\.csv:3: expected 2304 pixels, got 3"),
+        ("1," + _pixels(300) + ",Training", r"fer\.csv:3: pixel values must be 0-255"),
+        ("1," + _pixels(1).replace("1", "a", 1) + ",Training", r"fer\.csv:3: pixels must be space-separated"),
+        ("1," + _pixels(1) + ",Validation", r"fer\.csv:3: unknown Usage"),
+    ],
+)
 def test_fer_csv_malformed_rows_name_file_and_line(tmp_path, row, msg):
     f = tmp_path / "fer.csv"
     f.write_text("emotion,pixels,Usage\n0," + _pixels(0) + ",Training\n" + row + "\n")
@@ -117,6 +128,7 @@ def test_subject_folds_are_disjoint():
 
 # --- real data ($DEEPEMOTION_DATA) ------------------------------------------------------------
 
+
 @pytest.mark.data
 def test_real_fer2013():
     p = require_data("fer2013.npz")
@@ -158,14 +170,17 @@ def _csv(path: Path, pixels: str, prefix: bytes = b"") -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, why", [
-    (lambda p: _csv(p, " ".join(["99999999999999999999999"] * 2304)), "0-255"),
-    (lambda p: _csv(p, " ".join(["-1"] + ["1"] * 2303)), "0-255, got -1"),
-    (lambda p: _csv(p, " ".join(["256"] + ["1"] * 2303)), "0-255"),
-    (lambda p: _csv(p, "1 " * 200_000), "CSV"),
-    (lambda p: p.write_bytes(b"emotion,pixels,Usage\n0,\xff\xfe\xfa,Training\n") and p, "not UTF-8"),
-    (lambda p: p.mkdir() or p, "is a folder"),
-])
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda p: _csv(p, " ".join(["99999999999999999999999"] * 2304)), "0-255"),
+        (lambda p: _csv(p, " ".join(["-1"] + ["1"] * 2303)), "0-255, got -1"),
+        (lambda p: _csv(p, " ".join(["256"] + ["1"] * 2303)), "0-255"),
+        (lambda p: _csv(p, "1 " * 200_000), "CSV"),
+        (lambda p: p.write_bytes(b"emotion,pixels,Usage\n0,\xff\xfe\xfa,Training\n") and p, "not UTF-8"),
+        (lambda p: p.mkdir() or p, "is a folder"),
+    ],
+)
 def test_malformed_csv_is_exit_2_naming_the_file(tmp_path, make, why):
     src = make(tmp_path / "fer.csv")
     r = run_cli("data", "fer2013", str(src), "--out", str(tmp_path / "out.npz"))
@@ -184,17 +199,24 @@ def _npz(path: Path, **arrays: object) -> Path:
     return path
 
 
-GOOD = {"images": np.zeros((4, 48, 48), np.uint8), "labels": np.zeros(4, np.int64), "split": np.array(["a"] * 4),
-        "ids": np.array(["1", "2", "3", "4"]), "class_names": np.array(["angry", "disgust", "fear", "happy", "sad",
-                                                                        "surprise", "neutral"])}
+GOOD = {
+    "images": np.zeros((4, 48, 48), np.uint8),
+    "labels": np.zeros(4, np.int64),
+    "split": np.array(["a"] * 4),
+    "ids": np.array(["1", "2", "3", "4"]),
+    "class_names": np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]),
+}
 
 
-@pytest.mark.parametrize("arrays, why", [
-    ({}, "holds no arrays"),
-    ({**GOOD, "labels": np.zeros((4, 2), np.int64)}, "labels must be a vector"),
-    ({**GOOD, "ids": np.array([object(), 1, 2, 3], dtype=object)}, "holds Python objects"),
-    ({**GOOD, "images": np.zeros(4 * 48 * 48, np.uint8)}, "(N, H, W)"),
-])
+@pytest.mark.parametrize(
+    "arrays, why",
+    [
+        ({}, "holds no arrays"),
+        ({**GOOD, "labels": np.zeros((4, 2), np.int64)}, "labels must be a vector"),
+        ({**GOOD, "ids": np.array([object(), 1, 2, 3], dtype=object)}, "holds Python objects"),
+        ({**GOOD, "images": np.zeros(4 * 48 * 48, np.uint8)}, "(N, H, W)"),
+    ],
+)
 def test_malformed_archives_are_data_errors_naming_the_file(tmp_path, arrays, why):
     path = tmp_path / "set.npz"
     _npz(path, **arrays)
@@ -219,11 +241,21 @@ def test_an_archive_with_a_bad_crc_is_exit_2(tmp_path):
 def _peak_mb(code: str) -> tuple[subprocess.CompletedProcess, float]:
     # VmHWM: the peak of this process's own memory since it started (ru_maxrss would also count the memory of the
     # parent that forked it: Linux keeps the high-water mark across exec)
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code) + textwrap.dedent("""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(code)
+            + textwrap.dedent("""
         import sys
         hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
         print("PEAK", hwm / 1024, file=sys.stderr)
-    """)], capture_output=True, text=True, timeout=180)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     peak = float(next(line.split()[1] for line in r.stderr.splitlines() if line.startswith("PEAK")))
     return r, peak
 
@@ -238,8 +270,9 @@ def test_small_crafted_files_never_allocate_gigabytes(tmp_path):
                 with z.open(f"{k}.npy", "w") as f:
                     np.lib.format.write_array(f, v)
         with z.open("images.npy", "w", force_zip64=True) as f:
-            np.lib.format.write_array_header_2_0(f, {"descr": "|u1", "fortran_order": False,
-                                                     "shape": (2_000_000, 48, 48)})
+            np.lib.format.write_array_header_2_0(
+                f, {"descr": "|u1", "fortran_order": False, "shape": (2_000_000, 48, 48)}
+            )
             for _ in range(2000):
                 f.write(bytes(48 * 48 * 1000))
     assert bomb.stat().st_size < 20 << 20

@@ -1,6 +1,7 @@
 """What of the deployment can be checked without Docker or a GPU: every generated config.pbtxt parses with Triton's
 own protobuf schema (tritonclient's model_config_pb2) and its inputs and outputs are the ONNX graph's; the
 deployment files in export/ parse as YAML."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,18 +27,21 @@ def test_repository_configs_parse_with_tritons_schema_and_match_the_graph(tmp_pa
     info = write_repository(tmp_path / "repo", RepositoryOptions(form=form, max_batch=32, instances=2))
     root = tmp_path / "repo"
     configs = sorted(root.glob("*/config.pbtxt"))
-    assert [c.parent.name for c in configs] == (["deepemotion", "deepemotion_frames"] if form == "python"
-                                                else ["deepemotion"])
+    assert [c.parent.name for c in configs] == (
+        ["deepemotion", "deepemotion_frames"] if form == "python" else ["deepemotion"]
+    )
     cfg = parse_config((root / "deepemotion" / "config.pbtxt").read_text())
     assert cfg.name == "deepemotion" and cfg.max_batch_size == 32
-    assert [(i.name, pb.DataType.Name(i.data_type), list(i.dims)) for i in cfg.input] == [("faces", "TYPE_UINT8",
-                                                                                         [48, 48])] + (
-        [("normalised", "TYPE_FP32", [1, 48, 48])] if form == "python" else [])  # the python form's float input
-    assert [(o.name, pb.DataType.Name(o.data_type), list(o.dims)) for o in cfg.output] == [("probs", "TYPE_FP32",
-                                                                                          [7])]
+    assert [(i.name, pb.DataType.Name(i.data_type), list(i.dims)) for i in cfg.input] == [
+        ("faces", "TYPE_UINT8", [48, 48])
+    ] + ([("normalised", "TYPE_FP32", [1, 48, 48])] if form == "python" else [])  # the python form's float input
+    assert [(o.name, pb.DataType.Name(o.data_type), list(o.dims)) for o in cfg.output] == [("probs", "TYPE_FP32", [7])]
     assert cfg.instance_group[0].count == 2 and cfg.dynamic_batching.max_queue_delay_microseconds == 2000
-    assert (cfg.backend, cfg.platform) == {"python": ("python", ""), "onnx": ("", "onnxruntime_onnx"),
-                                           "tensorrt": ("", "tensorrt_plan")}[form]
+    assert (cfg.backend, cfg.platform) == {
+        "python": ("python", ""),
+        "onnx": ("", "onnxruntime_onnx"),
+        "tensorrt": ("", "tensorrt_plan"),
+    }[form]
     if form == "python":
         frames = parse_config((root / "deepemotion_frames" / "config.pbtxt").read_text())
         assert frames.max_batch_size == 0 and [o.name for o in frames.output] == ["boxes", "probs"]

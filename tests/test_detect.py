@@ -2,6 +2,7 @@
 errors where their providers are missing, since they run only where onnxruntime-gpu is installed), the fall back to
 Haar whenever YuNet cannot be used, damaged model and cascade files, Haar's order, and custom detectors' output,
 which is checked."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,9 @@ def frames() -> list[np.ndarray]:
     for k, size in enumerate((90, 150, 230)):
         f = cv2.GaussianBlur(rng.integers(30, 220, (480, 640, 3), dtype=np.uint8), (0, 0), 5)
         y, x = 30 + 60 * k, 40 + 170 * k
-        f[y:y + size, x:x + int(size * face.shape[1] / face.shape[0])] = cv2.resize(
-            face, (int(size * face.shape[1] / face.shape[0]), size), interpolation=cv2.INTER_AREA)
+        f[y : y + size, x : x + int(size * face.shape[1] / face.shape[0])] = cv2.resize(
+            face, (int(size * face.shape[1] / face.shape[0]), size), interpolation=cv2.INTER_AREA
+        )
         out.append(f)
     return out
 
@@ -65,8 +67,10 @@ def test_engine_names_are_checked():
         YuNetDetector(path, engine="tensorrt")
 
 
-@pytest.mark.parametrize("engine,provider", [("onnxruntime-cuda", "CUDAExecutionProvider"),
-                                             ("onnxruntime-tensorrt", "TensorrtExecutionProvider")])
+@pytest.mark.parametrize(
+    "engine,provider",
+    [("onnxruntime-cuda", "CUDAExecutionProvider"), ("onnxruntime-tensorrt", "TensorrtExecutionProvider")],
+)
 def test_gpu_engines_say_what_is_missing(engine, provider):
     path = require_yunet()
     if provider in ort.get_available_providers() and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -75,8 +79,10 @@ def test_gpu_engines_say_what_is_missing(engine, provider):
         YuNetDetector(path, engine=engine)
 
 
-@pytest.mark.parametrize("engine,provider", [("onnxruntime-cuda", "CUDAExecutionProvider"),
-                                             ("onnxruntime-tensorrt", "TensorrtExecutionProvider")])
+@pytest.mark.parametrize(
+    "engine,provider",
+    [("onnxruntime-cuda", "CUDAExecutionProvider"), ("onnxruntime-tensorrt", "TensorrtExecutionProvider")],
+)
 def test_gpu_engines_match_the_cpu(engine, provider):
     """Where onnxruntime-gpu (with TensorRT) is installed: the same faces as on the CPU (FP16 on TensorRT)."""
     path = require_yunet()
@@ -139,8 +145,13 @@ def test_a_cache_that_cannot_be_used_falls_back_to_haar(tmp_path):
     blocker.write_text("a file where the cache folder should be")
     env = {k: v for k, v in os.environ.items() if k != "DEEPEMOTION_YUNET"}
     env["XDG_CACHE_HOME"] = str(blocker)
-    r = subprocess.run([sys.executable, "-c", "from deepemotion import Recognizer; print(Recognizer().detector_name)"],
-                       capture_output=True, text=True, timeout=120, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", "from deepemotion import Recognizer; print(Recognizer().detector_name)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 0 and r.stdout.strip() == "haar", r.stderr
     assert r.stderr.count("RuntimeWarning") == 1
 
@@ -150,8 +161,15 @@ def test_a_file_that_is_not_a_haar_cascade_is_exit_2(tmp_path):
     bad.write_text("<opencv_storage><nonsense/></opencv_storage>")
     r = run_cli("predict", "--example", "--detector", "haar", "--out", "", env={"DEEPEMOTION_HAAR_CASCADE": str(bad)})
     assert r.returncode == 2 and "not a valid Haar cascade" in error_line(r, "fer-predict")
-    r = run_cli("predict", "--example", "--detector", "haar", "--out", "",
-            env={"DEEPEMOTION_HAAR_CASCADE": str(tmp_path / "missing.xml")})
+    r = run_cli(
+        "predict",
+        "--example",
+        "--detector",
+        "haar",
+        "--out",
+        "",
+        env={"DEEPEMOTION_HAAR_CASCADE": str(tmp_path / "missing.xml")},
+    )
     assert r.returncode == 2 and "missing.xml" in error_line(r, "fer-predict")
 
 
@@ -174,13 +192,16 @@ class Custom:
         return self.out
 
 
-@pytest.mark.parametrize("out, why", [
-    (np.array([[700, 10, 20, 20]]), "no area inside"),
-    (np.array([[10, 10, -5, 20]]), "no area inside"),
-    (np.array([[10, 10, 0, 20]]), "no area inside"),
-    (np.array([[10, 10, 20]]), "expected \\(N, 4\\)"),
-    (None, "no boxes"),
-])
+@pytest.mark.parametrize(
+    "out, why",
+    [
+        (np.array([[700, 10, 20, 20]]), "no area inside"),
+        (np.array([[10, 10, -5, 20]]), "no area inside"),
+        (np.array([[10, 10, 0, 20]]), "no area inside"),
+        (np.array([[10, 10, 20]]), "expected \\(N, 4\\)"),
+        (None, "no boxes"),
+    ],
+)
 def test_bad_custom_detector_output_is_a_value_error(out, why):
     with pytest.raises(ValueError, match=why):
         Recognizer(detector=Custom(out)).predict(example_frame())

@@ -2,6 +2,7 @@
 reason where it cannot run here). It finds the example face, its boxes are int32 and inside the frame, it gives the
 same answer twice and to 8 threads at once, a frame without faces is no error, bad input is a typed error, and it
 has a crop calibration."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,14 @@ def test_finds_the_example_face_with_valid_detections(detector):
     assert isinstance(det, Detections) and det.boxes.dtype == np.int32 and det.boxes.shape == (len(det), 4)
     h, w = frame.shape[:2]
     b = det.boxes
-    assert ((b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] > 0) & (b[:, 3] > 0) & (b[:, 0] + b[:, 2] <= w)
-            & (b[:, 1] + b[:, 3] <= h)).all()
+    assert (
+        (b[:, 0] >= 0)
+        & (b[:, 1] >= 0)
+        & (b[:, 2] > 0)
+        & (b[:, 3] > 0)
+        & (b[:, 0] + b[:, 2] <= w)
+        & (b[:, 1] + b[:, 3] <= h)
+    ).all()
     assert len(det) == 1 and iou(b[0], FACE) > 0.5
     assert (det.landmarks is not None) == entry.landmarks
     if det.landmarks is not None:

@@ -1,6 +1,7 @@
 """The front door: the README stays short and its links resolve, the docs site's pages exist, every repository path
 a page names is a link, the model cards match the bundles' metadata, no page cites a tracker issue or a machine's
 own paths, and the README's test command is the one CI runs (through noxfile.py)."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,11 @@ def pages() -> list[Path]:
 def relative_links(text: str) -> list[str]:
     """Targets of the markdown links and images in ``text`` that point into the repository."""
     code = re.sub(r"```.*?```", "", text, flags=re.S)
-    return [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", code)
-            if "://" not in t and not t.startswith(("#", "mailto:"))]
+    return [
+        t.split("#")[0]
+        for t in re.findall(r"\]\(([^)\s]+)\)", code)
+        if "://" not in t and not t.startswith(("#", "mailto:"))
+    ]
 
 
 def in_a_clone(path: Path) -> bool:
@@ -38,8 +42,10 @@ def test_readme_is_short_and_every_link_resolves():
     for page in pages():
         missing = [t for t in relative_links(page.read_text()) if t and not in_a_clone((page.parent / t).resolve())]
         assert not missing, f"{page.relative_to(ROOT)}: dead links {missing}"
-    assert relative_links("[a](docs/x.md#y) ![b](p.png) [c](https://e.org) ```\n[d](no.md)\n```") == ["docs/x.md",
-                                                                                                   "p.png"]
+    assert relative_links("[a](docs/x.md#y) ![b](p.png) [c](https://e.org) ```\n[d](no.md)\n```") == [
+        "docs/x.md",
+        "p.png",
+    ]
 
 
 def test_every_page_of_the_site_exists():
@@ -71,8 +77,11 @@ def test_link_paths_links_only_real_paths(tmp_path):
     line = "see `scripts/device/gpu_run.sh`, `docs/gpu.md:12`, `no/such/file.py` and [`CHANGELOG.md`](../CHANGELOG.md)"
     out = link_paths.link_line(page, line, found)
     assert "[`scripts/device/gpu_run.sh`](../scripts/device/gpu_run.sh)" in out
-    assert "[`docs/gpu.md:12`](gpu.md)" in out and "`no/such/file.py`" in out and found == ["scripts/device/gpu_run.sh",
-                                                                                             "docs/gpu.md"]
+    assert (
+        "[`docs/gpu.md:12`](gpu.md)" in out
+        and "`no/such/file.py`" in out
+        and found == ["scripts/device/gpu_run.sh", "docs/gpu.md"]
+    )
 
 
 ISSUE = re.compile(r"\b[Ii]ssue\s*#?\d+|tracker issue")
@@ -81,8 +90,12 @@ MACHINE = re.compile(r"(?<![\w.$])/(?:work|root|home/\w+)/")
 
 @pytest.mark.parametrize("pattern", [ISSUE, MACHINE], ids=["tracker issues", "machine paths"])
 def test_no_page_cites_tracker_issues_or_machine_paths(pattern):
-    hits = [f"{p.relative_to(ROOT)}:{i}: {line.strip()[:90]}" for p in pages()
-            for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    hits = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()[:90]}"
+        for p in pages()
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not hits, "\n".join(hits)
     assert ISSUE.search("as issue #22 asked") and MACHINE.search("in /work/runs/x") and not MACHINE.search("$WORK/x")
 

@@ -1,5 +1,6 @@
 """Getting the YuNet model the way users do, without the internet: a loopback HTTP server serves the test copy
 from ../shared/models/ (good, corrupted, truncated) or nothing at all. The cache only ever holds a verified file."""
+
 from __future__ import annotations
 
 import http.server
@@ -165,8 +166,13 @@ def test_download_has_an_overall_deadline_and_leaves_no_part_files(tmp_path):
     t0 = time.monotonic()
     try:
         with pytest.raises(ModelUnavailable, match="not complete after"):
-            download(f"http://127.0.0.1:{server.server_address[1]}/y.onnx",
-                     tmp_path / "face_detection_yunet_2023mar.onnx", timeout=5, deadline_s=1.5, progress=False)
+            download(
+                f"http://127.0.0.1:{server.server_address[1]}/y.onnx",
+                tmp_path / "face_detection_yunet_2023mar.onnx",
+                timeout=5,
+                deadline_s=1.5,
+                progress=False,
+            )
     finally:
         server.shutdown()
         server.server_close()

@@ -1,5 +1,6 @@
 """references/fer2013/experiments/drop_convs.py: a shallower copy keeps the first convolution of every stage and
 every other weight as they were, and refuses depths the model does not have."""
+
 from __future__ import annotations
 
 import subprocess
@@ -35,11 +36,12 @@ def test_shallower_copy_keeps_the_first_convolutions_and_the_rest(tmp_path):
     for key, value in new.items():  # every kept tensor is the original's, under the same name
         torch.testing.assert_close(value, old[key], rtol=0, atol=0)
     assert "features.1.3.weight" in old and "features.1.3.weight" not in new  # stage 2's second conv is gone
-    assert "features.3.3.weight" in new                                     # stage 4 keeps both
+    assert "features.3.3.weight" in new  # stage 4 keeps both
     DeepEmotion(ARCHS["base"].__class__.from_dict(ckpt["config"])).load_state_dict(new)  # loads as that member
 
     again = _run("--model", str(tmp_path / "src.pt"), "--depths", "1,1,1,1", "--out", str(out), "--no-check")
     assert again.returncode != 0 and "exists" in again.stderr
-    deeper = _run("--model", str(tmp_path / "src.pt"), "--depths", "1,3,1,1", "--out", str(tmp_path / "x.pt"),
-                  "--no-check")
+    deeper = _run(
+        "--model", str(tmp_path / "src.pt"), "--depths", "1,3,1,1", "--out", str(tmp_path / "x.pt"), "--no-check"
+    )
     assert deeper.returncode != 0 and "each from 1 to the model's own" in deeper.stderr

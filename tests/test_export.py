@@ -1,5 +1,6 @@
 """ONNX export: portable flavour (ONNX Runtime) and plugin flavour (onnx.reference + our C++
 kernel) both equal PyTorch; the graphs have the ops TensorRT needs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,15 +51,19 @@ def constant_stn_model(config=PAPER) -> DeepEmotion:
     return m
 
 
-MODELS = {"random-tilted": lambda: tilted_model(), "random-small": lambda: tilted_model(ARCHS["small"]),
-          "random-constant-stn": lambda: constant_stn_model(),
-          "random-tiny-tta-constant-stn": lambda: constant_stn_model(replace(ARCHS["tiny"], tta_flip=True)),
-          "random-tiny-tta": lambda: tilted_model(replace(ARCHS["tiny"], tta_flip=True)),
-          "random-tiny-fast": lambda: tilted_model(ARCHS["tiny-fast"]),
-          # a score calibration at the end (tests/test_calibration.py): steep scales, so that it moves every logit
-          "random-tiny-tta-constant-stn-calibrated": lambda: constant_stn_model(
-              replace(ARCHS["tiny"], tta_flip=True, score_knots=(1 / 7, 0.3, 1.0), score_scales=(4.0, 0.5, 2.0))),
-          "bundled": lambda: load_torch_model()[0]}
+MODELS = {
+    "random-tilted": lambda: tilted_model(),
+    "random-small": lambda: tilted_model(ARCHS["small"]),
+    "random-constant-stn": lambda: constant_stn_model(),
+    "random-tiny-tta-constant-stn": lambda: constant_stn_model(replace(ARCHS["tiny"], tta_flip=True)),
+    "random-tiny-tta": lambda: tilted_model(replace(ARCHS["tiny"], tta_flip=True)),
+    "random-tiny-fast": lambda: tilted_model(ARCHS["tiny-fast"]),
+    # a score calibration at the end (tests/test_calibration.py): steep scales, so that it moves every logit
+    "random-tiny-tta-constant-stn-calibrated": lambda: constant_stn_model(
+        replace(ARCHS["tiny"], tta_flip=True, score_knots=(1 / 7, 0.3, 1.0), score_scales=(4.0, 0.5, 2.0))
+    ),
+    "bundled": lambda: load_torch_model()[0],
+}
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -80,7 +85,7 @@ def test_portable_graph_ops(model_and_graphs):
     assert "AffineGrid" not in ops and "ReduceSum" not in ops
     assert ops.count("GridSample") == 1  # exactly one affine-grid-sample, also with TTA
     # the grid: base_grid @ θ^T per face, or (θ provably constant) one constant grid and no MatMul before the warp
-    assert ("MatMul" in ops[:ops.index("GridSample")]) == (constant_theta(m) is None)
+    assert ("MatMul" in ops[: ops.index("GridSample")]) == (constant_theta(m) is None)
     gs = next(n for n in g.graph.node if n.op_type == "GridSample")
     attrs = {a.name: helper.get_attribute_value(a) for a in gs.attribute}
     assert attrs["mode"] == b"bilinear"  # opset-16 spelling; "linear" (opset 20) is what TensorRT misreads
@@ -112,8 +117,13 @@ def test_plugin_graph_node(model_and_graphs):
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     assert node.domain == PLUGIN_DOMAIN == "deepemotion"
     side = m.config.sample_size  # 48, or 24 for tiny-fast
-    assert attrs == {"out_h": side, "out_w": side, "align_corners": 0, "plugin_version": b"1",
-                     "plugin_namespace": b"deepemotion"}
+    assert attrs == {
+        "out_h": side,
+        "out_w": side,
+        "align_corners": 0,
+        "plugin_version": b"1",
+        "plugin_namespace": b"deepemotion",
+    }
     assert {o.domain for o in g.opset_import} >= {"", "deepemotion"}
     assert not any(i.name.endswith("grid") for i in g.graph.initializer)  # base grid constant removed
 

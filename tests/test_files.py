@@ -1,4 +1,5 @@
 """deepemotion.files: the one temp-and-rename (PendingFile, atomic_write) and what the tools write with it."""
+
 from __future__ import annotations
 
 import os

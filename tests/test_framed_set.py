@@ -1,5 +1,6 @@
 """references/fer2013/make_framed_set.py on a few real FER2013 Training faces: the detector-framed crops it adds are
 crops of the right faces, the file keeps the project's .npz format, and --add-to keeps what it extends."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,9 @@ def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     best = -1.0
     for zoom in (0.85, 1.0, 1.15):
         m = cv2.getRotationMatrix2D((24, 24), 0, zoom)
-        bb = cv2.warpAffine(cv2.GaussianBlur(b.astype(np.float32), (0, 0), 2), m, (48, 48),
-                            borderMode=cv2.BORDER_REPLICATE)
+        bb = cv2.warpAffine(
+            cv2.GaussianBlur(b.astype(np.float32), (0, 0), 2), m, (48, 48), borderMode=cv2.BORDER_REPLICATE
+        )
         for dy in range(-6, 7, 2):
             for dx in range(-6, 7, 2):
                 cb = np.roll(bb, (dy, dx), (0, 1))[8:40, 8:40]
@@ -90,7 +92,7 @@ def test_add_to_keeps_the_old_set(framed, tmp_path):
     ta, tb = a["split"] == "train", b["split"] == "train"
     assert np.array_equal(b["images"][tb][: ta.sum()], a["images"][ta])
     assert np.array_equal(b["images"][~tb], a["images"][~ta])
-    new_ids = [str(s) for s in b["ids"][tb][ta.sum():]]
+    new_ids = [str(s) for s in b["ids"][tb][ta.sum() :]]
     assert 8 <= len(new_ids) <= 16 and all(s.endswith(("aligned0-s1", "box0-s1")) for s in new_ids)
     assert not list(tmp_path.glob("*.partial*"))
     r = _run("--add-to", str(out), "--out", str(out), "--limit", "1")

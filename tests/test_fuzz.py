@@ -3,6 +3,7 @@ predict_faces, classify and the _C functions. The only outcomes allowed are a co
 TypeError/ValueError; anything else (another exception, a crash, a NaN probability, a wrong count of
 faces) fails. Seeded, so a failure reproduces; a few seconds in CI. scripts/ci/sanitize.sh runs it under
 AddressSanitizer + UndefinedBehaviorSanitizer."""
+
 from __future__ import annotations
 
 import warnings
@@ -12,8 +13,22 @@ import pytest
 
 from deepemotion import _C, Recognizer
 
-DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, np.bool_,
-          np.complex64, ">f4", ">u2", "<U3", object]
+DTYPES = [
+    np.uint8,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.bool_,
+    np.complex64,
+    ">f4",
+    ">u2",
+    "<U3",
+    object,
+]
 N_CASES = 500
 
 
@@ -30,8 +45,11 @@ def random_array(rng: np.random.Generator, max_dim: int = 70, max_ndim: int = 5)
     if size > 200_000:
         shape, size = (48, 48), 48 * 48
     if dtype.kind in "fc":
-        vals = rng.choice([0.0, 1.0, 255.0, 0.5, -1.0, 300.0, np.nan, np.inf, 1e30], size=size) \
-            if rng.random() < 0.3 else rng.uniform(0, 255, size)
+        vals = (
+            rng.choice([0.0, 1.0, 255.0, 0.5, -1.0, 300.0, np.nan, np.inf, 1e30], size=size)
+            if rng.random() < 0.3
+            else rng.uniform(0, 255, size)
+        )
     elif dtype.kind == "U":
         vals = rng.choice(["a", "12", ""], size=size)
     else:
@@ -58,7 +76,7 @@ def random_frame(rng: np.random.Generator, max_side: int = 120) -> object:
     a = rng.integers(0, 256, shape).astype(np.uint8)
     r = rng.random()
     if r < 0.2:
-        a = (a.astype(np.float32) * rng.choice([1.0, 1 / 255.0]))
+        a = a.astype(np.float32) * rng.choice([1.0, 1 / 255.0])
     elif r < 0.35:
         a = np.ascontiguousarray(np.repeat(np.repeat(a, 2, 0), 2, 1))[::2, ::2]  # strided
     elif r < 0.45:
@@ -120,8 +138,13 @@ def test_fuzz_predict_with_boxes(rec):
         frame = random_frame(rng)
         return frame, random_boxes(rng, frame)
 
-    fuzz(N_CASES, 1, make, lambda a: rec.predict(a[0], boxes=a[1]),
-         lambda a, faces: check_faces(faces, len(np.asarray(a[1]).reshape(-1, 4))))
+    fuzz(
+        N_CASES,
+        1,
+        make,
+        lambda a: rec.predict(a[0], boxes=a[1]),
+        lambda a, faces: check_faces(faces, len(np.asarray(a[1]).reshape(-1, 4))),
+    )
 
 
 def test_fuzz_predict_detector(rec):
@@ -129,16 +152,30 @@ def test_fuzz_predict_detector(rec):
 
 
 def test_fuzz_predict_faces(rec):
-    fuzz(N_CASES, 3, lambda rng: random_frame(rng) if rng.random() < 0.7 else
-         [random_frame(rng) for _ in range(rng.integers(0, 4))], rec.predict_faces, lambda a, faces: check_faces(faces))
+    fuzz(
+        N_CASES,
+        3,
+        lambda rng: random_frame(rng) if rng.random() < 0.7 else [random_frame(rng) for _ in range(rng.integers(0, 4))],
+        rec.predict_faces,
+        lambda a, faces: check_faces(faces),
+    )
 
 
 def test_fuzz_classify(rec):
     def check(batch, probs):
         assert probs.shape == (len(batch), 7) and np.isfinite(probs).all()
 
-    fuzz(N_CASES, 4, lambda rng: random_array(rng) if rng.random() < 0.5 else
-         rng.standard_normal((int(rng.integers(0, 20)), 1, 48, 48)).astype(np.float32), rec.classify, check)
+    fuzz(
+        N_CASES,
+        4,
+        lambda rng: (
+            random_array(rng)
+            if rng.random() < 0.5
+            else rng.standard_normal((int(rng.integers(0, 20)), 1, 48, 48)).astype(np.float32)
+        ),
+        rec.classify,
+        check,
+    )
 
 
 def test_fuzz_c_functions():
@@ -147,14 +184,21 @@ def test_fuzz_c_functions():
         x = random_frame(rng) if rng.random() < 0.5 else random_array(rng)
         th = random_boxes(rng, x) if rng.random() < 0.3 else random_array(rng)
         if rng.random() < 0.3 and hasattr(th, "shape") and th.dtype.kind in "iu":
-            th = np.asarray(th, np.int32) if rng.random() < 0.5 else np.asarray(th, np.float32).reshape(-1, 2, 3) \
-                if np.asarray(th).size % 6 == 0 else th
+            th = (
+                np.asarray(th, np.int32)
+                if rng.random() < 0.5
+                else np.asarray(th, np.float32).reshape(-1, 2, 3)
+                if np.asarray(th).size % 6 == 0
+                else th
+            )
         oh, ow = (int(rng.choice([-1, 0, 1, 7, 48, 2**31, 2**40])) for _ in range(2))
         if oh * ow > 4096 and oh < 2**31 and ow < 2**31:
             oh, ow = 48, 48  # keep the outputs small; the huge sizes are there to be refused
-        for call in (lambda: _C.affine_grid_sample_cpu(x, th, oh, ow, bool(rng.integers(0, 2))),
-                     lambda: _C.crop_faces(x, th, 48, 0.5, 0.5, int(rng.integers(-1, 18))),
-                     lambda: _C.crop_faces_affine(x, th, int(rng.choice([0, 1, 48, 5000])), 0.5, 0.5, 0)):
+        for call in (
+            lambda: _C.affine_grid_sample_cpu(x, th, oh, ow, bool(rng.integers(0, 2))),
+            lambda: _C.crop_faces(x, th, 48, 0.5, 0.5, int(rng.integers(-1, 18))),
+            lambda: _C.crop_faces_affine(x, th, int(rng.choice([0, 1, 48, 5000])), 0.5, 0.5, 0),
+        ):
             try:
                 out = call()
             except (TypeError, ValueError, OverflowError):
@@ -163,7 +207,7 @@ def test_fuzz_c_functions():
 
 
 # --- files: mutated CSV, npz, PNG/JPEG, .pt and YuNet ONNX files into their readers ---------------------------------
-FILE_FUZZ = r'''
+FILE_FUZZ = r"""
 import io, os, sys, time, zipfile
 import numpy as np
 rng = np.random.default_rng(int(sys.argv[2]))
@@ -240,7 +284,7 @@ while time.monotonic() < end:
     except (ValueError, TypeError, FileNotFoundError) as exc:  # DataError, CheckpointError are ValueErrors
         refused += 1
 print("OK", ok, refused)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -258,8 +302,14 @@ def test_fuzz_file_readers(tmp_path, kind):
         pytest.importorskip("torch")
     if kind == "yunet" and not YUNET.is_file():
         pytest.skip("no YuNet test model")
-    r = subprocess.run([sys.executable, "-c", FILE_FUZZ, kind, "7", str(tmp_path), "3"], capture_output=True,
-                       text=True, errors="replace", timeout=120, env={**os.environ, "YUNET": str(YUNET)})
+    r = subprocess.run(
+        [sys.executable, "-c", FILE_FUZZ, kind, "7", str(tmp_path), "3"],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
+        env={**os.environ, "YUNET": str(YUNET)},
+    )
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""  # ONNX Runtime prints some errors itself
     assert r.returncode == 0 and last.startswith("OK"), (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
     ok, refused = map(int, last.split()[1:])

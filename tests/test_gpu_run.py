@@ -2,6 +2,7 @@
 device tool's limits), the kernel sweep's rows, and the resident training path (equal to the host path where the
 math is the same; the dense camera chain equal to the sparse one for the same draws). The whole command is
 rehearsed by ``DRY=1 bash scripts/device/gpu_run.sh`` in CI."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,7 @@ def _faces(n: int, seed: int = 0) -> np.ndarray:
     """Face-like images: smooth shading, edges, flat areas, saturated pixels and noise (every predictor branch)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:48, 0:48]
-    base = (np.sin(xx[None] / rng.uniform(2, 9, (n, 1, 1))) * 90 + yy[None] * rng.uniform(-3, 3, (n, 1, 1)) + 128)
+    base = np.sin(xx[None] / rng.uniform(2, 9, (n, 1, 1))) * 90 + yy[None] * rng.uniform(-3, 3, (n, 1, 1)) + 128
     img = base + rng.normal(0, rng.uniform(0, 20, (n, 1, 1)), (n, 48, 48))
     img[:, 10:20, 5:15] = rng.integers(0, 2, (n, 1, 1)) * 255  # flat blocks at both ends of the range
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -52,8 +53,13 @@ def _archive(path: Path, n: int = 120) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
     split = np.where(np.arange(n) < 80, "train", "public_test")
     ids = np.array([f"{'Training' if s == 'train' else 'PublicTest'}_{i:05d}.jpg" for i, s in enumerate(split)])
-    d = {"images": _faces(n, 2), "labels": rng.integers(0, 7, n).astype(np.int64), "split": split, "ids": ids,
-         "class_names": np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])}
+    d = {
+        "images": _faces(n, 2),
+        "labels": rng.integers(0, 7, n).astype(np.int64),
+        "split": split,
+        "ids": ids,
+        "class_names": np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]),
+    }
     np.savez(path, **d)
     return d
 
@@ -153,8 +159,15 @@ def test_kernel_sweep_rows_on_the_cpu():
     from deepemotion.benchmarks.sweep import format_table, n_sets, run
 
     assert n_sets(1e6, 1e12) == 240 and n_sets(1e9, 1e12) == 2 and n_sets(1e9, 1.5e9) == 1
-    r = run("cpu", batches=(16,), crop_faces_per_frame=(3,), frame_hw=(160, 200), min_time=0.02,
-            max_bytes=2e6, copy_bytes=1 << 20)
+    r = run(
+        "cpu",
+        batches=(16,),
+        crop_faces_per_frame=(3,),
+        frame_hw=(160, 200),
+        min_time=0.02,
+        max_bytes=2e6,
+        copy_bytes=1 << 20,
+    )
     kinds = [row["kernel"] for row in r["rows"]]
     assert kinds == ["affine_grid_sample", "crop_faces"] and r["info"]["copy_GBps"] > 0
     for row in r["rows"]:
@@ -201,8 +214,13 @@ def test_resident_training_equals_the_host_path_on_the_cpu(tmp_path):
     faces = FaceSet(_faces(n, 5), rng.integers(0, 7, n), np.zeros(n, "<U1"), np.array([str(i) for i in range(n)]))
 
     def run(resident: bool, aug: AugmentConfig, out: str) -> dict:
-        cfg = TrainConfig(model=arch_config("tiny", widths=(4, 8, 8, 8), hidden=16), augment=aug, epochs=2,
-                          batch_size=32, precision="fp32")
+        cfg = TrainConfig(
+            model=arch_config("tiny", widths=(4, 8, 8, 8), hidden=16),
+            augment=aug,
+            epochs=2,
+            batch_size=32,
+            precision="fp32",
+        )
         t = Trainer(cfg, faces, faces.subset(np.arange(40)), tmp_path / out, resident=resident)
         t.prepare_folder(False, False)
         assert t.resident is resident

@@ -1,5 +1,6 @@
 """Image bombs: every format OpenCV decodes here has its declared size read before decoding, and a small file cannot
 make a decode allocate gigabytes (runtime/images.py: fer-predict, the tools and the Triton frames model use it)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,23 @@ from deepemotion.runtime.images import MAX_IMAGE_PIXELS, check_encoded_image, de
 
 H, W = 37, 53
 #: every format this OpenCV encodes and decodes (OpenEXR is off by default in OpenCV and refused here)
-ENCODED = [".jpg", ".png", ".bmp", ".webp", ".tiff", ".pgm", ".ppm", ".pbm", ".pam", ".pfm", ".sr", ".hdr", ".jp2",
-           ".gif", ".avif"]
+ENCODED = [
+    ".jpg",
+    ".png",
+    ".bmp",
+    ".webp",
+    ".tiff",
+    ".pgm",
+    ".ppm",
+    ".pbm",
+    ".pam",
+    ".pfm",
+    ".sr",
+    ".hdr",
+    ".jp2",
+    ".gif",
+    ".avif",
+]
 
 
 def encoded(ext: str) -> bytes:
@@ -56,8 +72,15 @@ def _gif(w: int, h: int) -> bytes:
 def _tiff(w: int, h: int) -> bytes:
     """A 1 MB little-endian TIFF declaring w x h, 8-bit gray, one uncompressed strip."""
     strip = 8 + 2 + 12 * 7 + 4
-    entries = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, strip),
-               (279, 4, 1, 1 << 20)]
+    entries = [
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, strip),
+        (279, 4, 1, 1 << 20),
+    ]
     ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0"
     return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\x00" * (1 << 20)
 
@@ -66,7 +89,7 @@ def _jpeg_behind_comments(w: int, h: int) -> bytes:
     """A real JPEG with 1.1 MB of comment segments before its frame header, which declares w x h."""
     data = bytearray(encoded(".jpg"))
     sof = next(i for i in range(2, len(data)) if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
-    data[sof + 5:sof + 9] = struct.pack(">HH", h, w)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", h, w)
     comments = (b"\xff\xfe" + struct.pack(">H", 65535) + b"c" * 65533) * 17
     return bytes(data[:2] + comments + data[2:])
 
@@ -93,9 +116,18 @@ def test_memory_is_bounded_per_input_byte():
     assert images.allowed_pixels(1 << 30) == MAX_IMAGE_PIXELS
 
 
-@pytest.mark.parametrize("data", [b"v/1\x01" + b"\0" * 100, b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"GIF89a", b"\x89PNG",
-                                  b"II+\x00" + b"\0" * 100, b"plain text, not an image"], ids=[
-    "exr", "jp2-without-codestream", "gif-cut", "png-cut", "bigtiff", "text"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"v/1\x01" + b"\0" * 100,
+        b"\x00\x00\x00\x0cjP  \r\n\x87\n",
+        b"GIF89a",
+        b"\x89PNG",
+        b"II+\x00" + b"\0" * 100,
+        b"plain text, not an image",
+    ],
+    ids=["exr", "jp2-without-codestream", "gif-cut", "png-cut", "bigtiff", "text"],
+)
 def test_formats_whose_size_cannot_be_read_are_refused(data):
     with pytest.raises(ValueError, match="cannot be decoded: not an image in a format whose size"):
         decode_image(data, "f")
@@ -117,12 +149,18 @@ def test_fer_predict_on_the_bombs_stays_small(tmp_path):
         p.write_bytes(make(20000, 20000))
         paths.append(str(p))
     # the peak of this process's own memory (VmHWM): ru_maxrss would count the test process it was forked from
-    code = ("import json, re, sys\nfrom deepemotion.cli.predict import main\n"
-            "rc = main(sys.argv[1:])\n"
-            "kb = int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))\n"
-            "print(json.dumps({'rc': rc, 'peak_mb': kb / 1024}))")
-    r = subprocess.run([sys.executable, "-c", code, *paths, "--out", "", "--detector", "haar", "--quiet"],
-                       capture_output=True, text=True, timeout=300)
+    code = (
+        "import json, re, sys\nfrom deepemotion.cli.predict import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "kb = int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))\n"
+        "print(json.dumps({'rc': rc, 'peak_mb': kb / 1024}))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, *paths, "--out", "", "--detector", "haar", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     res = json.loads(r.stdout.strip().splitlines()[-1])
     errors = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert res["rc"] == 1 and len(errors) == 3 and all("20000x20000" in e for e in errors), r.stderr

@@ -4,6 +4,7 @@ ONNX Runtime's u8s8 kernels on CPUs without VNNI (AVX2 / AVX-512 only) add pairs
 bits, which saturate for 8-bit weights: the 0.3.0 default's graph labelled PublicTest faces ~10 points worse there.
 The graphs now hold 7-bit weights (|w| <= 64, so 255 * 64 * 2 < 32767). The second test runs the bundled graph
 natively and as a Haswell (AVX2, no VNNI) under qemu user emulation, where qemu is installed."""
+
 from __future__ import annotations
 
 import platform
@@ -70,8 +71,10 @@ def probs_on(cpu: str | None, graph: str, tmp_path: Path, n: int = 48) -> np.nda
     return np.load(out)
 
 
-@pytest.mark.skipif(platform.machine() != "x86_64" or QEMU is None,
-                    reason="needs an x86-64 host with qemu-x86_64 user emulation (qemu-user-static)")
+@pytest.mark.skipif(
+    platform.machine() != "x86_64" or QEMU is None,
+    reason="needs an x86-64 host with qemu-x86_64 user emulation (qemu-user-static)",
+)
 def test_default_int8_answers_the_same_without_vnni(tmp_path):
     """Bit-identical probabilities natively and on an emulated Haswell (AVX2, FMA, no AVX-512, no VNNI). The
     0.3.0 graph with 8-bit weights fails it (on 256 PublicTest faces: probabilities up to 0.86 apart, one answer in

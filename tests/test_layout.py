@@ -1,5 +1,6 @@
 """The architecture holds: the runtime never imports torch or training code, and the package has no
 import circle. Run in subprocesses so that what this test process imported does not count."""
+
 from __future__ import annotations
 
 import subprocess
@@ -20,8 +21,9 @@ BLOCK_TORCH = textwrap.dedent("""
 
 
 def run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_runtime_works_without_torch_and_imports_no_training_code():
@@ -140,8 +142,16 @@ def test_no_import_circles():
 
 
 #: the offline packages, above the runtime: the runtime (and ops, labels, files) never imports one of them
-OFFLINE = ("deepemotion.data", "deepemotion.model", "deepemotion.training", "deepemotion.evaluation",
-           "deepemotion.export", "deepemotion.benchmarks", "deepemotion.serving", "deepemotion.cli")
+OFFLINE = (
+    "deepemotion.data",
+    "deepemotion.model",
+    "deepemotion.training",
+    "deepemotion.evaluation",
+    "deepemotion.export",
+    "deepemotion.benchmarks",
+    "deepemotion.serving",
+    "deepemotion.cli",
+)
 
 
 def test_runtime_never_imports_offline_code():
@@ -149,10 +159,12 @@ def test_runtime_never_imports_offline_code():
     reference backend, which by definition runs the training model)."""
     graph = _import_graph()
     allowed = {"deepemotion.runtime.backends.torch"}
-    bad = {m: sorted(t for t in ts if t.startswith(OFFLINE))
-           for m, ts in graph.items()
-           if m.startswith(("deepemotion.runtime", "deepemotion.ops", "deepemotion.labels", "deepemotion.files"))
-           and m not in allowed}
+    bad = {
+        m: sorted(t for t in ts if t.startswith(OFFLINE))
+        for m, ts in graph.items()
+        if m.startswith(("deepemotion.runtime", "deepemotion.ops", "deepemotion.labels", "deepemotion.files"))
+        and m not in allowed
+    }
     assert not {m: t for m, t in bad.items() if t}
 
 
@@ -160,12 +172,22 @@ def test_offline_packages_are_layered():
     """data <- model <- evaluation <- training <- export, and timing (benchmarks) on top: no package imports one
     above it, so the packages stay a stack (what farm-studio calls floors) and never a circle."""
     graph = _import_graph()
-    order = ["deepemotion.data", "deepemotion.model", "deepemotion.evaluation", "deepemotion.training",
-             "deepemotion.export", "deepemotion.benchmarks"]
+    order = [
+        "deepemotion.data",
+        "deepemotion.model",
+        "deepemotion.evaluation",
+        "deepemotion.training",
+        "deepemotion.export",
+        "deepemotion.benchmarks",
+    ]
 
     def package(m: str) -> str | None:
         return next((p for p in order if m == p or m.startswith(p + ".")), None)
 
-    up = sorted((m, t) for m, ts in graph.items() for t in ts
-                if package(m) and package(t) and order.index(package(t)) > order.index(package(m)))
+    up = sorted(
+        (m, t)
+        for m, ts in graph.items()
+        for t in ts
+        if package(m) and package(t) and order.index(package(t)) > order.index(package(m))
+    )
     assert not up, up

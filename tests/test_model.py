@@ -1,4 +1,5 @@
 """DeepEmotion family: shapes, the STN, determinism, in-graph TTA, the loss of paper eq. (1), size."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -142,8 +143,17 @@ def test_bad_input_shape(shape):
         DeepEmotion()(torch.zeros(shape))
 
 
-@pytest.mark.parametrize("kw", [{"widths": (0, 10)}, {"hidden": -1}, {"dropout": 1.0}, {"widths": (8,)},
-                                {"padding": 2}, {"widths": (8,) * 6, "depths": (2,) * 6}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"widths": (0, 10)},
+        {"hidden": -1},
+        {"dropout": 1.0},
+        {"widths": (8,)},
+        {"padding": 2},
+        {"widths": (8,) * 6, "depths": (2,) * 6},
+    ],
+)
 def test_bad_configs(kw):
     with pytest.raises(ValueError):
         DeepEmotionConfig(**kw)

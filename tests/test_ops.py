@@ -6,6 +6,7 @@ GPU is visible (skipped here otherwise, with the reason).
 - crop_faces vs OpenCV's crop + resize (INTER_LINEAR; INTER_AREA for supersampling), and the affine form
 - the thread pool (parallel_for) when no thread can be started
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,15 +25,23 @@ from deepemotion.export.reference import affine_grid_sample_reference  # noqa: E
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
-def torch_reference(x: np.ndarray, theta: np.ndarray, out_h: int, out_w: int, align_corners: bool,
-                    dtype=torch.float32) -> np.ndarray:
-    return affine_grid_sample_reference(torch.from_numpy(x).to(dtype), torch.from_numpy(theta).to(dtype), out_h,
-                                        out_w, align_corners).numpy()
+def torch_reference(
+    x: np.ndarray, theta: np.ndarray, out_h: int, out_w: int, align_corners: bool, dtype=torch.float32
+) -> np.ndarray:
+    return affine_grid_sample_reference(
+        torch.from_numpy(x).to(dtype), torch.from_numpy(theta).to(dtype), out_h, out_w, align_corners
+    ).numpy()
 
 
 class TestAffineGridSample:
-    CASES = [(1, 1, 48, 48, 48, 48), (257, 1, 48, 48, 48, 48), (3, 3, 17, 23, 11, 29), (2, 3, 1, 1, 5, 4),
-             (5, 1, 31, 7, 48, 48), (4, 2, 64, 80, 1, 1)]
+    CASES = [
+        (1, 1, 48, 48, 48, 48),
+        (257, 1, 48, 48, 48, 48),
+        (3, 3, 17, 23, 11, 29),
+        (2, 3, 1, 1, 5, 4),
+        (5, 1, 31, 7, 48, 48),
+        (4, 2, 64, 80, 1, 1),
+    ]
 
     @staticmethod
     def fn(device: str, x: np.ndarray, th: np.ndarray, oh: int, ow: int, ac: bool, half: bool = False) -> np.ndarray:
@@ -79,7 +88,7 @@ class TestAffineGridSample:
         exact = torch_reference(x16, th, 48, 48, align_corners)
         ours = np.abs(self.fn("cuda", x16, th, 48, 48, align_corners, half=True) - exact).max()
         xt, tt = torch.from_numpy(x16).cuda().half(), torch.from_numpy(th).cuda()
-        theirs = (affine_grid_sample_reference(xt, tt, 48, 48, align_corners).float().cpu().numpy() - exact)
+        theirs = affine_grid_sample_reference(xt, tt, 48, 48, align_corners).float().cpu().numpy() - exact
         assert ours <= 5e-4 and ours <= np.abs(theirs).max() + 1e-6
 
     @pytest.mark.parametrize("device", DEVICES)
@@ -134,15 +143,18 @@ class TestCropFaces:
     def expected(frame: np.ndarray, box, interpolation=cv2.INTER_LINEAR) -> np.ndarray:
         x, y, w, h = box
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        return cv2.resize(np.ascontiguousarray(gray[y:y + h, x:x + w]), (48, 48), interpolation=interpolation)
+        return cv2.resize(np.ascontiguousarray(gray[y : y + h, x : x + w]), (48, 48), interpolation=interpolation)
 
     @staticmethod
     def expected_float(frame: np.ndarray, box) -> np.ndarray:
         """The same resize on float gray values: OpenCV resizes float32 images in float, exactly, on every CPU."""
         x, y, w, h = box
-        gray = frame.astype(np.float32) if frame.ndim == 2 else \
-            frame.astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR -> gray, BT.601
-        return cv2.resize(np.ascontiguousarray(gray[y:y + h, x:x + w]), (48, 48), interpolation=cv2.INTER_LINEAR)
+        gray = (
+            frame.astype(np.float32)
+            if frame.ndim == 2
+            else frame.astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)
+        )  # BGR -> gray, BT.601
+        return cv2.resize(np.ascontiguousarray(gray[y : y + h, x : x + w]), (48, 48), interpolation=cv2.INTER_LINEAR)
 
     @pytest.mark.parametrize("device", DEVICES)
     @pytest.mark.parametrize("channels", [1, 3])
@@ -183,27 +195,33 @@ class TestCropFaces:
         ang, s, cx, cy = 0.3, 150.0, 320.0, 240.0
         c, si = np.cos(ang), np.sin(ang)
         # unit output coords (u, v) -> frame pixels: centred square of side s, rotated
-        theta = np.array([[[s * c, -s * si, cx - 0.5 * s * c + 0.5 * s * si],
-                           [s * si, s * c, cy - 0.5 * s * si - 0.5 * s * c]]], np.float32)
+        theta = np.array(
+            [[[s * c, -s * si, cx - 0.5 * s * c + 0.5 * s * si], [s * si, s * c, cy - 0.5 * s * si - 0.5 * s * c]]],
+            np.float32,
+        )
         got = (_C.crop_faces_affine(frame, theta, 48, 0.5, 0.5, 1)[0, 0] * 0.5 + 0.5) * 255
         # output pixel (ox, oy) has u = (ox + 0.5) / 48: frame = A @ [u, v] + b
         a = theta[0, :, :2] / 48.0
         b = theta[0, :, 2] + theta[0, :, :2] @ np.array([0.5, 0.5]) / 48.0
         warp = np.concatenate([a, b[:, None]], 1)
-        ref = cv2.warpAffine(frame, warp, (48, 48), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REPLICATE)
+        ref = cv2.warpAffine(
+            frame, warp, (48, 48), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        )
         np.testing.assert_allclose(got, ref, atol=1.5)
 
-    @pytest.mark.parametrize("frame, boxes, exc, match", [
-        (np.zeros((10, 10), np.float32), np.zeros((0, 4), np.int32), TypeError, "uint8"),
-        (np.zeros((10, 10, 4), np.uint8), np.zeros((0, 4), np.int32), ValueError, "HxW"),
-        (np.zeros((10, 10), np.uint8), np.zeros((1, 4), np.float32), TypeError, "int32"),
-        (np.zeros((10, 10), np.uint8), np.zeros((1, 3), np.int32), ValueError, r"\(N, 4\)"),
-        (np.zeros((10, 10), np.uint8), np.array([[5, 5, 6, 2]], np.int32), ValueError, "box 0"),
-        (np.zeros((10, 10), np.uint8), np.array([[0, 0, 0, 2]], np.int32), ValueError, "w, h >= 1"),
-        (np.zeros((10, 20), np.uint8)[:, ::2], np.zeros((0, 4), np.int32), ValueError, "C-contiguous"),
-        (np.zeros((10, 10), np.uint8).astype(">u1"), np.zeros((0, 4), np.int32).astype(">i4"), TypeError, "int32"),
-    ])
+    @pytest.mark.parametrize(
+        "frame, boxes, exc, match",
+        [
+            (np.zeros((10, 10), np.float32), np.zeros((0, 4), np.int32), TypeError, "uint8"),
+            (np.zeros((10, 10, 4), np.uint8), np.zeros((0, 4), np.int32), ValueError, "HxW"),
+            (np.zeros((10, 10), np.uint8), np.zeros((1, 4), np.float32), TypeError, "int32"),
+            (np.zeros((10, 10), np.uint8), np.zeros((1, 3), np.int32), ValueError, r"\(N, 4\)"),
+            (np.zeros((10, 10), np.uint8), np.array([[5, 5, 6, 2]], np.int32), ValueError, "box 0"),
+            (np.zeros((10, 10), np.uint8), np.array([[0, 0, 0, 2]], np.int32), ValueError, "w, h >= 1"),
+            (np.zeros((10, 20), np.uint8)[:, ::2], np.zeros((0, 4), np.int32), ValueError, "C-contiguous"),
+            (np.zeros((10, 10), np.uint8).astype(">u1"), np.zeros((0, 4), np.int32).astype(">i4"), TypeError, "int32"),
+        ],
+    )
     def test_bad_input(self, frame, boxes, exc, match):
         with pytest.raises(exc, match=match):
             _C.crop_faces(frame, boxes, 48, 0.5, 0.5, 0)
@@ -218,8 +236,9 @@ class TestCropFaces:
         """Boxes take a separable path (taps per row and column, the region turned gray once); away from the clip
         border, where the box path clamps to the box and the affine path to the frame, both give the same values."""
         frame = self.smooth_frame(rng, channels=channels)
-        random = np.stack([rng.integers(0, 300, 12), rng.integers(0, 200, 12), rng.integers(8, 300, 12),
-                           rng.integers(8, 250, 12)], 1)
+        random = np.stack(
+            [rng.integers(0, 300, 12), rng.integers(0, 200, 12), rng.integers(8, 300, 12), rng.integers(8, 250, 12)], 1
+        )
         boxes = np.concatenate([self.BOXES, random]).astype(np.int32)
         theta, _ = _C.crop_box_geometry(boxes)
         for k in (0, 1, 2, 3):
@@ -325,8 +344,9 @@ def test_cuda_explicit_stream_and_cupy(rng):
     cupy = pytest.importorskip("cupy")
     got = deepemotion.affine_grid_sample(cupy.asarray(x.cpu().numpy()), cupy.asarray(th.cpu().numpy()), 48)
     # the GPU contracts multiply-adds (FMA): 4.9e-6 from the CPU kernel was measured on an H200
-    np.testing.assert_allclose(cupy.asnumpy(got), _C.affine_grid_sample_cpu(x.cpu().numpy(), th.cpu().numpy(), 48, 48),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        cupy.asnumpy(got), _C.affine_grid_sample_cpu(x.cpu().numpy(), th.cpu().numpy(), 48, 48), atol=1e-5
+    )
 
 
 def test_build_info_is_truthful():

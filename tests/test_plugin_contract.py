@@ -9,6 +9,7 @@ build, reference data from tests/_plugin_contract.py); elsewhere the test says i
 
 Skips with the reason when CMake, a C++ compiler, nvcc or the headers are missing.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -71,10 +72,21 @@ def test_plugin_contract(built, node, small_data, include):
     assert line.startswith("plugin_contract: PASS"), out[-6000:]
     assert f"TensorRT {pc.label(include)}" in line, line
     # every section ran
-    for section in ("registration", "exporter", "createPlugin: bad fields", "getOutputShapes", "getOutputDataTypes",
-                    "supportsFormatCombination", "configurePlugin / onShapeChange", "getWorkspaceSize",
-                    "clone and serialization", "attachToContext", "enqueue: refused", "engine runner",
-                    "enqueue reference data"):
+    for section in (
+        "registration",
+        "exporter",
+        "createPlugin: bad fields",
+        "getOutputShapes",
+        "getOutputDataTypes",
+        "supportsFormatCombination",
+        "configurePlugin / onShapeChange",
+        "getWorkspaceSize",
+        "clone and serialization",
+        "attachToContext",
+        "enqueue: refused",
+        "engine runner",
+        "enqueue reference data",
+    ):
         assert f"  ok    {section}" in out, f"section {section!r} did not pass:\n{out[-4000:]}"
     if _gpu():  # the ASan build on a GPU: enqueue is the plain build's (test_enqueue_matches_pytorch)
         assert "enqueue vs PyTorch: " in line, line

@@ -3,6 +3,7 @@
 Runs where TensorRT and a GPU exist and deepemotion was built with TensorRT; skips with a reason
 elsewhere (our CPU machines and CI have no TensorRT).
 """
+
 from __future__ import annotations
 
 import json
@@ -129,8 +130,10 @@ def test_int8_engine_from_the_qdq_graph(tmp_path):
     q = tmp_path / "m.int8.onnx"
     assert export_main(["int8", "--out", str(q), "--calibration", "512"]) == 0
     eng = tmp_path / "m_int8.engine"
-    assert export_main(["engine", "--onnx", str(q), "--out", str(eng), "--precision", "int8",
-                        "--batch", "1", "8", "32"]) == 0
+    assert (
+        export_main(["engine", "--onnx", str(q), "--out", str(eng), "--precision", "int8", "--batch", "1", "8", "32"])
+        == 0
+    )
     side = json.loads(Path(str(eng) + ".json").read_text())
     assert side["precision"] == "int8" and side["strongly_typed"]
     got = create_backend("tensorrt", str(eng)).run(_batch(32))

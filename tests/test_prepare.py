@@ -1,5 +1,6 @@
 """fer-data on small generated fixtures in each official format: FER2013 CSV, CK+ (release and CK+48
 folders), JAFFE; counts, splits, labels, the archives load, and malformed input gives one clear error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,13 @@ def pixels(v: int) -> str:
 
 
 def test_fer2013_csv_keeps_all_three_splits(tmp_path, capsys):
-    rows = [(3, pixels(10), "Training"), (0, pixels(20), "Training"), (6, pixels(30), "PublicTest"),
-            (5, pixels(40), "PrivateTest"), (4, pixels(50), "PrivateTest")]
+    rows = [
+        (3, pixels(10), "Training"),
+        (0, pixels(20), "Training"),
+        (6, pixels(30), "PublicTest"),
+        (5, pixels(40), "PrivateTest"),
+        (4, pixels(50), "PrivateTest"),
+    ]
     src = write_csv(tmp_path / "fer2013.csv", rows)
     assert data_main(["fer2013", str(src), "--out", str(tmp_path / "f.npz"), "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -36,12 +42,15 @@ def test_fer2013_csv_keeps_all_three_splits(tmp_path, capsys):
     assert data_main(["fer2013", str(src), "--out", str(tmp_path / "f.npz")]) == 2
 
 
-@pytest.mark.parametrize("rows, match", [
-    ([(9, pixels(1), "Training")], "emotion must be 0-6"),
-    ([(1, "1 2 3", "Training")], "2304 pixels, got 3"),
-    ([(1, pixels(1), "Validation")], "unknown Usage"),
-    ([(1, pixels(300), "Training")], "0-255"),
-])
+@pytest.mark.parametrize(
+    "rows, match",
+    [
+        ([(9, pixels(1), "Training")], "emotion must be 0-6"),
+        ([(1, "1 2 3", "Training")], "2304 pixels, got 3"),
+        ([(1, pixels(1), "Validation")], "unknown Usage"),
+        ([(1, pixels(300), "Training")], "0-255"),
+    ],
+)
 def test_fer2013_csv_errors_name_the_line(tmp_path, rows, match):
     src = write_csv(tmp_path / "bad.csv", [(3, pixels(1), "Training")] + rows)
     with pytest.raises(DataError, match=match) as e:
@@ -52,8 +61,11 @@ def test_fer2013_csv_errors_name_the_line(tmp_path, rows, match):
 
 def test_ckplus48_folders(tmp_path):
     root = tmp_path / "CK+48"
-    for cls, files in (("anger", ["S010_004_00000017.png", "S010_004_00000018.png"]),
-                       ("contempt", ["S138_008_00000007.png"]), ("happy", ["S011_006_00000013.png"])):
+    for cls, files in (
+        ("anger", ["S010_004_00000017.png", "S010_004_00000018.png"]),
+        ("contempt", ["S138_008_00000007.png"]),
+        ("happy", ["S011_006_00000013.png"]),
+    ):
         (root / cls).mkdir(parents=True)
         for f in files:
             cv2.imwrite(str(root / cls / f), np.full((48, 48), 100, np.uint8))

@@ -1,5 +1,6 @@
 """Recognizer: crops vs OpenCV, detection on real faces at known positions, JSON, bad input, models refused at load
 rather than answering wrongly, memory bounded per call, threads, streams."""
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def smooth_frame(rng, h=480, w=640, channels=3):
 
 # --- Recognizer API ---------------------------------------------------------------------------
 
+
 def test_example_image_has_a_happy_astronaut(rec):
     assert rec.detector_name == "yunet"
     faces = rec.predict(example_frame())
@@ -79,7 +81,7 @@ def test_predict_faces_forms_agree(rec, rng):
     for a, b in zip(one_by_one, listed):
         np.testing.assert_array_equal(a.probs, b.probs)
     same = np.stack([crops[1], crops[1][::-1]])
-    batch = rec.predict_faces(same)                 # N x H x W array: one C++ call
+    batch = rec.predict_faces(same)  # N x H x W array: one C++ call
     each = rec.predict_faces(list(same))
     for a, b in zip(batch, each):
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
@@ -97,15 +99,15 @@ def test_network_sized_gray_crops_reach_the_network_as_training_faces_do(rec, rn
 
     faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
     np.testing.assert_array_equal(normalise_faces(faces), to_input(torch.from_numpy(faces)).numpy())
-    (boxes, batch), = list(rec.finder.whole_crops(faces, 256))
+    ((boxes, batch),) = list(rec.finder.whole_crops(faces, 256))
     np.testing.assert_array_equal(batch, normalise_faces(faces))
     assert boxes.tolist() == [[0, 0, 48, 48]] * 5
     whole = np.array([[0, 0, 48, 48]], np.int32)
     resampled = np.concatenate([rec.finder.aligner.crop_boxes(f, whole) for f in faces])
     np.testing.assert_allclose(resampled, batch, atol=1e-3 / 255 / 0.5)  # normalised: (v / 255 - 0.5) / 0.5
     fast = rec.predict_faces(faces)
-    bgr = rec.predict_faces(np.repeat(faces[..., None], 3, axis=3))   # B = G = R: through the C++ crop op
-    floats = rec.predict_faces(faces.astype(np.float32))              # checked, rounded, then the fast path
+    bgr = rec.predict_faces(np.repeat(faces[..., None], 3, axis=3))  # B = G = R: through the C++ crop op
+    floats = rec.predict_faces(faces.astype(np.float32))  # checked, rounded, then the fast path
     for a, b, c in zip(fast, bgr, floats):
         assert a.box == b.box == (0, 0, 48, 48)
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
@@ -131,16 +133,19 @@ def test_one_chunk_of_network_sized_faces_takes_the_short_path_to_the_same_answe
         np.testing.assert_array_equal(a.probs, d.probs)
 
 
-@pytest.mark.parametrize("bad, exc, match", [
-    ("frame", TypeError, "numpy.ndarray"),
-    (np.zeros((0, 10, 3), np.uint8), ValueError, "empty"),
-    (np.zeros((10, 10, 4), np.uint8), ValueError, "BGRA"),
-    (np.zeros((10, 10, 2), np.uint8), ValueError, "HxW"),
-    (np.zeros((2, 10, 10, 3), np.uint8), ValueError, "HxW"),
-    (np.zeros((10, 10), np.int16), TypeError, "uint8"),
-    (np.full((10, 10), np.nan, np.float32), ValueError, "NaN"),
-    (np.full((10, 10), 300.0), ValueError, r"\[0, 255\]"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, match",
+    [
+        ("frame", TypeError, "numpy.ndarray"),
+        (np.zeros((0, 10, 3), np.uint8), ValueError, "empty"),
+        (np.zeros((10, 10, 4), np.uint8), ValueError, "BGRA"),
+        (np.zeros((10, 10, 2), np.uint8), ValueError, "HxW"),
+        (np.zeros((2, 10, 10, 3), np.uint8), ValueError, "HxW"),
+        (np.zeros((10, 10), np.int16), TypeError, "uint8"),
+        (np.full((10, 10), np.nan, np.float32), ValueError, "NaN"),
+        (np.full((10, 10), 300.0), ValueError, r"\[0, 255\]"),
+    ],
+)
 def test_bad_frames(rec, bad, exc, match):
     with pytest.raises(exc, match=match):
         rec.predict(bad)
@@ -207,8 +212,9 @@ def test_thread_safe_concurrent_calls(detector, rng):
     face = cv2.resize(example_frame(), (320, 240), interpolation=cv2.INTER_AREA)
     frames = [face, cv2.flip(face, 1), smooth_frame(rng, 240, 320), face[::-1].copy()]
     boxes = [[20, 30, 100, 100], [150, 60, 90, 110]]
-    expected = [([f.probs for f in rec.predict(fr, boxes=boxes)], [(f.box, f.probs) for f in rec.predict(fr)])
-                for fr in frames]
+    expected = [
+        ([f.probs for f in rec.predict(fr, boxes=boxes)], [(f.box, f.probs) for f in rec.predict(fr)]) for fr in frames
+    ]
     assert any(e[1] for e in expected)  # the detector path finds faces in some frames
     results: dict[tuple[int, int, int], tuple] = {}
     errors: list[BaseException] = []
@@ -242,6 +248,7 @@ def test_thread_safe_concurrent_calls(detector, rng):
 
 # --- real faces at known positions ------------------------------------------------------------
 
+
 @pytest.mark.data
 def test_detector_finds_real_faces_at_known_positions(rec, rng):
     """CK+ faces (real photos), upscaled and pasted into a synthetic frame: the default detector finds
@@ -252,7 +259,7 @@ def test_detector_finds_real_faces_at_known_positions(rec, rng):
     picks = [ck.images[i] for i in (0, 500)]
     for (x, y, s), face in zip(spots, picks):
         big = cv2.resize(face, (s, s), interpolation=cv2.INTER_CUBIC)
-        frame[y:y + s, x:x + s] = big
+        frame[y : y + s, x : x + s] = big
     faces = rec.predict(frame)
     assert len(faces) == 2, [f.box for f in faces]
     found = sorted(faces, key=lambda f: f.box[0])
@@ -264,6 +271,7 @@ def test_detector_finds_real_faces_at_known_positions(rec, rng):
 
 
 # --- fer-predict ------------------------------------------------------------------------------
+
 
 def test_fer_predict_example_writes_annotated_and_json(tmp_path, capsys):
     out = tmp_path / "out"
@@ -291,8 +299,7 @@ def test_fer_predict_video(tmp_path, rng):
     for _ in range(5):
         w.write(smooth_frame(rng, 240, 320))
     w.release()
-    assert predict_main([str(path), "--out", str(tmp_path / "o"), "--json", str(tmp_path / "v.jsonl"),
-                         "--quiet"]) == 0
+    assert predict_main([str(path), "--out", str(tmp_path / "o"), "--json", str(tmp_path / "v.jsonl"), "--quiet"]) == 0
     lines = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in lines] == list(range(5))
     assert (tmp_path / "o" / "clip_annotated.avi").is_file()  # the input's container
@@ -301,7 +308,8 @@ def test_fer_predict_video(tmp_path, rng):
 def test_fer_predict_errors(tmp_path):
     assert predict_main([str(tmp_path / "missing.jpg"), "--quiet"]) == 1
     assert predict_main(["--example", "--backend", "tensorrt", "--quiet"]) == (
-        2 if not deepemotion.build_info()["tensorrt"] else 0)
+        2 if not deepemotion.build_info()["tensorrt"] else 0
+    )
 
 
 @pytest.mark.parametrize("kw", [{"pipelined": False}, {"pipelined": True}, {"pipelined": True, "detect_workers": 3}])
@@ -412,8 +420,18 @@ def test_non_finite_logits_raise_instead_of_nan_labels(tmp_path):
     rec = Recognizer(model=str(path), detector=None)
     with pytest.raises(FloatingPointError, match="NaN or infinite"):
         rec.predict_faces(np.zeros((2, 48, 48), np.uint8))
-    r = run_cli("predict", "--example", "--model", str(path), "--detector", "haar", "--json", str(tmp_path / "o.jsonl"),
-            "--out", str(tmp_path / "out"))
+    r = run_cli(
+        "predict",
+        "--example",
+        "--model",
+        str(path),
+        "--detector",
+        "haar",
+        "--json",
+        str(tmp_path / "o.jsonl"),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert_one_line_error(r, 1, "NaN or infinite")
     assert "NaN" not in (tmp_path / "o.jsonl").read_text() if (tmp_path / "o.jsonl").exists() else True
 
@@ -448,13 +466,22 @@ def test_memory_does_not_grow_with_the_number_of_faces():
 
 # --- streams of a camera index ----------------------------------------------------------------------------------
 def test_stream_of_a_negative_camera_is_a_value_error():
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         from deepemotion import Recognizer
         try:
             next(iter(Recognizer(detector="haar").stream(-1)))
         except ValueError as exc:
             print("ValueError", exc)
-    """)], capture_output=True, text=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stdout.startswith("ValueError camera -1"), (r.stdout, r.stderr)
 
 
@@ -468,8 +495,16 @@ def test_a_model_that_only_runs_at_another_size_is_refused_at_load(tmp_path):
     y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 7])
     shape = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 4096])
     w = helper.make_tensor("w", TensorProto.FLOAT, [4096, 7], np.zeros(4096 * 7, np.float32).tolist())
-    graph = helper.make_graph([helper.make_node("Reshape", ["input", "shape"], ["flat"]),
-                               helper.make_node("MatMul", ["flat", "w"], ["logits"])], "g", [x], [y], [shape, w])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["input", "shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+        ],
+        "g",
+        [x],
+        [y],
+        [shape, w],
+    )
     path = tmp_path / "only64.onnx"
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
     with pytest.raises(ValueError, match="only64.onnx.*does not run on a"):

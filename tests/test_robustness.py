@@ -1,6 +1,7 @@
 """Faces as robots see them: the camera chain of training (a torch simulation) against OpenCV's real operations,
 the runtime's crop of a small face against what training now shows the network, calibration metrics, the
 robustness benchmark and fer-eval --perturb."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def test_jpeg_simulation_matches_opencvs_encoder(faces):
 
 def test_blur_and_area_resize_match_opencv(faces):
     ours = gaussian_blur(as_input(faces), torch.full((len(faces),), 1.2)).numpy()[:, 0]
-    real = np.stack([cv2.GaussianBlur(f.astype(np.float32) / 255, (11, 11), 1.2, borderType=cv2.BORDER_REPLICATE)
-                     for f in faces])
+    real = np.stack(
+        [cv2.GaussianBlur(f.astype(np.float32) / 255, (11, 11), 1.2, borderType=cv2.BORDER_REPLICATE) for f in faces]
+    )
     np.testing.assert_allclose(ours, real, atol=1e-5)
     for size in (13, 16, 20, 32):
         ours = resize(as_input(faces), size, "area").numpy()[:, 0] * 255
@@ -127,12 +129,31 @@ def test_robustness_benchmark_and_fer_eval_perturb(tmp_path, rng):
     for name, p in PERTURBATIONS.items():  # every condition gives faces predict_faces takes
         out = p.apply(images[:2], np.random.default_rng(0))
         assert len(out) == 2 and np.asarray(out[0]).dtype == np.uint8, name
-    np.savez(tmp_path / "faces.npz", images=images, labels=labels, split=np.array(["t"] * 12),
-             ids=np.array([str(i) for i in range(12)]),
-             class_names=np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]))
+    np.savez(
+        tmp_path / "faces.npz",
+        images=images,
+        labels=labels,
+        split=np.array(["t"] * 12),
+        ids=np.array([str(i) for i in range(12)]),
+        class_names=np.array(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]),
+    )
     out = tmp_path / "out"
-    assert main(["--model", "tiny", "--data", str(tmp_path / "faces.npz"), "--perturb", "size16", "blur1.2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                "tiny",
+                "--data",
+                str(tmp_path / "faces.npz"),
+                "--perturb",
+                "size16",
+                "blur1.2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "robustness.json").read_text())
     assert [x["condition"] for x in res["rows"]] == ["clean", "size16", "blur1.2"]
     metrics = json.loads((out / "metrics.json").read_text())

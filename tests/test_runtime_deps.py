@@ -7,6 +7,7 @@ users. So these tests run the main jobs in a subprocess where any import made *b
 that is neither the standard library nor a declared runtime dependency fails, as it would in a clean venv.
 CI also runs the README's first command itself in a clean venv (.ci/run).
 """
+
 from __future__ import annotations
 
 import re
@@ -50,13 +51,20 @@ def declared_dependencies() -> list[str]:
     return sorted(re.split(r"[<>=!~; \[]", d)[0] for d in specs if d)
 
 
-def run_watched(code: str, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-                ) -> subprocess.CompletedProcess:
+def run_watched(
+    code: str, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     import os
 
     prelude = WATCH.format(ALLOWED=repr(set(RUNTIME_MODULES.values())))
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code), *args], capture_output=True,
-                          text=True, timeout=180, env={**os.environ, **(env or {})}, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def test_the_declared_runtime_dependencies_are_the_ones_this_test_allows():
@@ -67,11 +75,15 @@ def test_main_job_with_yunet_imports_only_runtime_dependencies(tmp_path):
     """`fer-predict --example` with the YuNet model present (what every online user gets) -- the command that
     once exited with `No module named 'onnx'`."""
     yunet = require_yunet()
-    r = run_watched("""
+    r = run_watched(
+        """
         import sys
         from deepemotion.cli.predict import main
         raise SystemExit(main(["--example", "--out", sys.argv[1]]))
-    """, str(tmp_path / "out"), env={"DEEPEMOTION_YUNET": str(yunet)})
+    """,
+        str(tmp_path / "out"),
+        env={"DEEPEMOTION_YUNET": str(yunet)},
+    )
     assert r.returncode == 0, r.stderr
     assert "detector: yunet" in r.stdout and "happy" in r.stdout, r.stdout
     assert "note:" not in r.stderr, r.stderr  # no fallback warning: YuNet itself ran
@@ -81,10 +93,16 @@ def test_library_paths_import_only_runtime_dependencies(tmp_path):
     """Recognizer with both bundled models, every detector, predict_faces, stream and fer-eval on a small archive."""
     yunet = require_yunet()
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "faces.npz", images=rng.integers(0, 256, (20, 48, 48), dtype=np.uint8),
-             labels=rng.integers(0, 7, 20), split=np.array(["test"] * 20),
-             ids=np.array([f"face{i}" for i in range(20)]), class_names=np.array(CLASSES))
-    r = run_watched("""
+    np.savez(
+        tmp_path / "faces.npz",
+        images=rng.integers(0, 256, (20, 48, 48), dtype=np.uint8),
+        labels=rng.integers(0, 7, 20),
+        split=np.array(["test"] * 20),
+        ids=np.array([f"face{i}" for i in range(20)]),
+        class_names=np.array(CLASSES),
+    )
+    r = run_watched(
+        """
         import sys
         import numpy as np
         from deepemotion import Recognizer, YuNetDetector, HaarDetector
@@ -100,7 +118,10 @@ def test_library_paths_import_only_runtime_dependencies(tmp_path):
         assert len(Recognizer(detector=None).predict_faces(np.zeros((3, 48, 48), np.uint8))) == 3
         from deepemotion.cli.eval import main
         raise SystemExit(main(["--data", sys.argv[1]]))
-    """, str(tmp_path / "faces.npz"), env={"DEEPEMOTION_YUNET": str(yunet)})
+    """,
+        str(tmp_path / "faces.npz"),
+        env={"DEEPEMOTION_YUNET": str(yunet)},
+    )
     assert r.returncode == 0, r.stderr
     assert "accuracy" in r.stdout
 
@@ -110,14 +131,17 @@ def test_yunet_failure_under_auto_falls_back_to_haar_with_one_warning(tmp_path):
     fallback and one warning, not an error."""
     from deepemotion.runtime.assets import bundled_model
 
-    r = run_watched("""
+    r = run_watched(
+        """
         import warnings
         from deepemotion import Recognizer
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             rec = Recognizer()
         print(rec.detector_name, len(w), w[0].message if w else "")
-    """, env={"DEEPEMOTION_YUNET": str(bundled_model("default").path("onnx"))})
+    """,
+        env={"DEEPEMOTION_YUNET": str(bundled_model("default").path("onnx"))},
+    )
     assert r.returncode == 0, r.stderr
     name, count, message = r.stdout.split(" ", 2)
     assert (name, count) == ("haar", "1"), r.stdout
@@ -126,7 +150,11 @@ def test_yunet_failure_under_auto_falls_back_to_haar_with_one_warning(tmp_path):
 
 def test_export_without_the_extra_names_it():
     """In a clean venv `fer-export onnx` said `No module named 'torch'`; it must name the extra to install."""
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         import sys
         class Block:
             def find_spec(self, name, path=None, target=None):
@@ -135,6 +163,11 @@ def test_export_without_the_extra_names_it():
         sys.meta_path.insert(0, Block())
         from deepemotion.cli.export import main
         raise SystemExit(main(["onnx", "--out", "/nonexistent-folder/x.onnx"]))
-    """)], capture_output=True, text=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr
     assert 'pip install ".[export]"' in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -1,4 +1,5 @@
 """Occlusion saliency (numpy only): one batched call, the discriminative region found, bad arguments."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from deepemotion.evaluation.saliency import occlusion_positions, occlusion_salie
 def test_saliency_marks_the_only_discriminative_region():
     """A predictor whose only evidence is the brightness of rows 30-38, cols 18-30: occluding it must
     drop the probability there and nowhere else, and flip the label there."""
+
     def predict(batch: np.ndarray) -> np.ndarray:
         s = batch[:, 30:38, 18:30].astype(np.float64).mean(axis=(1, 2)) / 255.0
         p_happy = 1 / (1 + np.exp(-12 * (s - 0.5)))

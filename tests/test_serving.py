@@ -3,6 +3,7 @@ local ones over gRPC and HTTP, under 32 concurrent clients, across a server kill
 bad requests are typed errors and the server keeps serving; fer-serve's health check catches a killed stub
 process, and stopping leaves no process and no shared-memory segment. Skipped where the [serve] extra is
 missing."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,9 @@ def faces(n: int = 512) -> np.ndarray:
 
 
 def new_server(repo: Path) -> serving.TritonServer:
-    return serving.TritonServer(repo, http_port=serving.free_port(), grpc_port=serving.free_port(),
-                                metrics_port=serving.free_port())
+    return serving.TritonServer(
+        repo, http_port=serving.free_port(), grpc_port=serving.free_port(), metrics_port=serving.free_port()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +84,12 @@ def _frames() -> list[np.ndarray]:
     from deepemotion.runtime.assets import example_image
 
     frame = decode_image(np.fromfile(example_image(), np.uint8), "example")
-    return [frame, cv2.resize(frame, None, fx=0.7, fy=0.7), cv2.resize(frame, None, fx=1.6, fy=1.6),
-            cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)]
+    return [
+        frame,
+        cv2.resize(frame, None, fx=0.7, fy=0.7),
+        cv2.resize(frame, None, fx=1.6, fy=1.6),
+        cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY),
+    ]
 
 
 @pytest.mark.parametrize("scheme", ["grpc", "http"])
@@ -96,8 +102,12 @@ def test_one_face_one_answer_served_and_local(server, scheme):
     url = server.grpc_url if scheme == "grpc" else server.http_url
     local, served = Recognizer(detector=None), Recognizer(detector=None, backend="triton", url=url)
     x = faces(64)
-    for crops in (x, np.stack([cv2.resize(f, (96, 96)) for f in x]), np.stack([cv2.resize(f, (20, 20)) for f in x]),
-                  [cv2.resize(f, (30 + k, 40 + k)) for k, f in enumerate(x[:16])]):
+    for crops in (
+        x,
+        np.stack([cv2.resize(f, (96, 96)) for f in x]),
+        np.stack([cv2.resize(f, (20, 20)) for f in x]),
+        [cv2.resize(f, (30 + k, 40 + k)) for k, f in enumerate(x[:16])],
+    ):
         for form in (crops, list(crops)):
             a, b = probs(local, form), probs(served, form)
             assert np.abs(a - b).max() <= 1e-5 and (a.argmax(1) == b.argmax(1)).all()
@@ -112,7 +122,7 @@ def test_the_frames_model_answers_what_local_predict_does(server):
     import cv2
     import tritonclient.grpc as grpc
 
-    client = grpc.InferenceServerClient(server.grpc_url[len("grpc://"):])
+    client = grpc.InferenceServerClient(server.grpc_url[len("grpc://") :])
     local = Recognizer()
     for frame in _frames():
         data = np.frombuffer(cv2.imencode(".png", frame)[1].tobytes(), np.uint8)
@@ -147,8 +157,15 @@ def test_the_onnx_form_is_within_its_measured_bound_of_local():
         assert (served.argmax(1) == local.argmax(1)).all()
 
 
-def _load(rec: Recognizer, x: np.ndarray, expected: np.ndarray, seconds: float, rng_seed: int,
-          results: list, stop: threading.Event | None = None) -> None:
+def _load(
+    rec: Recognizer,
+    x: np.ndarray,
+    expected: np.ndarray,
+    seconds: float,
+    rng_seed: int,
+    results: list,
+    stop: threading.Event | None = None,
+) -> None:
     """One client: random slices of ``x`` until time is up; each answer checked against its own local result."""
     rng = np.random.default_rng(rng_seed)
     end = time.monotonic() + seconds
@@ -157,11 +174,11 @@ def _load(rec: Recognizer, x: np.ndarray, expected: np.ndarray, seconds: float, 
         n = int(rng.integers(1, 9))
         t0 = time.monotonic()
         try:
-            got = probs(rec, x[a:a + n])
+            got = probs(rec, x[a : a + n])
         except Exception as exc:  # noqa: BLE001 - recorded: the test decides which errors are allowed
             results.append(("error", type(exc), time.monotonic() - t0))
             continue
-        ok = got.shape == (n, 7) and np.abs(got - expected[a:a + n]).max() <= 1e-5
+        ok = got.shape == (n, 7) and np.abs(got - expected[a : a + n]).max() <= 1e-5
         results.append(("ok" if ok else "mismatch", None, time.monotonic() - t0))
 
 
@@ -188,7 +205,7 @@ def test_bad_requests_are_typed_errors_and_the_server_keeps_serving(server):
     backend = TritonBackend(url=server.grpc_url)
     with pytest.raises(ValueError, match="refused"):
         backend.run(np.zeros((backend.max_batch + 1, 1, 48, 48), np.float32))  # over max_batch_size
-    client = grpc.InferenceServerClient(server.grpc_url[len("grpc://"):])
+    client = grpc.InferenceServerClient(server.grpc_url[len("grpc://") :])
     for data, dtype in ((np.zeros((2, 40, 40), np.uint8), "UINT8"), (np.zeros((2, 48, 48), np.float32), "FP32")):
         inp = grpc.InferInput("faces", list(data.shape), dtype)
         inp.set_data_from_numpy(data)
@@ -213,7 +230,7 @@ def test_frames_model_finds_the_face(server):
     data = np.fromfile(example_image(), np.uint8)
     inp = grpc.InferInput("image", list(data.shape), "UINT8")
     inp.set_data_from_numpy(data)
-    r = grpc.InferenceServerClient(server.grpc_url[len("grpc://"):]).infer("deepemotion_frames", [inp])
+    r = grpc.InferenceServerClient(server.grpc_url[len("grpc://") :]).infer("deepemotion_frames", [inp])
     boxes, p = r.as_numpy("boxes"), r.as_numpy("probs")
     assert boxes.shape == (1, 4) and p.shape == (1, 7)
     assert int(p[0].argmax()) == 3  # happy
@@ -255,8 +272,9 @@ def test_server_killed_under_load_then_restarted(repo):
         assert max(e[2] for e in errors) <= 2.0 + 0.5  # the 1.5 s timeout, plus one connection attempt
         ports = dict(srv.ports)
         srv.stop()
-        srv = serving.TritonServer(repo, http_port=ports["http"], grpc_port=ports["grpc"],
-                                   metrics_port=ports["metrics"])
+        srv = serving.TritonServer(
+            repo, http_port=ports["http"], grpc_port=ports["grpc"], metrics_port=ports["metrics"]
+        )
         srv.start()
         np.testing.assert_allclose(probs(rec, x[:16]), expected[:16], atol=1e-5)
     finally:
@@ -276,9 +294,11 @@ def _running(pid: int) -> bool:
 def test_server_dies_with_the_process_that_started_it(repo):
     """A client killed with SIGKILL leaves no server behind (the server is started through an exec launcher, not a
     preexec_fn: see the next test)."""
-    code = (f"import time\nfrom deepemotion.serving import server\n"
-            f"srv = server.TritonServer({str(repo)!r}, http_port=server.free_port(), grpc_port=server.free_port(), "
-            f"metrics_port=server.free_port())\nsrv.start()\nprint(srv.process.pid, flush=True)\ntime.sleep(300)\n")
+    code = (
+        f"import time\nfrom deepemotion.serving import server\n"
+        f"srv = server.TritonServer({str(repo)!r}, http_port=server.free_port(), grpc_port=server.free_port(), "
+        f"metrics_port=server.free_port())\nsrv.start()\nprint(srv.process.pid, flush=True)\ntime.sleep(300)\n"
+    )
     client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         pid = int(client.stdout.readline())
@@ -326,14 +346,28 @@ def test_restart_while_a_grpc_client_is_reconnecting_does_not_hang(repo):
 
 def _processes() -> list[tuple[int, int, str]]:
     out = subprocess.run(["ps", "-eww", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
-    return [(int(p), int(pp), a) for p, pp, a in (line.strip().split(None, 2) for line in out.splitlines()
-                                                  if len(line.split(None, 2)) == 3)]
+    return [
+        (int(p), int(pp), a)
+        for p, pp, a in (line.strip().split(None, 2) for line in out.splitlines() if len(line.split(None, 2)) == 3)
+    ]
 
 
 def test_fer_serve_health_check_restarts_a_killed_stub_and_stops_clean(tmp_path):
     ports = [str(serving.free_port()) for _ in range(3)]
-    cmd = [sys.executable, "-m", "deepemotion.cli.serve", "--no-frames", "--health-interval", "0.5",
-           "--http-port", ports[0], "--grpc-port", ports[1], "--metrics-port", ports[2]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepemotion.cli.serve",
+        "--no-frames",
+        "--health-interval",
+        "0.5",
+        "--http-port",
+        ports[0],
+        "--grpc-port",
+        ports[1],
+        "--metrics-port",
+        ports[2],
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
@@ -347,12 +381,15 @@ def test_fer_serve_health_check_restarts_a_killed_stub_and_stops_clean(tmp_path)
 
     try:
         wait_for("answering after")
-        server = [p for p, _, a in _processes()
-                  if a.split()[0].endswith("bin/tritonserver") and f"--metrics-port={ports[2]}" in a]
+        server = [
+            p
+            for p, _, a in _processes()
+            if a.split()[0].endswith("bin/tritonserver") and f"--metrics-port={ports[2]}" in a
+        ]
         stubs = [(p, a) for p, pp, a in _processes() if pp in server and "triton_python_backend_stub" in a]
         assert len(server) == 1 and stubs, (server, stubs)
         key = stubs[0][1].split()[2]  # the stub's shared-memory key: <the server's prefix><uuid>
-        prefix = key[:key.index("_", len("deepemotion_")) + 1]
+        prefix = key[: key.index("_", len("deepemotion_")) + 1]
         for pid, _ in stubs:
             os.kill(pid, signal.SIGKILL)
         wait_for("restarted")

@@ -3,6 +3,7 @@ counted per time window, a capped log, start failures that say why, a second ser
 SIGKILL or SIGHUP of fer-serve that leaves no process, shared-memory segment or temporary folder, options that are
 refused before anything starts, IPv6 hosts, and the frames model's detector said at start and in its config.
 The real-server tests use tritonserver on 127.0.0.1 (or ::1) free ports, a few seconds each."""
+
 from __future__ import annotations
 
 import argparse
@@ -92,34 +93,48 @@ def test_a_server_wheel_older_than_2_51_is_refused(monkeypatch):
     if importlib.util.find_spec("pytriton") is None:
         pytest.skip("no nvidia-pytriton here")
     real = importlib.metadata.version
-    monkeypatch.setattr(importlib.metadata, "version",
-                        lambda name: "0.5.7" if name == "nvidia-pytriton" else real(name))
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "0.5.7" if name == "nvidia-pytriton" else real(name)
+    )
     with pytest.raises(ImportError, match=r"older than 2\.51\.0.*--no-deps \"nvidia-pytriton==0\.7\.0\""):
         serving.find_tritonserver()
 
 
 def test_failure_summary_names_the_error_not_the_option_table():
-    lines = ["+------+------+", "| model_repository_path[0] | /x |", "I1204 server.cc:1] started",
-             'E1204 16:47:59.712848 1 model_lifecycle.cc:642] "failed to load \'deepemotion\' version 1: Internal: '
-             'ModuleNotFoundError"', "error: creating server: Internal - failed to load all models",
-             'E1204 server.cc:241] "CudaDriverHelper has not been initialized."']
+    lines = [
+        "+------+------+",
+        "| model_repository_path[0] | /x |",
+        "I1204 server.cc:1] started",
+        "E1204 16:47:59.712848 1 model_lifecycle.cc:642] \"failed to load 'deepemotion' version 1: Internal: "
+        'ModuleNotFoundError"',
+        "error: creating server: Internal - failed to load all models",
+        'E1204 server.cc:241] "CudaDriverHelper has not been initialized."',
+    ]
     text = serving.failure_summary(lines)
     assert "failed to load 'deepemotion'" in text and "|" not in text.replace(" | ", "") and "Cuda" not in text
 
 
-@pytest.mark.parametrize("option, says", [
-    (["--health-interval", "nan"], "--health-interval must be a number"),
-    (["--health-interval", "inf"], "--health-interval must be a number"),
-    (["--start-timeout", "nan"], "--start-timeout must be a number"),
-    (["--restart-window", "-1"], "--restart-window must be a number"),
-    (["--http-port", "SAME", "--grpc-port", "SAME"], "must differ"),
-    (["--host", "localhost"], "--host must be an IP address")])
+@pytest.mark.parametrize(
+    "option, says",
+    [
+        (["--health-interval", "nan"], "--health-interval must be a number"),
+        (["--health-interval", "inf"], "--health-interval must be a number"),
+        (["--start-timeout", "nan"], "--start-timeout must be a number"),
+        (["--restart-window", "-1"], "--restart-window must be a number"),
+        (["--http-port", "SAME", "--grpc-port", "SAME"], "must differ"),
+        (["--host", "localhost"], "--host must be an IP address"),
+    ],
+)
 def test_bad_options_are_one_line_exit_2_before_anything_starts(option, says):
     if tritonserver_missing() is not None:
         pytest.skip("fer-serve checks the server install before its options")
     same = str(serving.free_port())  # one free port for both: refused before Triton is started on it
-    out = subprocess.run([sys.executable, "-m", "deepemotion.cli.serve", *[same if o == "SAME" else o for o in option]],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "deepemotion.cli.serve", *[same if o == "SAME" else o for o in option]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2, out
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("fer-serve: error: ") and says in out.stderr, out
     assert "serving" not in out.stdout
@@ -131,8 +146,12 @@ def test_an_onnx_form_repository_is_one_line_exit_2(tmp_path):
     pytest.importorskip("onnx")
     repo = tmp_path / "onnx_repo"
     write_repository(repo, RepositoryOptions(form="onnx"))
-    out = subprocess.run([sys.executable, "-m", "deepemotion.cli.serve", "--repository", str(repo)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "deepemotion.cli.serve", "--repository", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2, out
     assert out.stderr.count("\n") == 1 and str(repo) in out.stderr and "python form" in out.stderr, out.stderr
 
@@ -158,8 +177,9 @@ def test_a_second_server_on_the_same_grpc_port_is_caught(repo, monkeypatch):
     first.start()
     try:
         monkeypatch.setattr(serving, "port_free", lambda host, port: True)
-        second = serving.TritonServer(repo, http_port=serving.free_port(), grpc_port=first.ports["grpc"],
-                                      metrics_port=serving.free_port())
+        second = serving.TritonServer(
+            repo, http_port=serving.free_port(), grpc_port=first.ports["grpc"], metrics_port=serving.free_port()
+        )
         with pytest.raises((serving.ServerFailed, ValueError)):
             second.start(timeout=15)
         assert second.process is None
@@ -183,15 +203,28 @@ def test_ipv6_loopback(repo):
 
 def _processes() -> list[tuple[int, str]]:
     out = subprocess.run(["ps", "-eww", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    return [(int(p), a) for p, a in (line.strip().split(None, 1) for line in out.splitlines()
-                                     if len(line.split(None, 1)) == 2)]
+    return [
+        (int(p), a)
+        for p, a in (line.strip().split(None, 1) for line in out.splitlines() if len(line.split(None, 1)) == 2)
+    ]
 
 
 def _fer_serve(tmp: Path, p: dict[str, int]) -> tuple[subprocess.Popen, list[str]]:
-    cmd = [sys.executable, "-m", "deepemotion.cli.serve", "--no-frames", "--http-port", str(p["http_port"]),
-           "--grpc-port", str(p["grpc_port"]), "--metrics-port", str(p["metrics_port"])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "TMPDIR": str(tmp)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepemotion.cli.serve",
+        "--no-frames",
+        "--http-port",
+        str(p["http_port"]),
+        "--grpc-port",
+        str(p["grpc_port"]),
+        "--metrics-port",
+        str(p["metrics_port"]),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "TMPDIR": str(tmp)}
+    )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
     return proc, lines
@@ -214,15 +247,21 @@ def test_fer_serve_killed_or_hung_up_leaves_nothing(tmp_path, how):
         if how == "SIGHUP":
             assert _wait(lambda: any("answering after" in x for x in lines), 60), lines
         else:  # as soon as the python backend's stub exists: the models are loading
-            assert _wait(lambda: any("triton_python_backend_stub" in a and "deepemotion_" in a
-                                     for _, a in _processes()) and any(grpc in a for _, a in _processes()), 60)
+            assert _wait(
+                lambda: (
+                    any("triton_python_backend_stub" in a and "deepemotion_" in a for _, a in _processes())
+                    and any(grpc in a for _, a in _processes())
+                ),
+                60,
+            )
         stubs = [a for _, a in _processes() if "triton_python_backend_stub" in a and "deepemotion_" in a]
-        prefix = next(w for w in stubs[0].split() if w.startswith("deepemotion_"))[:len("deepemotion_") + 13]
+        prefix = next(w for w in stubs[0].split() if w.startswith("deepemotion_"))[: len("deepemotion_") + 13]
         proc.send_signal(signal.SIGKILL if how.startswith("SIGKILL") else signal.SIGHUP)
         code = proc.wait(30)
         assert code == (-signal.SIGKILL if how.startswith("SIGKILL") else 0)
-        assert _wait(lambda: not [a for _, a in _processes() if grpc in a or prefix in a], 30), \
-            [a for _, a in _processes() if grpc in a or prefix in a]
+        assert _wait(lambda: not [a for _, a in _processes() if grpc in a or prefix in a], 30), [
+            a for _, a in _processes() if grpc in a or prefix in a
+        ]
         assert _wait(lambda: not list(Path("/dev/shm").glob(f"{prefix}*")), 10)
         ours = lambda: [q for q in tmp_path.iterdir() if q.name != ".ses"]  # noqa: E731 - ONNX Runtime's session id
         assert _wait(lambda: not ours(), 10), ours()
@@ -245,7 +284,7 @@ def test_the_frames_detector_is_said_at_start_and_in_the_config(tmp_path, monkey
     assert "deepemotion_frames detects faces with haar: YuNet is not available here" in capsys.readouterr().err
     srv.start()
     try:
-        client = grpc.InferenceServerClient(srv.grpc_url[len("grpc://"):])
+        client = grpc.InferenceServerClient(srv.grpc_url[len("grpc://") :])
         config = client.get_model_config("deepemotion_frames", as_json=True)["config"]
         assert config["parameters"]["detector"]["string_value"] == "haar"
         client.close()

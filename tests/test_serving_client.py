@@ -1,6 +1,7 @@
 """The Triton client backend against hostile or broken servers (fakes on 127.0.0.1 that speak just enough KServe v2
 over HTTP or gRPC, plus one real tritonserver restart): ``timeout`` bounds every call end to end, short-lived
 threads leave no file descriptor behind, what comes back is checked, errors say what happened."""
+
 from __future__ import annotations
 
 import gc
@@ -19,9 +20,12 @@ import pytest
 from deepemotion import BackendUnavailable, Recognizer
 from deepemotion.runtime.backends.triton import ServerError, ServerUnavailable, TritonBackend
 
-CONFIG = {"name": "deepemotion", "max_batch_size": 8,
-          "input": [{"name": "faces", "data_type": "TYPE_UINT8", "dims": [48, 48]}],
-          "output": [{"name": "probs", "data_type": "TYPE_FP32", "dims": [7]}]}
+CONFIG = {
+    "name": "deepemotion",
+    "max_batch_size": 8,
+    "input": [{"name": "faces", "data_type": "TYPE_UINT8", "dims": [48, 48]}],
+    "output": [{"name": "probs", "data_type": "TYPE_FP32", "dims": [7]}],
+}
 FACES = np.random.default_rng(0).integers(0, 256, (2, 48, 48), dtype=np.uint8)
 
 
@@ -30,10 +34,21 @@ def http_answer(status: int, body: bytes, extra: str = "") -> bytes:
 
 
 def probs_answer(probs: np.ndarray) -> bytes:
-    head = json.dumps({"outputs": [{"name": "probs", "datatype": "FP32", "shape": list(probs.shape),
-                                    "parameters": {"binary_data_size": probs.nbytes}}]}).encode()
-    return http_answer(200, head + probs.astype(np.float32).tobytes(), f"Inference-Header-Content-Length: {len(head)}"
-                       "\r\n")
+    head = json.dumps(
+        {
+            "outputs": [
+                {
+                    "name": "probs",
+                    "datatype": "FP32",
+                    "shape": list(probs.shape),
+                    "parameters": {"binary_data_size": probs.nbytes},
+                }
+            ]
+        }
+    ).encode()
+    return http_answer(
+        200, head + probs.astype(np.float32).tobytes(), f"Inference-Header-Content-Length: {len(head)}\r\n"
+    )
 
 
 class FakeHttp(socketserver.ThreadingTCPServer):
@@ -70,8 +85,9 @@ class _Handler(socketserver.BaseRequestHandler):
                     return
                 buf += chunk
             head, _, buf = buf.partition(b"\r\n\r\n")
-            length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n")
-                           if h.lower().startswith(b"content-length")), 0)
+            length = next(
+                (int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0
+            )
             while len(buf) < length:
                 buf += self.request.recv(65536)
             body, buf = buf[:length], buf[length:]
@@ -81,8 +97,13 @@ class _Handler(socketserver.BaseRequestHandler):
             elif path.endswith("/config"):
                 answer = http_answer(200, json.dumps(srv.config).encode())
             else:
-                hlen = int(next(h.split(b":")[1] for h in head.split(b"\r\n")
-                                if h.lower().startswith(b"inference-header-content-length")))
+                hlen = int(
+                    next(
+                        h.split(b":")[1]
+                        for h in head.split(b"\r\n")
+                        if h.lower().startswith(b"inference-header-content-length")
+                    )
+                )
                 answer = srv.infer(json.loads(body[:hlen])["inputs"][0]["shape"][0])
             for piece in [answer] if isinstance(answer, bytes) else answer:
                 if srv.stop_event.is_set():
@@ -120,8 +141,10 @@ def test_short_lived_threads_leave_no_file_descriptors():
         before = len(os.listdir("/proc/self/fd"))
         errors: list = []
         for _ in range(4):
-            threads = [threading.Thread(target=lambda: errors.extend([] if len(rec.predict_faces(FACES)) == 2
-                                                                     else ["short"])) for _ in range(30)]
+            threads = [
+                threading.Thread(target=lambda: errors.extend([] if len(rec.predict_faces(FACES)) == 2 else ["short"]))
+                for _ in range(30)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -133,11 +156,14 @@ def test_short_lived_threads_leave_no_file_descriptors():
         srv.close()
 
 
-@pytest.mark.parametrize("probs, match", [
-    (np.full((2, 7), -1 / 7, np.float32), "outside"),
-    (np.full((2, 7), np.nan, np.float32), "outside"),
-    (np.full((2, 7), 0.5, np.float32), "sum to 1"),
-])
+@pytest.mark.parametrize(
+    "probs, match",
+    [
+        (np.full((2, 7), -1 / 7, np.float32), "outside"),
+        (np.full((2, 7), np.nan, np.float32), "outside"),
+        (np.full((2, 7), 0.5, np.float32), "sum to 1"),
+    ],
+)
 def test_answers_that_cannot_be_probabilities_are_refused(probs, match):
     srv = FakeHttp(lambda n: probs_answer(probs))
     try:
@@ -162,11 +188,15 @@ def test_a_huge_or_misshaped_answer_is_refused_without_reading_it():
         shaped.close()
 
 
-@pytest.mark.parametrize("change, match", [({"max_batch_size": -1}, "max_batch_size"),
-                                           ({"max_batch_size": 0}, "max_batch_size"),
-                                           ({"input": []}, "inputs"),
-                                           ({"output": [{"name": "probs", "data_type": "TYPE_FP32",
-                                                         "dims": [1000]}]}, "TYPE_FP32")])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"max_batch_size": -1}, "max_batch_size"),
+        ({"max_batch_size": 0}, "max_batch_size"),
+        ({"input": []}, "inputs"),
+        ({"output": [{"name": "probs", "data_type": "TYPE_FP32", "dims": [1000]}]}, "TYPE_FP32"),
+    ],
+)
 def test_a_config_that_is_not_ours_is_backend_unavailable(change, match):
     srv = FakeHttp(good, {**CONFIG, **change})
     try:
@@ -192,20 +222,25 @@ def fake_grpc():
     grpc = pytest.importorskip("grpc")
     pb = pytest.importorskip("tritonclient.grpc.service_pb2")
     handlers: dict = {}
-    types = {"ModelReady": (pb.ModelReadyRequest, pb.ModelReadyResponse),
-             "ModelConfig": (pb.ModelConfigRequest, pb.ModelConfigResponse),
-             "ModelInfer": (pb.ModelInferRequest, pb.ModelInferResponse)}
+    types = {
+        "ModelReady": (pb.ModelReadyRequest, pb.ModelReadyResponse),
+        "ModelConfig": (pb.ModelConfigRequest, pb.ModelConfigResponse),
+        "ModelInfer": (pb.ModelInferRequest, pb.ModelInferResponse),
+    }
 
     def method(name: str):
         def call(request, context):
             return handlers[name](request)
+
         req, resp = types[name]
-        return grpc.unary_unary_rpc_method_handler(call, request_deserializer=req.FromString,
-                                                   response_serializer=resp.SerializeToString)
+        return grpc.unary_unary_rpc_method_handler(
+            call, request_deserializer=req.FromString, response_serializer=resp.SerializeToString
+        )
 
     server = grpc.server(futures.ThreadPoolExecutor(4))
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-        "inference.GRPCInferenceService", {name: method(name) for name in types})])
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("inference.GRPCInferenceService", {name: method(name) for name in types})]
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield f"grpc://127.0.0.1:{port}", handlers, pb

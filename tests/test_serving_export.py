@@ -2,6 +2,7 @@
 someone else's, or a link to another folder, is left alone), a file name cannot break or extend a config, a file
 that is not a deepemotion graph is refused before anything is written, --overwrite replaces only a deepemotion
 repository, and the python form refuses GPU instances. No server needed."""
+
 from __future__ import annotations
 
 import shutil
@@ -72,8 +73,13 @@ def test_a_file_that_is_not_a_deepemotion_graph_is_refused(tmp_path, capsys, con
         model = tmp_path / "junk.onnx"
         model.write_bytes(b"\x08\x07" + bytes(range(256)) * 20)
     else:
-        model = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "yunet" / \
-            "face_detection_yunet_2023mar.onnx"
+        model = (
+            Path(__file__).resolve().parents[1].parent
+            / "shared"
+            / "models"
+            / "yunet"
+            / "face_detection_yunet_2023mar.onnx"
+        )
         if not model.is_file():
             pytest.skip("no YuNet model beside the checkout")
     assert export("--model", str(model), "--out", str(tmp_path / "r")) == 2

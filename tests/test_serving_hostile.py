@@ -2,6 +2,7 @@
 request below killed the server, disclosed memory or cost gigabytes before; now each is a 4xx, the server lives on
 and answers the next face correctly, and its memory stays bounded. One server for the module; every case is
 bounded in size and time (the module takes about 15 s)."""
+
 from __future__ import annotations
 
 import gzip
@@ -32,8 +33,9 @@ FACE = np.random.default_rng(7).integers(0, 256, (1, 48, 48), dtype=np.uint8)
 def server(tmp_path_factory: pytest.TempPathFactory):
     repo = tmp_path_factory.mktemp("hostile") / "repository"
     write_repository(repo, RepositoryOptions(frames=False, max_batch=8))
-    srv = serving.TritonServer(repo, http_port=serving.free_port(), grpc_port=serving.free_port(),
-                               metrics_port=serving.free_port())
+    srv = serving.TritonServer(
+        repo, http_port=serving.free_port(), grpc_port=serving.free_port(), metrics_port=serving.free_port()
+    )
     srv.start()
     srv.expected = np.stack([f.probs for f in Recognizer(detector=None).predict_faces(FACE)])
     yield srv
@@ -82,8 +84,13 @@ def infer_json(shape: list[int], data) -> bytes:
 
 
 def binary(shape: list[int], declared: int, sent: int) -> bytes:
-    head = json.dumps({"inputs": [{"name": "faces", "shape": shape, "datatype": "UINT8",
-                                   "parameters": {"binary_data_size": declared}}]}).encode()
+    head = json.dumps(
+        {
+            "inputs": [
+                {"name": "faces", "shape": shape, "datatype": "UINT8", "parameters": {"binary_data_size": declared}}
+            ]
+        }
+    ).encode()
     return post(INFER, head + bytes(sent), f"Inference-Header-Content-Length: {len(head)}\r\n")
 
 
@@ -108,25 +115,64 @@ CASES = {
     # a JSON shape of 10^9 faces with 2,304 values: std::bad_alloc, SIGABRT
     "huge JSON shape": (post(INFER, infer_json([1_000_000_000, 48, 48], [0] * 2304)), 413),
     # data nested a million levels deep (2 MB): stack overflow in the server's JSON parser
-    "nested data": (post(INFER, b'{"inputs":[{"name":"faces","shape":[1,48,48],"datatype":"UINT8","data":'
-                          + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}]}"), 400),
+    "nested data": (
+        post(
+            INFER,
+            b'{"inputs":[{"name":"faces","shape":[1,48,48],"datatype":"UINT8","data":'
+            + b"[" * 1_000_000
+            + b"]" * 1_000_000
+            + b"}]}",
+        ),
+        400,
+    ),
     # CVE-2025-23310/23311: a body in 524,288 one-byte chunks
-    "chunked repository index": (b"POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                 + b"1\r\n \r\n" * 524_288 + b"0\r\n\r\n", 403),
-    "chunked infer": (b"POST " + INFER.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      + b"1\r\n \r\n" * 524_288 + b"0\r\n\r\n", 411),
+    "chunked repository index": (
+        b"POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"1\r\n \r\n" * 524_288
+        + b"0\r\n\r\n",
+        403,
+    ),
+    "chunked infer": (
+        b"POST "
+        + INFER.encode()
+        + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"1\r\n \r\n" * 524_288
+        + b"0\r\n\r\n",
+        411,
+    ),
     # a gzip bomb: 64 MB of spaces in 64 KB (the probe's 1 GB one cost 1.37 GB RSS)
     "gzip body": (post(INFER, gzip.compress(b" " * (64 << 20), 9), "Content-Encoding: gzip\r\n"), 415),
     # a 100 MB JSON body, announced: refused before it is read
-    "100 MB body": (f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n".encode()
-                    + b"[" * 65536, 413),
+    "100 MB body": (
+        f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n".encode() + b"[" * 65536,
+        413,
+    ),
     # shared memory (CVE-2025-23319/23320/23334's first steps): registration and use are not exposed
-    "register shared memory": (post("/v2/systemsharedmemory/region/x/register",
-                                    json.dumps({"key": "/deepemotion_0123456789ab_x", "offset": 0,
-                                                "byte_size": 2304}).encode()), 403),
-    "infer from shared memory": (post(INFER, json.dumps({"inputs": [{
-        "name": "faces", "shape": [1, 48, 48], "datatype": "UINT8",
-        "parameters": {"shared_memory_region": "x", "shared_memory_byte_size": 2304}}]}).encode()), 403),
+    "register shared memory": (
+        post(
+            "/v2/systemsharedmemory/region/x/register",
+            json.dumps({"key": "/deepemotion_0123456789ab_x", "offset": 0, "byte_size": 2304}).encode(),
+        ),
+        403,
+    ),
+    "infer from shared memory": (
+        post(
+            INFER,
+            json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": "faces",
+                            "shape": [1, 48, 48],
+                            "datatype": "UINT8",
+                            "parameters": {"shared_memory_region": "x", "shared_memory_byte_size": 2304},
+                        }
+                    ]
+                }
+            ).encode(),
+        ),
+        403,
+    ),
     # inputs shorter than their shape were answered from stale memory
     "binary input half its shape": (binary([1, 48, 48], 1152, 1152), 400),
     "binary input declared whole, half sent": (binary([1, 48, 48], 2304, 1152), 400),
@@ -156,10 +202,14 @@ def test_grpc_shared_memory_and_short_inputs_are_refused(server):
     stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
     key = f"/{server.shm_prefix}x"
     with pytest.raises(grpc.RpcError) as info:
-        stub.SystemSharedMemoryRegister(service_pb2.SystemSharedMemoryRegisterRequest(
-            name="x", key=key, offset=0, byte_size=2304), timeout=10)
-    assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED,
-                                 grpc.StatusCode.UNAUTHENTICATED), info.value
+        stub.SystemSharedMemoryRegister(
+            service_pb2.SystemSharedMemoryRegisterRequest(name="x", key=key, offset=0, byte_size=2304), timeout=10
+        )
+    assert info.value.code() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    ), info.value
     with pytest.raises(grpc.RpcError):
         stub.RepositoryModelUnload(service_pb2.RepositoryModelUnloadRequest(model_name="deepemotion"), timeout=10)
     for nbytes in (0, 1, 1152):
@@ -188,8 +238,7 @@ def _infer_request(nbytes: int):
 def test_grpc_oversized_compressed_and_closed_calls_are_refused(server, case):
     """Triton takes gRPC messages up to 2 GB, compressed ones too (a 1 MB gzip request of 1 GB took it to 3.1 GB);
     the gRPC gate caps them, and only inference and health calls pass."""
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.ports['grpc']}", options=[("grpc.max_send_message_length",
-                                                                                  -1)])
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.ports['grpc']}", options=[("grpc.max_send_message_length", -1)])
     stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
     before = rss_mb(server.process.pid)
     with pytest.raises(grpc.RpcError) as info:
@@ -258,18 +307,24 @@ def test_the_gate_removes_shared_memory_names_from_errors():
         conn, _ = upstream.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                         % len(body) + body)
+            conn.sendall(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                + body
+            )
 
     t = threading.Thread(target=answer, daemon=True)
     t.start()
     gate = HttpGate("127.0.0.1", serving.free_port(), upstream.getsockname()[1], {"deepemotion_frames"})
     gate.start()
     try:
-        head = json.dumps({"inputs": [{"name": "image", "shape": [4], "datatype": "UINT8",
-                                       "parameters": {"binary_data_size": 4}}]}).encode()
-        request = post("/v2/models/deepemotion_frames/infer", head + b"\x89PNG",
-                       f"Inference-Header-Content-Length: {len(head)}\r\n")
+        head = json.dumps(
+            {"inputs": [{"name": "image", "shape": [4], "datatype": "UINT8", "parameters": {"binary_data_size": 4}}]}
+        ).encode()
+        request = post(
+            "/v2/models/deepemotion_frames/infer",
+            head + b"\x89PNG",
+            f"Inference-Header-Content-Length: {len(head)}\r\n",
+        )
         status, text = send(gate.port, request)
         assert status == 400 and b"shared memory pool" in text and key.encode() not in text, text
     finally:

@@ -1,5 +1,6 @@
 """A constant STN (deepemotion.export.stn): the interval bound is sound, a localization net that provably gives one θ
 is replaced by that θ in every graph with the same logits, and freezing happens only when no unit fires."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -73,8 +74,9 @@ def test_a_provably_constant_localization_net_becomes_its_theta_in_the_graphs():
     np.testing.assert_allclose(_ort(portable, x), want, rtol=1e-5, atol=1e-5)
     plugin = exporting.to_plugin_graph(portable)  # TensorRT's plugin still gets θ, one per face
     assert not _sampler_inputs_from_the_input(plugin)
-    np.testing.assert_allclose(exporting.reference_session(plugin).run(None, {"input": x.numpy()})[0], want,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        exporting.reference_session(plugin).run(None, {"input": x.numpy()})[0], want, rtol=1e-5, atol=1e-5
+    )
     half = exporting.export_portable(m, half=True)  # θ stays FP32 in the FP16 graph
     assert not _sampler_inputs_from_the_input(half)
 
@@ -146,5 +148,10 @@ def test_graph_flops_leave_out_a_constant_localization_net():
     loc_macs += m.fc_loc[0].in_features * m.fc_loc[0].out_features + m.fc_loc[2].in_features * 6
     assert whole["macs"] - graph["macs"] == loc_macs
     d = describe(m, constant_stn=True)
-    assert d["parameters"] == describe(m)["parameters"] - sum(p.numel() for p in m.localization.parameters()) \
-        - sum(p.numel() for p in m.fc_loc.parameters()) + 6
+    assert (
+        d["parameters"]
+        == describe(m)["parameters"]
+        - sum(p.numel() for p in m.localization.parameters())
+        - sum(p.numel() for p in m.fc_loc.parameters())
+        + 6
+    )

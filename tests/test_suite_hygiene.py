@@ -1,5 +1,6 @@
 """The test suite itself: it leaves nothing in the system's temporary folder (tests/conftest.py gives the session a
 private one and fails the session when something is left in it), and the names the docs use exist."""
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,21 @@ def _run_session(tmp_path: Path, body: str) -> tuple[subprocess.CompletedProcess
     test.write_text("import tempfile\n\n\ndef test_one():\n" + body)
     env = {**os.environ, "TMPDIR": str(system_tmp), "PYTEST_DEBUG_TEMPROOT": str(tmp_path / "pytest-temp")}
     (tmp_path / "pytest-temp").mkdir()
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(ROOT / "pyproject.toml"),
-           "--rootdir", str(ROOT), "-p", "conftest", str(test)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(ROOT),
+        "-p",
+        "conftest",
+        str(test),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     return r, sorted(p.name for p in system_tmp.iterdir())
 
@@ -60,8 +74,11 @@ def docstrings(root: Path) -> dict[str, str]:
     out = {}
     for f in sorted(root.rglob("*.py")):
         tree = ast.parse(f.read_text())
-        docs = [ast.get_docstring(n, clean=False) for n in ast.walk(tree)
-                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        docs = [
+            ast.get_docstring(n, clean=False)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         out[str(f.relative_to(root.parent))] = "\n".join(d for d in docs if d)
     return out
 
@@ -102,20 +119,30 @@ def test_names_the_readme_and_docstrings_use_exist():
 
 
 def test_the_name_scan_finds_prose_code_and_imports():
-    text = "Use `deepemotion.DETECTORS`; deepemotion.runtime.detect.create_detector(...).\n" \
-           "from deepemotion import Recognizer, Face\nfrom deepemotion.files import (OutputPlan,\n" \
-           "pip install deepemotion. Not: libdeepemotion.so, python/deepemotion.py"
-    assert names_in(text) == {"deepemotion.DETECTORS", "deepemotion.runtime.detect.create_detector",
-                              "deepemotion.Recognizer", "deepemotion.Face", "deepemotion.files",
-                              "deepemotion.files.OutputPlan"}
+    text = (
+        "Use `deepemotion.DETECTORS`; deepemotion.runtime.detect.create_detector(...).\n"
+        "from deepemotion import Recognizer, Face\nfrom deepemotion.files import (OutputPlan,\n"
+        "pip install deepemotion. Not: libdeepemotion.so, python/deepemotion.py"
+    )
+    assert names_in(text) == {
+        "deepemotion.DETECTORS",
+        "deepemotion.runtime.detect.create_detector",
+        "deepemotion.Recognizer",
+        "deepemotion.Face",
+        "deepemotion.files",
+        "deepemotion.files.OutputPlan",
+    }
     with pytest.raises(AttributeError):
         resolve("deepemotion.NOT_A_NAME")
 
 
 def test_the_tools_the_docs_name_exist():
     """docs/architecture.md cited a cuda_arch_check.sh, which does not exist."""
-    cited = {(doc.name, m) for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-             for m in re.findall(r"(?<![\w/.])(?:tools|scripts|references)/[\w./-]+\.(?:sh|py)\b", doc.read_text())}
+    cited = {
+        (doc.name, m)
+        for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+        for m in re.findall(r"(?<![\w/.])(?:tools|scripts|references)/[\w./-]+\.(?:sh|py)\b", doc.read_text())
+    }
     assert ("architecture.md", "scripts/ci/cross_checks.sh") in cited  # the scan reads what it should
     assert not [c for c in sorted(cited) if not (ROOT / c[1]).is_file()]
 
@@ -140,16 +167,28 @@ def unpublished_installs(text: str) -> list[str]:
 def test_install_lines_work_without_a_published_package():
     """`pip install deepemotion` / "deepemotion[serve]" ... appeared in the README, docs/jetson.md, export/jetson and
     the tools' hints, and fail on a fresh machine: deepemotion installs from the clone, a wheel or a git URL."""
-    files = [ROOT / "README.md", ROOT / "constraints.txt", *sorted((ROOT / "docs").glob("*.md")),
-             *sorted(p for p in (ROOT / "export").rglob("*") if p.is_file()),
-             *sorted((ROOT / "python" / "deepemotion").rglob("*.py"))]
-    found = [f"{p.relative_to(ROOT)}: {line}" for p in files if not str(p.relative_to(ROOT)).startswith(NOT_YET)
-             for line in unpublished_installs(p.read_text())]
+    files = [
+        ROOT / "README.md",
+        ROOT / "constraints.txt",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted(p for p in (ROOT / "export").rglob("*") if p.is_file()),
+        *sorted((ROOT / "python" / "deepemotion").rglob("*.py")),
+    ]
+    found = [
+        f"{p.relative_to(ROOT)}: {line}"
+        for p in files
+        if not str(p.relative_to(ROOT)).startswith(NOT_YET)
+        for line in unpublished_installs(p.read_text())
+    ]
     assert not found, "\n".join(found)
     assert unpublished_installs('pip install "deepemotion[serve]" && x; pip install -U deepemotion  # no') == [
-        'pip install "deepemotion[serve]"', "pip install -U deepemotion  # no"]
-    assert unpublished_installs('pip install ".[serve]"; pip install dist/deepemotion-*.whl in the clone of '
-                                'deepemotion') == []
+        'pip install "deepemotion[serve]"',
+        "pip install -U deepemotion  # no",
+    ]
+    assert (
+        unpublished_installs('pip install ".[serve]"; pip install dist/deepemotion-*.whl in the clone of deepemotion')
+        == []
+    )
 
 
 def test_the_test_command_gets_pytorch_s_cpu_build_anywhere():

@@ -1,5 +1,6 @@
 """Tracking: the Tracker matches thousands of faces at once (vectorised IoU) and every stream starts with fresh
 tracks."""
+
 from __future__ import annotations
 
 import time

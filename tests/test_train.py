@@ -1,5 +1,6 @@
 """Training loop, augmentation, distillation, weight averaging, checkpoints, resume and metrics on small
 generated data."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ from deepemotion.training.config import TrainConfig
 from deepemotion.training.distill import kd_loss
 from deepemotion.training.loop import RunFolderInUse, lr_at, sampling_weights, train  # noqa: E402
 
-SMALL = DeepEmotionConfig(widths=(4, 8), depths=(1, 1), padding=1, relu_each_conv=True, batch_norm=True, hidden=16,
-                          dropout=0.1)
+SMALL = DeepEmotionConfig(
+    widths=(4, 8), depths=(1, 1), padding=1, relu_each_conv=True, batch_norm=True, hidden=16, dropout=0.1
+)
 
 
 def synthetic_faces(n: int, seed: int = 0) -> FaceSet:
@@ -36,13 +38,22 @@ def synthetic_faces(n: int, seed: int = 0) -> FaceSet:
     labels = np.where(np.arange(n) % 2 == 0, 3, 0)
     for i, y in enumerate(labels):
         r = 32 if y == 3 else 10
-        imgs[i, r:r + 6, 14:34] = 230
+        imgs[i, r : r + 6, 14:34] = 230
     return FaceSet(imgs, labels.astype(np.int64), np.array(["g"] * n), np.array([str(i) for i in range(n)]))
 
 
 def small_cfg(**kw) -> TrainConfig:
-    base = dict(model=SMALL, augment=AugmentConfig(rotate_deg=5, erase_p=0.0), epochs=2, batch_size=32, lr=0.01,
-                seed=1, warmup_epochs=0, ema=0.0, precision="fp32")
+    base = dict(
+        model=SMALL,
+        augment=AugmentConfig(rotate_deg=5, erase_p=0.0),
+        epochs=2,
+        batch_size=32,
+        lr=0.01,
+        seed=1,
+        warmup_epochs=0,
+        ema=0.0,
+        precision="fp32",
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -62,8 +73,9 @@ def test_train_learns_and_writes(tmp_path):
 
 
 def test_bf16_ema_and_mixing_train_too(tmp_path):
-    cfg = small_cfg(epochs=2, precision="bf16", ema=0.9, augment=AugmentConfig(erase_p=0.5, mixup=0.4, cutmix=1.0,
-                                                                               mix_p=1.0))
+    cfg = small_cfg(
+        epochs=2, precision="bf16", ema=0.9, augment=AugmentConfig(erase_p=0.5, mixup=0.4, cutmix=1.0, mix_p=1.0)
+    )
     res = train(cfg, synthetic_faces(256), synthetic_faces(64, seed=5), tmp_path / "run", progress=False)
     assert all(np.isfinite(h["train_loss"]) for h in res.history)
     assert {"val_accuracy", "val_accuracy_raw"} <= set(res.history[-1])
@@ -74,8 +86,13 @@ def test_bf16_ema_and_mixing_train_too(tmp_path):
 def test_distillation_from_a_teacher(tmp_path):
     data, val = synthetic_faces(256), synthetic_faces(64, seed=5)
     train(small_cfg(epochs=3), data, val, tmp_path / "teacher", progress=False)
-    res = train(small_cfg(epochs=4, teachers=(str(tmp_path / "teacher" / "best.pt"),), kd_alpha=0.5, seed=3),
-                data, val, tmp_path / "student", progress=False)
+    res = train(
+        small_cfg(epochs=4, teachers=(str(tmp_path / "teacher" / "best.pt"),), kd_alpha=0.5, seed=3),
+        data,
+        val,
+        tmp_path / "student",
+        progress=False,
+    )
     assert res.best_val_accuracy >= 0.9
 
 
@@ -159,7 +176,7 @@ def test_photometric_gain_and_contrast():
 
     gen = torch.Generator().manual_seed(0)
     x = torch.full((500, 1, 48, 48), 0.0)  # intensity 0.5 everywhere
-    x[:, :, :24] = -0.5                    # top half 0.25
+    x[:, :, :24] = -0.5  # top half 0.25
     out = photometric(x, AugmentConfig(brightness=0.4, contrast=0.0), gen)
     v = out * 0.5 + 0.5
     gain = v[:, 0, 30, 0] / 0.5
@@ -195,8 +212,18 @@ def test_oversampling_weights_and_schedule():
     assert lr_at(10.0, cfg) == pytest.approx(0.001)
 
 
-@pytest.mark.parametrize("kw", [{"lr": float("nan")}, {"lr": 0}, {"batch_size": 0}, {"epochs": 0},
-                                {"optimizer": "lion"}, {"ema": 1.0}, {"precision": "fp8"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"lr": float("nan")},
+        {"lr": 0},
+        {"batch_size": 0},
+        {"epochs": 0},
+        {"optimizer": "lion"},
+        {"ema": 1.0},
+        {"precision": "fp8"},
+    ],
+)
 def test_bad_recipes(kw):
     with pytest.raises(ValueError):
         small_cfg(**kw)
@@ -218,8 +245,9 @@ def test_fer_train_sets_the_sampling_size_and_localization_pool(capsys):
     variants before they are trained); a value the family cannot build is a usage error (exit 2), not a traceback."""
     from deepemotion.cli.train import build_parser, main, make_config
 
-    args = build_parser().parse_args(["--data", "fer2013", "--out", "x", "--arch", "tiny-fast",
-                                      "--sample-size", "32", "--loc-pool", "1"])
+    args = build_parser().parse_args(
+        ["--data", "fer2013", "--out", "x", "--arch", "tiny-fast", "--sample-size", "32", "--loc-pool", "1"]
+    )
     model = make_config(args).model
     assert (model.sample_size, model.loc_pool, model.widths) == (32, 1, (16, 32, 64))
     plain = build_parser().parse_args(["--data", "x", "--out", "x", "--arch", "tiny-fast"])
@@ -235,8 +263,10 @@ def test_fer_train_init_refuses_architecture_options_it_would_ignore(capsys):
     from deepemotion.cli.train import build_parser, main, make_config
     from deepemotion.training.checkpoint import read_checkpoint
 
-    assert main(["--data", "fer2013", "--init", "tiny", "--widths", "8,8", "--arch", "paper",
-                 "--out", "/nonexistent/x"]) == 2
+    assert (
+        main(["--data", "fer2013", "--init", "tiny", "--widths", "8,8", "--arch", "paper", "--out", "/nonexistent/x"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--arch, --widths cannot change it" in err and "Traceback" not in err
     assert main(["--data", "fer2013", "--teacher-tta", "--out", "/nonexistent/x"]) == 2
@@ -285,10 +315,10 @@ def test_epoch_plan_skips_the_warm_up_epoch_and_stops_runs_that_slow_down():
     # start, then the ends of epochs 1..4: the first (10 s) carries the warm-up, the second takes 3 s
     ticks = iter([0.0, 10.0, 13.0, 16.0, 30.0])
     plan = EpochPlan(40.0, 100, clock=lambda: next(ticks))
-    assert plan.after_epoch(1) == (100, False)          # not planned from the warm-up epoch
+    assert plan.after_epoch(1) == (100, False)  # not planned from the warm-up epoch
     assert plan.after_epoch(2) == (2 + (40 - 13) // 3, False)  # 27 s left at 3 s an epoch: 9 more
-    assert plan.after_epoch(3) == (11, False)           # 16 s + 3 s < 40 s
-    assert plan.after_epoch(4) == (11, True)            # 30 s + 14 s (it slowed down) > 40 s: stop now
+    assert plan.after_epoch(3) == (11, False)  # 16 s + 3 s < 40 s
+    assert plan.after_epoch(4) == (11, True)  # 30 s + 14 s (it slowed down) > 40 s: stop now
     # never more than asked, never fewer than done
     ticks = iter([0.0, 1.0, 2.0])
     assert EpochPlan(1e6, 7, clock=lambda: next(ticks)).after_epoch(1) == (7, False)
@@ -310,8 +340,15 @@ def test_fer_train_time_budget_is_checked(tmp_path, capsys):
 def test_a_tiny_checkpoint_asking_for_a_huge_network_is_refused_at_once(tmp_path):
     torch = pytest.importorskip("torch")
     huge = tmp_path / "huge.pt"
-    torch.save({"format": "deepemotion-checkpoint-2", "config": {"widths": [4096, 4096], "depths": [1, 1],
-                                                                 "hidden": 60000}, "state_dict": {}, "meta": {}}, huge)
+    torch.save(
+        {
+            "format": "deepemotion-checkpoint-2",
+            "config": {"widths": [4096, 4096], "depths": [1, 1], "hidden": 60000},
+            "state_dict": {},
+            "meta": {},
+        },
+        huge,
+    )
     assert huge.stat().st_size < 4000
     t0 = time.monotonic()
     r = run_cli("eval", "--model", str(huge), "--data", "fer2013", "--split", "public_test")

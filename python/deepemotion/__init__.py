@@ -18,6 +18,7 @@ the runtime.
     deepemotion/cli/           the fer-* tools
     deepemotion/plots.py       figures of the tools
 """
+
 from __future__ import annotations
 
 from ._ext import __version__, build_info, cuda_available

@@ -6,6 +6,7 @@
 libdeepemotion. Exit status 1, with the reason, where this installation has no C++ SDK (it was built without
 OpenCV's C++ development files).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,11 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-WHERE = {"cmake_dir": PACKAGE / "share" / "cmake" / "deepemotion", "include_dir": PACKAGE / "include",
-         "lib_dir": PACKAGE / "lib"}
+WHERE = {
+    "cmake_dir": PACKAGE / "share" / "cmake" / "deepemotion",
+    "include_dir": PACKAGE / "include",
+    "lib_dir": PACKAGE / "lib",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     key = next(k for k in WHERE if getattr(args, k))
     if not (WHERE["cmake_dir"] / "deepemotionConfig.cmake").is_file():
-        print(f"deepemotion: this installation ({PACKAGE}) has no C++ SDK: it was built without OpenCV's C++ "
-              "development files. Install them (Debian/Ubuntu: apt-get install libopencv-dev) and reinstall: "
-              "pip install --force-reinstall --no-cache-dir .", file=sys.stderr)
+        print(
+            f"deepemotion: this installation ({PACKAGE}) has no C++ SDK: it was built without OpenCV's C++ "
+            "development files. Install them (Debian/Ubuntu: apt-get install libopencv-dev) and reinstall: "
+            "pip install --force-reinstall --no-cache-dir .",
+            file=sys.stderr,
+        )
         return 1
     print(WHERE[key])
     return 0

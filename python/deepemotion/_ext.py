@@ -1,5 +1,6 @@
 """Access to the compiled core `deepemotion._C`, with errors that say what to do. The package version
 comes from here (CMake passes pyproject's version into the module)."""
+
 from __future__ import annotations
 
 from typing import Any

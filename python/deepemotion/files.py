@@ -1,6 +1,7 @@
 """Files, safely: the output policy of every tool (`OutputPlan`: never onto an input or an existing file
 without overwrite), atomic writes with a normal file's mode, and reading images whose names OpenCV cannot take.
 Used by every part of the package; imports nothing of it but the image decoder (`runtime/images.py`)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -58,8 +59,9 @@ class PendingFile:
     def __init__(self, path: str | os.PathLike[str], suffix: str | None = None) -> None:
         self.path = Path(path)
         folder = self.path.parent if str(self.path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix or f".partial{self.path.suffix}",
-                                   dir=folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=suffix or f".partial{self.path.suffix}", dir=folder
+        )
         os.close(fd)
         self.tmp = Path(tmp)
 
@@ -122,8 +124,12 @@ class OutputPlan:
 
     Files are then written with `atomic_write` (temporary file, renamed on success only)."""
 
-    def __init__(self, inputs: Sequence[str | os.PathLike[str]] = (), overwrite: bool = False,
-                 folders: Sequence[str | os.PathLike[str]] = ()) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[str | os.PathLike[str]] = (),
+        overwrite: bool = False,
+        folders: Sequence[str | os.PathLike[str]] = (),
+    ) -> None:
         self.overwrite = overwrite
         self.inputs = [Path(i) for i in inputs if i is not None]
         self.folders = {os.path.abspath(f) for f in folders}
@@ -145,8 +151,10 @@ class OutputPlan:
         key = os.path.abspath(out)
         shown = display_name(out)
         if key in self.planned:
-            raise OutputRefused(f"{shown}: would be written twice in this run (as the {self.planned[key]} and the "
-                                f"{what}); give them different names")
+            raise OutputRefused(
+                f"{shown}: would be written twice in this run (as the {self.planned[key]} and the "
+                f"{what}); give them different names"
+            )
         if out.is_dir():
             raise OutputRefused(f"{shown}: is a folder; give a file name for the {what}")
         parent = os.path.abspath(out.parent)
@@ -181,8 +189,10 @@ def read_image(path: str | os.PathLike[str], gray: bool = False) -> np.ndarray:
         raise FileNotFoundError(f"{display_name(p)}: no such file")
     try:
         if p.stat().st_size > MAX_IMAGE_BYTES:
-            raise ValueError(f"{display_name(p)}: {p.stat().st_size >> 20} MB; image files above "
-                             f"{MAX_IMAGE_BYTES >> 20} MB are refused")
+            raise ValueError(
+                f"{display_name(p)}: {p.stat().st_size >> 20} MB; image files above "
+                f"{MAX_IMAGE_BYTES >> 20} MB are refused"
+            )
         data = np.fromfile(os.fsencode(p), dtype=np.uint8)
     except OSError as exc:
         raise ValueError(f"{display_name(p)}: cannot be read ({exc.strerror})") from None
@@ -220,8 +230,9 @@ def opencv_safe_name(path: str | os.PathLike[str]) -> str:
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{display_name(path)}: the file name is not valid UTF-8, which OpenCV cannot open; "
-                         "rename the file") from None
+        raise ValueError(
+            f"{display_name(path)}: the file name is not valid UTF-8, which OpenCV cannot open; rename the file"
+        ) from None
     return s
 
 

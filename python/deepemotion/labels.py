@@ -3,6 +3,7 @@ model's input (size, normalisation) and the names of the tensors of every export
 
 Nothing here imports anything: the runtime, training, export and the C++ bindings read these.
 """
+
 from __future__ import annotations
 
 #: Class order everywhere (the FER2013 order): index i of every probability vector is CLASSES[i].

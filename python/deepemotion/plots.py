@@ -1,5 +1,6 @@
 """Figures of training, evaluation and benchmarks (matplotlib, imported on use: `deepemotion[train]` or `[bench]`;
 no torch)."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ def pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise PlotUnavailable("plots need matplotlib: pip install matplotlib (or, in the clone of deepemotion, "
-                              "pip install '.[bench]')") from None
+        raise PlotUnavailable(
+            "plots need matplotlib: pip install matplotlib (or, in the clone of deepemotion, pip install '.[bench]')"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -35,8 +37,15 @@ def plot_confusion(metrics: dict[str, Any], path: str | os.PathLike[str], title:
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{int(cm[i, j])}\n{norm[i, j]:.0%}", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}\n{norm[i, j]:.0%}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
@@ -67,14 +76,20 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
     plt.close(fig)
 
 
-def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.PathLike[str],
-                           budget_mflops: float | None = None, title: str = "") -> None:
+def plot_accuracy_vs_flops(
+    points: Sequence[dict[str, Any]], path: str | os.PathLike[str], budget_mflops: float | None = None, title: str = ""
+) -> None:
     """Scatter of accuracy against MFLOP per face; each point a dict with name, mflops, accuracy, params."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for p in points:
-        ax.scatter(p["mflops"], 100 * p["accuracy"], s=30 + p["params"] / 2e4, alpha=0.75,
-                   marker="*" if p.get("bundled") else "o")
+        ax.scatter(
+            p["mflops"],
+            100 * p["accuracy"],
+            s=30 + p["params"] / 2e4,
+            alpha=0.75,
+            marker="*" if p.get("bundled") else "o",
+        )
     if budget_mflops:
         ax.axvline(budget_mflops, color="grey", ls="--", lw=1)
     lo, hi = ax.get_ylim()
@@ -99,10 +114,16 @@ def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.Path
             want = min(want, placed[key] - line)
         placed[key] = want
         dy = want - y_pt
-        ax.annotate(f"{p['name']}: {y:.2f}%\n{p['params'] / 1e6:.2f} M params", (x, y), textcoords="offset points",
-                    xytext=(-8 if left else 7, dy), ha="right" if left else "left",
-                    va="top" if left else "bottom", fontsize=7,
-                    arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey"} if abs(dy) > 8 else None)
+        ax.annotate(
+            f"{p['name']}: {y:.2f}%\n{p['params'] / 1e6:.2f} M params",
+            (x, y),
+            textcoords="offset points",
+            xytext=(-8 if left else 7, dy),
+            ha="right" if left else "left",
+            va="top" if left else "bottom",
+            fontsize=7,
+            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey"} if abs(dy) > 8 else None,
+        )
     ax.set_xlabel("MFLOP per face (log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title or "accuracy vs compute")
@@ -112,8 +133,9 @@ def plot_accuracy_vs_flops(points: Sequence[dict[str, Any]], path: str | os.Path
     plt.close(fig)
 
 
-def plot_reliability(curves: Sequence[tuple[str, dict[str, Any]]], path: str | os.PathLike[str],
-                     title: str = "") -> None:
+def plot_reliability(
+    curves: Sequence[tuple[str, dict[str, Any]]], path: str | os.PathLike[str], title: str = ""
+) -> None:
     """Reliability diagram: accuracy against mean top-class score per bin (`evaluation.metrics.reliability`
     results, one line per label), with the diagonal of perfect calibration and each curve's ECE. The bars are the
     sampling noise a perfectly calibrated model would show in each bin (95%: 1.96 sqrt(s (1 - s) / n) about the
@@ -126,8 +148,9 @@ def plot_reliability(curves: Sequence[tuple[str, dict[str, Any]]], path: str | o
         s = np.array([b["score"] for b in t])
         noise = 1.96 * np.sqrt(s * (1 - s) / np.array([b["faces"] for b in t]))
         floor = f" (exactly right: {100 * rel['ece_floor']:.2f}%)" if "ece_floor" in rel else ""
-        (line,) = ax.plot(s, [b["accuracy"] for b in t], marker="o", ms=4,
-                          label=f"{label}: ECE {100 * rel['ece']:.2f}%{floor}")
+        (line,) = ax.plot(
+            s, [b["accuracy"] for b in t], marker="o", ms=4, label=f"{label}: ECE {100 * rel['ece']:.2f}%{floor}"
+        )
         ax.vlines(s, s - noise, s + noise, color=line.get_color(), alpha=0.3, lw=4)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

@@ -22,6 +22,7 @@
                     confusion matrix, calibration (ECE before/after), with --robustness the robot-camera conditions.
 No path of the machine it ran on is recorded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,17 +117,23 @@ def calibrate(model: DeepEmotion, data: str) -> tuple[DeepEmotion, dict[str, Any
     maps = {"before": lambda z: z, "after": fitted, "single_temperature_nll": lambda z: z / t_nll}
     cfg = replace(model.config, score_knots=fitted.knots, score_scales=fitted.scales)
     out = model_from_state(cfg.to_dict(), model.state_dict())
-    return out, {"method": "per-face temperature: logits x s(p), p the face's top softmax score, s piecewise linear "
-                           "through (score_knots, score_scales) (DeepEmotionConfig); fitted by "
-                           "ScoreCalibration.fit (top-label log loss)",
-                 "score_knots": list(fitted.knots), "score_scales": list(fitted.scales),
-                 "fitted_on": f"{cal.name} ({len(cal)} faces, PyTorch FP32 logits)",
-                 "checked_on": f"{sel.name} ({len(sel)} faces the fit never saw)",
-                 "in_the_graphs": "every exported graph ends with it (nodes under /calibration/): every backend's "
-                                  "softmax gives calibrated probabilities",
-                 **{f"ece_{half}_{k}": ece(m, z, d.labels) for k, m in maps.items()
-                    for half, z, d in (("calibration_half", z_cal, cal), ("select_half", z_sel, sel))},
-                 "temperature_nll": t_nll}
+    return out, {
+        "method": "per-face temperature: logits x s(p), p the face's top softmax score, s piecewise linear "
+        "through (score_knots, score_scales) (DeepEmotionConfig); fitted by "
+        "ScoreCalibration.fit (top-label log loss)",
+        "score_knots": list(fitted.knots),
+        "score_scales": list(fitted.scales),
+        "fitted_on": f"{cal.name} ({len(cal)} faces, PyTorch FP32 logits)",
+        "checked_on": f"{sel.name} ({len(sel)} faces the fit never saw)",
+        "in_the_graphs": "every exported graph ends with it (nodes under /calibration/): every backend's "
+        "softmax gives calibrated probabilities",
+        **{
+            f"ece_{half}_{k}": ece(m, z, d.labels)
+            for k, m in maps.items()
+            for half, z, d in (("calibration_half", z_cal, cal), ("select_half", z_sel, sel))
+        },
+        "temperature_nll": t_nll,
+    }
 
 
 def float16(model: DeepEmotion) -> dict[str, torch.Tensor]:
@@ -153,11 +160,16 @@ def freeze_stn(model: DeepEmotion, data: str) -> dict[str, Any]:
             yield from (batch for _, batch in finder.whole_crops(pert.apply(test.images, rng), 256))
 
     report = freeze_localization(model, inputs())
-    report["checked_on"] = (f"{train.name} ({len(train)} faces) and {test.name} ({len(test)} faces) under each of "
-                            f"{len(PERTURBATIONS)} robustness conditions (clean included)")
-    report["note"] = ("θ is constant: none of the localization net's hidden units fires on any checked face, so "
-                      "their incoming weights are zeroed and the graphs hold θ instead of the net" if report["frozen"]
-                      else "a localization unit fires on some checked face: the graphs compute θ per face")
+    report["checked_on"] = (
+        f"{train.name} ({len(train)} faces) and {test.name} ({len(test)} faces) under each of "
+        f"{len(PERTURBATIONS)} robustness conditions (clean included)"
+    )
+    report["note"] = (
+        "θ is constant: none of the localization net's hidden units fires on any checked face, so "
+        "their incoming weights are zeroed and the graphs hold θ instead of the net"
+        if report["frozen"]
+        else "a localization unit fires on some checked face: the graphs compute θ per face"
+    )
     print(f"STN: {report['note']} ({report['faces_checked']} faces checked)", flush=True)
     return report
 
@@ -168,13 +180,19 @@ def evaluate_graph(path: Path, data: Any, select: Any) -> dict[str, Any]:
     m = metrics_from_predictions(data.labels, probs.argmax(1))
     sel = np.isin(data.ids, select.ids)
     rel = reliability(probs, data.labels)
-    return {**m, "ece": rel["ece"], "ece_floor": rel["ece_floor"], "ece_debiased": rel["ece_debiased"],
-            "ece_select_half": reliability(probs[sel], data.labels[sel], floor_draws=0)["ece"],
-            "reliability": rel["table"]}
+    return {
+        **m,
+        "ece": rel["ece"],
+        "ece_floor": rel["ece_floor"],
+        "ece_debiased": rel["ece_debiased"],
+        "ece_select_half": reliability(probs[sel], data.labels[sel], floor_draws=0)["ece"],
+        "reliability": rel["table"],
+    }
 
 
-def export_files(model: DeepEmotion, half: dict[str, torch.Tensor], out: Path, stem: str, data: str,
-                 int8: bool) -> dict[str, Any]:
+def export_files(
+    model: DeepEmotion, half: dict[str, torch.Tensor], out: Path, stem: str, data: str, int8: bool
+) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     onnx_bytes = export_portable(model)
     torch.save(half, out / f"{stem}.pt")
@@ -188,17 +206,23 @@ def export_files(model: DeepEmotion, half: dict[str, torch.Tensor], out: Path, s
     return report
 
 
-def evaluation(args: argparse.Namespace, model: DeepEmotion, out: Path, stem: str, files: dict[str, Any]
-               ) -> dict[str, Any]:
+def evaluation(
+    args: argparse.Namespace, model: DeepEmotion, out: Path, stem: str, files: dict[str, Any]
+) -> dict[str, Any]:
     data, select = resolve_dataset(args.data, args.split), resolve_dataset(args.data, f"{args.split}:select")
     fp32 = evaluate_graph(out / f"{stem}.onnx", data, select)
     ev: dict[str, Any] = {
-        "data": args.data, "split": args.split, "n": fp32["n"], "accuracy": fp32["accuracy"],
+        "data": args.data,
+        "split": args.split,
+        "n": fp32["n"],
+        "accuracy": fp32["accuracy"],
         "how": "Recognizer(model=NAME, detector=None).predict_faces(48x48 faces) with the backend Recognizer() "
-               "picks on a CPU (default_backend_cpu): exactly what users get",
-        "default_backend_cpu": "onnxruntime", "accuracy_fp32": fp32["accuracy"],
+        "picks on a CPU (default_backend_cpu): exactly what users get",
+        "default_backend_cpu": "onnxruntime",
+        "accuracy_fp32": fp32["accuracy"],
         "accuracy_torch_fp32": float((predict_logits(model, data.images).argmax(1) == data.labels).mean()),
-        "command": f"fer-eval --model {args.name} --data {args.data} --split {args.split}"}
+        "command": f"fer-eval --model {args.name} --data {args.data} --split {args.split}",
+    }
     chosen = fp32
     if args.int8:
         int8 = evaluate_graph(out / f"{stem}.int8.onnx", data, select)
@@ -206,12 +230,17 @@ def evaluation(args: argparse.Namespace, model: DeepEmotion, out: Path, stem: st
         delta = 100 * (int8["accuracy"] - fp32["accuracy"])
         rep = files["int8"]
         ev["accuracy_int8"] = int8["accuracy"]
-        ev["int8"] = {**{k: v for k, v in rep.items() if k not in ("float_nodes", "fp32_accuracy", "int8_accuracy",
-                                                                   "delta_points")},
-                      "delta_points": delta, **speed,
-                      "default_on_cpu": bool(delta >= -0.5 and min(speed.values()) >= INT8_MARGIN),
-                      "rule": f"INT8 at most 0.5 points less accurate and at least {INT8_MARGIN}x as fast at "
-                              "batch 1 and 64"}
+        ev["int8"] = {
+            **{
+                k: v
+                for k, v in rep.items()
+                if k not in ("float_nodes", "fp32_accuracy", "int8_accuracy", "delta_points")
+            },
+            "delta_points": delta,
+            **speed,
+            "default_on_cpu": bool(delta >= -0.5 and min(speed.values()) >= INT8_MARGIN),
+            "rule": f"INT8 at most 0.5 points less accurate and at least {INT8_MARGIN}x as fast at batch 1 and 64",
+        }
         if ev["int8"]["default_on_cpu"]:  # then the INT8 graph is what Recognizer() delivers on a CPU
             ev["default_backend_cpu"], ev["accuracy"], chosen = "onnxruntime-int8", int8["accuracy"], int8
     ev["per_class_recall"] = {k: v["recall"] for k, v in chosen["per_class"].items()}
@@ -230,14 +259,19 @@ def robustness(args: argparse.Namespace, out: Path, stem: str, backend: str) -> 
     r = evaluate(str(out / f"{stem}.{kind}"), data.images, data.labels, backend="onnxruntime", progress=True)
     rows = {x["condition"]: round(x["change_points"], 2) for x in r["rows"]}
     camera = {c: rows[c] for c in CAMERA_CONDITIONS}
-    return {"change_points": rows, "worst": r["worst"], "worst_change_points": round(r["worst_change_points"], 2),
-            "worst_condition": min(camera, key=camera.get), "command": f"fer-eval --model {args.name} --data "
-            f"{args.data} --split {args.split} --perturb"}
+    return {
+        "change_points": rows,
+        "worst": r["worst"],
+        "worst_change_points": round(r["worst_change_points"], 2),
+        "worst_condition": min(camera, key=camera.get),
+        "command": f"fer-eval --model {args.name} --data {args.data} --split {args.split} --perturb",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="references/fer2013/bundle.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="references/fer2013/bundle.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--name", choices=sorted(BUNDLED_MODELS), default="default")
     p.add_argument("--data", default="fer2013", help="data set measured on (from $DEEPEMOTION_DATA)")
@@ -245,8 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--int8", action="store_true", help="also write the calibrated INT8 graph")
     p.add_argument("--no-calibration", action="store_true", help="do not fit a score calibration")
     p.add_argument("--robustness", action="store_true", help="also record the robot-camera conditions")
-    p.add_argument("--no-freeze-stn", action="store_true",
-                   help="keep the localization net even when none of its hidden units fires on any checked face")
+    p.add_argument(
+        "--no-freeze-stn",
+        action="store_true",
+        help="keep the localization net even when none of its hidden units fires on any checked face",
+    )
     p.add_argument("--out", default=str(WEIGHTS), help="output folder")
     args = p.parse_args(argv)
 
@@ -271,37 +308,59 @@ def main(argv: list[str] | None = None) -> int:
     if stn is not None:
         meta["graph"]["stn"] = stn
     (out / f"{stem}.json").write_text(json.dumps(strip_paths(meta), indent=2) + "\n")
-    print(json.dumps({"accuracy (Recognizer, default CPU backend)": ev["accuracy"], "accuracy_fp32":
-                      ev["accuracy_fp32"], "ece": ev["ece"], "score_scales": calib and calib["score_scales"],
-                      **({"accuracy_int8": ev["accuracy_int8"]} if args.int8 else {}),
-                      **({"robustness": ev["robustness"]} if args.robustness else {})}, indent=2))
+    print(
+        json.dumps(
+            {
+                "accuracy (Recognizer, default CPU backend)": ev["accuracy"],
+                "accuracy_fp32": ev["accuracy_fp32"],
+                "ece": ev["ece"],
+                "score_scales": calib and calib["score_scales"],
+                **({"accuracy_int8": ev["accuracy_int8"]} if args.int8 else {}),
+                **({"robustness": ev["robustness"]} if args.robustness else {}),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
-def metadata(args: argparse.Namespace, ckpt: dict[str, Any], model: DeepEmotion, ev: dict[str, Any],
-             onnx_sha: str) -> dict[str, Any]:
+def metadata(
+    args: argparse.Namespace, ckpt: dict[str, Any], model: DeepEmotion, ev: dict[str, Any], onnx_sha: str
+) -> dict[str, Any]:
     meta_in = ckpt.get("meta", {})
     graph = drop_dead_units(model)  # the network the ONNX graphs hold
     return {
-        "name": args.name, "file_stem": BUNDLED_MODELS[args.name],
+        "name": args.name,
+        "file_stem": BUNDLED_MODELS[args.name],
         "architecture": "DeepEmotion family (Minaee et al. 2021): STN (localization net -> theta -> affine grid + "
-                        "bilinear sampling) + VGG-style feature stages + 2 FC",
-        "config": model.config.to_dict(), **describe(model),
-        "graph": {"hidden_units": graph.fc1.out_features, **describe(graph, constant_theta(model) is not None),
-                  "note": "the ONNX graphs leave out the hidden units whose fc2 weights are all zero (same logits)"
-                          " and, with a constant STN (stn), the localization net"},
+        "bilinear sampling) + VGG-style feature stages + 2 FC",
+        "config": model.config.to_dict(),
+        **describe(model),
+        "graph": {
+            "hidden_units": graph.fc1.out_features,
+            **describe(graph, constant_theta(model) is not None),
+            "note": "the ONNX graphs leave out the hidden units whose fc2 weights are all zero (same logits)"
+            " and, with a constant STN (stn), the localization net",
+        },
         "classes": list(CLASSES),
         "input": "N x 1 x 48 x 48 float32, gray, (v/255 - 0.5)/0.5",
-        "training_data": meta_in.get("data"), "train_split": meta_in.get("train_split"),
-        "selection_split": meta_in.get("val_split"), "selected_epoch": meta_in.get("epoch"),
+        "training_data": meta_in.get("data"),
+        "train_split": meta_in.get("train_split"),
+        "selection_split": meta_in.get("val_split"),
+        "selected_epoch": meta_in.get("epoch"),
         "initialised_from": init_of(meta_in),
-        "training_command": meta_in.get("command"), "train_config": meta_in.get("train_config"),
+        "training_command": meta_in.get("command"),
+        "train_config": meta_in.get("train_config"),
         "weight_interpolation": strip_paths(meta_in.get("interpolated")),  # references/fer2013/interpolate.py, if used
-        "trained_on": meta_in.get("date"), "bundled_on": time.strftime("%Y-%m-%d"), "evaluation": ev,
-        "weights_dtype": "float16 storage (float32 compute)", "onnx_sha256": onnx_sha,
+        "trained_on": meta_in.get("date"),
+        "bundled_on": time.strftime("%Y-%m-%d"),
+        "evaluation": ev,
+        "weights_dtype": "float16 storage (float32 compute)",
+        "onnx_sha256": onnx_sha,
         "bundle_command": f"python references/fer2013/bundle.py --checkpoint {Path(args.checkpoint).parent.name}/"
-                          f"{Path(args.checkpoint).name} --name {args.name}" + (" --int8" if args.int8 else "")
-                          + (" --robustness" if args.robustness else ""),
+        f"{Path(args.checkpoint).name} --name {args.name}"
+        + (" --int8" if args.int8 else "")
+        + (" --robustness" if args.robustness else ""),
     }
 
 

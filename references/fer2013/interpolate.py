@@ -14,6 +14,7 @@ the camera conditions (``CAMERA_CONDITIONS``); the alpha kept is the one with th
 among those whose clean accuracy is within ``--max-clean-loss`` points of alpha 0. Writes OUT/selection.json and
 OUT/selection.png (clean vs worst-condition accuracy along the line).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,7 @@ def interpolate(start: dict, end: dict, alpha: float) -> dict[str, torch.Tensor]
     a, b = start["state_dict"], end["state_dict"]
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         raise SystemExit("the two checkpoints are not of one architecture (tensor names or shapes differ)")
-    return {k: torch.lerp(a[k].float(), b[k].float(), alpha) if b[k].is_floating_point() else b[k].clone()
-            for k in b}
+    return {k: torch.lerp(a[k].float(), b[k].float(), alpha) if b[k].is_floating_point() else b[k].clone() for k in b}
 
 
 def measure(path: Path) -> dict[str, Any]:
@@ -48,8 +48,13 @@ def measure(path: Path) -> dict[str, Any]:
     res = evaluate(str(onnx_path), data.images, data.labels, list(CAMERA_CONDITIONS))
     acc = {r["condition"]: 100 * r["accuracy"] for r in res["rows"]}
     worst = min((c for c in acc if c != "clean"), key=acc.get)
-    return {"clean": acc["clean"], "worst": worst, "worst_accuracy": acc[worst],
-            "worst_drop": acc["clean"] - acc[worst], "accuracy": acc}
+    return {
+        "clean": acc["clean"],
+        "worst": worst,
+        "worst_accuracy": acc[worst],
+        "worst_drop": acc["clean"] - acc[worst],
+        "accuracy": acc,
+    }
 
 
 def select(rows: list[dict[str, Any]], max_clean_loss: float) -> dict[str, Any]:
@@ -98,25 +103,41 @@ def main(argv: list[str] | None = None) -> int:
         state = interpolate(start, end, alpha)
         model = model_from_state(end["config"], state)  # refuses a state the config cannot load
         meta = dict(end.get("meta") or {})
-        meta["interpolated"] = {"start": str(args.start), "end": str(args.end), "alpha": alpha,
-                                "start_command": (start.get("meta") or {}).get("command"),
-                                "end_command": (end.get("meta") or {}).get("command"),
-                                "end_interpolated": (end.get("meta") or {}).get("interpolated")}
+        meta["interpolated"] = {
+            "start": str(args.start),
+            "end": str(args.end),
+            "alpha": alpha,
+            "start_command": (start.get("meta") or {}).get("command"),
+            "end_command": (end.get("meta") or {}).get("command"),
+            "end_interpolated": (end.get("meta") or {}).get("interpolated"),
+        }
         path = args.out / f"alpha{alpha:g}.pt"
         save_checkpoint(path, model, meta, state_dict=state)  # atomic, the project's checkpoint format
         print(f"{path}  alpha {alpha:g}")
         if args.select:
             rows.append({"alpha": alpha, "checkpoint": path.name, **measure(path)})
             r = rows[-1]
-            print(f"  public_test:select clean {r['clean']:.2f}%  worst {r['worst']} {r['worst_accuracy']:.2f}% "
-                  f"(-{r['worst_drop']:.2f})", flush=True)
+            print(
+                f"  public_test:select clean {r['clean']:.2f}%  worst {r['worst']} {r['worst_accuracy']:.2f}% "
+                f"(-{r['worst_drop']:.2f})",
+                flush=True,
+            )
     if rows:
         chosen = select(rows, args.max_clean_loss)
-        (args.out / "selection.json").write_text(json.dumps(
-            {"start": str(args.start), "end": str(args.end), "max_clean_loss": args.max_clean_loss,
-             "rule": "best worst-condition accuracy among alphas within max_clean_loss of alpha 0's clean "
-                     "accuracy",
-             "chosen_alpha": chosen["alpha"], "rows": rows}, indent=1))
+        (args.out / "selection.json").write_text(
+            json.dumps(
+                {
+                    "start": str(args.start),
+                    "end": str(args.end),
+                    "max_clean_loss": args.max_clean_loss,
+                    "rule": "best worst-condition accuracy among alphas within max_clean_loss of alpha 0's clean "
+                    "accuracy",
+                    "chosen_alpha": chosen["alpha"],
+                    "rows": rows,
+                },
+                indent=1,
+            )
+        )
         plot_selection(rows, args.out / "selection.png", chosen["alpha"])
         print(f"chosen: alpha {chosen['alpha']:g} ({args.out / chosen['checkpoint']}); {args.out / 'selection.json'}")
     return 0

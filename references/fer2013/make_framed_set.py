@@ -22,6 +22,7 @@ other backgrounds) to a set written before. Train on it with
 ``fer-train --data OUT.npz --train-split train --val-split public_test --init <checkpoint> ...``.
 Needs $DEEPEMOTION_DATA and the YuNet model ($DEEPEMOTION_YUNET or the cache).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,9 @@ def background(kind: str, rng: np.random.Generator, hw: tuple[int, int]) -> np.n
     return np.clip(img * rng.uniform(0.5, 1.2, 3), 0, 255).astype(np.uint8)  # a random tint
 
 
-def paste(face: np.ndarray, rng: np.random.Generator, frame_hw: tuple[int, int] = (360, 480),
-          kind: str = "noise") -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def paste(
+    face: np.ndarray, rng: np.random.Generator, frame_hw: tuple[int, int] = (360, 480), kind: str = "noise"
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """(BGR frame, true box) with ``face`` upscaled to 72-220 px, brightness x0.6-1.4, on a background."""
     import cv2
 
@@ -90,7 +92,7 @@ def paste(face: np.ndarray, rng: np.random.Generator, frame_hw: tuple[int, int] 
     big = np.clip(big * rng.uniform(0.6, 1.4), 0, 255).astype(np.uint8)
     bg = np.ascontiguousarray(background(kind, rng, frame_hw))
     x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
-    bg[y:y + side, x:x + side] = big[..., None]
+    bg[y : y + side, x : x + side] = big[..., None]
     return bg, (x, y, side, side)
 
 
@@ -99,11 +101,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--variants", type=int, default=1, help="framed copies per training face (each: aligned + box)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backgrounds", choices=("noise", "clutter", "pictures", "mixed"), default="noise",
-                   help="frame backgrounds: blurred colour noise, random shapes, scikit-image pictures the detector "
-                        "benchmark does not use (needs scikit-image), or a mix of the three")
-    p.add_argument("--add-to", default=None, metavar="NPZ",
-                   help="a set this script wrote: keep all of it and add the new framed crops to its train split")
+    p.add_argument(
+        "--backgrounds",
+        choices=("noise", "clutter", "pictures", "mixed"),
+        default="noise",
+        help="frame backgrounds: blurred colour noise, random shapes, scikit-image pictures the detector "
+        "benchmark does not use (needs scikit-image), or a mix of the three",
+    )
+    p.add_argument(
+        "--add-to",
+        default=None,
+        metavar="NPZ",
+        help="a set this script wrote: keep all of it and add the new framed crops to its train split",
+    )
     p.add_argument("--limit", type=int, default=0, help="only the first N training faces (0: all; for a try)")
     args = p.parse_args(argv)
     if args.variants < 1:
@@ -147,11 +157,19 @@ def base_sets(args: argparse.Namespace, train: object, test: object, n: int) -> 
         if not {"images", "labels", "split", "ids"} <= set(old.files):
             sys.exit(f"{args.add_to}: not a set written by this script")
         tr = old["split"] == "train"
-        return ((old["images"][tr], old["labels"][tr], [str(s) for s in old["ids"][tr]]),
-                (old["images"][~tr], old["labels"][~tr], [str(s) for s in old["ids"][~tr]],
-                 [str(s) for s in old["split"][~tr]]))
-    return ((train.images[:n], train.labels[:n], [str(s) for s in train.ids[:n]]),  # type: ignore[attr-defined]
-            (test.images, test.labels, [str(s) for s in test.ids], ["public_test"] * len(test)))  # type: ignore
+        return (
+            (old["images"][tr], old["labels"][tr], [str(s) for s in old["ids"][tr]]),
+            (
+                old["images"][~tr],
+                old["labels"][~tr],
+                [str(s) for s in old["ids"][~tr]],
+                [str(s) for s in old["split"][~tr]],
+            ),
+        )
+    return (
+        (train.images[:n], train.labels[:n], [str(s) for s in train.ids[:n]]),  # type: ignore[attr-defined]
+        (test.images, test.labels, [str(s) for s in test.ids], ["public_test"] * len(test)),
+    )  # type: ignore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,19 +183,28 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     images, labels, ids, missed = framed_crops(train, n, args, np.random.default_rng(args.seed))
     framed = np.stack(images) if images else np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8)
-    (base_images, base_labels, base_ids), (test_images, test_labels, test_ids, test_split) = \
-        base_sets(args, train, test, n)
-    arrays = {"images": np.concatenate([base_images, framed, test_images]),
-              "labels": np.concatenate([base_labels, np.array(labels, np.int64), test_labels]),
-              "split": np.array(["train"] * (len(base_images) + len(framed)) + test_split),
-              "ids": np.array(base_ids + ids + test_ids), "class_names": np.array(CLASSES)}
+    (base_images, base_labels, base_ids), (test_images, test_labels, test_ids, test_split) = base_sets(
+        args, train, test, n
+    )
+    arrays = {
+        "images": np.concatenate([base_images, framed, test_images]),
+        "labels": np.concatenate([base_labels, np.array(labels, np.int64), test_labels]),
+        "split": np.array(["train"] * (len(base_images) + len(framed)) + test_split),
+        "ids": np.array(base_ids + ids + test_ids),
+        "class_names": np.array(CLASSES),
+    }
     # a killed run leaves no half-written set under the final name
     atomic_write(args.out, lambda tmp: np.savez_compressed(tmp, **arrays))
-    summary = {"command": "python references/fer2013/make_framed_set.py "
-               + " ".join(argv if argv is not None else sys.argv[1:]),
-               "training_faces": n, "variants": args.variants, "framed_crops": int(len(framed)),
-               "train_split": int(len(base_images) + len(framed)),
-               "missed_by_detector": missed, "seconds": round(time.perf_counter() - t0, 1)}
+    summary = {
+        "command": "python references/fer2013/make_framed_set.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "training_faces": n,
+        "variants": args.variants,
+        "framed_crops": int(len(framed)),
+        "train_split": int(len(base_images) + len(framed)),
+        "missed_by_detector": missed,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     print(json.dumps(summary, indent=2))
     return 0
 

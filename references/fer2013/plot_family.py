@@ -7,6 +7,7 @@ Runtime, FP32), with its parameters and MFLOP per face counted on the model as e
 averaging inside the graph, which doubles the FLOPs). ``--bundled`` adds the bundled models from their metadata.
 Writes OUT.json (the points, with each checkpoint's training command and epochs) and OUT.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,16 @@ def _measured_point(spec: str, test: Any) -> dict[str, Any]:
     acc = runtime_accuracy(export_portable(model), test.images, test.labels)
     meta = ckpt.get("meta", {})
     print(f"{name}: {acc:.4f} at {info['mflops_per_face']:.1f} MFLOP, {info['parameters']:,} params", flush=True)
-    return {"name": name, "mflops": info["mflops_per_face"], "params": info["parameters"], "accuracy": acc,
-            "epochs": meta.get("train_config", {}).get("epochs"), "selected_epoch": meta.get("epoch"),
-            "command": meta.get("command"), "tta_in_graph": tta}
+    return {
+        "name": name,
+        "mflops": info["mflops_per_face"],
+        "params": info["parameters"],
+        "accuracy": acc,
+        "epochs": meta.get("train_config", {}).get("epochs"),
+        "selected_epoch": meta.get("epoch"),
+        "command": meta.get("command"),
+        "tta_in_graph": tta,
+    }
 
 
 def _bundled_points() -> list[dict[str, Any]]:
@@ -55,9 +63,16 @@ def _bundled_points() -> list[dict[str, Any]]:
         b = bundled_model(name)
         if b.has("json"):
             m = b.metadata()
-            points.append({"name": f"bundled {name}", "mflops": m["mflops_per_face"], "params": m["parameters"],
-                           "accuracy": m["evaluation"]["accuracy"], "bundled": True,
-                           "command": m.get("training_command")})
+            points.append(
+                {
+                    "name": f"bundled {name}",
+                    "mflops": m["mflops_per_face"],
+                    "params": m["parameters"],
+                    "accuracy": m["evaluation"]["accuracy"],
+                    "bundled": True,
+                    "command": m.get("training_command"),
+                }
+            )
     return points
 
 
@@ -65,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="*", help="NAME=CHECKPOINT[:tta]")
     p.add_argument("--bundled", action="store_true", help="add the bundled models (from their metadata)")
-    p.add_argument("--extra", default=None, help="a JSON list of earlier points to keep (name, mflops, params, "
-                   "accuracy, note)")
+    p.add_argument(
+        "--extra", default=None, help="a JSON list of earlier points to keep (name, mflops, params, accuracy, note)"
+    )
     p.add_argument("--out", required=True, help="output path without suffix")
     args = p.parse_args(argv)
     test = resolve_dataset("fer2013", "public_test")
@@ -75,11 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.bundled:
         points += _bundled_points()
     out = Path(args.out)
-    record = {"budget_mflops": BUDGET_MFLOPS, "data": test.name, "how": "Recognizer.predict_faces, ONNX Runtime",
-              "points": points}
+    record = {
+        "budget_mflops": BUDGET_MFLOPS,
+        "data": test.name,
+        "how": "Recognizer.predict_faces, ONNX Runtime",
+        "points": points,
+    }
     out.with_suffix(".json").write_text(json.dumps(strip_paths(record), indent=2) + "\n")  # no machine paths
-    plot_accuracy_vs_flops(points, out.with_suffix(".png"), budget_mflops=BUDGET_MFLOPS,
-                           title="FER2013 PublicTest accuracy vs compute (star: bundled)")
+    plot_accuracy_vs_flops(
+        points,
+        out.with_suffix(".png"),
+        budget_mflops=BUDGET_MFLOPS,
+        title="FER2013 PublicTest accuracy vs compute (star: bundled)",
+    )
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     return 0
 

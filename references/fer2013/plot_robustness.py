@@ -6,6 +6,7 @@
 
 Each file's ``model`` field labels its bars (``--labels`` overrides them, in order).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -7,6 +7,7 @@ Accuracy (PyTorch, FP32) of each checkpoint with and without flip averaging, and
 a split meant for choices (``public_test:select`` by default). A teacher helps only if the ensemble beats the best
 single member with flip averaging by more than noise: the difference is printed with its paired standard error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,16 +33,20 @@ def main(argv: list[str] | None = None) -> int:
         plain = predict_logits(model, data.images)
         both = (plain + predict_logits(model, mirrored)) / 2
         flipped.append(both)
-        print(f"{spec}: {100 * (plain.argmax(1) == data.labels).mean():.2f}%, with flip averaging "
-              f"{100 * (both.argmax(1) == data.labels).mean():.2f}% ({data.name}, {len(data)} faces)")
+        print(
+            f"{spec}: {100 * (plain.argmax(1) == data.labels).mean():.2f}%, with flip averaging "
+            f"{100 * (both.argmax(1) == data.labels).mean():.2f}% ({data.name}, {len(data)} faces)"
+        )
     if len(flipped) > 1:
         ens = np.mean(flipped, axis=0)
         right = [(f.argmax(1) == data.labels) for f in flipped]
         best = int(np.argmax([r.mean() for r in right]))
         ens_right = ens.argmax(1) == data.labels
         diff, se = paired_difference(ens_right, right[best])
-        print(f"ensemble with flip averaging: {100 * ens_right.mean():.2f}%; minus the best member "
-              f"({args.checkpoints[best]}, flip averaging): {diff:+.2f} ± {se:.2f} points (paired standard error)")
+        print(
+            f"ensemble with flip averaging: {100 * ens_right.mean():.2f}%; minus the best member "
+            f"({args.checkpoints[best]}, flip averaging): {diff:+.2f} ± {se:.2f} points (paired standard error)"
+        )
     return 0
 
 

@@ -5,6 +5,7 @@ linux_aarch64 / CPython 3.10. Fails (exit 1) when any of them has no wheel there
 
     python scripts/ci/jetson_resolve.py [--python-version 3.10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,27 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for what, reqs in (("runtime", runtime), ("build", build)):
-            cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                   "--only-binary=:all:", "--python-version", args.python_version, "--implementation", "cp",
-                   "--abi", abi, "--abi", "abi3", "--abi", "none", "-d", tmp]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--python-version",
+                args.python_version,
+                "--implementation",
+                "cp",
+                "--abi",
+                abi,
+                "--abi",
+                "abi3",
+                "--abi",
+                "none",
+                "-d",
+                tmp,
+            ]
             for plat in PLATFORMS + ["any"]:
                 cmd += ["--platform", plat]
             r = subprocess.run(cmd + reqs, capture_output=True, text=True)

@@ -7,6 +7,7 @@ Reads LOGDIR/versions.json, LOGDIR/junit.xml (pytest) and LOGDIR/bench.json (fer
 the versions, build_info(), the build and test times, the test counts (and every failure's name and message),
 the example's output and the emulated benchmark, labelled as emulated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,13 @@ def bench_rows(path: Path) -> dict | None:
         return None
     b = json.loads(path.read_text())
     rows = [{k: r.get(k) for k in ("backend", "batch", "p50_ms", "faces_per_s") if k in r} for r in b.get("rows", [])]
-    return {"note": "measured under qemu user emulation on an x86 host: shows that the aarch64 code paths run "
-                    "(ONNX Runtime's ARM kernels, INT8 included); not a Jetson figure",
-            "rows": rows, "skipped": b.get("skipped"), "stages": b.get("stages")}
+    return {
+        "note": "measured under qemu user emulation on an x86 host: shows that the aarch64 code paths run "
+        "(ONNX Runtime's ARM kernels, INT8 included); not a Jetson figure",
+        "rows": rows,
+        "skipped": b.get("skipped"),
+        "stages": b.get("stages"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         versions = {"error": f"versions not read: {exc}"}
     summary = {
         "what": "scripts/device/aarch64_check.sh: Debian bookworm arm64 root under qemu-aarch64 user emulation, "
-                "`pip install .` from the working tree, `fer-predict --example`, a test subset, fer-bench",
+        "`pip install .` from the working tree, `fer-predict --example`, a test subset, fer-bench",
         "command": args.command,
         **versions,
         "seconds": {k: int(v) for k, v in (s.split("=", 1) for s in args.seconds)},

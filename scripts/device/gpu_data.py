@@ -11,6 +11,7 @@ upper-left neighbours), folded to small unsigned numbers, then the whole stream 
 the predictor row by row, vectorised over all faces, and checks the SHA-256 of every array against the header, so a
 run never trains on damaged data. Only numpy and the standard library are needed (the GPU machine has no registry).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,19 +117,36 @@ def pack(src: Path, dst: Path, splits: list[str], limit: int = 0, seed: int = 0)
     codes = np.array([names.index(s) for s in split[idx]], np.uint8)
     id_blob = "\n".join(ids[idx].tolist()).encode()
     arrays = {"images": images, "labels": labels, "split": split[idx], "ids": ids[idx]}
-    header = {"n": int(len(idx)), "shape": list(images.shape), "split_names": names,
-              "class_names": [str(c) for c in d["class_names"]], "splits": splits, "limit": limit,
-              "sha256": {k: _digest(v) for k, v in arrays.items()}, "ids_bytes": len(id_blob),
-              "source": src.name}
+    header = {
+        "n": int(len(idx)),
+        "shape": list(images.shape),
+        "split_names": names,
+        "class_names": [str(c) for c in d["class_names"]],
+        "splits": splits,
+        "limit": limit,
+        "sha256": {k: _digest(v) for k, v in arrays.items()},
+        "ids_bytes": len(id_blob),
+        "source": src.name,
+    }
     head = json.dumps(header).encode()
-    body = (MAGIC + struct.pack("<I", len(head)) + head + fold(images.astype(np.int16) - predict_med(images)).tobytes()
-            + labels.astype(np.uint8).tobytes() + codes.tobytes() + id_blob)
+    body = (
+        MAGIC
+        + struct.pack("<I", len(head))
+        + head
+        + fold(images.astype(np.int16) - predict_med(images)).tobytes()
+        + labels.astype(np.uint8).tobytes()
+        + codes.tobytes()
+        + id_blob
+    )
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
     tmp.write_bytes(lzma.compress(body, preset=9 | lzma.PRESET_EXTREME))
     tmp.replace(dst)
-    return {"faces": header["n"], "splits": dict(zip(*np.unique(split[idx], return_counts=True))),
-            "bytes": dst.stat().st_size}
+    return {
+        "faces": header["n"],
+        "splits": dict(zip(*np.unique(split[idx], return_counts=True))),
+        "bytes": dst.stat().st_size,
+    }
 
 
 def unpack(src: Path, dst: Path) -> dict[str, object]:
@@ -136,14 +154,14 @@ def unpack(src: Path, dst: Path) -> dict[str, object]:
     if body[:4] != MAGIC:
         raise SystemExit(f"gpu_data: {src} is not a packed face set")
     (hl,) = struct.unpack("<I", body[4:8])
-    header = json.loads(body[8:8 + hl])
+    header = json.loads(body[8 : 8 + hl])
     n, h, w = header["shape"]
     pos = 8 + hl
     res = np.frombuffer(body, np.uint8, n * h * w, pos).reshape(n, h, w)
     pos += n * h * w
     labels = np.frombuffer(body, np.uint8, n, pos).astype(np.int64)
     codes = np.frombuffer(body, np.uint8, n, pos + n)
-    ids = np.array(body[pos + 2 * n:pos + 2 * n + header["ids_bytes"]].decode().split("\n"))
+    ids = np.array(body[pos + 2 * n : pos + 2 * n + header["ids_bytes"]].decode().split("\n"))
     arrays = {"images": decode(res), "labels": labels, "split": np.array(header["split_names"])[codes], "ids": ids}
     bad = [k for k, v in arrays.items() if _digest(v) != header["sha256"][k]]
     if bad:

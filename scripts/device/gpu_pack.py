@@ -10,6 +10,7 @@ checkpoints (float32, as trained: they may be shipped), then the teachers' (floa
 anything else; what does not fit is left out and named in ``MANIFEST.json``, which is always in the first part.
 Resumable ``last.pt`` files are never packed (optimiser state: the selected ``best.pt`` is what is used).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,14 @@ def _half(path: Path) -> bytes:
 
 def plan(work: Path) -> list[tuple[str, Path, bool]]:
     """(name in the tar, file, as float16) for every file worth packing, in order of priority."""
-    files = sorted(p for p in work.rglob("*") if p.is_file() and p.name != "last.pt" and not p.name.endswith(".tmp")
-                   and p.relative_to(work).parts[0] not in SCRATCH)
+    files = sorted(
+        p
+        for p in work.rglob("*")
+        if p.is_file()
+        and p.name != "last.pt"
+        and not p.name.endswith(".tmp")
+        and p.relative_to(work).parts[0] not in SCRATCH
+    )
     text = [p for p in files if p.suffix in TEXT]
     ckpt = [p for p in files if p.suffix == ".pt"]
     teachers = [p for p in ckpt if p.parent.name.startswith("teacher")]
@@ -78,7 +85,7 @@ def pack(work: Path, out: Path, max_parts: int) -> dict[str, object]:
             tar.addfile(info, io.BytesIO(data))
     blob = buf.getvalue()
     out.mkdir(parents=True, exist_ok=True)
-    parts = [blob[i:i + PART] for i in range(0, len(blob), PART)]
+    parts = [blob[i : i + PART] for i in range(0, len(blob), PART)]
     for i, part in enumerate(parts):
         (out / f"results.tar.{i:02d}").write_bytes(part)
     return {"parts": len(parts), "bytes": len(blob), "packed": len(members), "left_out": manifest["left_out"]}

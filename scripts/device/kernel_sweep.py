@@ -1,8 +1,9 @@
 """The kernels' bandwidth sweep (deepemotion.benchmarks.sweep) with a table, a JSON file and a plot.
 
-    python scripts/device/kernel_sweep.py --device cuda --json sweep.json --plot sweep.png   # a GPU: the docs' numbers
-    python scripts/device/kernel_sweep.py --device cpu --small --json /tmp/s.json           # a rehearsal (seconds)
+python scripts/device/kernel_sweep.py --device cuda --json sweep.json --plot sweep.png   # a GPU: the docs' numbers
+python scripts/device/kernel_sweep.py --device cpu --small --json /tmp/s.json           # a rehearsal (seconds)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,7 @@ def plot(result: dict, path: Path) -> None:
         labels = [str(r["batch"]) for r in crops]
         xs = range(len(crops))
         ax.bar([x - 0.2 for x in xs], [r["faces_per_s"] / 1e6 for r in crops], 0.4, label="ours")
-        ax.bar([x + 0.2 for x in xs], [r["batch"] / (r["torch_ms"] / 1e3) / 1e6 for r in crops], 0.4,
-               label="PyTorch")
+        ax.bar([x + 0.2 for x in xs], [r["batch"] / (r["torch_ms"] / 1e3) / 1e6 for r in crops], 0.4, label="PyTorch")
         ax.set_xticks(list(xs), labels)
         ax.set_xlabel(f"faces per {crops[0]['frame']} frame")
         ax.set_ylabel("million faces/s")
@@ -60,8 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     from deepemotion.benchmarks.sweep import format_table, run
 
     if args.small:
-        result = run(args.device, batches=(64, 512), crop_faces_per_frame=(4, 16), frame_hw=(240, 320),
-                     min_time=min(args.min_time, 0.2), max_bytes=8e6, copy_bytes=16 << 20)
+        result = run(
+            args.device,
+            batches=(64, 512),
+            crop_faces_per_frame=(4, 16),
+            frame_hw=(240, 320),
+            min_time=min(args.min_time, 0.2),
+            max_bytes=8e6,
+            copy_bytes=16 << 20,
+        )
     else:
         result = run(args.device, min_time=args.min_time)
     print(format_table(result), flush=True)

@@ -1,4 +1,5 @@
 """Every available backend side by side in one run: latency percentiles, faces/s, memory, agreement."""
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,15 @@ def candidate_backends(engine: str | None, model: str | None = None) -> list[tup
     return cands
 
 
-def bench_backends(batches: tuple[int, ...], min_time: float, min_runs: int, engine: str | None,
-                   only: list[str] | None = None, check_against: str = "onnxruntime",
-                   model: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def bench_backends(
+    batches: tuple[int, ...],
+    min_time: float,
+    min_runs: int,
+    engine: str | None,
+    only: list[str] | None = None,
+    check_against: str = "onnxruntime",
+    model: str | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     rng = np.random.default_rng(0)
     xs = {b: (rng.random((b, 1, INPUT_SIZE, INPUT_SIZE), np.float32) * 2 - 1).astype(np.float32) for b in batches}
     rows: list[dict[str, Any]] = []
@@ -65,21 +72,35 @@ def bench_backends(batches: tuple[int, ...], min_time: float, min_runs: int, eng
 
                 gpu_mem = torch.cuda.max_memory_allocated() / 2**20
             p = percentiles_ms(t)
-            rows.append({"backend": name, "device": backend.device, "batch": b, "runs": int(len(t)), **p,
-                         "faces_per_s": b / (p["p50_ms"] / 1e3), "max_abs_diff_vs_" + check_against: diff,
-                         "peak_rss_growth_mb": round(peak_rss_mb() - rss0, 1), "gpu_peak_mb": gpu_mem})
+            rows.append(
+                {
+                    "backend": name,
+                    "device": backend.device,
+                    "batch": b,
+                    "runs": int(len(t)),
+                    **p,
+                    "faces_per_s": b / (p["p50_ms"] / 1e3),
+                    "max_abs_diff_vs_" + check_against: diff,
+                    "peak_rss_growth_mb": round(peak_rss_mb() - rss0, 1),
+                    "gpu_peak_mb": gpu_mem,
+                }
+            )
     return rows, skipped
 
 
 def format_rows(rows: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:
-    lines = [f"{'backend':18} {'dev':4} {'batch':>5} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'faces/s':>9} "
-             f"{'max|diff|':>9} {'rss+MB':>7}"]
+    lines = [
+        f"{'backend':18} {'dev':4} {'batch':>5} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'faces/s':>9} "
+        f"{'max|diff|':>9} {'rss+MB':>7}"
+    ]
     lines.append("-" * len(lines[0]))
     for r in rows:
         d = next((v for k, v in r.items() if k.startswith("max_abs_diff")), None)
-        lines.append(f"{r['backend']:18} {r['device']:4} {r['batch']:5d} {r['p50_ms']:9.3f} {r['p90_ms']:9.3f} "
-                     f"{r['p99_ms']:9.3f} {r['faces_per_s']:9.0f} {'-' if d is None else f'{d:.1e}':>9} "
-                     f"{r['peak_rss_growth_mb']:7.1f}")
+        lines.append(
+            f"{r['backend']:18} {r['device']:4} {r['batch']:5d} {r['p50_ms']:9.3f} {r['p90_ms']:9.3f} "
+            f"{r['p99_ms']:9.3f} {r['faces_per_s']:9.0f} {'-' if d is None else f'{d:.1e}':>9} "
+            f"{r['peak_rss_growth_mb']:7.1f}"
+        )
     for s in skipped:
         lines.append(f"{s['backend']:18} skipped: {s['reason']}")
     return "\n".join(lines)
@@ -112,8 +133,10 @@ def compare(a_path: str, b_path: str) -> str:
     for r in b["rows"]:
         k = (r["backend"], r["batch"])
         if k in ia:
-            lines.append(f"{k[0]:18} batch {k[1]:4d}: {r['faces_per_s'] / ia[k]['faces_per_s']:.2f}x "
-                         f"(p50 {ia[k]['p50_ms']:.3f} -> {r['p50_ms']:.3f} ms)")
+            lines.append(
+                f"{k[0]:18} batch {k[1]:4d}: {r['faces_per_s'] / ia[k]['faces_per_s']:.2f}x "
+                f"(p50 {ia[k]['p50_ms']:.3f} -> {r['p50_ms']:.3f} ms)"
+            )
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from what pasting did to the faces (upscaling, brightness): those crops with the
 alone at full resolution, the speed reference.
 Needs scikit-image (`pip install ".[bench]"` in the clone) and $DEEPEMOTION_DATA.
 """
+
 from __future__ import annotations
 
 import time
@@ -71,17 +72,23 @@ def evaluate_setup(make: Callable[[], Any], frames: list[SceneFrame], timing_run
             correct_crop += int(rec.predict_faces([fr.crops[t]])[0].class_id == fr.labels[t])
             shown = np.clip(fr.crops[t].astype(np.float32) * fr.gains[t], 0, 255).astype(np.uint8)
             correct_gain += int(rec.predict_faces([shown])[0].class_id == fr.labels[t])
-            correct_box += int(rec.predict(fr.image, boxes=fr.boxes[t:t + 1])[0].class_id == fr.labels[t])
+            correct_box += int(rec.predict(fr.image, boxes=fr.boxes[t : t + 1])[0].class_id == fr.labels[t])
     if timing_runs > 1:
         times = [float(np.median(time_calls(lambda: rec.predict(frames[0].image), 0.0, timing_runs)))]
-    return {"detector": rec.detector_name, "faces": n_true, "frames": len(frames), "recall": n_found / n_true,
-            "recall_iou_only": n_strict / n_true,
-            "false_per_frame": n_false / len(frames), "found_labelled": n_lab,
-            "label_accuracy_found": correct_frame / max(1, n_lab),
-            "crop_accuracy_same_faces": correct_crop / max(1, n_lab),
-            "crop_accuracy_same_faces_same_brightness": correct_gain / max(1, n_lab),
-            "true_box_accuracy_same_faces": correct_box / max(1, n_lab),
-            "ms_per_frame": 1e3 * float(np.median(times))}
+    return {
+        "detector": rec.detector_name,
+        "faces": n_true,
+        "frames": len(frames),
+        "recall": n_found / n_true,
+        "recall_iou_only": n_strict / n_true,
+        "false_per_frame": n_false / len(frames),
+        "found_labelled": n_lab,
+        "label_accuracy_found": correct_frame / max(1, n_lab),
+        "crop_accuracy_same_faces": correct_crop / max(1, n_lab),
+        "crop_accuracy_same_faces_same_brightness": correct_gain / max(1, n_lab),
+        "true_box_accuracy_same_faces": correct_box / max(1, n_lab),
+        "ms_per_frame": 1e3 * float(np.median(times)),
+    }
 
 
 def haar_alone_ms(frames: list[SceneFrame]) -> float:
@@ -126,23 +133,38 @@ def run(n_frames: int = 300, seed: int = 0, model: str | None = None, only_defau
     if only_default:
         setups = dict(list(setups.items())[:1])
     rows = {name: evaluate_setup(make, frames) for name, make in setups.items()}
-    return {"frames": len(frames), "seed": seed, "faces": int(sum(len(f.boxes) for f in frames)),
-            "classes": list(CLASSES), "haar_alone_full_resolution_ms": haar_alone_ms(frames), "setups": rows}
+    return {
+        "frames": len(frames),
+        "seed": seed,
+        "faces": int(sum(len(f.boxes) for f in frames)),
+        "classes": list(CLASSES),
+        "haar_alone_full_resolution_ms": haar_alone_ms(frames),
+        "setups": rows,
+    }
 
 
 def format_table(res: dict[str, Any]) -> str:
-    head = (f"{'setup':46} {'recall':>7} {'IoU only':>8} {'false/frame':>11} {'acc found':>9} {'acc crops':>9} "
-            f"{'crops x gain':>12} {'true box':>8} {'ms/frame':>9}")
+    head = (
+        f"{'setup':46} {'recall':>7} {'IoU only':>8} {'false/frame':>11} {'acc found':>9} {'acc crops':>9} "
+        f"{'crops x gain':>12} {'true box':>8} {'ms/frame':>9}"
+    )
     lines = [head, "-" * len(head)]
     for name, r in res["setups"].items():
-        lines.append(f"{name:46} {r['recall']:7.3f} {r.get('recall_iou_only', float('nan')):8.3f} "
-                     f"{r['false_per_frame']:11.3f} {r['label_accuracy_found']:9.3f} "
-                     f"{r['crop_accuracy_same_faces']:9.3f} {r['crop_accuracy_same_faces_same_brightness']:12.3f} "
-                     f"{r['true_box_accuracy_same_faces']:8.3f} {r['ms_per_frame']:9.1f}")
-    lines.append("recall: IoU >= 0.4 or a detection inside the face's square covering >= 15% of it; "
-                 "IoU only: IoU >= 0.4")
-    lines.append("acc found: labels of the detected faces; acc crops: the same faces' original 48x48 crops; "
-                 "crops x gain: those crops with the frame's brightness factor; true box: the frame with the true box")
-    lines.append(f"OpenCV Haar cascade alone, full resolution: {res['haar_alone_full_resolution_ms']:.1f} ms/frame "
-                 f"({res['frames']} frames, {res['faces']} faces)")
+        lines.append(
+            f"{name:46} {r['recall']:7.3f} {r.get('recall_iou_only', float('nan')):8.3f} "
+            f"{r['false_per_frame']:11.3f} {r['label_accuracy_found']:9.3f} "
+            f"{r['crop_accuracy_same_faces']:9.3f} {r['crop_accuracy_same_faces_same_brightness']:12.3f} "
+            f"{r['true_box_accuracy_same_faces']:8.3f} {r['ms_per_frame']:9.1f}"
+        )
+    lines.append(
+        "recall: IoU >= 0.4 or a detection inside the face's square covering >= 15% of it; IoU only: IoU >= 0.4"
+    )
+    lines.append(
+        "acc found: labels of the detected faces; acc crops: the same faces' original 48x48 crops; "
+        "crops x gain: those crops with the frame's brightness factor; true box: the frame with the true box"
+    )
+    lines.append(
+        f"OpenCV Haar cascade alone, full resolution: {res['haar_alone_full_resolution_ms']:.1f} ms/frame "
+        f"({res['frames']} frames, {res['faces']} faces)"
+    )
     return "\n".join(lines)

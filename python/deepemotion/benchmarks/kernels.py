@@ -7,6 +7,7 @@ GPU times come from CUDA events around the launches (median over repeats), CPU t
 perf_counter, each implementation in its turn (twice, the order reversed). Bandwidth = (bytes read + bytes
 written) / time, counting each input and output element once.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -52,18 +53,28 @@ def ort_sampler(out_h: int, out_w: int) -> Any:
     from ..ops.affine_grid_sample import base_grid
 
     grid = base_grid(out_h, out_w, False)
-    nodes = [helper.make_node("Transpose", ["theta"], ["theta_t"], perm=[0, 2, 1]),
-             helper.make_node("MatMul", ["grid", "theta_t"], ["points"]),
-             helper.make_node("Reshape", ["points", "shape"], ["grid_nhw2"]),
-             helper.make_node("GridSample", ["x", "grid_nhw2"], ["y"], mode="bilinear", padding_mode="zeros",
-                              align_corners=0)]
+    nodes = [
+        helper.make_node("Transpose", ["theta"], ["theta_t"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["grid", "theta_t"], ["points"]),
+        helper.make_node("Reshape", ["points", "shape"], ["grid_nhw2"]),
+        helper.make_node(
+            "GridSample", ["x", "grid_nhw2"], ["y"], mode="bilinear", padding_mode="zeros", align_corners=0
+        ),
+    ]
     f = TensorProto.FLOAT
-    g = helper.make_graph(nodes, "stn_sampling",
-                          [helper.make_tensor_value_info("x", f, ["N", "C", "H", "W"]),
-                           helper.make_tensor_value_info("theta", f, ["N", 2, 3])],
-                          [helper.make_tensor_value_info("y", f, ["N", "C", out_h, out_w])],
-                          [numpy_helper.from_array(grid, "grid"),
-                           numpy_helper.from_array(np.array([-1, out_h, out_w, 2], np.int64), "shape")])
+    g = helper.make_graph(
+        nodes,
+        "stn_sampling",
+        [
+            helper.make_tensor_value_info("x", f, ["N", "C", "H", "W"]),
+            helper.make_tensor_value_info("theta", f, ["N", 2, 3]),
+        ],
+        [helper.make_tensor_value_info("y", f, ["N", "C", out_h, out_w])],
+        [
+            numpy_helper.from_array(grid, "grid"),
+            numpy_helper.from_array(np.array([-1, out_h, out_w, 2], np.int64), "shape"),
+        ],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -97,28 +108,35 @@ def _time_cuda(torch: Any, fn: Callable[[], Any], min_time: float) -> float:
     return statistics.median(times)
 
 
-def _time_cpu(_C: Any, x_np: np.ndarray, th_np: np.ndarray, oh: int, ow: int, min_time: float
-              ) -> tuple[float, float, dict[str, float]]:
+def _time_cpu(
+    _C: Any, x_np: np.ndarray, th_np: np.ndarray, oh: int, ow: int, min_time: float
+) -> tuple[float, float, dict[str, float]]:
     """Seconds per call of ours and PyTorch's on the CPU, and ONNX Runtime's `GridSample` where it runs."""
     import torch
 
     from ..export.reference import affine_grid_sample_reference
 
     xt, tt = torch.from_numpy(x_np), torch.from_numpy(th_np)
-    calls = {"ours": lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False),
-             "torch": lambda: affine_grid_sample_reference(xt, tt, oh, ow)}
+    calls = {
+        "ours": lambda: _C.affine_grid_sample_cpu(x_np, th_np, oh, ow, False),
+        "torch": lambda: affine_grid_sample_reference(xt, tt, oh, ow),
+    }
     ort_run = ort_sampler(oh, ow)
     if ort_run is not None:
         calls["onnxruntime"] = lambda: ort_run(x_np, th_np)
     with torch.no_grad():
         t = _median_in_turns(calls, min_time)
-    extra = {"onnxruntime_ms": t["onnxruntime"] * 1e3, "speedup_vs_onnxruntime": t["onnxruntime"] / t["ours"]} \
-        if "onnxruntime" in t else {}
+    extra = (
+        {"onnxruntime_ms": t["onnxruntime"] * 1e3, "speedup_vs_onnxruntime": t["onnxruntime"] / t["ours"]}
+        if "onnxruntime" in t
+        else {}
+    )
     return t["ours"], t["torch"], extra
 
 
-def _time_on_cuda(_C: Any, x_np: np.ndarray, th_np: np.ndarray, tdt: Any, oh: int, ow: int, min_time: float
-                  ) -> tuple[float, float]:
+def _time_on_cuda(
+    _C: Any, x_np: np.ndarray, th_np: np.ndarray, tdt: Any, oh: int, ow: int, min_time: float
+) -> tuple[float, float]:
     """Seconds per call of ours and PyTorch's on the GPU, CUDA events around each call."""
     import torch
 
@@ -135,8 +153,12 @@ def _time_on_cuda(_C: Any, x_np: np.ndarray, th_np: np.ndarray, tdt: Any, oh: in
     return t_ours, t_torch
 
 
-def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_time: float = 0.3,
-        dtypes: tuple[str, ...] = ("float32", "float16")) -> list[dict[str, Any]]:
+def run(
+    device: str = "cpu",
+    batches: tuple[int, ...] = DEFAULT_BATCHES,
+    min_time: float = 0.3,
+    dtypes: tuple[str, ...] = ("float32", "float16"),
+) -> list[dict[str, Any]]:
     import torch
 
     from .._ext import assert_has_ext
@@ -156,21 +178,37 @@ def run(device: str = "cpu", batches: tuple[int, ...] = DEFAULT_BATCHES, min_tim
             else:
                 t_ours, t_torch = _time_on_cuda(_C, x_np, th_np, tdt, oh, ow, min_time)
                 extra = {}
-            rows.append({
-                "case": label, "device": device, "dtype": dtype, "batch": n,
-                "ours_ms": t_ours * 1e3, "torch_ms": t_torch * 1e3, "speedup_vs_torch": t_torch / t_ours,
-                "ours_GBps": nbytes / t_ours / 1e9, "torch_GBps": nbytes / t_torch / 1e9, **extra,
-            })
+            rows.append(
+                {
+                    "case": label,
+                    "device": device,
+                    "dtype": dtype,
+                    "batch": n,
+                    "ours_ms": t_ours * 1e3,
+                    "torch_ms": t_torch * 1e3,
+                    "speedup_vs_torch": t_torch / t_ours,
+                    "ours_GBps": nbytes / t_ours / 1e9,
+                    "torch_GBps": nbytes / t_torch / 1e9,
+                    **extra,
+                }
+            )
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'case':46} {'device':6} {'dtype':8} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'ORT ms':>10} "
-            f"{'ratio':>7} {'ours GB/s':>10}")
+    head = (
+        f"{'case':46} {'device':6} {'dtype':8} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'ORT ms':>10} "
+        f"{'ratio':>7} {'ours GB/s':>10}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
-        ort_cols = (f"{r['onnxruntime_ms']:10.4f} {r['speedup_vs_onnxruntime']:6.2f}x" if "onnxruntime_ms" in r
-                    else f"{'-':>10} {'-':>7}")
-        lines.append(f"{r['case']:46} {r['device']:6} {r['dtype']:8} {r['ours_ms']:10.4f} {r['torch_ms']:10.4f} "
-                     f"{r['speedup_vs_torch']:6.2f}x {ort_cols} {r['ours_GBps']:10.2f}")
+        ort_cols = (
+            f"{r['onnxruntime_ms']:10.4f} {r['speedup_vs_onnxruntime']:6.2f}x"
+            if "onnxruntime_ms" in r
+            else f"{'-':>10} {'-':>7}"
+        )
+        lines.append(
+            f"{r['case']:46} {r['device']:6} {r['dtype']:8} {r['ours_ms']:10.4f} {r['torch_ms']:10.4f} "
+            f"{r['speedup_vs_torch']:6.2f}x {ort_cols} {r['ours_GBps']:10.2f}"
+        )
     return "\n".join(lines)

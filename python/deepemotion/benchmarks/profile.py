@@ -2,6 +2,7 @@
 kernel time summed per operator type and per node (`fer-bench --profile`). For the ONNX Runtime backends (the
 CPU paths users get); the session is built exactly as the backend builds it. A graph whose constant warp head the
 backend runs in C++ (`ConstantWarpHead`) gets that head timed too, as the node `warp head` (op `ConstantWarp`)."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ def profile_session(model: Any, backend: str, batch: int, runs: int = 300, **opt
             b = create_backend(backend, model, profile_prefix=os.path.join(tmp, "profile"), **options)
         except TypeError:
             raise ValueError(f"backend {backend!r} is not profiled (ONNX Runtime backends only)") from None
-        x = (np.random.default_rng(0).random((batch, 1, INPUT_SIZE, INPUT_SIZE), np.float32) * 2 - 1)
+        x = np.random.default_rng(0).random((batch, 1, INPUT_SIZE, INPUT_SIZE), np.float32) * 2 - 1
         for _ in range(runs):
             b.run(x)
         with open(b.session.end_profiling()) as f:
@@ -40,8 +41,14 @@ def profile_session(model: Any, backend: str, batch: int, runs: int = 300, **opt
             t0 = time.perf_counter()
             for _ in range(runs):
                 head(x)
-            events.append({"cat": "Node", "name": "warp head_kernel_time", "args": {"op_name": "ConstantWarp"},
-                           "dur": (time.perf_counter() - t0) * 1e6})
+            events.append(
+                {
+                    "cat": "Node",
+                    "name": "warp head_kernel_time",
+                    "args": {"op_name": "ConstantWarp"},
+                    "dur": (time.perf_counter() - t0) * 1e6,
+                }
+            )
     return summarize(events, runs, backend, batch)
 
 
@@ -56,18 +63,30 @@ def summarize(events: list[dict[str, Any]], runs: int, backend: str, batch: int)
         node = e["name"][: -len("_kernel_time")]
         per_node.setdefault(node, [op, 0.0])[1] += e["dur"]
     total = sum(per_type.values()) or 1.0
-    return {"backend": backend, "batch": batch, "runs": runs, "nodes_per_run": len(per_node),
-            "kernel_us_per_run": total / runs,
-            "op_types": [{"op": k, "us_per_run": v / runs, "share": v / total}
-                         for k, v in sorted(per_type.items(), key=lambda kv: -kv[1])],
-            "nodes": [{"node": k, "op": op, "us_per_run": v / runs, "share": v / total}
-                      for k, (op, v) in sorted(per_node.items(), key=lambda kv: -kv[1][1])]}
+    return {
+        "backend": backend,
+        "batch": batch,
+        "runs": runs,
+        "nodes_per_run": len(per_node),
+        "kernel_us_per_run": total / runs,
+        "op_types": [
+            {"op": k, "us_per_run": v / runs, "share": v / total}
+            for k, v in sorted(per_type.items(), key=lambda kv: -kv[1])
+        ],
+        "nodes": [
+            {"node": k, "op": op, "us_per_run": v / runs, "share": v / total}
+            for k, (op, v) in sorted(per_node.items(), key=lambda kv: -kv[1][1])
+        ],
+    }
 
 
 def format_profile(p: dict[str, Any], top: int = 8) -> str:
-    lines = [f"{p['backend']} batch {p['batch']}: {p['kernel_us_per_run']:.0f} us of kernels per run, "
-             f"{p['nodes_per_run']} nodes"]
+    lines = [
+        f"{p['backend']} batch {p['batch']}: {p['kernel_us_per_run']:.0f} us of kernels per run, "
+        f"{p['nodes_per_run']} nodes"
+    ]
     lines += [f"  {r['op']:22} {r['us_per_run']:8.1f} us {100 * r['share']:5.1f}%" for r in p["op_types"][:top]]
-    lines.append("  slowest nodes: " + ", ".join(f"{r['node']} ({r['op']}, {100 * r['share']:.0f}%)"
-                                                 for r in p["nodes"][:4]))
+    lines.append(
+        "  slowest nodes: " + ", ".join(f"{r['node']} ({r['op']}, {100 * r['share']:.0f}%)" for r in p["nodes"][:4])
+    )
     return "\n".join(lines)

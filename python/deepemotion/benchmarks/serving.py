@@ -7,6 +7,7 @@ triton backend shared by the threads (each thread has its own connection). Faces
 The server runs on this machine, so it competes with the clients for the same cores: on one machine, serving can
 at best match local classification; its point is many machines.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -33,7 +34,7 @@ def _clients(rec: Any, faces: np.ndarray, n_clients: int, seconds: float, per_ca
             a = int(rng.integers(0, len(faces) - per_call))
             t0 = time.perf_counter()
             try:
-                rec.predict_faces(faces[a:a + per_call])
+                rec.predict_faces(faces[a : a + per_call])
             except Exception:  # noqa: BLE001 - counted, reported
                 errors[0] += 1
                 continue
@@ -48,13 +49,24 @@ def _clients(rec: Any, faces: np.ndarray, n_clients: int, seconds: float, per_ca
         t.join()
     wall = time.perf_counter() - t0
     all_lat = np.concatenate([np.array(x) for x in lat if x]) if any(lat) else np.zeros(1)
-    return {"faces_per_s": len(all_lat) * per_call / wall, "p50_ms": float(np.percentile(all_lat, 50) * 1e3),
-            "p99_ms": float(np.percentile(all_lat, 99) * 1e3), "calls": int(len(all_lat)), "errors": errors[0]}
+    return {
+        "faces_per_s": len(all_lat) * per_call / wall,
+        "p50_ms": float(np.percentile(all_lat, 50) * 1e3),
+        "p99_ms": float(np.percentile(all_lat, 99) * 1e3),
+        "calls": int(len(all_lat)),
+        "errors": errors[0],
+    }
 
 
-def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32), seconds: float = 2.0,
-                  rounds: int = 2, faces_per_call: int = 1, instances: int = 1, queue_delay_us: int = 2000
-                  ) -> dict[str, Any]:
+def bench_serving(
+    model: str = "default",
+    clients: tuple[int, ...] = (1, 8, 32),
+    seconds: float = 2.0,
+    rounds: int = 2,
+    faces_per_call: int = 1,
+    instances: int = 1,
+    queue_delay_us: int = 2000,
+) -> dict[str, Any]:
     """See the module docstring. Needs the [serve] extra."""
     from ..runtime.recognizer import Recognizer
     from ..serving.repository import RepositoryOptions, write_repository
@@ -67,10 +79,19 @@ def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32),
         try:
             for dyn in (True, False):
                 repo = Path(tmp) / f"repo_{dyn}"
-                write_repository(repo, RepositoryOptions(model=model, dynamic_batching=dyn, frames=False,
-                                                         instances=instances, queue_delay_us=queue_delay_us))
+                write_repository(
+                    repo,
+                    RepositoryOptions(
+                        model=model,
+                        dynamic_batching=dyn,
+                        frames=False,
+                        instances=instances,
+                        queue_delay_us=queue_delay_us,
+                    ),
+                )
                 s = servers["dynamic batching" if dyn else "no batching"] = TritonServer(
-                    repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port())
+                    repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()
+                )
                 s.start()
             setups = {"local": Recognizer(model=model, detector=None)}
             for label, s in servers.items():
@@ -84,8 +105,15 @@ def bench_serving(model: str = "default", clients: tuple[int, ...] = (1, 8, 32),
         finally:
             for s in servers.values():
                 s.stop()
-    return {"model": model, "faces_per_call": faces_per_call, "seconds": seconds, "rounds": rounds,
-            "instances": instances, "queue_delay_us": queue_delay_us, "rows": _rows_vs_local(runs)}
+    return {
+        "model": model,
+        "faces_per_call": faces_per_call,
+        "seconds": seconds,
+        "rounds": rounds,
+        "instances": instances,
+        "queue_delay_us": queue_delay_us,
+        "rows": _rows_vs_local(runs),
+    }
 
 
 def _rows_vs_local(runs: dict[str, dict[int, list[dict[str, float]]]]) -> list[dict[str, Any]]:
@@ -105,6 +133,8 @@ def _rows_vs_local(runs: dict[str, dict[int, list[dict[str, float]]]]) -> list[d
 def format_serving(res: dict[str, Any]) -> str:
     lines = [f"{'setup':38} {'clients':>7} {'faces/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'vs local':>8} {'errors':>6}"]
     for r in res["rows"]:
-        lines.append(f"{r['setup']:38} {r['clients']:7d} {r['faces_per_s']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
-                     f"{r['vs_local_faces_per_s']:7.2f}x {r['errors']:6d}")
+        lines.append(
+            f"{r['setup']:38} {r['clients']:7d} {r['faces_per_s']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
+            f"{r['vs_local_faces_per_s']:7.2f}x {r['errors']:6d}"
+        )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """The stages of `predict()` on one frame, and the pipelined stream against the sequential loop."""
+
 from __future__ import annotations
 
 import time
@@ -40,10 +41,14 @@ def bench_stages(min_time: float, min_runs: int, backend: str = "auto", model: s
         "predict_total": time_calls(lambda: rec.predict(frame), min_time, min_runs),
         "predict_with_boxes": time_calls(lambda: rec.predict(frame, boxes=boxes), min_time, min_runs),
     }
-    return {"frame": "640x480 BGR, one face", "faces": int(len(det)), "backend": rec.backend.name,
-            "detector": rec.detector_name,
-            **{f"{k}_ms_p50": float(np.median(v)) * 1e3 for k, v in stages.items()},
-            **{f"{k}_ms_p90": float(np.percentile(v, 90)) * 1e3 for k, v in stages.items()}}
+    return {
+        "frame": "640x480 BGR, one face",
+        "faces": int(len(det)),
+        "backend": rec.backend.name,
+        "detector": rec.detector_name,
+        **{f"{k}_ms_p50": float(np.median(v)) * 1e3 for k, v in stages.items()},
+        **{f"{k}_ms_p90": float(np.percentile(v, 90)) * 1e3 for k, v in stages.items()},
+    }
 
 
 def synthetic_video(path: str, frames: int = 120, size: tuple[int, int] = (640, 480), seed: int = 0) -> str:
@@ -60,7 +65,7 @@ def synthetic_video(path: str, frames: int = 120, size: tuple[int, int] = (640, 
             f = bg.copy()
             x = int(40 + (w - 256 - 80) * (0.5 + 0.5 * np.sin(i / 15)))
             y = int(20 + (h - 240 - 40) * (0.5 + 0.5 * np.cos(i / 20)))
-            f[y:y + 240, x:x + 256] = face
+            f[y : y + 240, x : x + 256] = face
             writer.write(f)
     finally:
         writer.release()
@@ -73,8 +78,11 @@ def bench_stream(video: str, backend: str = "auto", model: str | None = None, re
     from ..runtime.recognizer import Recognizer
 
     rec = Recognizer(model=model, backend=backend, smoothing=0.5)
-    modes = {"sequential": {"pipelined": False}, "pipelined": {"pipelined": True},
-             "pipelined, 2 detection workers": {"pipelined": True, "detect_workers": 2}}
+    modes = {
+        "sequential": {"pipelined": False},
+        "pipelined": {"pipelined": True},
+        "pipelined, 2 detection workers": {"pipelined": True, "detect_workers": 2},
+    }
     res: dict[str, list[float]] = {m: [] for m in modes}
     n_frames = n_faces = 0
     for _ in range(repeats):
@@ -89,6 +97,16 @@ def bench_stream(video: str, backend: str = "auto", model: str | None = None, re
             n_frames, n_faces = n, faces
     best = {k: max(v) for k, v in res.items()}
     fastest = max((k for k in modes if k != "sequential"), key=lambda k: best[k])
-    return {"video": video, "frames": n_frames, "faces": n_faces, "backend": rec.backend.name,
-            "detector": rec.detector_name, "fps": best, "fps_pipelined": best[fastest], "pipelined_mode": fastest,
-            "fps_sequential": best["sequential"], "speedup": best[fastest] / best["sequential"], "runs": res}
+    return {
+        "video": video,
+        "frames": n_frames,
+        "faces": n_faces,
+        "backend": rec.backend.name,
+        "detector": rec.detector_name,
+        "fps": best,
+        "fps_pipelined": best[fastest],
+        "pipelined_mode": fastest,
+        "fps_sequential": best["sequential"],
+        "speedup": best[fastest] / best["sequential"],
+        "runs": res,
+    }

@@ -1,5 +1,6 @@
 """The measurements of `fer-bench`, one table: each suite names its option, says what it needs, runs on the parsed
 options and reports a few lines. `fer-bench` adds an option per suite and runs the chosen ones in order."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,19 +12,20 @@ from typing import Any, Callable
 
 @dataclass(frozen=True)
 class Suite:
-    name: str                                       # key in the JSON, and the option (--NAME, or --no-NAME)
+    name: str  # key in the JSON, and the option (--NAME, or --no-NAME)
     help: str
-    default_on: bool                                # on unless --no-NAME (else off unless --NAME)
+    default_on: bool  # on unless --no-NAME (else off unless --NAME)
     run: Callable[[argparse.Namespace], Any]
     report: Callable[[Any], str]
-    needs: tuple[tuple[str, str], ...] = ()         # (module, extra) imported first
+    needs: tuple[tuple[str, str], ...] = ()  # (module, extra) imported first
 
 
 def _backends(args: argparse.Namespace) -> Any:
     from .backends import bench_backends, ratios
 
-    rows, skipped = bench_backends(tuple(args.batches), args.min_time, args.min_runs, args.engine, args.backends,
-                                   model=args.model)
+    rows, skipped = bench_backends(
+        tuple(args.batches), args.min_time, args.min_runs, args.engine, args.backends, model=args.model
+    )
     return {"rows": rows, "skipped": skipped, "ratios": ratios(rows)}
 
 
@@ -45,9 +47,11 @@ def _stages(args: argparse.Namespace) -> Any:
 def _report_stages(s: Any) -> str:
     if "error" in s:
         return f"predict() stages: {s['error']}"
-    return (f"predict() on a 640x480 frame with one face ({s['backend']}, detector {s['detector']}), p50: detect "
-            f"{s['detect_ms_p50']:.2f} ms, crop {s['crop_ms_p50']:.3f} ms, classify {s['classify_ms_p50']:.3f} ms, "
-            f"total {s['predict_total_ms_p50']:.2f} ms (with given boxes {s['predict_with_boxes_ms_p50']:.3f} ms)")
+    return (
+        f"predict() on a 640x480 frame with one face ({s['backend']}, detector {s['detector']}), p50: detect "
+        f"{s['detect_ms_p50']:.2f} ms, crop {s['crop_ms_p50']:.3f} ms, classify {s['classify_ms_p50']:.3f} ms, "
+        f"total {s['predict_total_ms_p50']:.2f} ms (with given boxes {s['predict_with_boxes_ms_p50']:.3f} ms)"
+    )
 
 
 def _recognizer(args: argparse.Namespace) -> Any:
@@ -59,8 +63,10 @@ def _recognizer(args: argparse.Namespace) -> Any:
 def _report_recognizer(r: Any) -> str:
     from .recognizer import format_recognizer
 
-    return "Recognizer.predict_faces vs plain ONNX Runtime (FP32 graph, its defaults), same faces, alternated:\n" + \
-        format_recognizer(r)
+    return (
+        "Recognizer.predict_faces vs plain ONNX Runtime (FP32 graph, its defaults), same faces, alternated:\n"
+        + format_recognizer(r)
+    )
 
 
 def _stream(args: argparse.Namespace) -> Any:
@@ -74,16 +80,19 @@ def _stream(args: argparse.Namespace) -> Any:
 
 
 def _report_stream(s: Any) -> str:
-    return (f"stream on a {s['frames']}-frame video ({s['faces']} faces, detector {s['detector']}): "
-            + ", ".join(f"{k} {v:.1f} frames/s" for k, v in s["fps"].items())
-            + f"; best pipelined / sequential {s['speedup']:.2f}x")
+    return (
+        f"stream on a {s['frames']}-frame video ({s['faces']} faces, detector {s['detector']}): "
+        + ", ".join(f"{k} {v:.1f} frames/s" for k, v in s["fps"].items())
+        + f"; best pipelined / sequential {s['speedup']:.2f}x"
+    )
 
 
 def _detectors(args: argparse.Namespace) -> Any:
     from .detectors import run
 
-    return run(args.detector_frames, seed=args.detector_seed, model=args.model,
-               only_default=args.detector_setups == "default")
+    return run(
+        args.detector_frames, seed=args.detector_seed, model=args.model, only_default=args.detector_setups == "default"
+    )
 
 
 def _report_detectors(d: Any) -> str:
@@ -100,8 +109,10 @@ def _accuracy(args: argparse.Namespace) -> Any:
 
 
 def _report_accuracy(a: Any) -> str:
-    return (f"FER2013 PublicTest via Recognizer.predict_faces: FP32 {a['onnxruntime']:.4f}, INT8 "
-            f"{a['onnxruntime-int8']:.4f} ({a['delta_points']:+.2f} points)")
+    return (
+        f"FER2013 PublicTest via Recognizer.predict_faces: FP32 {a['onnxruntime']:.4f}, INT8 "
+        f"{a['onnxruntime-int8']:.4f} ({a['delta_points']:+.2f} points)"
+    )
 
 
 def _kernels(args: argparse.Namespace) -> Any:
@@ -121,8 +132,9 @@ def _report_kernels(rows: Any) -> str:
 def _faces(args: argparse.Namespace) -> Any:
     from .faces import bench_faces
 
-    return bench_faces(args.models or [args.model, "tiny"], tuple(args.batches), min_time=max(0.1, args.min_time / 3),
-                       progress=True)
+    return bench_faces(
+        args.models or [args.model, "tiny"], tuple(args.batches), min_time=max(0.1, args.min_time / 3), progress=True
+    )
 
 
 def _report_faces(r: Any) -> str:
@@ -155,28 +167,59 @@ def _serve(args: argparse.Namespace) -> Any:
 def _report_serve(r: Any) -> str:
     from .serving import format_serving
 
-    return f"served vs local, {r['faces_per_call']} face(s) per call, best of {r['rounds']} alternated rounds:\n" + \
-        format_serving(r)
+    return (
+        f"served vs local, {r['faces_per_call']} face(s) per call, best of {r['rounds']} alternated rounds:\n"
+        + format_serving(r)
+    )
 
 
 SUITES: tuple[Suite, ...] = (
-    Suite("backends", "every available backend at --batches (its own table and plot)", True, _backends,
-          _report_backends),
+    Suite(
+        "backends", "every available backend at --batches (its own table and plot)", True, _backends, _report_backends
+    ),
     Suite("stages", "the stages of predict() on a 640x480 frame with one face", True, _stages, _report_stages),
-    Suite("recognizer", "Recognizer.predict_faces vs plain ONNX Runtime on the FP32 graph", False, _recognizer,
-          _report_recognizer),
-    Suite("faces", "predict_faces faces/s of --models (default: --model and tiny), in turns", False, _faces,
-          _report_faces),
-    Suite("profile", "ONNX Runtime's per-op and per-node kernel time (--backends, default: the auto CPU backend)",
-          False, _profile, _report_profile),
-    Suite("stream", "the pipelined stream against the sequential loop on a video with faces", False, _stream,
-          _report_stream),
-    Suite("detectors", "detectors on PublicTest faces pasted into photos (needs $DEEPEMOTION_DATA)", False,
-          _detectors, _report_detectors, (("skimage", "bench"),)),
-    Suite("accuracy", "FP32 vs INT8 on FER2013 PublicTest (needs $DEEPEMOTION_DATA)", False, _accuracy,
-          _report_accuracy),
-    Suite("kernels", "the affine_grid_sample micro-benchmark", False, _kernels, _report_kernels,
-          (("torch", "train"),)),
-    Suite("serve", "local vs served by Triton (gRPC/HTTP, dynamic batching on/off) at 1, 8, 32 clients", False,
-          _serve, _report_serve, (("tritonclient.grpc", "serve"),)),
+    Suite(
+        "recognizer",
+        "Recognizer.predict_faces vs plain ONNX Runtime on the FP32 graph",
+        False,
+        _recognizer,
+        _report_recognizer,
+    ),
+    Suite(
+        "faces", "predict_faces faces/s of --models (default: --model and tiny), in turns", False, _faces, _report_faces
+    ),
+    Suite(
+        "profile",
+        "ONNX Runtime's per-op and per-node kernel time (--backends, default: the auto CPU backend)",
+        False,
+        _profile,
+        _report_profile,
+    ),
+    Suite(
+        "stream",
+        "the pipelined stream against the sequential loop on a video with faces",
+        False,
+        _stream,
+        _report_stream,
+    ),
+    Suite(
+        "detectors",
+        "detectors on PublicTest faces pasted into photos (needs $DEEPEMOTION_DATA)",
+        False,
+        _detectors,
+        _report_detectors,
+        (("skimage", "bench"),),
+    ),
+    Suite(
+        "accuracy", "FP32 vs INT8 on FER2013 PublicTest (needs $DEEPEMOTION_DATA)", False, _accuracy, _report_accuracy
+    ),
+    Suite("kernels", "the affine_grid_sample micro-benchmark", False, _kernels, _report_kernels, (("torch", "train"),)),
+    Suite(
+        "serve",
+        "local vs served by Triton (gRPC/HTTP, dynamic batching on/off) at 1, 8, 32 clients",
+        False,
+        _serve,
+        _report_serve,
+        (("tritonclient.grpc", "serve"),),
+    ),
 )

@@ -13,6 +13,7 @@ in blocks (CUDA events on a GPU, `perf_counter` on a CPU), ours and PyTorch's bl
 block gives the time per call. Bandwidth = bytes read + written once each (input, theta, output) / time, set
 against the device's copy rate measured in the same run (a `copy_` of a 2 GiB buffer: 2 x its bytes / time).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,9 @@ def _block_seconds(torch: Any, device: str, fn: Callable[[int], Any], reps: int,
     return (time.perf_counter() - t0) / reps
 
 
-def time_in_turns(torch: Any, device: str, fns: dict[str, Callable[[int], Any]], sets: int, min_time: float,
-                  min_blocks: int = 5) -> dict[str, float]:
+def time_in_turns(
+    torch: Any, device: str, fns: dict[str, Callable[[int], Any]], sets: int, min_time: float, min_blocks: int = 5
+) -> dict[str, float]:
     """Median seconds per call of each function (called with a rotating set index), block by block in turns."""
     for fn in fns.values():  # warm-up: every set once (allocations, lazy loading, autotuning)
         for i in range(sets):
@@ -93,8 +95,9 @@ def _thetas(n: int, rng: np.random.Generator) -> np.ndarray:
     return th
 
 
-def _sampler_case(torch: Any, device: str, n: int, dtype: str, min_time: float, max_bytes: float,
-                  rng: np.random.Generator) -> dict[str, Any]:
+def _sampler_case(
+    torch: Any, device: str, n: int, dtype: str, min_time: float, max_bytes: float, rng: np.random.Generator
+) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from ..ops import affine_grid_sample
@@ -117,14 +120,26 @@ def _sampler_case(torch: Any, device: str, n: int, dtype: str, min_time: float, 
     with torch.no_grad():
         err = float((ours(0).float() - reference(0).float()).abs().max()) if n else 0.0
         t = time_in_turns(torch, device, {"ours": ours, "torch": reference}, k, min_time)
-    return {"kernel": "affine_grid_sample", "device": device, "dtype": dtype, "batch": n, "input_sets": k,
-            "rotated_MB": k * moved / 1e6, "ours_ms": t["ours"] * 1e3, "torch_ms": t["torch"] * 1e3,
-            "speedup_vs_torch": t["torch"] / t["ours"], "ours_GBps": moved / t["ours"] / 1e9,
-            "torch_GBps": moved / t["torch"] / 1e9, "faces_per_s": n / t["ours"], "max_abs_diff_vs_torch": err}
+    return {
+        "kernel": "affine_grid_sample",
+        "device": device,
+        "dtype": dtype,
+        "batch": n,
+        "input_sets": k,
+        "rotated_MB": k * moved / 1e6,
+        "ours_ms": t["ours"] * 1e3,
+        "torch_ms": t["torch"] * 1e3,
+        "speedup_vs_torch": t["torch"] / t["ours"],
+        "ours_GBps": moved / t["ours"] / 1e9,
+        "torch_GBps": moved / t["torch"] / 1e9,
+        "faces_per_s": n / t["ours"],
+        "max_abs_diff_vs_torch": err,
+    }
 
 
-def sampler_rows(torch: Any, device: str, batches: tuple[int, ...], dtypes: tuple[str, ...], min_time: float,
-                 max_bytes: float) -> list[dict[str, Any]]:
+def sampler_rows(
+    torch: Any, device: str, batches: tuple[int, ...], dtypes: tuple[str, ...], min_time: float, max_bytes: float
+) -> list[dict[str, Any]]:
     """The STN sampler, ours against affine_grid + grid_sample, per batch size and dtype."""
     rng = np.random.default_rng(0)
     return [_sampler_case(torch, device, n, dtype, min_time, max_bytes, rng) for dtype in dtypes for n in batches]
@@ -139,8 +154,15 @@ def _box_thetas(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     return th
 
 
-def _crop_case(torch: Any, device: str, n: int, frame_hw: tuple[int, int], min_time: float, max_bytes: float,
-               rng: np.random.Generator) -> dict[str, Any]:
+def _crop_case(
+    torch: Any,
+    device: str,
+    n: int,
+    frame_hw: tuple[int, int],
+    min_time: float,
+    max_bytes: float,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from ..ops import crop_faces
@@ -154,8 +176,9 @@ def _crop_case(torch: Any, device: str, n: int, frame_hw: tuple[int, int], min_t
     frames = [torch.randint(0, 256, (h, w, 3), dtype=torch.uint8, device=device) for _ in range(k)]
     frames_np = [f.cpu().numpy() for f in frames] if device == "cpu" else None
     side = rng.integers(INPUT_SIZE, min(h, w) // 3, (k, n))  # shrunk to 48: the PyTorch column's regime
-    boxes = [np.array([[rng.integers(0, w - s), rng.integers(0, h - s), s, s] for s in side[j]], np.int32)
-             for j in range(k)]
+    boxes = [
+        np.array([[rng.integers(0, w - s), rng.integers(0, h - s), s, s] for s in side[j]], np.int32) for j in range(k)
+    ]
 
     def ours(i: int) -> Any:
         return crop_faces(frames_np[i % k] if frames_np is not None else frames[i % k], boxes[i % k], supersample=1)
@@ -164,38 +187,64 @@ def _crop_case(torch: Any, device: str, n: int, frame_hw: tuple[int, int], min_t
         th = torch.from_numpy(_box_thetas(boxes[i % k], h, w)).to(device)
         g = (frames[i % k].float() * gray).sum(-1).view(1, 1, h, w) / 255.0
         grid = F.affine_grid(th, [n, 1, INPUT_SIZE, INPUT_SIZE], align_corners=False)
-        out = F.grid_sample(g, grid.reshape(1, n * INPUT_SIZE, INPUT_SIZE, 2), mode="bilinear",
-                            padding_mode="border", align_corners=False)
+        out = F.grid_sample(
+            g,
+            grid.reshape(1, n * INPUT_SIZE, INPUT_SIZE, 2),
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
         return ((out - MEAN) / STD).view(n, 1, INPUT_SIZE, INPUT_SIZE)
 
     with torch.no_grad():
         err = float((torch.as_tensor(ours(0)).to(device).float() - reference(0)).abs().max())
         t = time_in_turns(torch, device, {"ours": ours, "torch": reference}, k, min_time)
-    return {"kernel": "crop_faces", "device": device, "dtype": "uint8 BGR -> float32", "batch": n, "frame": f"{w}x{h}",
-            "input_sets": k, "rotated_MB": k * frame_bytes / 1e6, "ours_ms": t["ours"] * 1e3,
-            "torch_ms": t["torch"] * 1e3, "speedup_vs_torch": t["torch"] / t["ours"], "faces_per_s": n / t["ours"],
-            "max_abs_diff_vs_torch": err}
+    return {
+        "kernel": "crop_faces",
+        "device": device,
+        "dtype": "uint8 BGR -> float32",
+        "batch": n,
+        "frame": f"{w}x{h}",
+        "input_sets": k,
+        "rotated_MB": k * frame_bytes / 1e6,
+        "ours_ms": t["ours"] * 1e3,
+        "torch_ms": t["torch"] * 1e3,
+        "speedup_vs_torch": t["torch"] / t["ours"],
+        "faces_per_s": n / t["ours"],
+        "max_abs_diff_vs_torch": err,
+    }
 
 
-def crop_rows(torch: Any, device: str, faces: tuple[int, ...], frame_hw: tuple[int, int], min_time: float,
-              max_bytes: float) -> list[dict[str, Any]]:
+def crop_rows(
+    torch: Any, device: str, faces: tuple[int, ...], frame_hw: tuple[int, int], min_time: float, max_bytes: float
+) -> list[dict[str, Any]]:
     """Face crops of BGR frames (faces of 48 px to a third of the frame), ours against PyTorch, per faces/frame."""
     rng = np.random.default_rng(1)
     return [_crop_case(torch, device, n, frame_hw, min_time, max_bytes, rng) for n in faces]
 
 
-def run(device: str = "cuda", batches: tuple[int, ...] = (4096, 65536, 262144),
-        dtypes: tuple[str, ...] = ("float32", "float16"), crop_faces_per_frame: tuple[int, ...] = (16, 256),
-        frame_hw: tuple[int, int] = (1080, 1920), min_time: float = 1.0, max_bytes: float = 24e9,
-        copy_bytes: int = 2 << 30) -> dict[str, Any]:
+def run(
+    device: str = "cuda",
+    batches: tuple[int, ...] = (4096, 65536, 262144),
+    dtypes: tuple[str, ...] = ("float32", "float16"),
+    crop_faces_per_frame: tuple[int, ...] = (16, 256),
+    frame_hw: tuple[int, int] = (1080, 1920),
+    min_time: float = 1.0,
+    max_bytes: float = 24e9,
+    copy_bytes: int = 2 << 30,
+) -> dict[str, Any]:
     """The whole sweep on `device`; small arguments make it a rehearsal on the CPU."""
     import torch
 
     info: dict[str, Any] = {"device": device, "torch": torch.__version__, "cache_bytes_rotated_past": CACHE_BYTES}
     if device == "cuda":
         p = torch.cuda.get_device_properties(0)
-        info.update(gpu=p.name, multiprocessors=p.multi_processor_count,
-                    l2_bytes=getattr(p, "L2_cache_size", None), memory_bytes=p.total_memory)
+        info.update(
+            gpu=p.name,
+            multiprocessors=p.multi_processor_count,
+            l2_bytes=getattr(p, "L2_cache_size", None),
+            memory_bytes=p.total_memory,
+        )
     info["copy_GBps"] = copy_rate(torch, device, copy_bytes, min_time)
     rows = sampler_rows(torch, device, batches, dtypes if device == "cuda" else ("float32",), min_time, max_bytes)
     for r in rows:
@@ -206,13 +255,23 @@ def run(device: str = "cuda", batches: tuple[int, ...] = (4096, 65536, 262144),
 
 def format_table(result: dict[str, Any]) -> str:
     info = result["info"]
-    head = (f"{'kernel':19} {'dtype':20} {'batch':>7} {'sets':>4} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} "
-            f"{'ours GB/s':>9} {'of copy':>7} {'faces/s':>12}")
-    lines = [f"{info.get('gpu', info['device'])}: copy rate {info['copy_GBps']:.0f} GB/s (read + write)", head,
-             "-" * len(head)]
+    head = (
+        f"{'kernel':19} {'dtype':20} {'batch':>7} {'sets':>4} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} "
+        f"{'ours GB/s':>9} {'of copy':>7} {'faces/s':>12}"
+    )
+    lines = [
+        f"{info.get('gpu', info['device'])}: copy rate {info['copy_GBps']:.0f} GB/s (read + write)",
+        head,
+        "-" * len(head),
+    ]
     for r in result["rows"]:
-        gbps = f"{r['ours_GBps']:9.0f} {100 * r['fraction_of_copy_rate']:6.1f}%" if "ours_GBps" in r else \
-            f"{'-':>9} {'-':>7}"
-        lines.append(f"{r['kernel']:19} {r['dtype']:20} {r['batch']:7d} {r['input_sets']:4d} {r['ours_ms']:9.4f} "
-                     f"{r['torch_ms']:9.4f} {r['speedup_vs_torch']:5.2f}x {gbps} {r['faces_per_s']:12.3g}")
+        gbps = (
+            f"{r['ours_GBps']:9.0f} {100 * r['fraction_of_copy_rate']:6.1f}%"
+            if "ours_GBps" in r
+            else f"{'-':>9} {'-':>7}"
+        )
+        lines.append(
+            f"{r['kernel']:19} {r['dtype']:20} {r['batch']:7d} {r['input_sets']:4d} {r['ours_ms']:9.4f} "
+            f"{r['torch_ms']:9.4f} {r['speedup_vs_torch']:5.2f}x {gbps} {r['faces_per_s']:12.3g}"
+        )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """Timing helpers and the machine record every benchmark JSON carries."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ def time_calls(fn: Callable[[], Any], min_time: float, min_runs: int, warmup: in
     return np.array(times)
 
 
-def time_in_turns(fns: dict[str, Callable[[], Any]], min_time: float, min_runs: int, warmup: int = 3,
-                  reverse: bool = False) -> dict[str, np.ndarray]:
+def time_in_turns(
+    fns: dict[str, Callable[[], Any]], min_time: float, min_runs: int, warmup: int = 3, reverse: bool = False
+) -> dict[str, np.ndarray]:
     """Seconds per call of several functions, each in its turn (`time_calls`: its warm-up calls, then a block
     of timed calls), in the order given or `reverse`d. For functions that each bring a thread pool of their own
     (ONNX Runtime sessions, whose idle threads spin after a run): alternated call by call, every call would run
@@ -51,11 +53,18 @@ def machine_info() -> dict[str, Any]:
     from .._ext import __version__, build_info, cuda_available
     from ..runtime.system import cpu_model, physical_cores
 
-    info: dict[str, Any] = {"cpu": cpu_model(), "cores": os.cpu_count(), "physical_cores": physical_cores(),
-                            "python": platform.python_version(), "platform": platform.platform(),
-                            "deepemotion": __version__, "numpy": np.__version__,
-                            "onnxruntime": onnxruntime.__version__, "build_info": build_info(),
-                            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "physical_cores": physical_cores(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "deepemotion": __version__,
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "build_info": build_info(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     for mod in ("torch", "openvino", "tensorrt", "cv2"):
         try:
             info[mod] = __import__(mod).__version__

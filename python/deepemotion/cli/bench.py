@@ -15,6 +15,7 @@ passed (and at least --min-runs); p50/p90/p99 latency per batch, faces/s at p50,
 cannot run here are listed as skipped, with the reason. The JSON output is refused if it exists (--overwrite) or
 is an input (--model, --engine).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,21 +44,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-runs", type=int, default=10, help="timed runs per case, at least")
     p.add_argument("--backends", nargs="+", default=None, help="only these backends")
     p.add_argument("--engine", default=None, help="TensorRT engine to include")
-    p.add_argument("--models", nargs="+", default=None, help="--faces: the models compared (bundled names or .onnx "
-                   "files; the first is the reference)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        help="--faces: the models compared (bundled names or .onnx files; the first is the reference)",
+    )
     for s in SUITES:
         if s.default_on:
             p.add_argument(f"--no-{s.name}", action="store_true", help=f"skip: {s.help}")
         else:
             p.add_argument(f"--{s.name}", action="store_true", help=f"also: {s.help}")
-    p.add_argument("--whole-graph", action="store_true",
-                   help="--profile: ONNX Runtime runs the whole graph, the constant warp head included (as without "
-                        "deepemotion), instead of the backend's C++ head")
+    p.add_argument(
+        "--whole-graph",
+        action="store_true",
+        help="--profile: ONNX Runtime runs the whole graph, the constant warp head included (as without "
+        "deepemotion), instead of the backend's C++ head",
+    )
     p.add_argument("--stream-frames", type=int, default=120, help="frames of the --stream video")
     p.add_argument("--detector-frames", type=int, default=300, help="frames of the detector benchmark")
     p.add_argument("--detector-seed", type=int, default=0, help="seed of the detector benchmark's frames")
-    p.add_argument("--detector-setups", choices=("all", "default"), default="all",
-                   help="the detector benchmark's setups: all, or only the default Recognizer()")
+    p.add_argument(
+        "--detector-setups",
+        choices=("all", "default"),
+        default="all",
+        help="the detector benchmark's setups: all, or only the default Recognizer()",
+    )
     p.add_argument("--json", default="fer_bench.json", help="output JSON ('' for none)")
     p.add_argument("--plot", default="fer_bench.png", help="output plot of the backends ('' for none; matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --json / --plot files")
@@ -74,8 +86,10 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     if any(not 1 <= b <= MAX_BATCH for b in args.batches):
         raise UsageError(f"--batches must be in 1..{MAX_BATCH}, got {args.batches}")
     if args.min_runs < 1 or not 0 <= args.min_time <= MAX_MIN_TIME_S:
-        raise UsageError(f"--min-runs must be >= 1 and --min-time in 0..{MAX_MIN_TIME_S:g} seconds, got "
-                         f"{args.min_runs} and {args.min_time}")
+        raise UsageError(
+            f"--min-runs must be >= 1 and --min-time in 0..{MAX_MIN_TIME_S:g} seconds, got "
+            f"{args.min_runs} and {args.min_time}"
+        )
     if args.whole_graph and not args.profile:
         raise UsageError("--whole-graph changes how --profile runs the graph; add --profile")
     if args.detector_frames < 1 or args.stream_frames < 1:
@@ -135,8 +149,9 @@ def write_outputs(result: dict[str, Any], outputs: dict[str, Any], info: dict[st
         atomic_write_text(outputs["json"], json.dumps(result, indent=2))
         print(f"\nwrote {outputs['json']}")
     if "plot" in outputs and result.get("rows"):
-        title = f"fer-bench on {info['cpu']} ({info['cores']} cores)" + \
-            (f", {info['gpu']['name']}" if "gpu" in info else "")
+        title = f"fer-bench on {info['cpu']} ({info['cores']} cores)" + (
+            f", {info['gpu']['name']}" if "gpu" in info else ""
+        )
         try:
             atomic_write(outputs["plot"], lambda tmp: plot(result["rows"], tmp, title))
             print(f"wrote {outputs['plot']}")

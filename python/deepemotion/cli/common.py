@@ -5,6 +5,7 @@ naming the file and the problem; exit 2 for usage and input errors (bad option, 
 file, a refused model file), exit 1 for runtime failures (a backend that fails while running, a
 write that fails); `--debug` re-raises so the traceback shows. Ctrl-C exits 130.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,9 @@ class MissingExtra(UsageError):
     """An optional dependency is not installed."""
 
     def __init__(self, package: str, extra: str, what: str) -> None:
-        super().__init__(f"{what} needs {package}: pip install \".[{extra}]\" in the clone of deepemotion (or pip "
-                         f"install {package})")
+        super().__init__(
+            f'{what} needs {package}: pip install ".[{extra}]" in the clone of deepemotion (or pip install {package})'
+        )
 
 
 def require(module: str, extra: str, what: str) -> Any:
@@ -42,9 +44,11 @@ def require_torch(what: str) -> Any:
     try:
         import torch
     except ImportError:
-        raise UsageError(f"{what} needs PyTorch: pip install \".[train]\" in the clone of deepemotion (CPU only: "
-                         "add --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt, or pip "
-                         "pulls a multi-GB CUDA build)") from None
+        raise UsageError(
+            f'{what} needs PyTorch: pip install ".[train]" in the clone of deepemotion (CPU only: '
+            "add --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt, or pip "
+            "pulls a multi-GB CUDA build)"
+        ) from None
     return torch
 
 
@@ -66,8 +70,16 @@ def parser(prog: str, description: str, epilog: str | None = None) -> argparse.A
 
 
 def _usage_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [UsageError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-                                         FileExistsError, ValueError, TypeError, UnicodeError]
+    errors: list[type[BaseException]] = [
+        UsageError,
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        FileExistsError,
+        ValueError,
+        TypeError,
+        UnicodeError,
+    ]
     try:
         from ..runtime.backends.base import BackendUnavailable
 
@@ -78,15 +90,25 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
 
 
 def _show_warning(prog: str) -> Callable[..., None]:
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-             line: str | None = None) -> None:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         print(f"{prog}: note: {message}", file=sys.stderr)
 
     return show
 
 
-def cli_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
-             body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None = None) -> int:
+def cli_main(
+    prog: str,
+    build_parser: Callable[[], argparse.ArgumentParser],
+    body: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None = None,
+) -> int:
     """Parse `argv` and run `body(args)` under the error policy; returns the exit code. Warnings are shown as
     one line each (`<tool>: note: ...`), not with the source line that raised them."""
     import warnings
@@ -109,8 +131,10 @@ def cli_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
     except Exception as exc:  # noqa: BLE001 - the policy: one line, exit 1, --debug for the rest
         if getattr(args, "debug", False):
             raise
-        print(f"{prog}: error: {type(exc).__name__}: {one_line(exc)} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"{prog}: error: {type(exc).__name__}: {one_line(exc)} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -122,8 +146,13 @@ def one_line(exc: BaseException) -> str:
     return first if len(first) < 400 else first[:400] + "..."
 
 
-def add_model_options(p: argparse.ArgumentParser, *, backend: bool = True, device: bool = False,
-                      files: str = "an .onnx file, or a .pt checkpoint (with --backend torch)") -> None:
+def add_model_options(
+    p: argparse.ArgumentParser,
+    *,
+    backend: bool = True,
+    device: bool = False,
+    files: str = "an .onnx file, or a .pt checkpoint (with --backend torch)",
+) -> None:
     """--model (and --backend, --device): declared once for every tool that runs a model."""
     from ..runtime.assets import BUNDLED_MODELS
     from ..runtime.backends import backend_help
@@ -135,8 +164,9 @@ def add_model_options(p: argparse.ArgumentParser, *, backend: bool = True, devic
         p.add_argument("--device", default=None, choices=("cpu", "cuda"), help="for backends that have both")
 
 
-def output_path(path: str | Path, *, inputs: Sequence[str | Path] = (), overwrite: bool = False,
-                what: str = "output") -> Path:
+def output_path(
+    path: str | Path, *, inputs: Sequence[str | Path] = (), overwrite: bool = False, what: str = "output"
+) -> Path:
     """One output file checked before anything is computed (`deepemotion.files.OutputPlan`)."""
     from ..files import OutputPlan
 

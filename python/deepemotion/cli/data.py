@@ -8,6 +8,7 @@
 Point $DEEPEMOTION_DATA at the output folder and the tools find them by name (fer2013, ckplus, jaffe).
 Where each set comes from, and its terms: README, "Licence, data and citation".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = parser(PROG, __doc__ or "")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name, what, default in (("fer2013", "the official fer2013.csv", "fer2013.npz"),
-                                ("ckplus", "the CK+ folder (release or CK+48)", "ckplus48.npz"),
-                                ("jaffe", "the JAFFE image folder", "jaffe.npz")):
+    for name, what, default in (
+        ("fer2013", "the official fer2013.csv", "fer2013.npz"),
+        ("ckplus", "the CK+ folder (release or CK+48)", "ckplus48.npz"),
+        ("jaffe", "the JAFFE image folder", "jaffe.npz"),
+    ):
         sp = sub.add_parser(name, help=f"build {default} from {what}", formatter_class=HelpFormatter)
         sp.add_argument("source", help=what)
         sp.add_argument("--out", default=default, help="output .npz")
@@ -34,8 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
         sp.add_argument("--debug", action="store_true", help="show the full traceback of an error")
         if name != "fer2013":
-            sp.add_argument("--detector", default="auto", choices=("auto", *DETECTORS),
-                            help="face detector for the crops (the runtime's, framed like FER2013)")
+            sp.add_argument(
+                "--detector",
+                default="auto",
+                choices=("auto", *DETECTORS),
+                help="face detector for the crops (the runtime's, framed like FER2013)",
+            )
     sp = sub.add_parser("summary", help="faces per split and class of an archive", formatter_class=HelpFormatter)
     sp.add_argument("archive")
     sp.add_argument("--debug", action="store_true", help="show the full traceback of an error")

@@ -10,6 +10,7 @@ preprocessing and backend that users get, so the figure is exactly what `Recogni
 is evaluated with PyTorch (its own forward, including in-graph TTA). Scores are checked for calibration: the
 expected calibration error (ECE, 15 bins) of the top-class score and a reliability diagram.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,15 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = parser(PROG, __doc__ or "")
     add_model_options(p)
-    p.add_argument("--data", required=True, help="fer2013 | ckplus | jaffe (from $DEEPEMOTION_DATA) or a path "
-                   "(.npz, FER2013 .csv, image folder)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="fer2013 | ckplus | jaffe (from $DEEPEMOTION_DATA) or a path (.npz, FER2013 .csv, image folder)",
+    )
     p.add_argument("--split", default=None, help="train | public_test | private_test (FER2013, when the data has it)")
     p.add_argument("--variant", default="images", help="JAFFE: images or images_facecrop")
-    p.add_argument("--perturb", nargs="*", default=None, metavar="CONDITION",
-                   help=f"accuracy under these conditions (none named: all): {', '.join(PERTURBATIONS)}")
+    p.add_argument(
+        "--perturb",
+        nargs="*",
+        default=None,
+        metavar="CONDITION",
+        help=f"accuracy under these conditions (none named: all): {', '.join(PERTURBATIONS)}",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random perturbations")
-    p.add_argument("--out", default=None, help="folder for metrics.json, confusion.png, reliability.png (and "
-                   "robustness.json/.png with --perturb)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for metrics.json, confusion.png, reliability.png (and robustness.json/.png with --perturb)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace those files when they exist")
     return p
 
@@ -84,8 +96,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     unknown = [n for n in args.perturb or [] if n not in PERTURBATIONS]
     if unknown:
-        raise UsageError(f"--perturb: unknown condition(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join(PERTURBATIONS)}")
+        raise UsageError(
+            f"--perturb: unknown condition(s) {', '.join(unknown)}; choose from {', '.join(PERTURBATIONS)}"
+        )
     if args.perturb is not None and args.model.endswith((".pt", ".pth")):
         raise UsageError("--perturb runs through Recognizer: give a bundled model or an .onnx file")
 
@@ -95,10 +108,13 @@ def write_figures(outputs: dict[str, Path], m: dict[str, Any], label: str) -> No
     from ..plots import PlotUnavailable, plot_confusion, plot_reliability
 
     try:
-        atomic_write(outputs["confusion.png"], lambda tmp: plot_confusion(
-            m, tmp, title=f"{label}: accuracy {m['accuracy']:.2%}"))
-        atomic_write(outputs["reliability.png"], lambda tmp: plot_reliability(
-            [(m["model"], m["calibration"])], tmp, title=f"{label}: reliability"))
+        atomic_write(
+            outputs["confusion.png"], lambda tmp: plot_confusion(m, tmp, title=f"{label}: accuracy {m['accuracy']:.2%}")
+        )
+        atomic_write(
+            outputs["reliability.png"],
+            lambda tmp: plot_reliability([(m["model"], m["calibration"])], tmp, title=f"{label}: reliability"),
+        )
         print(f"wrote {outputs['confusion.png']} and {outputs['reliability.png']}")
     except PlotUnavailable as exc:
         print(f"{PROG}: figures skipped: {exc}", file=sys.stderr)
@@ -109,8 +125,7 @@ def run_perturbations(args: argparse.Namespace, data: Any, outputs: dict[str, Pa
     from ..files import atomic_write, atomic_write_text
     from ..plots import PlotUnavailable
 
-    res = evaluate(args.model, data.images, data.labels, args.perturb or None, args.backend, args.seed,
-                   progress=True)
+    res = evaluate(args.model, data.images, data.labels, args.perturb or None, args.backend, args.seed, progress=True)
     res.update({"data": data.name, "split": args.split, "command": args.command})
     print("\n" + format_table(res))
     if outputs:
@@ -134,16 +149,25 @@ def run(args: argparse.Namespace) -> int:
     data = resolve_dataset(args.data, args.split, **kw)
     probs = predict(data.images)
     m = metrics_from_predictions(data.labels, probs.argmax(1), data.class_names)
-    m.update({"model": Path(args.model).name if "/" in args.model else args.model, "data": data.name,
-              "split": args.split, "evaluated_with": how, "command": args.command})
+    m.update(
+        {
+            "model": Path(args.model).name if "/" in args.model else args.model,
+            "data": data.name,
+            "split": args.split,
+            "evaluated_with": how,
+            "command": args.command,
+        }
+    )
     if data.labels.max() < probs.shape[1]:
         m["calibration"] = reliability(probs, data.labels)
     print(format_metrics(m, f"{data.name} ({how})"))
     if "calibration" in m:
         c = m["calibration"]
-        print(f"calibration: ECE {100 * c['ece']:.2f}% ({c['bins']} bins; scores that were exactly right would "
-              f"show {100 * c['ece_floor']:.2f}% on these {len(data.labels):,} faces; debiased estimate "
-              f"{100 * c['ece_debiased']:.2f}%), NLL {c['nll']:.4f}")
+        print(
+            f"calibration: ECE {100 * c['ece']:.2f}% ({c['bins']} bins; scores that were exactly right would "
+            f"show {100 * c['ece_floor']:.2f}% on these {len(data.labels):,} faces; debiased estimate "
+            f"{100 * c['ece_debiased']:.2f}%), NLL {c['nll']:.4f}"
+        )
     if outputs:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(outputs["metrics.json"], json.dumps(m, indent=2) + "\n")

@@ -12,6 +12,7 @@ collide; each is written to a temporary file and renamed when it is complete, so
 leaves earlier outputs as they were. Exit codes: 0 done, 1 some inputs failed, 2 bad arguments or setup,
 130 Ctrl-C.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,25 +41,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--example", action="store_true", help="run on the bundled example photo")
     p.add_argument("--camera", type=int, default=None, help="camera index (e.g. 0)")
     p.add_argument("--out", default="fer_output", help="folder for annotated images/videos ('' to write none)")
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
-                   help="write one JSON line per frame to FILE ('-' or no FILE: stdout)")
-    add_model_options(p, device=True, files="a model file (.onnx; .pt with --backend torch; .engine with "
-                      "--backend tensorrt)")
-    p.add_argument("--detector", default="auto", choices=("auto", *DETECTORS),
-                   help="auto: YuNet when its model file is available (cached or downloadable), else Haar")
-    p.add_argument("--detector-model", default=None, help="path of the YuNet ONNX file (default: $DEEPEMOTION_YUNET "
-                   "or the cache)")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="write one JSON line per frame to FILE ('-' or no FILE: stdout)",
+    )
+    add_model_options(
+        p, device=True, files="a model file (.onnx; .pt with --backend torch; .engine with --backend tensorrt)"
+    )
+    p.add_argument(
+        "--detector",
+        default="auto",
+        choices=("auto", *DETECTORS),
+        help="auto: YuNet when its model file is available (cached or downloadable), else Haar",
+    )
+    p.add_argument(
+        "--detector-model", default=None, help="path of the YuNet ONNX file (default: $DEEPEMOTION_YUNET or the cache)"
+    )
     p.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
-    p.add_argument("--align", default="roll", choices=FRAMINGS,
-                   help="how a detected face is framed: roll (its box, turned upright beyond a 15-degree head roll), "
-                        "box, or landmarks (YuNet's five points)")
-    p.add_argument("--smoothing", type=float, default=None, help="EMA of each tracked face's probabilities across "
-                   "video frames (0..1; default 0.5 for video/camera, 0 for images)")
+    p.add_argument(
+        "--align",
+        default="roll",
+        choices=FRAMINGS,
+        help="how a detected face is framed: roll (its box, turned upright beyond a 15-degree head roll), "
+        "box, or landmarks (YuNet's five points)",
+    )
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=None,
+        help="EMA of each tracked face's probabilities across "
+        "video frames (0..1; default 0.5 for video/camera, 0 for images)",
+    )
     p.add_argument("--max-frames", type=int, default=None, help="stop video/camera after this many frames")
-    p.add_argument("--sequential", action="store_true", help="video/camera: run the stages one after another "
-                   "instead of the pipelined stream")
-    p.add_argument("--prefetch", action="store_true", help="download the YuNet detector model into the cache "
-                   "(for machines that will be offline) and exit")
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="video/camera: run the stages one after another instead of the pipelined stream",
+    )
+    p.add_argument(
+        "--prefetch",
+        action="store_true",
+        help="download the YuNet detector model into the cache (for machines that will be offline) and exit",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors (and JSON lines on stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace existing annotated copies and --json file")
     return p
@@ -76,8 +104,9 @@ class Outputs:
     """Every file of the run, planned before the first frame (`deepemotion.files.OutputPlan`): the annotated
     copy of each input (<stem>_annotated<suffix>, _2, _3 ... for repeated stems) and the --json file."""
 
-    def __init__(self, folder: str, inputs: Sequence[str], camera: int | None, json_target: str | None,
-                 overwrite: bool) -> None:
+    def __init__(
+        self, folder: str, inputs: Sequence[str], camera: int | None, json_target: str | None, overwrite: bool
+    ) -> None:
         from ..files import OutputPlan
 
         self.folder = Path(folder) if folder else None
@@ -87,15 +116,17 @@ class Outputs:
         if self.folder is None:
             return
         stems: dict[str, int] = {}
-        sources = [(i, annotated_suffix(i)) for i in inputs] + \
-            ([(f"camera{camera}", ".mp4")] if camera is not None else [])
+        sources = [(i, annotated_suffix(i)) for i in inputs] + (
+            [(f"camera{camera}", ".mp4")] if camera is not None else []
+        )
         for src, suffix in sources:
             from ..files import display_name
 
             stem = display_name(Path(src).stem)  # a name that is not UTF-8 is written with backslash escapes
             k = stems[stem] = stems.get(stem, 0) + 1
-            self.annotated[src] = self.plan.add(self.folder / f"{stem}_annotated{'' if k == 1 else f'_{k}'}{suffix}",
-                                                "annotated copy")
+            self.annotated[src] = self.plan.add(
+                self.folder / f"{stem}_annotated{'' if k == 1 else f'_{k}'}{suffix}", "annotated copy"
+            )
 
 
 def annotated_suffix(source: str) -> str:
@@ -171,8 +202,15 @@ def run_image(path: str, rec: Any, outputs: Outputs, out: JsonLines, quiet: bool
         write_image(written, annotate(frame, faces))
         if not quiet:
             print(f"  annotated copy: {written}")
-    out.write({"source": display_name(path), "frame": 0, "latency_ms": round(ms, 3),
-               "faces": [f.to_dict() for f in faces], "annotated": str(written) if written else None})
+    out.write(
+        {
+            "source": display_name(path),
+            "frame": 0,
+            "latency_ms": round(ms, 3),
+            "faces": [f.to_dict() for f in faces],
+            "annotated": str(written) if written else None,
+        }
+    )
     return True
 
 
@@ -196,8 +234,9 @@ class VideoOut:
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.pending = PendingFile(self.path)  # keeps the suffix: OpenCV picks the container from it
-            self.writer = cv2.VideoWriter(str(self.pending.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
-                                          (frame.shape[1], frame.shape[0]))
+            self.writer = cv2.VideoWriter(
+                str(self.pending.tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (frame.shape[1], frame.shape[0])
+            )
             if not self.writer.isOpened():
                 raise OSError(f"{self.path}: OpenCV cannot write {self.fourcc} video here")
         self.writer.write(annotate(frame, faces))
@@ -212,8 +251,16 @@ class VideoOut:
                 self.pending.discard()
 
 
-def run_stream(source: str | int, rec: Any, outputs: Outputs, out: JsonLines, quiet: bool,
-               max_frames: int | None, show_progress: bool, sequential: bool) -> bool:
+def run_stream(
+    source: str | int,
+    rec: Any,
+    outputs: Outputs,
+    out: JsonLines,
+    quiet: bool,
+    max_frames: int | None,
+    show_progress: bool,
+    sequential: bool,
+) -> bool:
     import cv2
     from tqdm.auto import tqdm
 
@@ -239,8 +286,14 @@ def run_stream(source: str | int, rec: Any, outputs: Outputs, out: JsonLines, qu
     try:
         for r in rec.stream(source, max_frames=max_frames, pipelined=not sequential):
             video.write(r.frame, r.faces)
-            out.write({"source": label, "frame": r.index, "latency_ms": round(r.latency_ms, 3),
-                       "faces": [f.to_dict() for f in r.faces]})
+            out.write(
+                {
+                    "source": label,
+                    "frame": r.index,
+                    "latency_ms": round(r.latency_ms, 3),
+                    "faces": [f.to_dict() for f in r.faces],
+                }
+            )
             n += 1
             bar.update(1)
         ok = n > 0
@@ -273,13 +326,23 @@ def make_recognizer(args: argparse.Namespace, is_stream: bool, quiet: bool) -> A
     from ..runtime.recognizer import Recognizer
 
     smoothing = args.smoothing if args.smoothing is not None else (0.5 if is_stream else 0.0)
-    rec = Recognizer(model=args.model, backend=args.backend, device=args.device, min_face=args.min_face,
-                     smoothing=smoothing, detector=args.detector, detector_model=args.detector_model,
-                     align=args.align)
+    rec = Recognizer(
+        model=args.model,
+        backend=args.backend,
+        device=args.device,
+        min_face=args.min_face,
+        smoothing=smoothing,
+        detector=args.detector,
+        detector_model=args.detector_model,
+        align=args.align,
+    )
     if not quiet:
         info = rec.model_info()
-        model = f"bundled {rec.model_name!r} (FER2013 PublicTest accuracy {info['evaluation']['accuracy']:.1%})" \
-            if info else rec.model_name
+        model = (
+            f"bundled {rec.model_name!r} (FER2013 PublicTest accuracy {info['evaluation']['accuracy']:.1%})"
+            if info
+            else rec.model_name
+        )
         print(f"model: {model}; backend: {rec.backend.name}; detector: {rec.detector_name}; framing: {rec.framing}")
     return rec
 
@@ -298,8 +361,9 @@ def run(args: argparse.Namespace) -> int:
     check_args(args, inputs)
     outputs = Outputs(args.out, inputs, args.camera, args.json, args.overwrite)
     quiet = args.quiet or args.json == "-"
-    rec = make_recognizer(args, args.camera is not None or any(Path(i).suffix.lower() in VIDEO_EXT for i in inputs),
-                          quiet)
+    rec = make_recognizer(
+        args, args.camera is not None or any(Path(i).suffix.lower() in VIDEO_EXT for i in inputs), quiet
+    )
     out = JsonLines(args.json, outputs.json)
     ok = True
     try:

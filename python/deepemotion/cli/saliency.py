@@ -1,5 +1,6 @@
 """`fer-saliency`: occlusion saliency maps (paper section 4.4) of the model users get, one overlay PNG
 per face plus a JSON summary. The faces go through `Recognizer.predict_faces` (the shipped graph)."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = parser(PROG, __doc__ or "")
     p.add_argument("images", nargs="*", help="face images (any size; read as grayscale, resized to 48x48)")
     p.add_argument("--example", action="store_true", help="use the bundled example photo (implies --detect)")
-    p.add_argument("--detect", action="store_true", help="find faces in the images first and map each face, "
-                   "instead of resizing the whole image")
+    p.add_argument(
+        "--detect",
+        action="store_true",
+        help="find faces in the images first and map each face, instead of resizing the whole image",
+    )
     p.add_argument("--data", help="or: a data set (fer2013 | ckplus | jaffe | path) ...")
     p.add_argument("--split", default=None, help="... its split ...")
     p.add_argument("--index", type=int, nargs="+", default=[0], help="... and indices into it")
@@ -113,11 +117,21 @@ def run(args: argparse.Namespace) -> int:
         res = occlusion_saliency(predict, img, args.patch, args.stride)
         true_name = CLASSES[truth] if truth is not None and truth < len(CLASSES) else None
         truth_txt = f" (true: {true_name})" if true_name else ""
-        write_image(png, overlay(img, res, title=f"pred {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} | drop map | "
-                                 "label flips"))
-        summary.append({"name": name, "pred": CLASSES[res.label], "prob": res.prob, "truth": true_name,
-                        "max_drop": float(res.drop.max()), "flip_fraction": float((res.flip > 0).mean()),
-                        "png": str(png)})
+        write_image(
+            png,
+            overlay(img, res, title=f"pred {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} | drop map | label flips"),
+        )
+        summary.append(
+            {
+                "name": name,
+                "pred": CLASSES[res.label],
+                "prob": res.prob,
+                "truth": true_name,
+                "max_drop": float(res.drop.max()),
+                "flip_fraction": float((res.flip > 0).mean()),
+                "png": str(png),
+            }
+        )
         print(f"{name}: {CLASSES[res.label]} p={res.prob:.2f}{truth_txt} -> {png}")
     atomic_write_text(files["saliency.json"], json.dumps(summary, indent=2))
     return 0

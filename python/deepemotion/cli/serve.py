@@ -16,6 +16,7 @@ answering nothing) and a server that stops answering is restarted (at most --res
 segments. Exit codes: 0 stopped by SIGTERM or SIGHUP, 130 by Ctrl-C, 2 bad options or repository, 1 the server
 failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = parser(PROG, __doc__ or "")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--repository", default=None, help="serve this model repository (python form)")
-    src.add_argument("--model", default="default", help=f"make a repository of this model: bundled "
-                     f"({' | '.join(BUNDLED_MODELS)}) or an .onnx file")
+    src.add_argument(
+        "--model",
+        default="default",
+        help=f"make a repository of this model: bundled ({' | '.join(BUNDLED_MODELS)}) or an .onnx file",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--grpc-port", type=int, default=8001)
@@ -51,11 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-frames", action="store_true", help="do not serve the deepemotion_frames model")
     p.add_argument("--start-timeout", type=float, default=60.0, help="seconds to wait for the first real inference")
     p.add_argument("--health-interval", type=float, default=5.0, help="seconds between health inferences")
-    p.add_argument("--restarts", type=int, default=3, help="restarts of a server that stopped answering, at most, "
-                   "within --restart-window seconds")
+    p.add_argument(
+        "--restarts",
+        type=int,
+        default=3,
+        help="restarts of a server that stopped answering, at most, within --restart-window seconds",
+    )
     p.add_argument("--restart-window", type=float, default=600.0, help="seconds over which --restarts are counted")
-    p.add_argument("--max-request-mb", type=float, default=16.0, help="largest HTTP request body accepted (an "
-                   "encoded frame for deepemotion_frames)")
+    p.add_argument(
+        "--max-request-mb",
+        type=float,
+        default=16.0,
+        help="largest HTTP request body accepted (an encoded frame for deepemotion_frames)",
+    )
     return p
 
 
@@ -90,15 +102,27 @@ def make_server(args: argparse.Namespace, workdir: Path) -> Any:
     if not args.repository:
         detector, why = frames_detector() if not args.no_frames else ("auto", "")
         if why:
-            print(f"{PROG}: deepemotion_frames detects faces with {detector}: {why.removeprefix('deepemotion: ')} "
-                  "(its boxes and scores differ from YuNet's; the model's config says which detector runs)",
-                  file=sys.stderr, flush=True)
-        write_repository(repo, RepositoryOptions(form="python", model=args.model, max_batch=args.max_batch,
-                                                 instances=args.instances, frames=not args.no_frames,
-                                                 detector=detector))
+            print(
+                f"{PROG}: deepemotion_frames detects faces with {detector}: {why.removeprefix('deepemotion: ')} "
+                "(its boxes and scores differ from YuNet's; the model's config says which detector runs)",
+                file=sys.stderr,
+                flush=True,
+            )
+        write_repository(
+            repo,
+            RepositoryOptions(
+                form="python",
+                model=args.model,
+                max_batch=args.max_batch,
+                instances=args.instances,
+                frames=not args.no_frames,
+                detector=detector,
+            ),
+        )
     limits = GateLimits(max_body=int(args.max_request_mb * 1024 * 1024))
-    return TritonServer(repo, args.host, args.http_port, args.grpc_port, args.metrics_port, limits=limits,
-                        orphan_cleanup=(workdir,))
+    return TritonServer(
+        repo, args.host, args.http_port, args.grpc_port, args.metrics_port, limits=limits, orphan_cleanup=(workdir,)
+    )
 
 
 def supervise(server: Any, args: argparse.Namespace) -> int:
@@ -116,8 +140,11 @@ def supervise(server: Any, args: argparse.Namespace) -> int:
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < args.restart_window]
             if len(restarts) >= args.restarts:
-                print(f"{PROG}: error: the server stopped answering {len(restarts) + 1} times within "
-                      f"{args.restart_window:g} s: {exc}", file=sys.stderr)
+                print(
+                    f"{PROG}: error: the server stopped answering {len(restarts) + 1} times within "
+                    f"{args.restart_window:g} s: {exc}",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"{PROG}: the server stopped answering ({exc}); restarting it", file=sys.stderr, flush=True)
         restarts.append(time.monotonic())
@@ -134,8 +161,12 @@ def run(args: argparse.Namespace) -> int:
         find_tritonserver()
     except ImportError as exc:
         raise UsageError(str(exc)) from None
-    for name, top in (("health_interval", 86400), ("start_timeout", 86400), ("restart_window", 10**7),
-                      ("max_request_mb", 1024)):
+    for name, top in (
+        ("health_interval", 86400),
+        ("start_timeout", 86400),
+        ("restart_window", 10**7),
+        ("max_request_mb", 1024),
+    ):
         value = getattr(args, name)
         if not (math.isfinite(value) and 0 < value <= top):
             raise UsageError(f"--{name.replace('_', '-')} must be a number in (0, {top}], got {value}")
@@ -148,12 +179,18 @@ def run(args: argparse.Namespace) -> int:
         try:
             server = make_server(args, Path(tmp))
             seconds = server.start(args.start_timeout)
-            print(f"{PROG}: serving {', '.join(sorted(m.name for m in server.repository.iterdir() if m.is_dir()))} "
-                  f"from {server.repository}; answering after {seconds:.1f} s", flush=True)
-            print(f"  gRPC {server.grpc_url}   HTTP {server.http_url}   metrics "
-                  f"http://127.0.0.1:{args.metrics_port}/metrics (this machine only); tritonserver "
-                  f"{server.version}", flush=True)
-            print(f"  clients: Recognizer(backend=\"triton\", url=\"{server.grpc_url}\"); Ctrl-C stops", flush=True)
+            print(
+                f"{PROG}: serving {', '.join(sorted(m.name for m in server.repository.iterdir() if m.is_dir()))} "
+                f"from {server.repository}; answering after {seconds:.1f} s",
+                flush=True,
+            )
+            print(
+                f"  gRPC {server.grpc_url}   HTTP {server.http_url}   metrics "
+                f"http://127.0.0.1:{args.metrics_port}/metrics (this machine only); tritonserver "
+                f"{server.version}",
+                flush=True,
+            )
+            print(f'  clients: Recognizer(backend="triton", url="{server.grpc_url}"); Ctrl-C stops', flush=True)
             return supervise(server, args)
         except Stop as stop:
             print(f"{PROG}: stopping", file=sys.stderr, flush=True)

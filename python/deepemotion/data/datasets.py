@@ -6,6 +6,7 @@ CK+ and JAFFE are usually shared). Every loader returns a `FaceSet` with labels 
 order (`deepemotion.labels.CLASSES`). Malformed input raises `DataError` naming the
 file (and line, for CSV).
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,13 +26,28 @@ CONTEMPT = len(CLASSES)  # label given to CK+'s extra class when it is kept
 
 # Folder/CSV class names seen in the wild -> our class index.
 _ALIASES = {
-    "angry": 0, "anger": 0, "an": 0,
-    "disgust": 1, "disgusted": 1, "di": 1,
-    "fear": 2, "fearful": 2, "afraid": 2, "fe": 2,
-    "happy": 3, "happiness": 3, "joy": 3, "ha": 3,
-    "sad": 4, "sadness": 4, "sa": 4,
-    "surprise": 5, "surprised": 5, "su": 5,
-    "neutral": 6, "ne": 6,
+    "angry": 0,
+    "anger": 0,
+    "an": 0,
+    "disgust": 1,
+    "disgusted": 1,
+    "di": 1,
+    "fear": 2,
+    "fearful": 2,
+    "afraid": 2,
+    "fe": 2,
+    "happy": 3,
+    "happiness": 3,
+    "joy": 3,
+    "ha": 3,
+    "sad": 4,
+    "sadness": 4,
+    "sa": 4,
+    "surprise": 5,
+    "surprised": 5,
+    "su": 5,
+    "neutral": 6,
+    "ne": 6,
     "contempt": CONTEMPT,
 }
 _FER_USAGE = {"Training": "train", "PublicTest": "public_test", "PrivateTest": "private_test"}
@@ -46,30 +62,38 @@ class FaceSet:
     """Faces with labels. `groups` holds what must not be split across train and test (the
     subject id for CK+ and JAFFE, the split name for FER2013)."""
 
-    images: np.ndarray          # (N, 48, 48) uint8
-    labels: np.ndarray          # (N,) int64, our class order (7 = contempt if kept)
-    groups: np.ndarray          # (N,) str
-    ids: np.ndarray             # (N,) str, where each image came from
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int64, our class order (7 = contempt if kept)
+    groups: np.ndarray  # (N,) str
+    ids: np.ndarray  # (N,) str, where each image came from
     class_names: tuple[str, ...] = field(default=CLASSES)
     name: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.ndim != 3 or self.images.dtype != np.uint8:
-            raise DataError(f"{self.name or 'FaceSet'}: images must be (N, H, W) uint8, got "
-                            f"{self.images.shape} {self.images.dtype}")
+            raise DataError(
+                f"{self.name or 'FaceSet'}: images must be (N, H, W) uint8, got {self.images.shape} {self.images.dtype}"
+            )
         for attr in ("labels", "groups", "ids"):
             if len(getattr(self, attr)) != n:
-                raise DataError(f"{self.name or 'FaceSet'}: {attr} has {len(getattr(self, attr))} entries "
-                                f"for {n} images")
+                raise DataError(
+                    f"{self.name or 'FaceSet'}: {attr} has {len(getattr(self, attr))} entries for {n} images"
+                )
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, idx: np.ndarray | Sequence[int], name: str | None = None) -> FaceSet:
         idx = np.asarray(idx)
-        return FaceSet(self.images[idx], self.labels[idx], self.groups[idx], self.ids[idx], self.class_names,
-                       name if name is not None else self.name)
+        return FaceSet(
+            self.images[idx],
+            self.labels[idx],
+            self.groups[idx],
+            self.ids[idx],
+            self.class_names,
+            name if name is not None else self.name,
+        )
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=len(self.class_names))
@@ -125,8 +149,9 @@ def fer_usage(path: Path, line: int, row: dict[str, str], default: str = "Traini
     return split
 
 
-def fer_csv_arrays(path: Path, usage: str | None = None, need_usage: bool = False,
-                   progress: Any = iter) -> tuple[list[np.ndarray], list[int], list[str], list[str]]:
+def fer_csv_arrays(
+    path: Path, usage: str | None = None, need_usage: bool = False, progress: Any = iter
+) -> tuple[list[np.ndarray], list[int], list[str], list[str]]:
     """(faces, labels, splits, ids) of the rows of a FER2013 CSV, only the rows of split `usage` when given
     (rows without a Usage column are Training unless `need_usage`)."""
     images, labels, groups, ids = [], [], [], []
@@ -155,8 +180,13 @@ def load_fer2013_csv(path: str | os.PathLike[str], usage: str | None = None) -> 
     if want is not None and want not in _FER_USAGE.values():
         raise DataError(f"unknown FER2013 usage {usage!r}; use one of {sorted(_FER_USAGE)}")
     images, labels, groups, ids = fer_csv_arrays(Path(path), want)
-    return FaceSet(np.stack(images), np.array(labels, np.int64), np.array(groups), np.array(ids),
-                   name=f"fer2013-csv:{want or 'all'}")
+    return FaceSet(
+        np.stack(images),
+        np.array(labels, np.int64),
+        np.array(groups),
+        np.array(ids),
+        name=f"fer2013-csv:{want or 'all'}",
+    )
 
 
 #: an archive may unpack to at most this many times its own size (or MIN_UNPACK_BUDGET): FER2013's unpacks to 1.04x,
@@ -190,17 +220,21 @@ class NpzArchive:
         budget = max(MIN_UNPACK_BUDGET, MAX_UNPACK_RATIO * path.stat().st_size)
         if declared > budget:
             ratio = declared / max(1, path.stat().st_size)
-            raise DataError(f"{path}: its arrays declare {declared / 2**20:.0f} MB, {ratio:.0f}x the file's size; "
-                            f"refused (more than {budget / 2**20:.0f} MB)")
+            raise DataError(
+                f"{path}: its arrays declare {declared / 2**20:.0f} MB, {ratio:.0f}x the file's size; "
+                f"refused (more than {budget / 2**20:.0f} MB)"
+            )
 
     def _header(self, member: str) -> tuple[tuple[int, ...], np.dtype]:
         with self.zip.open(member) as f:
             version = np.lib.format.read_magic(f)
-            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0(f))
+            shape, _, dtype = (
+                np.lib.format.read_array_header_1_0(f) if version == (1, 0) else np.lib.format.read_array_header_2_0(f)
+            )
         if dtype.hasobject:
-            raise DataError(f"{self.path}: array {member[:-4]!r} holds Python objects; refused (arrays of numbers "
-                            "and strings only)")
+            raise DataError(
+                f"{self.path}: array {member[:-4]!r} holds Python objects; refused (arrays of numbers and strings only)"
+            )
         return tuple(int(v) for v in shape), dtype
 
     @property
@@ -234,8 +268,9 @@ class NpzArchive:
         self.zip.close()
 
 
-def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_contempt: bool = False,
-             variant: str = "images") -> FaceSet:
+def load_npz(
+    path: str | os.PathLike[str], split: str | None = None, *, keep_contempt: bool = False, variant: str = "images"
+) -> FaceSet:
     """Load one of the project's `.npz` data sets (see `shared/data/README.md`).
 
     - `fer2013.npz`: `split` = `train` or `public_test` (None: both); groups = split.
@@ -251,8 +286,9 @@ def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_con
         names = tuple(str(s) for s in d["class_names"])
     for key, a in (("labels", labels), ("split", groups), ("ids", ids)):
         if a.shape != (len(images),):
-            raise DataError(f"{path}: {key} must be a vector with one entry per face ({len(images)}), got shape "
-                            f"{a.shape}")
+            raise DataError(
+                f"{path}: {key} must be a vector with one entry per face ({len(images)}), got shape {a.shape}"
+            )
     if labels.dtype.kind not in "iu":
         raise DataError(f"{path}: labels must be integers, got {labels.dtype}")
     labels, groups, ids = labels.astype(np.int64), groups.astype(str), ids.astype(str)
@@ -270,8 +306,11 @@ def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_con
     if split is not None:
         available = sorted(set(groups.tolist()))
         if split not in available:
-            hint = " (PrivateTest is in archives built from the official fer2013.csv: fer-data fer2013 fer2013.csv)" \
-                if split == "private_test" else ""
+            hint = (
+                " (PrivateTest is in archives built from the official fer2013.csv: fer-data fer2013 fer2013.csv)"
+                if split == "private_test"
+                else ""
+            )
             raise DataError(f"{path}: no split {split!r}; available: {available[:10]}{hint}")
         keep &= groups == split
     class_names = CLASSES + (("contempt",) if keep_contempt and (labels == CONTEMPT).any() else ())
@@ -282,8 +321,9 @@ def load_npz(path: str | os.PathLike[str], split: str | None = None, *, keep_con
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
 
 
-def load_image_folder(root: str | os.PathLike[str], *, size: int = SIZE, keep_contempt: bool = False,
-                      group_by: str = "none") -> FaceSet:
+def load_image_folder(
+    root: str | os.PathLike[str], *, size: int = SIZE, keep_contempt: bool = False, group_by: str = "none"
+) -> FaceSet:
     """Load `root/<class>/<image>` folders; images are read as grayscale and resized to size x size.
 
     Class folder names are matched case-insensitively with common aliases (anger, happiness,
@@ -381,13 +421,16 @@ def resolve_dataset(spec: str, split: str | None = None, **kw: object) -> FaceSe
     if spec.lower() in names:
         d = data_dir()
         if d is None:
-            raise DataError(f"data set {spec!r} is looked up in $DEEPEMOTION_DATA, which is not set to a folder: "
-                            "build the archives with fer-data (README, 'Data sets') and set DEEPEMOTION_DATA to their "
-                            "folder")
+            raise DataError(
+                f"data set {spec!r} is looked up in $DEEPEMOTION_DATA, which is not set to a folder: "
+                "build the archives with fer-data (README, 'Data sets') and set DEEPEMOTION_DATA to their "
+                "folder"
+            )
         path = d / names[spec.lower()]
         if not path.is_file():
-            raise DataError(f"{path}: no such file; build it from the official distribution with fer-data "
-                            f"(README, 'Data sets')")
+            raise DataError(
+                f"{path}: no such file; build it from the official distribution with fer-data (README, 'Data sets')"
+            )
     else:
         path = Path(spec)
     if path.is_dir():

@@ -11,6 +11,7 @@
 Every archive holds `images` (N, 48, 48) uint8, `labels`, `split` (FER2013: the split; CK+/JAFFE: the
 subject), `ids` (where each face came from) and `class_names`; `summary` counts them.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,8 +31,15 @@ from .datasets import DataError, fer_csv_arrays
 CKPLUS_CODES = {0: "neutral", 1: "angry", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad", 7: "surprise"}
 CKPLUS_CLASSES = CLASSES + ("contempt",)
 # JAFFE file-name codes
-JAFFE_CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "SA": "sad", "SU": "surprise",
-               "NE": "neutral"}
+JAFFE_CODES = {
+    "AN": "angry",
+    "DI": "disgust",
+    "FE": "fear",
+    "HA": "happy",
+    "SA": "sad",
+    "SU": "surprise",
+    "NE": "neutral",
+}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
 
 
@@ -50,8 +58,14 @@ def _save(out: str | Path, **arrays: Any) -> Path:
 def fer2013_from_csv(csv_path: str | Path, out: str | Path, progress: Callable[[Iterable], Iterable] = iter) -> Path:
     """fer2013.csv -> an archive with all three splits."""
     images, labels, splits, ids = fer_csv_arrays(Path(csv_path), need_usage=True, progress=progress)
-    return _save(out, images=np.stack(images), labels=np.array(labels, np.int64), split=np.array(splits),
-                 ids=np.array(ids), class_names=np.array(CLASSES))
+    return _save(
+        out,
+        images=np.stack(images),
+        labels=np.array(labels, np.int64),
+        split=np.array(splits),
+        ids=np.array(ids),
+        class_names=np.array(CLASSES),
+    )
 
 
 Cropper = Callable[[np.ndarray], "np.ndarray | None"]  # image -> a 48x48 uint8 face, or None when there is none
@@ -78,8 +92,13 @@ def detector_cropper(detector: Any = "auto") -> Cropper:
 Row = tuple[np.ndarray, int, str, str, str]  # face, label, subject, sequence, id
 
 
-def ckplus_from_folder(root: str | Path, out: str | Path, crop: Cropper | None = None, frames_per_sequence: int = 3,
-                       progress: Callable[[Iterable], Iterable] = iter) -> Path:
+def ckplus_from_folder(
+    root: str | Path,
+    out: str | Path,
+    crop: Cropper | None = None,
+    frames_per_sequence: int = 3,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> Path:
     """CK+ (original release or CK+48 folders) -> an archive; split = subject, sequence kept. `crop` finds and
     frames the face in a release frame (`fer-data` passes the runtime's detector + alignment)."""
     root = Path(root)
@@ -96,8 +115,15 @@ def ckplus_from_folder(root: str | Path, out: str | Path, crop: Cropper | None =
     if not rows:
         raise DataError(f"{root}: no faces found")
     images, labels, subjects, sequences, ids = zip(*rows)
-    return _save(out, images=np.stack(images), labels=np.array(labels, np.int64), split=np.array(subjects),
-                 sequence=np.array(sequences), ids=np.array(ids), class_names=np.array(CKPLUS_CLASSES))
+    return _save(
+        out,
+        images=np.stack(images),
+        labels=np.array(labels, np.int64),
+        split=np.array(subjects),
+        sequence=np.array(sequences),
+        ids=np.array(ids),
+        class_names=np.array(CKPLUS_CLASSES),
+    )
 
 
 def _ckplus_code(label_file: Path) -> int:
@@ -110,8 +136,14 @@ def _ckplus_code(label_file: Path) -> int:
     return int(value)
 
 
-def _ckplus_release(root: Path, emotion_dir: Path, image_dir: Path, crop: Cropper, frames_per_sequence: int,
-                    progress: Callable[[Iterable], Iterable]) -> list[Row]:
+def _ckplus_release(
+    root: Path,
+    emotion_dir: Path,
+    image_dir: Path,
+    crop: Cropper,
+    frames_per_sequence: int,
+    progress: Callable[[Iterable], Iterable],
+) -> list[Row]:
     label_files = sorted(emotion_dir.rglob("*_emotion.txt"))
     if not label_files:
         raise DataError(f"{emotion_dir}: no *_emotion.txt files")
@@ -125,8 +157,15 @@ def _ckplus_release(root: Path, emotion_dir: Path, image_dir: Path, crop: Croppe
         for fr in frames[-frames_per_sequence:]:
             face = crop(read_image(fr))
             if face is not None:  # a frame without a face is counted in the summary as missing
-                rows.append((face, CKPLUS_CLASSES.index(CKPLUS_CODES[code]), subject, f"{subject}_{seq}",
-                             str(fr.relative_to(root))))
+                rows.append(
+                    (
+                        face,
+                        CKPLUS_CLASSES.index(CKPLUS_CODES[code]),
+                        subject,
+                        f"{subject}_{seq}",
+                        str(fr.relative_to(root)),
+                    )
+                )
     return rows
 
 
@@ -134,8 +173,10 @@ def _ckplus48(root: Path) -> list[Row]:
     folders = [p for p in sorted(root.iterdir()) if p.is_dir()]
     names = {"anger": "angry", "sadness": "sad", "happiness": "happy", **{c: c for c in CKPLUS_CLASSES}}
     if not folders or any(p.name.lower() not in names for p in folders):
-        raise DataError(f"{root}: expected the CK+ release (cohn-kanade-images/ and Emotion/) or CK+48 class "
-                        f"folders ({', '.join(sorted(names))}), found {[p.name for p in folders][:8]}")
+        raise DataError(
+            f"{root}: expected the CK+ release (cohn-kanade-images/ and Emotion/) or CK+48 class "
+            f"folders ({', '.join(sorted(names))}), found {[p.name for p in folders][:8]}"
+        )
     rows: list[Row] = []
     for folder in folders:
         for f in sorted(folder.iterdir()):
@@ -149,13 +190,21 @@ def _ckplus48(root: Path) -> list[Row]:
                 import cv2
 
                 img = cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
-            rows.append((img, CKPLUS_CLASSES.index(names[folder.name.lower()]), m.group(1),
-                         f"{m.group(1)}_{m.group(2)}", str(f.relative_to(root))))
+            rows.append(
+                (
+                    img,
+                    CKPLUS_CLASSES.index(names[folder.name.lower()]),
+                    m.group(1),
+                    f"{m.group(1)}_{m.group(2)}",
+                    str(f.relative_to(root)),
+                )
+            )
     return rows
 
 
-def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,
-                      progress: Callable[[Iterable], Iterable] = iter) -> Path:
+def jaffe_from_folder(
+    root: str | Path, out: str | Path, crop: Cropper, progress: Callable[[Iterable], Iterable] = iter
+) -> Path:
     """JAFFE image folder -> an archive with the whole frame and a face crop (by `crop`); split = subject."""
     import cv2
 
@@ -169,8 +218,9 @@ def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,
     for f in progress(files):
         m = re.match(r"([A-Z]{2})\.([A-Z]{2})\d*\.", f.name)
         if m is None or m.group(2) not in JAFFE_CODES:
-            raise DataError(f"{f}: JAFFE file names look like KA.AN1.39.tiff (subject.expression code), "
-                            f"codes {sorted(JAFFE_CODES)}")
+            raise DataError(
+                f"{f}: JAFFE file names look like KA.AN1.39.tiff (subject.expression code), codes {sorted(JAFFE_CODES)}"
+            )
         img = read_image(f)
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         face = crop(img)
@@ -181,8 +231,15 @@ def jaffe_from_folder(root: str | Path, out: str | Path, crop: Cropper,
         labels.append(CLASSES.index(JAFFE_CODES[m.group(2)]))
         subjects.append(m.group(1))
         ids.append(f.name)
-    return _save(out, images=np.stack(whole), images_facecrop=np.stack(faces), labels=np.array(labels, np.int64),
-                 split=np.array(subjects), ids=np.array(ids), class_names=np.array(CLASSES))
+    return _save(
+        out,
+        images=np.stack(whole),
+        images_facecrop=np.stack(faces),
+        labels=np.array(labels, np.int64),
+        split=np.array(subjects),
+        ids=np.array(ids),
+        class_names=np.array(CLASSES),
+    )
 
 
 def summary(path: str | Path) -> str:
@@ -196,8 +253,9 @@ def summary(path: str | Path) -> str:
             raise DataError(f"{path}: images must be (N, H, W), got shape {shape}")
         labels, split, names = d["labels"], d["split"].astype(str), [str(n) for n in d["class_names"]]
     if labels.shape != (shape[0],) or split.shape != (shape[0],):
-        raise DataError(f"{path}: labels and split must have one entry per face ({shape[0]}), got {labels.shape} "
-                        f"and {split.shape}")
+        raise DataError(
+            f"{path}: labels and split must have one entry per face ({shape[0]}), got {labels.shape} and {split.shape}"
+        )
     lines = [f"{path.name}: {shape[0]} faces of {shape[1]}x{shape[2]}, {len(names)} classes"]
     groups = sorted(set(split.tolist()))
     per_subject = len(groups) > 6

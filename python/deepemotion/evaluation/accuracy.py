@@ -1,6 +1,7 @@
 """Accuracy as users get it (`runtime.recognizer.predict_probs`: faces through `Recognizer.predict_faces` with
 the shipped graph, preprocessing and backend), for `fer-bench --accuracy`; `fer-eval`,
 `references/fer2013/bundle.py` and the robustness benchmark measure through the same function."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Accuracy, per-class precision/recall and the confusion matrix (numpy only)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +9,9 @@ import numpy as np
 from ..labels import CLASSES
 
 
-def metrics_from_predictions(labels: np.ndarray, pred: np.ndarray, class_names: tuple[str, ...] = CLASSES
-                             ) -> dict[str, Any]:
+def metrics_from_predictions(
+    labels: np.ndarray, pred: np.ndarray, class_names: tuple[str, ...] = CLASSES
+) -> dict[str, Any]:
     k = len(class_names)
     labels = np.asarray(labels, np.int64)
     pred = np.asarray(pred, np.int64)
@@ -26,9 +28,14 @@ def metrics_from_predictions(labels: np.ndarray, pred: np.ndarray, class_names: 
     return {
         "n": int(len(labels)),
         "accuracy": float((labels == pred).mean()) if len(labels) else float("nan"),
-        "per_class": {name: {"precision": None if np.isnan(precision[i]) else float(precision[i]),
-                             "recall": None if np.isnan(recall[i]) else float(recall[i]),
-                             "support": int(cm[i].sum())} for i, name in enumerate(class_names)},
+        "per_class": {
+            name: {
+                "precision": None if np.isnan(precision[i]) else float(precision[i]),
+                "recall": None if np.isnan(recall[i]) else float(recall[i]),
+                "support": int(cm[i].sum()),
+            }
+            for i, name in enumerate(class_names)
+        },
         "confusion_matrix": cm.tolist(),
         "class_names": list(class_names),
     }
@@ -72,8 +79,14 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 15, floor_dra
             sq += n / len(y) * ((acc - conf) ** 2 - acc * (1 - acc) / (n - 1))
         table.append({"bin": [b / bins, (b + 1) / bins], "faces": n, "score": conf, "accuracy": acc})
     nll = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean())
-    out = {"ece": float(ece), "ece_debiased": float(np.sign(sq) * np.sqrt(abs(sq))), "bins": bins, "nll": nll,
-           "accuracy": float(right.mean()), "table": table}
+    out = {
+        "ece": float(ece),
+        "ece_debiased": float(np.sign(sq) * np.sqrt(abs(sq))),
+        "bins": bins,
+        "nll": nll,
+        "accuracy": float(right.mean()),
+        "table": table,
+    }
     if floor_draws:
         rng = np.random.default_rng(0)
         cum = np.cumsum(p / p.sum(1, keepdims=True), 1)

@@ -6,6 +6,7 @@ copies of a face go through the model in one batch. Each pixel's score is the me
 patches covering it. Numpy only: `predict` may be any model (`fer-saliency` passes the
 Recognizer's, so the maps explain exactly the shipped graph).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,12 +21,12 @@ PredictFn = Callable[[np.ndarray], np.ndarray]  # uint8 (N, H, W) -> probabiliti
 
 @dataclass
 class SaliencyResult:
-    label: int                 # predicted class of the unoccluded face
-    prob: float                # its probability
-    drop: np.ndarray           # (H, W) mean drop of that probability over patches covering each pixel
-    flip: np.ndarray           # (H, W) fraction of covering patches that changed the predicted label
-    patch_drops: np.ndarray    # (rows, cols) drop per patch position
-    patch_flips: np.ndarray    # (rows, cols) bool
+    label: int  # predicted class of the unoccluded face
+    prob: float  # its probability
+    drop: np.ndarray  # (H, W) mean drop of that probability over patches covering each pixel
+    flip: np.ndarray  # (H, W) fraction of covering patches that changed the predicted label
+    patch_drops: np.ndarray  # (rows, cols) drop per patch position
+    patch_flips: np.ndarray  # (rows, cols) bool
 
 
 def occlusion_positions(size: tuple[int, int], patch: int, stride: int) -> list[tuple[int, int]]:
@@ -44,15 +45,16 @@ def occlusion_positions(size: tuple[int, int], patch: int, stride: int) -> list[
     return [(y, x) for y in ys for x in xs]
 
 
-def occlusion_saliency(predict: PredictFn, image: np.ndarray, patch: int = 8, stride: int = 2,
-                       fill: int = 0) -> SaliencyResult:
+def occlusion_saliency(
+    predict: PredictFn, image: np.ndarray, patch: int = 8, stride: int = 2, fill: int = 0
+) -> SaliencyResult:
     """Saliency map of one uint8 (H, W) face under `predict`; one batched call of `predict`."""
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W) uint8, got {image.shape} {image.dtype}")
     pos = occlusion_positions(image.shape, patch, stride)
     batch = np.repeat(image[None], len(pos) + 1, axis=0)
     for k, (y, x) in enumerate(pos, start=1):
-        batch[k, y:y + patch, x:x + patch] = fill
+        batch[k, y : y + patch, x : x + patch] = fill
     probs = np.asarray(predict(batch))
     label = int(np.argmax(probs[0]))
     p0 = float(probs[0, label])
@@ -62,9 +64,9 @@ def occlusion_saliency(predict: PredictFn, image: np.ndarray, patch: int = 8, st
     acc_flip = np.zeros(image.shape, np.float64)
     cover = np.zeros(image.shape, np.float64)
     for (y, x), d, f in zip(pos, drops, flips):
-        acc[y:y + patch, x:x + patch] += d
-        acc_flip[y:y + patch, x:x + patch] += f
-        cover[y:y + patch, x:x + patch] += 1
+        acc[y : y + patch, x : x + patch] += d
+        acc_flip[y : y + patch, x : x + patch] += f
+        cover[y : y + patch, x : x + patch] += 1
     rows = sorted({y for y, _ in pos})
     cols = sorted({x for _, x in pos})
     grid = np.zeros((len(rows), len(cols)))
@@ -72,8 +74,9 @@ def occlusion_saliency(predict: PredictFn, image: np.ndarray, patch: int = 8, st
     for (y, x), d, f in zip(pos, drops, flips):
         grid[rows.index(y), cols.index(x)] = d
         grid_flip[rows.index(y), cols.index(x)] = f
-    return SaliencyResult(label, p0, (acc / cover).astype(np.float32), (acc_flip / cover).astype(np.float32),
-                          grid, grid_flip)
+    return SaliencyResult(
+        label, p0, (acc / cover).astype(np.float32), (acc_flip / cover).astype(np.float32), grid, grid_flip
+    )
 
 
 def overlay(image: np.ndarray, res: SaliencyResult, scale: int = 6, title: str | None = None) -> np.ndarray:
@@ -93,7 +96,10 @@ def overlay(image: np.ndarray, res: SaliencyResult, scale: int = 6, title: str |
     pad = np.full((h * scale, 8, 3), 255, np.uint8)
     row = np.hstack([face_bgr, pad, mixed, pad, flipped])
     bar = np.full((28, row.shape[1], 3), 255, np.uint8)
-    text = title or f"{CLASSES[res.label] if res.label < len(CLASSES) else res.label} p={res.prob:.2f} | " \
-                    f"drop map (max {res.drop.max():.2f}) | label flips"
+    text = (
+        title
+        or f"{CLASSES[res.label] if res.label < len(CLASSES) else res.label} p={res.prob:.2f} | "
+        f"drop map (max {res.drop.max():.2f}) | label flips"
+    )
     cv2.putText(bar, text, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return np.vstack([bar, row])

@@ -1,5 +1,6 @@
 """A PyTorch model's logits and metrics on faces: `predict_logits` and `evaluate`, what the trainer's validation,
 `fer-eval` on a checkpoint and the reference scripts measure with (in eval mode, float32 unless told)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,9 @@ from .metrics import metrics_from_predictions
 
 
 @torch.no_grad()
-def predict_logits(model: DeepEmotion, images: np.ndarray | torch.Tensor, batch_size: int = 512,
-                   autocast: torch.dtype | None = None) -> np.ndarray:
+def predict_logits(
+    model: DeepEmotion, images: np.ndarray | torch.Tensor, batch_size: int = 512, autocast: torch.dtype | None = None
+) -> np.ndarray:
     """Logits (N, C) of uint8 faces (N, 48, 48) in eval mode (with the model's own in-graph TTA, if any)."""
     was_training = model.training
     model.eval()
@@ -23,7 +25,7 @@ def predict_logits(model: DeepEmotion, images: np.ndarray | torch.Tensor, batch_
     out = []
     try:
         for i in range(0, len(imgs), batch_size):
-            x = to_input(imgs[i:i + batch_size]).to(device)
+            x = to_input(imgs[i : i + batch_size]).to(device)
             with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
                 out.append(model(x).float().cpu())
     finally:
@@ -34,4 +36,4 @@ def predict_logits(model: DeepEmotion, images: np.ndarray | torch.Tensor, batch_
 def evaluate(model: DeepEmotion, data: FaceSet, batch_size: int = 512) -> dict[str, Any]:
     """Accuracy, per-class precision/recall and the confusion matrix of `model` on `data` (float32)."""
     logits = predict_logits(model, data.images, batch_size)
-    return metrics_from_predictions(data.labels, logits.argmax(1), data.class_names[:logits.shape[1]])
+    return metrics_from_predictions(data.labels, logits.argmax(1), data.class_names[: logits.shape[1]])

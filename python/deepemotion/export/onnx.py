@@ -29,6 +29,7 @@ calibration (`DeepEmotionConfig.score_knots`) ends with it (nodes under `/calibr
 `ReduceMax`, `Sub`, `Relu`, `MatMul`, `Add`, `Mul`): the logits come out calibrated, so a softmax
 anywhere downstream (the runtime's, the Triton serving graph's) gives calibrated probabilities.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -107,16 +108,21 @@ class ExportableDeepEmotion(nn.Module):
         m = self.model
         tta = m.config.tta_flip
         if tta:
-            x = torch.cat([x, torch.flip(x, dims=[3])], 0)            # faces, then their mirror images
+            x = torch.cat([x, torch.flip(x, dims=[3])], 0)  # faces, then their mirror images
         if self.constant_stn:
             # one grid for every face: the batch goes through GridSample as the channels of one image
             # (two Reshapes around one GridSample; no per-face θ, grid or batch-sized broadcast)
-            folded = F.grid_sample(x.reshape(1, -1, INPUT_SIZE, INPUT_SIZE), self.stn_grid.to(x.dtype), mode="bilinear",
-                                   padding_mode="zeros", align_corners=self.align_corners)
+            folded = F.grid_sample(
+                x.reshape(1, -1, INPUT_SIZE, INPUT_SIZE),
+                self.stn_grid.to(x.dtype),
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=self.align_corners,
+            )
             x = folded.reshape(-1, 1, self.size, self.size)
         else:
-            theta = m.theta(x).float()                                  # (N, 2, 3), FP32 even in an FP16 graph
-            grid = torch.matmul(self.grid, theta.transpose(1, 2))      # (N, H*W, 2)
+            theta = m.theta(x).float()  # (N, 2, 3), FP32 even in an FP16 graph
+            grid = torch.matmul(self.grid, theta.transpose(1, 2))  # (N, H*W, 2)
             grid = grid.reshape(-1, self.size, self.size, 2).to(x.dtype)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
         logits = m.classify(x)
@@ -136,9 +142,17 @@ def export_portable(model: DeepEmotion, path: str | Path | None = None, half: bo
     x = torch.zeros(2, 1, INPUT_SIZE, INPUT_SIZE, dtype=torch.float16 if half else torch.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(wrapped, (x,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
-                          do_constant_folding=True)
+        torch.onnx.export(
+            wrapped,
+            (x,),
+            buf,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+            do_constant_folding=True,
+        )
     data = _finalize(buf.getvalue(), model, "portable-fp16" if half else "portable")
     if path is not None:
         Path(path).write_bytes(data)
@@ -163,10 +177,15 @@ def _finalize(data: bytes, model: DeepEmotion, flavour: str) -> bytes:
 
     proto = onnx.load_from_string(data)
     proto.producer_name = "deepemotion"
-    meta = {"flavour": flavour, "config": json.dumps(model.config.to_dict()), "classes": ",".join(CLASSES),
-            "normalisation": f"(v/255-{MEAN})/{STD}",
-            "hidden_units": f"{drop_dead_units(model).fc1.out_features} of {model.fc1.out_features} "
-                            "(units with all-zero fc2 weights left out)", "stn": stn_description(model)}
+    meta = {
+        "flavour": flavour,
+        "config": json.dumps(model.config.to_dict()),
+        "classes": ",".join(CLASSES),
+        "normalisation": f"(v/255-{MEAN})/{STD}",
+        "hidden_units": f"{drop_dead_units(model).fc1.out_features} of {model.fc1.out_features} "
+        "(units with all-zero fc2 weights left out)",
+        "stn": stn_description(model),
+    }
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
@@ -207,12 +226,21 @@ def to_plugin_graph(portable: bytes) -> bytes:
         raise ValueError("the MatMul is not base_grid @ Transpose(theta)")
     grid = numpy_helper.to_array(inits[base_name])
     out_hw = grid.shape[0]
-    side = int(round(out_hw ** 0.5))
+    side = int(round(out_hw**0.5))
     if not np.allclose(grid, base_grid(side, side, bool(align)), atol=1e-6):
         raise ValueError("the MatMul constant is not the affine_grid base grid")
-    node = helper.make_node(PLUGIN_OP, [gs.input[0], transpose.input[0]], list(gs.output), name="stn/AffineGridSample",
-                            domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,
-                            plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_DOMAIN)
+    node = helper.make_node(
+        PLUGIN_OP,
+        [gs.input[0], transpose.input[0]],
+        list(gs.output),
+        name="stn/AffineGridSample",
+        domain=PLUGIN_DOMAIN,
+        out_h=side,
+        out_w=side,
+        align_corners=align,
+        plugin_version=PLUGIN_VERSION,
+        plugin_namespace=PLUGIN_DOMAIN,
+    )
     dead = {id(gs), id(reshape), id(matmul), id(transpose)}  # a Cast left unused is pruned below
     nodes = []
     for n in g.node:
@@ -279,14 +307,26 @@ def _plugin_nodes(x: str, qdq: list[Any], outputs: list[str], side: int, align: 
         out = f"stn/faces_{node.op_type}_{i}"
         requantize.append(helper.make_node(node.op_type, [x, *node.input[1:]], [out], name=out))
         x = out
-    return [*requantize,
-            helper.make_node("Shape", [x], ["stn/batch"], start=0, end=1, name="stn/batch"),
-            helper.make_node("Concat", ["stn/batch", "stn/theta_tail"], ["stn/theta_shape"], axis=0,
-                             name="stn/theta_shape"),
-            helper.make_node("Expand", ["stn/theta_const", "stn/theta_shape"], ["stn/theta"], name="stn/theta"),
-            helper.make_node(PLUGIN_OP, [x, "stn/theta"], outputs, name="stn/AffineGridSample",
-                             domain=PLUGIN_DOMAIN, out_h=side, out_w=side, align_corners=align,
-                             plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_DOMAIN)]
+    return [
+        *requantize,
+        helper.make_node("Shape", [x], ["stn/batch"], start=0, end=1, name="stn/batch"),
+        helper.make_node(
+            "Concat", ["stn/batch", "stn/theta_tail"], ["stn/theta_shape"], axis=0, name="stn/theta_shape"
+        ),
+        helper.make_node("Expand", ["stn/theta_const", "stn/theta_shape"], ["stn/theta"], name="stn/theta"),
+        helper.make_node(
+            PLUGIN_OP,
+            [x, "stn/theta"],
+            outputs,
+            name="stn/AffineGridSample",
+            domain=PLUGIN_DOMAIN,
+            out_h=side,
+            out_w=side,
+            align_corners=align,
+            plugin_version=PLUGIN_VERSION,
+            plugin_namespace=PLUGIN_DOMAIN,
+        ),
+    ]
 
 
 def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
@@ -299,11 +339,20 @@ def _constant_stn_to_plugin(proto: Any, gs: Any, align: int) -> bytes:
     fold, unfold, qdq = _folded_sampler(g, gs)
     grid = _constant(g, gs.input[1])
     shapes = [None if r is None or r.op_type != "Reshape" else _constant(g, r.input[1]) for r in (fold, unfold)]
-    if grid is None or grid.ndim != 4 or grid.shape[0] != 1 or grid.shape[1] != grid.shape[2] or \
-            shapes[0] is None or shapes[1] is None or list(shapes[0][:2]) != [1, -1] or \
-            list(shapes[1][:2]) != [-1, 1]:
-        raise ValueError("a GridSample with a constant grid must sit between Reshape(x, [1, -1, H, W]) and "
-                         "Reshape(y, [-1, 1, h, w]) (the constant-STN form)")
+    if (
+        grid is None
+        or grid.ndim != 4
+        or grid.shape[0] != 1
+        or grid.shape[1] != grid.shape[2]
+        or shapes[0] is None
+        or shapes[1] is None
+        or list(shapes[0][:2]) != [1, -1]
+        or list(shapes[1][:2]) != [-1, 1]
+    ):
+        raise ValueError(
+            "a GridSample with a constant grid must sit between Reshape(x, [1, -1, H, W]) and "
+            "Reshape(y, [-1, 1, h, w]) (the constant-STN form)"
+        )
     theta_2x3, residual = fit_affine_grid(grid, bool(align))
     if residual > (1e-2 if grid.dtype == np.float16 else 1e-5):
         raise ValueError("the constant grid is not an affine grid")
@@ -355,11 +404,16 @@ def reference_session(plugin_model: bytes) -> Any:
     class AffineGridSample(OpRun):
         op_domain = PLUGIN_DOMAIN
 
-        def _run(self, x, theta, out_h=None, out_w=None, align_corners=None, plugin_version=None,
-                 plugin_namespace=None):
-            out = _C.affine_grid_sample_cpu(np.ascontiguousarray(x, np.float32),
-                                            np.ascontiguousarray(theta, np.float32), int(out_h), int(out_w),
-                                            bool(align_corners))
+        def _run(
+            self, x, theta, out_h=None, out_w=None, align_corners=None, plugin_version=None, plugin_namespace=None
+        ):
+            out = _C.affine_grid_sample_cpu(
+                np.ascontiguousarray(x, np.float32),
+                np.ascontiguousarray(theta, np.float32),
+                int(out_h),
+                int(out_w),
+                bool(align_corners),
+            )
             return (out,)
 
     return ReferenceEvaluator(plugin_model, new_ops=[AffineGridSample])

@@ -15,6 +15,7 @@
 - Calibration: FER2013 Training faces (never the test splits), preprocessed exactly as Recognizer does.
 - The report gives PublicTest accuracy of the FP32 and INT8 graphs, both through Recognizer.predict_faces.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -60,7 +61,7 @@ class _Calibration:
         # equal batches only: the histogram calibrators stack per-batch outputs
         faces = faces[: max(batch, len(faces) // batch * batch)]
         x = normalise_faces(faces)
-        self.batches = [x[i:i + batch] for i in range(0, len(x), batch)]
+        self.batches = [x[i : i + batch] for i in range(0, len(x), batch)]
         self.i = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -73,8 +74,13 @@ class _Calibration:
         self.i = 0
 
 
-def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "percentile",
-                  keep_float: Callable[[bytes], list[str]] = float_nodes, reduce_range: bool = True) -> bytes:
+def quantize_onnx(
+    fp32: bytes,
+    calibration_faces: np.ndarray,
+    method: str = "percentile",
+    keep_float: Callable[[bytes], list[str]] = float_nodes,
+    reduce_range: bool = True,
+) -> bytes:
     """The QDQ INT8 graph of a portable FP32 DeepEmotion graph, calibrated on uint8 faces (N, 48, 48).
     `keep_float` names the nodes left in floating point (default `float_nodes`; other choices are measured by
     `references/fer2013/experiments/int8_float_nodes.py`). `reduce_range=False` gives 8-bit weights: exact only on
@@ -82,8 +88,11 @@ def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "per
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-               "entropy": CalibrationMethod.Entropy}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
     if method not in methods:
         raise ValueError(f"calibration method must be one of {sorted(methods)}, got {method!r}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,11 +102,19 @@ def quantize_onnx(fp32: bytes, calibration_faces: np.ndarray, method: str = "per
         extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
         if method == "percentile":
             extra["CalibPercentile"] = 99.999
-        quantize_static(str(pre), str(dst), _Calibration(calibration_faces), quant_format=QuantFormat.QDQ,
-                        per_channel=True, reduce_range=reduce_range, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method], nodes_to_exclude=keep_float(pre.read_bytes()),
-                        extra_options=extra)
+        quantize_static(
+            str(pre),
+            str(dst),
+            _Calibration(calibration_faces),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            nodes_to_exclude=keep_float(pre.read_bytes()),
+            extra_options=extra,
+        )
         return dst.read_bytes()
 
 
@@ -115,8 +132,14 @@ def calibration_faces(train: Any, n: int = 2000, seed: int = 0) -> np.ndarray:
     return train.images[rng.choice(len(train), size=min(n, len(train)), replace=False)]
 
 
-def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000, seed: int = 0,
-                   method: str = "percentile", progress: bool = False) -> tuple[bytes, dict[str, Any]]:
+def quantize_model(
+    model: Any,
+    data: str = "fer2013",
+    n_calibration: int = 2000,
+    seed: int = 0,
+    method: str = "percentile",
+    progress: bool = False,
+) -> tuple[bytes, dict[str, Any]]:
     """(QDQ INT8 graph, report) for a DeepEmotion model; calibrated on `data`'s train split, checked on
     public_test."""
     from ..data.datasets import resolve_dataset
@@ -132,7 +155,12 @@ def quantize_model(model: Any, data: str = "fer2013", n_calibration: int = 2000,
         print(f"checking the FP32 and INT8 graphs on {len(test)} {test.name} faces...", flush=True)
     a32 = runtime_accuracy(fp32, test.images, test.labels)
     a8 = runtime_accuracy(int8, test.images, test.labels)
-    report = {"calibration": {"data": train.name, "faces": int(len(calib)), "method": method, "seed": seed},
-              "check": test.name, "fp32_accuracy": a32, "int8_accuracy": a8, "delta_points": 100 * (a8 - a32),
-              "float_nodes": float_nodes(fp32)}
+    report = {
+        "calibration": {"data": train.name, "faces": int(len(calib)), "method": method, "seed": seed},
+        "check": test.name,
+        "fp32_accuracy": a32,
+        "int8_accuracy": a8,
+        "delta_points": 100 * (a8 - a32),
+        "float_nodes": float_nodes(fp32),
+    }
     return int8, report

@@ -2,6 +2,7 @@
 uint8 faces (N, 48, 48) and return probabilities, so that the normalisation and the softmax run inside the
 server (Triton's onnxruntime and tensorrt backends) and faces travel over the network as bytes. Needs the `onnx`
 package, not torch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,15 +25,19 @@ def uint8_softmax_graph(model: bytes) -> bytes:
         raise ValueError(f"not a deepemotion graph: inputs {names}, outputs {[o.name for o in g.output]}")
     # (v / 255 - MEAN) / STD in float32, the operations of runtime.inputs.normalise_faces and of training: the
     # served INT8 graph, which rounds its input, then gives the local answer bit for bit
-    consts = [numpy_helper.from_array(np.array(v, np.float32), f"deepemotion_{k}")
-              for k, v in (("255", 255.0), ("mean", MEAN), ("std", STD))]
+    consts = [
+        numpy_helper.from_array(np.array(v, np.float32), f"deepemotion_{k}")
+        for k, v in (("255", 255.0), ("mean", MEAN), ("std", STD))
+    ]
     axes = numpy_helper.from_array(np.array([1], np.int64), "deepemotion_channel_axis")
     g.initializer.extend([*consts, axes])
-    pre = [helper.make_node("Cast", [FACES], ["deepemotion_faces_f"], to=TensorProto.FLOAT),
-           helper.make_node("Div", ["deepemotion_faces_f", "deepemotion_255"], ["deepemotion_unit"]),
-           helper.make_node("Sub", ["deepemotion_unit", "deepemotion_mean"], ["deepemotion_centred"]),
-           helper.make_node("Div", ["deepemotion_centred", "deepemotion_std"], ["deepemotion_normalised"]),
-           helper.make_node("Unsqueeze", ["deepemotion_normalised", "deepemotion_channel_axis"], [INPUT_NAME])]
+    pre = [
+        helper.make_node("Cast", [FACES], ["deepemotion_faces_f"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["deepemotion_faces_f", "deepemotion_255"], ["deepemotion_unit"]),
+        helper.make_node("Sub", ["deepemotion_unit", "deepemotion_mean"], ["deepemotion_centred"]),
+        helper.make_node("Div", ["deepemotion_centred", "deepemotion_std"], ["deepemotion_normalised"]),
+        helper.make_node("Unsqueeze", ["deepemotion_normalised", "deepemotion_channel_axis"], [INPUT_NAME]),
+    ]
     post = [helper.make_node("Softmax", [OUTPUT_NAME], [PROBS], axis=1)]
     nodes = pre + list(g.node) + post
     del g.node[:]
@@ -42,10 +47,14 @@ def uint8_softmax_graph(model: bytes) -> bytes:
     old_out = next(o for o in g.output if o.name == OUTPUT_NAME)
     keep_in = [i for i in g.input if i.name != INPUT_NAME]
     del g.input[:]
-    g.input.extend([helper.make_tensor_value_info(FACES, TensorProto.UINT8, [dim0, INPUT_SIZE, INPUT_SIZE])]
-                   + keep_in)
+    g.input.extend([helper.make_tensor_value_info(FACES, TensorProto.UINT8, [dim0, INPUT_SIZE, INPUT_SIZE])] + keep_in)
     g.output.remove(old_out)
-    g.output.extend([helper.make_tensor_value_info(PROBS, TensorProto.FLOAT, [dim0, old_out.type.tensor_type.shape
-                                                                             .dim[1].dim_value or "C"])])
+    g.output.extend(
+        [
+            helper.make_tensor_value_info(
+                PROBS, TensorProto.FLOAT, [dim0, old_out.type.tensor_type.shape.dim[1].dim_value or "C"]
+            )
+        ]
+    )
     onnx.checker.check_model(proto)
     return proto.SerializeToString()

@@ -18,6 +18,7 @@ provably computes what it computed on every checked face (each unit's pre-activa
 export uses the constant. `references/fer2013/bundle.py` does this with FER2013 train and PublicTest under every
 robustness condition, and records it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -108,9 +109,13 @@ def freeze_localization(model: DeepEmotion, inputs: Iterable[np.ndarray], margin
         raise ValueError("freeze_localization: no faces to check")
     fc = model.fc_loc[0]
     bias = fc.bias.detach().double().numpy()
-    report: dict[str, Any] = {"faces_checked": n, "units": int(len(peaks)),
-                              "units_firing": int((peaks > -margin).sum()),
-                              "largest_pre_activation": float(peaks.max()), "largest_bias": float(bias.max())}
+    report: dict[str, Any] = {
+        "faces_checked": n,
+        "units": int(len(peaks)),
+        "units_firing": int((peaks > -margin).sum()),
+        "largest_pre_activation": float(peaks.max()),
+        "largest_bias": float(bias.max()),
+    }
     if (peaks > -margin).any() or (bias >= 0).any():
         report["frozen"] = False
         return report

@@ -5,6 +5,7 @@ The engine gets a JSON sidecar (`<engine>.json`): TensorRT version, GPU name and
 capability, precision, batch profile, SHA-256 of the ONNX, plugin version. The TensorRT backend
 refuses an engine whose sidecar does not match the running GPU and TensorRT.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -25,9 +26,15 @@ def load_plugin_library() -> Path:
     return path
 
 
-def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str = "fp16",
-                 batch: tuple[int, int, int] = (1, 16, 64), workspace_mb: int = 256,
-                 timing_cache: str | Path | None = None, command: str = "") -> dict[str, Any]:
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    precision: str = "fp16",
+    batch: tuple[int, int, int] = (1, 16, 64),
+    workspace_mb: int = 256,
+    timing_cache: str | Path | None = None,
+    command: str = "",
+) -> dict[str, Any]:
     """Build and write the engine and its sidecar; returns the sidecar."""
     import tensorrt as trt
 
@@ -49,8 +56,9 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str 
     strongly_typed = precision == "int8" or (precision == "fp16" and not hasattr(trt.BuilderFlag, "FP16"))
     network, parser = _parse(trt, builder, logger, onnx_bytes, onnx_path, strongly_typed)
     cache_path = Path(timing_cache) if timing_cache else None
-    config = _builder_config(trt, builder, network, precision == "fp16" and not strongly_typed, batch, workspace_mb,
-                             cache_path)
+    config = _builder_config(
+        trt, builder, network, precision == "fp16" and not strongly_typed, batch, workspace_mb, cache_path
+    )
     t0 = time.perf_counter()
     plan = builder.build_serialized_network(network, config)
     if plan is None:
@@ -61,17 +69,26 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str 
     engine_path.write_bytes(bytes(plan))
     if cache_path is not None:
         cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
-    side = {**runtime_identity(), "precision": precision, "strongly_typed": strongly_typed,
-            "batch_profile": {"min": bmin, "opt": bopt, "max": bmax}, "onnx": str(onnx_path),
-            "onnx_sha256": sha256(onnx_bytes), "plugin": f"deepemotion::AffineGridSample v{PLUGIN_VERSION}",
-            "workspace_mb": workspace_mb, "build_seconds": round(build_s, 2), "built_on": time.strftime("%Y-%m-%d"),
-            "command": command}
+    side = {
+        **runtime_identity(),
+        "precision": precision,
+        "strongly_typed": strongly_typed,
+        "batch_profile": {"min": bmin, "opt": bopt, "max": bmax},
+        "onnx": str(onnx_path),
+        "onnx_sha256": sha256(onnx_bytes),
+        "plugin": f"deepemotion::AffineGridSample v{PLUGIN_VERSION}",
+        "workspace_mb": workspace_mb,
+        "build_seconds": round(build_s, 2),
+        "built_on": time.strftime("%Y-%m-%d"),
+        "command": command,
+    }
     Path(str(engine_path) + ".json").write_text(json.dumps(side, indent=2) + "\n")
     return side
 
 
-def _parse(trt: Any, builder: Any, logger: Any, onnx_bytes: bytes, onnx_path: str | Path,
-           strongly_typed: bool) -> tuple[Any, Any]:
+def _parse(
+    trt: Any, builder: Any, logger: Any, onnx_bytes: bytes, onnx_path: str | Path, strongly_typed: bool
+) -> tuple[Any, Any]:
     """The network parsed from the ONNX bytes, and its parser (which must outlive the build)."""
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
     network = builder.create_network(flags)
@@ -82,8 +99,15 @@ def _parse(trt: Any, builder: Any, logger: Any, onnx_bytes: bytes, onnx_path: st
     return network, parser
 
 
-def _builder_config(trt: Any, builder: Any, network: Any, fp16_flag: bool, batch: tuple[int, int, int],
-                    workspace_mb: int, cache_path: Path | None) -> Any:
+def _builder_config(
+    trt: Any,
+    builder: Any,
+    network: Any,
+    fp16_flag: bool,
+    batch: tuple[int, int, int],
+    workspace_mb: int,
+    cache_path: Path | None,
+) -> Any:
     """The builder configuration: workspace, the FP16 flag, the batch profile and the timing cache (read from
     `cache_path` when it exists)."""
     bmin, bopt, bmax = batch

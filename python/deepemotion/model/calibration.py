@@ -7,6 +7,7 @@ p, piecewise linear in p through (knot, scale) points. Per face this is a temper
 (and the answer) never changes; every graph exported from the model ends with it, so every backend's softmax gives the
 calibrated probabilities.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,8 +52,9 @@ class ScoreCalibration(nn.Module):
     SMOOTHNESS = 0.001
 
     @classmethod
-    def fit(cls, logits: Any, labels: Any, knots: tuple[float, ...] = KNOTS, smoothness: float = SMOOTHNESS
-            ) -> ScoreCalibration:
+    def fit(
+        cls, logits: Any, labels: Any, knots: tuple[float, ...] = KNOTS, smoothness: float = SMOOTHNESS
+    ) -> ScoreCalibration:
         """The calibration whose top scores best predict whether the top class is right on these faces: scales at
         `knots` minimising the binary cross-entropy of the calibrated top score against "the answer is right"
         (the quantity the ECE bins), plus `smoothness` x the squared differences of neighbouring log scales
@@ -70,8 +72,10 @@ class ScoreCalibration(nn.Module):
             opt.zero_grad()
             cal = cls(knots, tuple(log_s.exp()))  # differentiable: the scales (so the hinges) are tensors here
             score = torch.softmax(cal(z), 1).gather(1, top[:, None])[:, 0].clamp(1e-9, 1 - 1e-9)
-            loss = -(right * score.log() + (1 - right) * (1 - score).log()).mean() \
+            loss = (
+                -(right * score.log() + (1 - right) * (1 - score).log()).mean()
                 + smoothness * (log_s[1:] - log_s[:-1]).pow(2).sum()
+            )
             loss.backward()
             return loss
 

@@ -19,6 +19,7 @@ Every hyper-parameter of the architecture lives in `DeepEmotionConfig`; build a 
 Score calibration (`score_knots`/`score_scales`; empty: none): in eval mode the logits end in a
 `ScoreCalibration` (`calibration.py`), so every exported graph gives calibrated probabilities.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -37,45 +38,66 @@ class DeepEmotionConfig:
     """Architecture of one DeepEmotion network (the only place its hyper-parameters are defined)."""
 
     widths: tuple[int, ...] = (10, 10)  # output channels of each stage's convolutions
-    depths: tuple[int, ...] = (2, 2)    # convolutions per stage
-    padding: int = 0                    # 0: valid 3x3 convs (paper), 1: same-size convs
-    relu_each_conv: bool = False        # paper: ReLU only after each stage's pool
-    batch_norm: bool = False            # ours: BN after each conv
-    hidden: int = 50                    # units of the first fully connected layer
+    depths: tuple[int, ...] = (2, 2)  # convolutions per stage
+    padding: int = 0  # 0: valid 3x3 convs (paper), 1: same-size convs
+    relu_each_conv: bool = False  # paper: ReLU only after each stage's pool
+    batch_norm: bool = False  # ours: BN after each conv
+    hidden: int = 50  # units of the first fully connected layer
     dropout: float = 0.5
     loc_channels: tuple[int, int] = (8, 10)  # localization net conv channels
-    loc_hidden: int = 32                # localization net hidden units
+    loc_hidden: int = 32  # localization net hidden units
     align_corners: bool = False
-    tta_flip: bool = False              # average the logits of the face and its mirror image, inside the graph
+    tta_flip: bool = False  # average the logits of the face and its mirror image, inside the graph
     num_classes: int = NUM_CLASSES
-    sample_size: int = INPUT_SIZE       # side of the warped face the STN samples for the feature stages
-    loc_pool: int = 1                   # the localization net sees the face average-pooled by this factor
-    score_knots: tuple[float, ...] = ()   # score calibration: top softmax scores p (increasing, in [0, 1]) ...
+    sample_size: int = INPUT_SIZE  # side of the warped face the STN samples for the feature stages
+    loc_pool: int = 1  # the localization net sees the face average-pooled by this factor
+    score_knots: tuple[float, ...] = ()  # score calibration: top softmax scores p (increasing, in [0, 1]) ...
     score_scales: tuple[float, ...] = ()  # ... and the inverse temperatures (> 0) at them; () = uncalibrated
 
     def __post_init__(self) -> None:
         if not self.widths or len(self.widths) != len(self.depths):
-            raise ValueError(f"DeepEmotionConfig: widths {self.widths} and depths {self.depths} must be "
-                             "non-empty and of equal length")
-        if min(self.widths) < 1 or min(self.depths) < 1 or self.hidden < 1 or self.loc_hidden < 1 \
-                or min(self.loc_channels) < 1 or self.num_classes < 2:
-            raise ValueError("DeepEmotionConfig: widths, depths, hidden, loc_channels, loc_hidden must be positive "
-                             "and num_classes >= 2")
+            raise ValueError(
+                f"DeepEmotionConfig: widths {self.widths} and depths {self.depths} must be "
+                "non-empty and of equal length"
+            )
+        if (
+            min(self.widths) < 1
+            or min(self.depths) < 1
+            or self.hidden < 1
+            or self.loc_hidden < 1
+            or min(self.loc_channels) < 1
+            or self.num_classes < 2
+        ):
+            raise ValueError(
+                "DeepEmotionConfig: widths, depths, hidden, loc_channels, loc_hidden must be positive "
+                "and num_classes >= 2"
+            )
         if self.padding not in (0, 1):
             raise ValueError(f"DeepEmotionConfig: padding must be 0 or 1, got {self.padding}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DeepEmotionConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 8 <= self.sample_size <= INPUT_SIZE or self.loc_pool not in (1, 2):
-            raise ValueError(f"DeepEmotionConfig: sample_size must be in 8..{INPUT_SIZE} and loc_pool 1 or 2, got "
-                             f"{self.sample_size} and {self.loc_pool}")
+            raise ValueError(
+                f"DeepEmotionConfig: sample_size must be in 8..{INPUT_SIZE} and loc_pool 1 or 2, got "
+                f"{self.sample_size} and {self.loc_pool}"
+            )
         k, s = self.score_knots, self.score_scales
-        if len(k) != len(s) or len(k) == 1 or any(b <= a for a, b in zip(k, k[1:])) or \
-                any(not 0.0 <= v <= 1.0 for v in k) or any(not v > 0 for v in s):
-            raise ValueError(f"DeepEmotionConfig: score_knots {k} must increase within [0, 1] and score_scales {s} "
-                             "be positive, two or more of each (or both empty)")
+        if (
+            len(k) != len(s)
+            or len(k) == 1
+            or any(b <= a for a, b in zip(k, k[1:]))
+            or any(not 0.0 <= v <= 1.0 for v in k)
+            or any(not v > 0 for v in s)
+        ):
+            raise ValueError(
+                f"DeepEmotionConfig: score_knots {k} must increase within [0, 1] and score_scales {s} "
+                "be positive, two or more of each (or both empty)"
+            )
         if self.feature_size() < 1:
-            raise ValueError(f"DeepEmotionConfig: {len(self.widths)} stages shrink a {self.sample_size}-pixel face "
-                             "to nothing; use fewer stages or padding=1")
+            raise ValueError(
+                f"DeepEmotionConfig: {len(self.widths)} stages shrink a {self.sample_size}-pixel face "
+                "to nothing; use fewer stages or padding=1"
+            )
 
     def feature_size(self) -> int:
         """Side of the last stage's output map."""
@@ -124,15 +146,39 @@ PAPER = DeepEmotionConfig()
 #: VGG-style members of the family, named for `fer-train --arch`.
 ARCHS: dict[str, DeepEmotionConfig] = {
     "paper": PAPER,
-    "tiny": DeepEmotionConfig(widths=(16, 32, 48, 48), depths=(1, 2, 1, 1), padding=1, relu_each_conv=True,
-                              batch_norm=True, hidden=48, dropout=0.3),
-    "small": DeepEmotionConfig(widths=(32, 64, 128), depths=(1, 2, 2), padding=1, relu_each_conv=True,
-                               batch_norm=True, hidden=128, dropout=0.4),
-    "base": DeepEmotionConfig(widths=(32, 64, 128, 256), depths=(1, 2, 2, 2), padding=1, relu_each_conv=True,
-                              batch_norm=True, hidden=256, dropout=0.4),
+    "tiny": DeepEmotionConfig(
+        widths=(16, 32, 48, 48),
+        depths=(1, 2, 1, 1),
+        padding=1,
+        relu_each_conv=True,
+        batch_norm=True,
+        hidden=48,
+        dropout=0.3,
+    ),
+    "small": DeepEmotionConfig(
+        widths=(32, 64, 128), depths=(1, 2, 2), padding=1, relu_each_conv=True, batch_norm=True, hidden=128, dropout=0.4
+    ),
+    "base": DeepEmotionConfig(
+        widths=(32, 64, 128, 256),
+        depths=(1, 2, 2, 2),
+        padding=1,
+        relu_each_conv=True,
+        batch_norm=True,
+        hidden=256,
+        dropout=0.4,
+    ),
     # the fast small model: the warped face sampled at 24x24, the localization net on the face pooled 2x
-    "tiny-fast": DeepEmotionConfig(widths=(16, 32, 64), depths=(2, 1, 1), padding=1, relu_each_conv=True,
-                                   batch_norm=True, hidden=128, dropout=0.3, sample_size=24, loc_pool=2),
+    "tiny-fast": DeepEmotionConfig(
+        widths=(16, 32, 64),
+        depths=(2, 1, 1),
+        padding=1,
+        relu_each_conv=True,
+        batch_norm=True,
+        hidden=128,
+        dropout=0.3,
+        sample_size=24,
+        loc_pool=2,
+    ),
 }
 
 
@@ -186,11 +232,16 @@ class DeepEmotion(nn.Module):
         # (ReLU before max-pool: the same numbers as the paper's pool-then-ReLU, since max and ReLU commute, and the
         # order ONNX Runtime fuses into the convolution; the state-dict keys are unchanged.)
         self.localization = nn.Sequential(
-            nn.Conv2d(1, c1, kernel_size=7), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(1, c1, kernel_size=7),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, kernel_size=5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         )
-        self.fc_loc = nn.Sequential(nn.Linear(c2 * cfg.loc_size() ** 2, cfg.loc_hidden), nn.ReLU(inplace=True),
-                                    nn.Linear(cfg.loc_hidden, 6))
+        self.fc_loc = nn.Sequential(
+            nn.Linear(c2 * cfg.loc_size() ** 2, cfg.loc_hidden), nn.ReLU(inplace=True), nn.Linear(cfg.loc_hidden, 6)
+        )
         chans = (1, *cfg.widths)
         self.features = nn.Sequential(*(_stage(chans[i], chans[i + 1], d, cfg) for i, d in enumerate(cfg.depths)))
         self.dropout = Dropout(cfg.dropout)
@@ -217,8 +268,7 @@ class DeepEmotion(nn.Module):
         theta = self.theta(x).to(x.dtype)
         size = self.config.sample_size
         grid = F.affine_grid(theta, [x.shape[0], x.shape[1], size, size], align_corners=self.config.align_corners)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
-                             align_corners=self.config.align_corners)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.config.align_corners)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the features of STN-warped faces `x`."""
@@ -228,8 +278,9 @@ class DeepEmotion(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 1 or x.shape[2] != INPUT_SIZE or x.shape[3] != INPUT_SIZE:
-            raise ValueError(f"DeepEmotion expects input of shape (N, 1, {INPUT_SIZE}, {INPUT_SIZE}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"DeepEmotion expects input of shape (N, 1, {INPUT_SIZE}, {INPUT_SIZE}), got {tuple(x.shape)}"
+            )
         if self.config.tta_flip and not self.training:
             # one batch of 2N faces: the mirror images follow the originals; one affine-grid-sample op
             n = x.shape[0]
@@ -249,8 +300,9 @@ class DeepEmotion(nn.Module):
     def fc_weights(self) -> list[nn.Parameter]:
         return [self.fc1.weight, self.fc2.weight]
 
-    def loss(self, logits: torch.Tensor, target: torch.Tensor, l2: float = 1e-3,
-             label_smoothing: float = 0.0) -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, target: torch.Tensor, l2: float = 1e-3, label_smoothing: float = 0.0
+    ) -> torch.Tensor:
         """Paper eq. (1): cross-entropy + l2 * ||w_fc||^2 (`target`: class indices, or (N, C) soft targets)."""
         ce = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
         return ce + l2 * self.fc_l2()
@@ -301,7 +353,7 @@ def count_flops(model: DeepEmotion, constant_stn: bool = False) -> dict[str, int
         for h in handles:
             h.remove()
         model.train(was_training)
-    macs["sampling"] = 4 * model.config.sample_size ** 2 * (2 if model.config.tta_flip else 1)
+    macs["sampling"] = 4 * model.config.sample_size**2 * (2 if model.config.tta_flip else 1)
     total = sum(macs.values())
     return {"macs": total, "flops": 2 * total, **{f"{k}_macs": v for k, v in macs.items()}}
 
@@ -316,5 +368,14 @@ def describe(model: DeepEmotion, constant_stn: bool = False) -> dict[str, Any]:
     return {"parameters": n, "flops_per_face": f["flops"], "mflops_per_face": f["flops"] / 1e6}
 
 
-__all__ = ["ARCHS", "PAPER", "DeepEmotion", "DeepEmotionConfig", "arch_config", "count_flops", "count_parameters",
-           "describe", "to_input"]
+__all__ = [
+    "ARCHS",
+    "PAPER",
+    "DeepEmotion",
+    "DeepEmotionConfig",
+    "arch_config",
+    "count_flops",
+    "count_parameters",
+    "describe",
+    "to_input",
+]

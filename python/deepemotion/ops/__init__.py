@@ -1,4 +1,5 @@
 """The Python face of the C++ ops (numpy / torch / CUDA-array dispatch)."""
+
 from __future__ import annotations
 
 from .affine_grid_sample import affine_grid_sample, constant_warp

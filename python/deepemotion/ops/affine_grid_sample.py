@@ -11,6 +11,7 @@ torch (CUDA)   CUDA kernel (float32 / float16 storage, float32 theta), on the cu
 cupy           CUDA kernel, on CuPy's current stream
 =============  =================================================================
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -42,8 +43,9 @@ def array_kind(x: Any) -> str:
         return "cupy"
     if isinstance(x, np.ndarray):
         return "numpy"
-    raise TypeError(f"affine_grid_sample: input must be a numpy array, a torch tensor or a CuPy array, got "
-                    f"{type(x).__name__}")
+    raise TypeError(
+        f"affine_grid_sample: input must be a numpy array, a torch tensor or a CuPy array, got {type(x).__name__}"
+    )
 
 
 def _require_cuda(ext: Any) -> None:
@@ -52,13 +54,15 @@ def _require_cuda(ext: Any) -> None:
             "affine_grid_sample: got a CUDA array, but this build of deepemotion has no CUDA kernels "
             "(build_info()['cuda'] is False). Reinstall from source on a machine with the CUDA toolkit "
             "(nvcc on PATH or CUDACXX set): in the clone of deepemotion, "
-            "pip install --force-reinstall --no-cache-dir .")
+            "pip install --force-reinstall --no-cache-dir ."
+        )
 
 
 def _check_out_dims(input: Any, out_h: int, out_w: int) -> None:
     if len(input.shape) != 4:
-        raise ValueError(f"affine_grid_sample: input must have 4 dimensions (N, C, H, W), got shape "
-                         f"{tuple(input.shape)}")
+        raise ValueError(
+            f"affine_grid_sample: input must have 4 dimensions (N, C, H, W), got shape {tuple(input.shape)}"
+        )
     if not (0 < out_h <= 1 << 16 and 0 < out_w <= 1 << 16):
         raise ValueError(f"affine_grid_sample: out_h and out_w must be in 1..65536, got out_h={out_h}, out_w={out_w}")
 
@@ -72,8 +76,9 @@ def _torch_cpu(ext: Any, input: Any, theta: Any, out_h: int, out_w: int, align: 
 
     if not isinstance(theta, torch.Tensor) or theta.is_cuda:
         raise TypeError("affine_grid_sample: input is a CPU tensor, so theta must be a CPU tensor too")
-    return torch.from_numpy(ext.affine_grid_sample_cpu(input.detach().numpy(), theta.detach().numpy(), out_h, out_w,
-                                                       align))
+    return torch.from_numpy(
+        ext.affine_grid_sample_cpu(input.detach().numpy(), theta.detach().numpy(), out_h, out_w, align)
+    )
 
 
 def _torch_cuda(ext: Any, input: Any, theta: Any, out_h: int, out_w: int, align: bool, stream: int | None) -> Any:
@@ -93,17 +98,23 @@ def _cupy(ext: Any, input: Any, theta: Any, out_h: int, out_w: int, align: bool,
     _require_cuda(ext)
     _check_out_dims(input, out_h, out_w)
     out = cupy.empty((input.shape[0], input.shape[1], out_h, out_w), dtype=input.dtype)
-    ext.affine_grid_sample_cuda(input, theta, out, align,
-                                cupy.cuda.get_current_stream().ptr if stream is None else int(stream))
+    ext.affine_grid_sample_cuda(
+        input, theta, out, align, cupy.cuda.get_current_stream().ptr if stream is None else int(stream)
+    )
     return out
 
 
-_DISPATCH: dict[str, Callable[..., Any]] = {"numpy": _numpy, "torch-cpu": _torch_cpu, "torch-cuda": _torch_cuda,
-                                            "cupy": _cupy}
+_DISPATCH: dict[str, Callable[..., Any]] = {
+    "numpy": _numpy,
+    "torch-cpu": _torch_cpu,
+    "torch-cuda": _torch_cuda,
+    "cupy": _cupy,
+}
 
 
-def affine_grid_sample(input: Any, theta: Any, out_size: int | tuple[int, int], align_corners: bool = False,
-                       stream: int | None = None) -> Any:
+def affine_grid_sample(
+    input: Any, theta: Any, out_size: int | tuple[int, int], align_corners: bool = False, stream: int | None = None
+) -> Any:
     """Warp `input` (N, C, H, W) by `theta` (N, 2, 3) into an (N, C, out_h, out_w) output, with the
     implementation the module docstring's table picks for the kind of `input`."""
     ext = assert_has_ext()
@@ -111,8 +122,9 @@ def affine_grid_sample(input: Any, theta: Any, out_size: int | tuple[int, int], 
     return _DISPATCH[array_kind(input)](ext, input, theta, out_h, out_w, bool(align_corners), stream)
 
 
-def constant_warp(theta: Any, in_size: tuple[int, int], out_size: int | tuple[int, int],
-                  align_corners: bool = False) -> Any:
+def constant_warp(
+    theta: Any, in_size: tuple[int, int], out_size: int | tuple[int, int], align_corners: bool = False
+) -> Any:
     """One warp for every image: `theta` (2, 3) float32, input planes `in_size` (h, w). The returned C++ object's
     `sample(x)` gives `affine_grid_sample` of a float32 (N, C, h, w) numpy array with `theta` for each
     image (the same values), and `sample_quantized(x, scale, zero_point)` those values quantized to uint8 as ONNX
@@ -121,8 +133,9 @@ def constant_warp(theta: Any, in_size: tuple[int, int], out_size: int | tuple[in
     ext = assert_has_ext()
     out_h, out_w = _out_size(out_size)
     in_h, in_w = (int(v) for v in in_size)
-    return ext.ConstantWarp(np.ascontiguousarray(theta, np.float32).reshape(2, 3), in_h, in_w, out_h, out_w,
-                            bool(align_corners))
+    return ext.ConstantWarp(
+        np.ascontiguousarray(theta, np.float32).reshape(2, 3), in_h, in_w, out_h, out_w, bool(align_corners)
+    )
 
 
 def base_grid(h: int, w: int, align_corners: bool = False) -> np.ndarray:
@@ -150,4 +163,3 @@ def fit_affine_grid(grid: np.ndarray, align_corners: bool = False) -> tuple[np.n
     target = grid.reshape(h * w, 2).astype(np.float64)
     theta_t = np.linalg.lstsq(base, target, rcond=None)[0]  # (3, 2) = θ^T
     return theta_t.T, float(np.abs(base @ theta_t - target).max())
-

@@ -1,6 +1,7 @@
 """Face crops: all faces of a frame to one normalised (N, 1, 48, 48) float32 batch in one C++ call (crop,
 gray conversion, resampling and normalisation fused). A frame on the GPU (a PyTorch CUDA tensor or a CuPy
 array) is cropped there by the CUDA kernel and the batch stays on the GPU."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,15 +20,31 @@ def _crop_cuda(ext: Any, frame: Any, theta: np.ndarray, clip: np.ndarray, supers
         import cupy
 
         out = cupy.empty((n, 1, out_size, out_size), cupy.float32)
-        ext.crop_faces_cuda(frame, cupy.asarray(theta), cupy.asarray(clip), out, MEAN, STD, supersample,
-                            cupy.cuda.get_current_stream().ptr)
+        ext.crop_faces_cuda(
+            frame,
+            cupy.asarray(theta),
+            cupy.asarray(clip),
+            out,
+            MEAN,
+            STD,
+            supersample,
+            cupy.cuda.get_current_stream().ptr,
+        )
         return out
     import torch
 
     dev = frame.device
     out = torch.empty((n, 1, out_size, out_size), dtype=torch.float32, device=dev)
-    ext.crop_faces_cuda(frame.contiguous(), torch.from_numpy(theta).to(dev), torch.from_numpy(clip).to(dev), out,
-                        MEAN, STD, supersample, int(torch.cuda.current_stream(dev).cuda_stream))
+    ext.crop_faces_cuda(
+        frame.contiguous(),
+        torch.from_numpy(theta).to(dev),
+        torch.from_numpy(clip).to(dev),
+        out,
+        MEAN,
+        STD,
+        supersample,
+        int(torch.cuda.current_stream(dev).cuda_stream),
+    )
     return out
 
 
@@ -40,8 +57,17 @@ def crop_faces(frame: Any, boxes: np.ndarray, supersample: int = 0, out_size: in
         return ext.crop_faces(frame, b, int(out_size), MEAN, STD, int(supersample))
     h, w = frame.shape[:2]
     b = b.reshape(-1, 4)
-    if len(b) and ((b[:, 2] < 1) | (b[:, 3] < 1) | (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 0] + b[:, 2] > w)
-                   | (b[:, 1] + b[:, 3] > h)).any():
+    if (
+        len(b)
+        and (
+            (b[:, 2] < 1)
+            | (b[:, 3] < 1)
+            | (b[:, 0] < 0)
+            | (b[:, 1] < 0)
+            | (b[:, 0] + b[:, 2] > w)
+            | (b[:, 1] + b[:, 3] > h)
+        ).any()
+    ):
         raise ValueError(f"crop_faces: every box must have w, h >= 1 and lie inside the {w}x{h} frame")
     theta, clip = ext.crop_box_geometry(b)  # the one definition of a box's geometry (crop_faces.h)
     return _crop_cuda(ext, frame, theta, clip, int(supersample), int(out_size))

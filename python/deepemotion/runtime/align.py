@@ -21,6 +21,7 @@ pixel centres at (i + 0.5) / 48 -- to frame pixel coordinates (0 = centre of the
 The geometry itself exists once, in C++ (`csrc/sdk/frame.{h,cpp}`, bound as `deepemotion._C.face_thetas` and
 friends): the C++ `deepemotion::Recognizer` and this module frame faces with the same code.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -91,10 +92,16 @@ class Aligner:
     def theta(self, det: Detections, framing: Any) -> np.ndarray:
         """The crop maps for `det`, whose boxes sit in a training-like crop as `framing` says: (u0, v0, width,
         height), or a registered detector's name for its calibration (`detect.box_in_crop`)."""
-        has_marks = det.landmarks is not None and len(det.landmarks) == len(det.boxes) and \
-            det.landmarks.shape[1:] == (5, 2)
-        return assert_has_ext().face_thetas(_rows(det.boxes, (4,)), _rows(det.landmarks, (5, 2)) if has_marks else None,
-                                            self.framing, _rows(box_in_crop(framing), ()), canonical_landmarks())
+        has_marks = (
+            det.landmarks is not None and len(det.landmarks) == len(det.boxes) and det.landmarks.shape[1:] == (5, 2)
+        )
+        return assert_has_ext().face_thetas(
+            _rows(det.boxes, (4,)),
+            _rows(det.landmarks, (5, 2)) if has_marks else None,
+            self.framing,
+            _rows(box_in_crop(framing), ()),
+            canonical_landmarks(),
+        )
 
     def crop(self, frame: np.ndarray, det: Detections, framing: Any) -> np.ndarray:
         """(N, 1, INPUT_SIZE, INPUT_SIZE) normalised crops of detected faces, framed like the training crops."""

@@ -4,6 +4,7 @@ Bundled models live in `deepemotion/weights/<file stem>.{onnx,pt,json}`; the JSO
 metadata (architecture, training data and command, selection split, accuracy as delivered by
 `Recognizer`, date). `Recognizer(model="tiny")` picks one by name.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Classification: normalised face crops in, probabilities out, through a backend, ``max_batch`` faces per
 backend call (so memory per call is bounded by that, not by how many faces a frame holds)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -15,6 +15,7 @@ offline fail at once with the same message instead of waiting for the network ag
 Robots that are offline in the field prefetch it once: `fer-predict --prefetch` (or
 `python -m deepemotion.runtime.download`), or copy the file and set `$DEEPEMOTION_YUNET`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,9 @@ from typing import Any
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SIZE = 232_589
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
-YUNET_URL = ("https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/"
-             "face_detection_yunet_2023mar.onnx")
+YUNET_URL = (
+    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
+)
 TIMEOUT_S = 15.0
 
 
@@ -66,8 +68,10 @@ def _valid(path: Path) -> bool:
 
 
 def _fix_hint(cached: Path) -> str:
-    return (f"Fix: on a machine with internet run `fer-predict --prefetch` (it writes {cached}) and copy that file "
-            f"here, or set DEEPEMOTION_YUNET=/path/to/{YUNET_FILE}; or use detector='haar'")
+    return (
+        f"Fix: on a machine with internet run `fer-predict --prefetch` (it writes {cached}) and copy that file "
+        f"here, or set DEEPEMOTION_YUNET=/path/to/{YUNET_FILE}; or use detector='haar'"
+    )
 
 
 #: the whole download may take at most this long (a server that trickles bytes must not block Recognizer())
@@ -95,8 +99,10 @@ def _fetch(url: str, out: Any, size: int, timeout: float, deadline: float, show:
     h, got = hashlib.sha256(), 0
     req = urllib.request.Request(url, headers={"User-Agent": "deepemotion"})
     # the bar comes first: a server that accepts and does not answer is waited for in sight, not silently
-    with tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {name}", disable=not show,
-              leave=False) as bar, urllib.request.urlopen(req, timeout=timeout) as resp:
+    with (
+        tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {name}", disable=not show, leave=False) as bar,
+        urllib.request.urlopen(req, timeout=timeout) as resp,
+    ):
         while True:
             if time.monotonic() > deadline:
                 raise ModelUnavailable(f"{url}: not complete after {DEADLINE_S:g} s ({got} of {size} bytes)")
@@ -114,8 +120,15 @@ def _fetch(url: str, out: Any, size: int, timeout: float, deadline: float, show:
     return h.hexdigest()
 
 
-def download(url: str, dest: Path, size: int = YUNET_SIZE, sha256: str = YUNET_SHA256,
-             timeout: float = TIMEOUT_S, progress: bool | None = None, deadline_s: float = DEADLINE_S) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    size: int = YUNET_SIZE,
+    sha256: str = YUNET_SHA256,
+    timeout: float = TIMEOUT_S,
+    progress: bool | None = None,
+    deadline_s: float = DEADLINE_S,
+) -> Path:
     """Download `url` to `dest` atomically, verified by size and SHA-256, within `deadline_s` seconds in all;
     raise ModelUnavailable on any failure (no network, a cache folder that cannot be written, a slow or wrong
     server) -- never leave a partial file behind."""
@@ -132,8 +145,10 @@ def download(url: str, dest: Path, size: int = YUNET_SIZE, sha256: str = YUNET_S
         with open(pending.tmp, "wb") as out:
             digest = _fetch(url, out, size, timeout, time.monotonic() + deadline_s, show, dest.name)
         if digest != sha256:
-            raise ModelUnavailable(f"{url}: checksum mismatch (got sha256 {digest[:16]}..., expected "
-                                   f"{sha256[:16]}...); the file was not kept")
+            raise ModelUnavailable(
+                f"{url}: checksum mismatch (got sha256 {digest[:16]}..., expected "
+                f"{sha256[:16]}...); the file was not kept"
+            )
         return pending.commit(sync=True)
     except ModelUnavailable:
         raise
@@ -163,12 +178,17 @@ def yunet_model_path(path: str | os.PathLike[str] | None = None, allow_download:
         if _valid(cached):
             return cached
     except OSError as exc:  # a cache that cannot be read (a file where the folder should be, no permission)
-        raise ModelUnavailable(f"the cache {cached} cannot be read ({exc.strerror or exc}). {_fix_hint(cached)}") \
-            from None
+        raise ModelUnavailable(
+            f"the cache {cached} cannot be read ({exc.strerror or exc}). {_fix_hint(cached)}"
+        ) from None
     if not allow_download:
         raise ModelUnavailable(f"the YuNet face-detector model is not in the cache ({cached}). {_fix_hint(cached)}")
-    return _download_once(os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL), cached,
-                          "the YuNet face-detector model is not in the cache and ", _fix_hint(cached))
+    return _download_once(
+        os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL),
+        cached,
+        "the YuNet face-detector model is not in the cache and ",
+        _fix_hint(cached),
+    )
 
 
 def _download_once(url: str, cached: Path, lead: str, hint: str) -> Path:
@@ -197,9 +217,12 @@ def prefetch() -> Path:
         if os.environ.get("DEEPEMOTION_YUNET"):
             raise
     cached = cache_dir() / YUNET_FILE
-    return _download_once(os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL), cached, "",
-                          f"Fix: check this machine's network (and https_proxy), or get that file elsewhere and copy "
-                          f"it to {cached}")
+    return _download_once(
+        os.environ.get("DEEPEMOTION_YUNET_URL", YUNET_URL),
+        cached,
+        "",
+        f"Fix: check this machine's network (and https_proxy), or get that file elsewhere and copy it to {cached}",
+    )
 
 
 def main() -> int:

@@ -1,5 +1,6 @@
 """Drawing results onto frames: box, label, score, track id and a bar per class, legible on any
 background (every text sits on a dark plate)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -10,14 +11,27 @@ import numpy as np
 from ..labels import CLASSES
 
 #: one colour per class (BGR), in CLASSES order
-COLOURS = [(60, 60, 230), (60, 160, 60), (160, 60, 160), (40, 200, 240), (200, 120, 40), (230, 200, 60),
-           (170, 170, 170)]
+COLOURS = [
+    (60, 60, 230),
+    (60, 160, 60),
+    (160, 60, 160),
+    (40, 200, 240),
+    (200, 120, 40),
+    (230, 200, 60),
+    (170, 170, 170),
+]
 _PLATE = (25, 25, 25)
 _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
 
 
-def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int],
-          plate: tuple[int, int, int] = _PLATE) -> None:
+def _text(
+    img: np.ndarray,
+    text: str,
+    org: tuple[int, int],
+    scale: float,
+    colour: tuple[int, int, int],
+    plate: tuple[int, int, int] = _PLATE,
+) -> None:
     """Text with its baseline at org, on a filled plate of `plate` colour."""
     import cv2
 

@@ -1,5 +1,6 @@
 """Detection and framing: where the faces of a frame are, and how each is cropped for the network (the detector,
 its declared crop calibration and the aligner together). `Recognizer` holds one."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -57,8 +58,13 @@ class FaceFinder:
         """(boxes, network input) per chunk of already-cropped faces (`predict_faces`), each crop taken whole."""
         from .inputs import split_crops
 
-        if isinstance(crops, np.ndarray) and crops.dtype == np.uint8 and crops.ndim == 3 \
-                and crops.shape[1:] == (INPUT_SIZE, INPUT_SIZE) and 0 < len(crops) <= max_batch:
+        if (
+            isinstance(crops, np.ndarray)
+            and crops.dtype == np.uint8
+            and crops.ndim == 3
+            and crops.shape[1:] == (INPUT_SIZE, INPUT_SIZE)
+            and 0 < len(crops) <= max_batch
+        ):
             # the usual batch: gray network-sized faces, one chunk -- what the loop below does for it, without the loop
             boxes = np.zeros((len(crops), 4), np.int32)
             boxes[:, 2:] = INPUT_SIZE
@@ -85,6 +91,14 @@ class FaceFinder:
                 full = [np.array([[0, 0, im.shape[1], im.shape[0]]], np.int32) for im in imgs]
                 # a gray network-sized face in a list is taken as it is, as in an array (one face, one answer: the
                 # sampler's float rounding moved the INT8 graph's input quantization on a few faces)
-                yield np.concatenate(full), np.concatenate([
-                    normalise_faces(im[None]) if im.shape == (INPUT_SIZE, INPUT_SIZE)
-                    else self.aligner.crop_boxes(im, b) for im, b in zip(imgs, full)])
+                yield (
+                    np.concatenate(full),
+                    np.concatenate(
+                        [
+                            normalise_faces(im[None])
+                            if im.shape == (INPUT_SIZE, INPUT_SIZE)
+                            else self.aligner.crop_boxes(im, b)
+                            for im, b in zip(imgs, full)
+                        ]
+                    ),
+                )

@@ -7,6 +7,7 @@ OpenEXR, which OpenCV leaves off by default, and BigTIFF) and the size it declar
 `MAX_IMAGE_PIXELS`, and at most `FLOOR_PIXELS` plus `PIXELS_PER_BYTE` per byte of input -- the memory
 a decode may take grows with what was sent, not with what the header claims. Imports nothing of the package.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,10 +57,10 @@ def _jpeg(data: bytes) -> tuple[int, int] | None:
             pos += 2
             continue
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
-            return (_be(data[pos + 7:pos + 9]), _be(data[pos + 5:pos + 7])) if pos + 9 <= len(data) else None
+            return (_be(data[pos + 7 : pos + 9]), _be(data[pos + 5 : pos + 7])) if pos + 9 <= len(data) else None
         if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
             return None
-        pos += 2 + _be(data[pos + 2:pos + 4])
+        pos += 2 + _be(data[pos + 2 : pos + 4])
     return None
 
 
@@ -72,8 +73,9 @@ def _bmp(data: bytes) -> tuple[int, int] | None:
         return None
     if _le(data[14:18]) == 12:  # BITMAPCOREHEADER: 16-bit sizes
         return _le(data[18:20]), _le(data[20:22])
-    return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(int.from_bytes(data[22:26], "little",
-                                                                                          signed=True))
+    return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+        int.from_bytes(data[22:26], "little", signed=True)
+    )
 
 
 def _webp(data: bytes) -> tuple[int, int] | None:
@@ -102,7 +104,7 @@ def _gif(data: bytes) -> tuple[int, int] | None:
         if data[pos] == 0x2C:  # the first image descriptor
             if pos + 9 > len(data):
                 return None
-            left, top, fw, fh = (_le(data[pos + k:pos + k + 2]) for k in (1, 3, 5, 7))
+            left, top, fw, fh = (_le(data[pos + k : pos + k + 2]) for k in (1, 3, 5, 7))
             return max(w, left + fw), max(h, top + fh)
         if data[pos] != 0x21 or pos + 2 > len(data):  # only extensions come before it
             return None
@@ -128,14 +130,14 @@ def _tiff(data: bytes) -> tuple[int, int] | None:
     if ifd + 2 > len(data):
         return None
     tags: dict[int, int] = {}
-    for k in range(int.from_bytes(data[ifd:ifd + 2], order)):
+    for k in range(int.from_bytes(data[ifd : ifd + 2], order)):
         e = ifd + 2 + 12 * k
         if e + 12 > len(data):
             return None
-        tag, typ = int.from_bytes(data[e:e + 2], order), int.from_bytes(data[e + 2:e + 4], order)
+        tag, typ = int.from_bytes(data[e : e + 2], order), int.from_bytes(data[e + 2 : e + 4], order)
         if tag in (256, 257, 322, 323) and typ in _TIFF_TYPES:
             size = _TIFF_TYPES[typ][0]
-            tags[tag] = int.from_bytes(data[e + 8:e + 8 + size], order)
+            tags[tag] = int.from_bytes(data[e + 8 : e + 8 + size], order)
     if 256 not in tags or 257 not in tags:
         return None
     return max(tags[256], tags.get(322, 0)), max(tags[257], tags.get(323, 0))
@@ -172,9 +174,9 @@ def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     out: list[tuple[bytes, int, int]] = []
     pos = start
     while pos + 8 <= end and len(out) < MAX_HEADER_STEPS:
-        size, kind, head = _be(data[pos:pos + 4]), data[pos + 4:pos + 8], 8
+        size, kind, head = _be(data[pos : pos + 4]), data[pos + 4 : pos + 8], 8
         if size == 1 and pos + 16 <= end:
-            size, head = _be(data[pos + 8:pos + 16]), 16
+            size, head = _be(data[pos + 8 : pos + 16]), 16
         elif size == 0:
             size = end - pos
         if size < head or pos + size > end:
@@ -195,7 +197,7 @@ def _avif(data: bytes) -> tuple[int, int] | None:
             for k3, a3, b3 in _boxes(data, a2, b2) if k2 == b"iprp" else []:
                 for k4, a4, _ in _boxes(data, a3, b3) if k3 == b"ipco" else []:
                     if k4 == b"ispe":
-                        w, h = _be(data[a4 + 4:a4 + 8]), _be(data[a4 + 8:a4 + 12])
+                        w, h = _be(data[a4 + 4 : a4 + 8]), _be(data[a4 + 8 : a4 + 12])
                         best = (w, h) if best is None or w * h > best[0] * best[1] else best
     return best
 
@@ -205,7 +207,7 @@ def _jp2(data: bytes) -> tuple[int, int] | None:
     pos = data.find(b"\xff\x4f\xff\x51")
     if pos < 0 or pos + 20 > len(data):
         return None
-    return _be(data[pos + 8:pos + 12]), _be(data[pos + 12:pos + 16])
+    return _be(data[pos + 8 : pos + 12]), _be(data[pos + 12 : pos + 16])
 
 
 #: format -> (does the data start like it, its declared (width, height) or None)
@@ -248,17 +250,22 @@ def check_encoded_image(data: bytes, name: str) -> tuple[str, int, int]:
         raise ValueError(f"{name}: {len(data) >> 20} MB; encoded images above {MAX_IMAGE_BYTES >> 20} MB are refused")
     found = image_header_size(data)
     if found is None:
-        raise ValueError(f"{name}: cannot be decoded: not an image in a format whose size deepemotion reads before "
-                         f"decoding ({', '.join(FORMATS)}), or its header is damaged")
+        raise ValueError(
+            f"{name}: cannot be decoded: not an image in a format whose size deepemotion reads before "
+            f"decoding ({', '.join(FORMATS)}), or its header is damaged"
+        )
     fmt, w, h = found
     if w < 1 or h < 1:
         raise ValueError(f"{name}: a {fmt} declaring a {w}x{h} image cannot be decoded")
     if w * h > MAX_IMAGE_PIXELS:
-        raise ValueError(f"{name}: declares a {w}x{h} image ({fmt}); images above {MAX_IMAGE_PIXELS // 10**6} "
-                         "megapixels are refused")
+        raise ValueError(
+            f"{name}: declares a {w}x{h} image ({fmt}); images above {MAX_IMAGE_PIXELS // 10**6} megapixels are refused"
+        )
     if w * h > allowed_pixels(len(data)):
-        raise ValueError(f"{name}: {len(data):,} bytes of {fmt} declaring a {w}x{h} image; at most "
-                         f"{allowed_pixels(len(data)):,} pixels are decoded from that many bytes")
+        raise ValueError(
+            f"{name}: {len(data):,} bytes of {fmt} declaring a {w}x{h} image; at most "
+            f"{allowed_pixels(len(data)):,} pixels are decoded from that many bytes"
+        )
     return found
 
 
@@ -268,8 +275,11 @@ def decode_image(data: Any, name: str, gray: bool = False) -> np.ndarray:
     cannot be decoded."""
     import cv2
 
-    buf = np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else \
-        np.ascontiguousarray(data, np.uint8).reshape(-1)
+    buf = (
+        np.frombuffer(bytes(data), np.uint8)
+        if isinstance(data, (bytes, bytearray, memoryview))
+        else np.ascontiguousarray(data, np.uint8).reshape(-1)
+    )
     check_encoded_image(buf.tobytes(), name)
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

@@ -1,5 +1,6 @@
 """Checking what callers hand to the Recognizer: frames, crops and boxes. Bad input raises TypeError or
 ValueError naming the problem; nothing reaches the C++ core unchecked."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,11 @@ def check_image(img: Any, what: str = "frame") -> np.ndarray:
     is refused with a hint."""
     if not isinstance(img, np.ndarray):
         kind = type(img).__module__.split(".")[0]
-        hint = " (move it to the host with .cpu().numpy() / cupy.asnumpy, or use a GPU backend)" \
-            if kind in ("torch", "cupy") else ""
+        hint = (
+            " (move it to the host with .cpu().numpy() / cupy.asnumpy, or use a GPU backend)"
+            if kind in ("torch", "cupy")
+            else ""
+        )
         raise TypeError(f"{what} must be a numpy.ndarray, got {type(img).__name__}{hint}")
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
@@ -42,8 +46,10 @@ def check_image(img: Any, what: str = "frame") -> np.ndarray:
         if lo < 0 or hi > 255:
             raise ValueError(f"{what} float values must lie in [0, 255], got [{lo:g}, {hi:g}]")
         if hi <= 1.0 and hi > lo:
-            raise ValueError(f"{what} is a float image with values in [0, 1]; deepemotion reads pixels as 0..255: "
-                             "pass (img * 255).round().astype(np.uint8)")
+            raise ValueError(
+                f"{what} is a float image with values in [0, 1]; deepemotion reads pixels as 0..255: "
+                "pass (img * 255).round().astype(np.uint8)"
+            )
         img = np.rint(img).astype(np.uint8)
     return np.ascontiguousarray(img)
 
@@ -69,12 +75,17 @@ def check_boxes(boxes: Any, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError("boxes contain NaN or infinite values")
     b = np.rint(b)
     h, w = shape[:2]
-    bad = (b[:, 2] < 1) | (b[:, 3] < 1) | (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 0] + b[:, 2] > w) | \
-          (b[:, 1] + b[:, 3] > h)
+    bad = (
+        (b[:, 2] < 1)
+        | (b[:, 3] < 1)
+        | (b[:, 0] < 0)
+        | (b[:, 1] < 0)
+        | (b[:, 0] + b[:, 2] > w)
+        | (b[:, 1] + b[:, 3] > h)
+    )
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"box {i} {tuple(int(v) for v in b[i])} must have w, h >= 1 and lie inside the "
-                         f"{w}x{h} frame")
+        raise ValueError(f"box {i} {tuple(int(v) for v in b[i])} must have w, h >= 1 and lie inside the {w}x{h} frame")
     return b.astype(np.int32)
 
 
@@ -89,8 +100,9 @@ def split_crops(crops: Any) -> list[np.ndarray] | np.ndarray:
             return [crops]
         if crops.ndim in (3, 4):
             return crops
-        raise ValueError(f"crops must be one image (HxW or HxWxC) or a batch (NxHxW or NxHxWxC), got shape "
-                         f"{crops.shape}")
+        raise ValueError(
+            f"crops must be one image (HxW or HxWxC) or a batch (NxHxW or NxHxWxC), got shape {crops.shape}"
+        )
     if isinstance(crops, (list, tuple)):
         return list(crops)
     raise TypeError(f"crops must be a numpy array or a list of them, got {type(crops).__name__}")
@@ -115,8 +127,9 @@ def to_uint8(batch: np.ndarray) -> np.ndarray:
 
 def check_options(*, supersample: Any, max_batch: Any, device: Any, min_face: Any) -> None:
     """The Recognizer's numeric and choice options, or ValueError naming the one that is wrong."""
-    if supersample != "auto" and not (isinstance(supersample, int) and not isinstance(supersample, bool)
-                                      and 1 <= supersample <= 16):
+    if supersample != "auto" and not (
+        isinstance(supersample, int) and not isinstance(supersample, bool) and 1 <= supersample <= 16
+    ):
         raise ValueError(f"supersample must be 'auto' or an int in 1..16, got {supersample!r}")
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 1 <= max_batch <= 65536:
         raise ValueError(f"max_batch must be an int in 1..65536, got {max_batch!r}")

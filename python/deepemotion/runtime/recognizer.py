@@ -10,6 +10,7 @@ A thin composition of the stages, each in its own module: input checks (`inputs.
 a frame), classification (`classify.py`: a backend from `backends/`, `max_batch` faces per call), tracking +
 smoothing (`tracking.py`), the threaded video loop (`stream.py`).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,11 +34,11 @@ from .tracking import Tracker
 
 @dataclass
 class Face:
-    box: tuple[int, int, int, int]   # x, y, w, h in frame pixels
-    label: str                       # most likely class
-    score: float                     # its probability (calibrated: of faces scored p, about p are right)
+    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    label: str  # most likely class
+    score: float  # its probability (calibrated: of faces scored p, about p are right)
     probs: np.ndarray = field(repr=False)  # (7,) probabilities in CLASSES order, sum 1
-    track_id: int | None = None      # stable across frames of one video (None for single images)
+    track_id: int | None = None  # stable across frames of one video (None for single images)
     landmarks: np.ndarray | None = field(default=None, repr=False)  # (5, 2) frame pixels, when the detector gives them
 
     @property
@@ -45,22 +46,34 @@ class Face:
         return CLASSES.index(self.label)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"box": list(self.box), "label": self.label, "score": round(float(self.score), 6),
-                             "probs": {c: round(float(p), 6) for c, p in zip(CLASSES, self.probs)}}
+        d: dict[str, Any] = {
+            "box": list(self.box),
+            "label": self.label,
+            "score": round(float(self.score), 6),
+            "probs": {c: round(float(p), 6) for c, p in zip(CLASSES, self.probs)},
+        }
         if self.track_id is not None:
             d["track_id"] = int(self.track_id)
         return d
 
 
-def make_faces(boxes: np.ndarray, probs: np.ndarray, track_ids: np.ndarray | None = None,
-               landmarks: np.ndarray | None = None) -> list[Face]:
+def make_faces(
+    boxes: np.ndarray, probs: np.ndarray, track_ids: np.ndarray | None = None, landmarks: np.ndarray | None = None
+) -> list[Face]:
     idx = probs.argmax(1)
     scores = probs[np.arange(len(idx)), idx]
     box_list = np.asarray(boxes, np.int64).tolist()
-    return [Face(tuple(box_list[i]), CLASSES[idx[i]], float(scores[i]), probs[i],
-                 None if track_ids is None else int(track_ids[i]),
-                 None if landmarks is None else landmarks[i])
-            for i in range(len(box_list))]
+    return [
+        Face(
+            tuple(box_list[i]),
+            CLASSES[idx[i]],
+            float(scores[i]),
+            probs[i],
+            None if track_ids is None else int(track_ids[i]),
+            None if landmarks is None else landmarks[i],
+        )
+        for i in range(len(box_list))
+    ]
 
 
 class Recognizer:
@@ -93,10 +106,20 @@ class Recognizer:
     from several threads interleave into one track history, so use one instance per video stream.
     """
 
-    def __init__(self, model: Any = None, backend: Any = "auto", detector: Any = "auto", min_face: int = 40,
-                 smoothing: float = 0.0, supersample: int | str = "auto", device: str | None = None,
-                 detector_model: str | os.PathLike[str] | None = None, align: str | bool = "roll",
-                 max_batch: int = DEFAULT_MAX_BATCH, **backend_options: Any) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        backend: Any = "auto",
+        detector: Any = "auto",
+        min_face: int = 40,
+        smoothing: float = 0.0,
+        supersample: int | str = "auto",
+        device: str | None = None,
+        detector_model: str | os.PathLike[str] | None = None,
+        align: str | bool = "roll",
+        max_batch: int = DEFAULT_MAX_BATCH,
+        **backend_options: Any,
+    ) -> None:
         assert_has_ext()
         check_options(supersample=supersample, max_batch=max_batch, device=device, min_face=min_face)
         self.detector = create_detector(detector, int(min_face), detector_model)
@@ -168,18 +191,22 @@ class Recognizer:
         """(N, 1, 48, 48) network input of detected faces, framed as this Recognizer frames them."""
         return self.finder.crops(check_image(frame), det)
 
-    def probs(self, frame: np.ndarray, det: Detections, framing: Any = None, backend: Backend | None = None
-              ) -> np.ndarray:
+    def probs(
+        self, frame: np.ndarray, det: Detections, framing: Any = None, backend: Backend | None = None
+    ) -> np.ndarray:
         """(N, 7) probabilities of the faces `det` in a checked frame: cropped and classified `max_batch` at a
         time (`framing`: a box calibration, by default the detector's; `backend`: another of the same model)."""
         if len(det) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
-        parts = [self.classifier(self.finder.crops(frame, det.take(s), framing), backend)
-                 for s in chunks(len(det), self.max_batch)]
+        parts = [
+            self.classifier(self.finder.crops(frame, det.take(s), framing), backend)
+            for s in chunks(len(det), self.max_batch)
+        ]
         return np.concatenate(parts)
 
-    def classify_detections(self, frame: np.ndarray, det: Detections, framing: Any = None,
-                            backend: Backend | None = None) -> list[Face]:
+    def classify_detections(
+        self, frame: np.ndarray, det: Detections, framing: Any = None, backend: Backend | None = None
+    ) -> list[Face]:
         """Crop + classify + track `det`'s faces in a checked frame: the last stage of a video frame (the stream
         runs it with its pipeline twin as `backend`)."""
         probs = self.probs(frame, det, framing, backend)

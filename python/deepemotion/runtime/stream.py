@@ -15,6 +15,7 @@ in frame order.
 - Each stream starts with fresh tracks (ids from 0, no smoothing carried over from an earlier video).
 - `pipelined=False` runs the same stages one after another in the caller's thread (the baseline).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,10 +36,10 @@ _END = object()
 
 @dataclass
 class FrameResult:
-    index: int                          # 0-based frame number
+    index: int  # 0-based frame number
     frame: np.ndarray = field(repr=False)
-    faces: list[Any]                    # Face objects, with track ids
-    latency_ms: float                   # from the frame's capture to its result
+    faces: list[Any]  # Face objects, with track ids
+    latency_ms: float  # from the frame's capture to its result
 
 
 #: camera indices OpenCV opens as devices (from 100 on, OpenCV reads the hundreds as a capture API's code)
@@ -50,8 +51,9 @@ def check_camera_index(source: Any) -> int:
     crashes the process on some machines without one; indices from 100 on select a capture API."""
     index = int(source)
     if not 0 <= index <= MAX_CAMERA_INDEX:
-        raise ValueError(f"camera {source}: a camera index is 0..{MAX_CAMERA_INDEX} (0 is the first camera, "
-                         "e.g. /dev/video0)")
+        raise ValueError(
+            f"camera {source}: a camera index is 0..{MAX_CAMERA_INDEX} (0 is the first camera, e.g. /dev/video0)"
+        )
     return index
 
 
@@ -85,8 +87,9 @@ def _frames(source: Any, max_frames: int | None) -> Iterator[np.ndarray]:
     """Frames of a camera index, a video file or an iterable, at most `max_frames` (never one item more is
     taken from the caller's iterator)."""
     if isinstance(source, np.ndarray):
-        raise TypeError("stream() takes a camera index, a video path or an iterable of frames; for one frame "
-                        "use predict()")
+        raise TypeError(
+            "stream() takes a camera index, a video path or an iterable of frames; for one frame use predict()"
+        )
     if isinstance(source, (int, np.integer, str, os.PathLike)) and not isinstance(source, bool):
         cap = open_capture(source)
         try:
@@ -130,9 +133,10 @@ class _Pipeline:
         self.frames_q: queue.Queue = queue.Queue(queue_size)
         self.dets_q: queue.Queue = queue.Queue(queue_size)
         self.stop = threading.Event()
-        self.workers = [threading.Thread(target=self.capture, name="deepemotion-capture", daemon=True)] + \
-            [threading.Thread(target=self.detect, name=f"deepemotion-detect-{k}", daemon=True)
-             for k in range(detect_workers)]
+        self.workers = [threading.Thread(target=self.capture, name="deepemotion-capture", daemon=True)] + [
+            threading.Thread(target=self.detect, name=f"deepemotion-detect-{k}", daemon=True)
+            for k in range(detect_workers)
+        ]
 
     def capture(self) -> None:
         try:
@@ -171,8 +175,11 @@ class _Pipeline:
                 item = self.dets_q.get(timeout=0.1)
             except queue.Empty:
                 if not any(t.is_alive() for t in self.workers) and self.dets_q.empty():
-                    raise RuntimeError("the stream lost a frame: its worker threads ended" if pending else
-                                       "the stream's worker threads ended without a result") from None
+                    raise RuntimeError(
+                        "the stream lost a frame: its worker threads ended"
+                        if pending
+                        else "the stream's worker threads ended without a result"
+                    ) from None
                 continue
             if item is _END:
                 ends += 1
@@ -194,8 +201,15 @@ class _Pipeline:
             t.join(timeout=0.5)
 
 
-def stream(rec: Any, source: Any, *, max_frames: int | None = None, queue_size: int = 4,
-           pipelined: bool = True, detect_workers: int = 1) -> Iterator[FrameResult]:
+def stream(
+    rec: Any,
+    source: Any,
+    *,
+    max_frames: int | None = None,
+    queue_size: int = 4,
+    pipelined: bool = True,
+    detect_workers: int = 1,
+) -> Iterator[FrameResult]:
     """Results of `rec` on every frame of `source` (see the module docstring). `detect_workers` > 1 runs
     detection on that many frames at once (detection is the slowest stage); results are put back in order."""
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):

@@ -1,4 +1,5 @@
 """Facts about the machine, read once (one /proc/cpuinfo parser for the whole package)."""
+
 from __future__ import annotations
 
 import functools

@@ -7,6 +7,7 @@ above the threshold enter the greedy pass, so a frame of n faces costs O(n * m) 
 a Python loop over all pairs. Unmatched faces start new tracks; a track not seen for `max_age`
 frames is dropped.
 """
+
 from __future__ import annotations
 
 import threading
@@ -27,7 +28,7 @@ def iou_pairs(a: np.ndarray, b: np.ndarray, min_iou: float) -> tuple[np.ndarray,
     barea = b[:, 2] * b[:, 3]
     out_i, out_j, out_v = [], [], []
     for s in range(0, len(a), _BLOCK):
-        blk = a[s:s + _BLOCK].astype(np.float32)
+        blk = a[s : s + _BLOCK].astype(np.float32)
         ax0, ay0 = blk[:, 0, None], blk[:, 1, None]
         iw = np.minimum(ax0 + blk[:, 2, None], bx1)
         iw -= np.maximum(ax0, bx0)

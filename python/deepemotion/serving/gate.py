@@ -20,6 +20,7 @@ bombs (a 1 MB gzip body of 1 GB) with gigabytes of RSS. The gate:
   ``max_connections`` connections at once;
 - answers: Triton's error messages have the python backend's shared-memory names removed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,15 +33,39 @@ from dataclasses import dataclass
 from typing import Any
 
 #: element sizes of the KServe v2 datatypes the gate lets through (BYTES is not used by deepemotion's models)
-ELEMENT_SIZE = {"BOOL": 1, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "FP16": 2, "BF16": 2, "UINT32": 4,
-                "INT32": 4, "FP32": 4, "UINT64": 8, "INT64": 8, "FP64": 8}
-MAX_HEAD = 16 * 1024            # request line + headers
-MAX_INFER_HEADER = 64 * 1024    # the JSON inference header of a binary request
+ELEMENT_SIZE = {
+    "BOOL": 1,
+    "UINT8": 1,
+    "INT8": 1,
+    "UINT16": 2,
+    "INT16": 2,
+    "FP16": 2,
+    "BF16": 2,
+    "UINT32": 4,
+    "INT32": 4,
+    "FP32": 4,
+    "UINT64": 8,
+    "INT64": 8,
+    "FP64": 8,
+}
+MAX_HEAD = 16 * 1024  # request line + headers
+MAX_INFER_HEADER = 64 * 1024  # the JSON inference header of a binary request
 MAX_JSON_BODY = 4 * 1024 * 1024  # a request whose tensors travel as JSON
 _SHM_NAME = re.compile(r"deepemotion_[0-9a-f]{12}_[0-9A-Za-z_-]*")
-_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
-            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class Refused(Exception):
@@ -51,8 +76,8 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class GateLimits:
-    max_body: int = 16 * 1024 * 1024     # one request's body (an encoded frame for deepemotion_frames)
-    budget: int = 256 * 1024 * 1024      # bodies of all requests in flight together
+    max_body: int = 16 * 1024 * 1024  # one request's body (an encoded frame for deepemotion_frames)
+    budget: int = 256 * 1024 * 1024  # bodies of all requests in flight together
     max_connections: int = 512
     header_timeout: float = 30.0
     body_timeout: float = 60.0
@@ -60,7 +85,7 @@ class GateLimits:
 
 
 def route(method: str, path: str, models: frozenset[str]) -> str:
-    """"infer", "get" (pass on) or raise `Refused`."""
+    """ "infer", "get" (pass on) or raise `Refused`."""
     if path in ("/v2/health/live", "/v2/health/ready", "/v2"):
         if method != "GET":
             raise Refused(405, f"{method} {path}: only GET")
@@ -121,8 +146,11 @@ def check_infer(head: Any, binary: int, max_body: int) -> None:
         name, shape, dtype = t["name"][:64], t.get("shape"), t.get("datatype")
         if dtype not in ELEMENT_SIZE:
             raise Refused(400, f"input {name!r}: datatype {str(dtype)[:16]!r} is not served")
-        if not isinstance(shape, list) or len(shape) > 8 or \
-                not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        if (
+            not isinstance(shape, list)
+            or len(shape) > 8
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
             raise Refused(400, f"input {name!r}: shape must be a list of at most 8 non-negative integers")
         params = t.get("parameters") or {}
         _no_shared_memory(params, f"input {name!r}")
@@ -133,8 +161,11 @@ def check_infer(head: Any, binary: int, max_body: int) -> None:
         if "binary_data_size" in params:
             size = params["binary_data_size"]
             if "data" in t or not isinstance(size, int) or size != nbytes:
-                raise Refused(400, f"input {name!r}: binary_data_size {str(size)[:20]} does not match shape "
-                                   f"{shape} ({nbytes} bytes of {dtype})")
+                raise Refused(
+                    400,
+                    f"input {name!r}: binary_data_size {str(size)[:20]} does not match shape "
+                    f"{shape} ({nbytes} bytes of {dtype})",
+                )
             total += size
         elif "data" in t:
             if _count(t["data"], count) != count:
@@ -188,9 +219,8 @@ def split_infer_body(headers: dict[str, str], body: bytes, max_body: int) -> Non
     hlen = headers.get("inference-header-content-length")
     if hlen is not None:
         if not hlen.isdigit() or not 0 < int(hlen) <= min(len(body), MAX_INFER_HEADER):
-            raise Refused(400, f"Inference-Header-Content-Length must be in 1..{MAX_INFER_HEADER} and within the "
-                               "body")
-        head, binary = body[:int(hlen)], len(body) - int(hlen)
+            raise Refused(400, f"Inference-Header-Content-Length must be in 1..{MAX_INFER_HEADER} and within the body")
+        head, binary = body[: int(hlen)], len(body) - int(hlen)
     else:
         if len(body) > MAX_JSON_BODY:
             raise Refused(413, f"a JSON request is at most {MAX_JSON_BODY} bytes; send tensors as binary data")
@@ -202,11 +232,14 @@ def split_infer_body(headers: dict[str, str], body: bytes, max_body: int) -> Non
     check_infer(parsed, binary, max_body)
 
 
-def reply(status: int, body: bytes, content_type: str = "application/json", close: bool = False,
-          extra: str = "") -> bytes:
-    head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\n{extra}{'Connection: close' if close else 'Connection: keep-alive'}"
-            "\r\n\r\n")
+def reply(
+    status: int, body: bytes, content_type: str = "application/json", close: bool = False, extra: str = ""
+) -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}{'Connection: close' if close else 'Connection: keep-alive'}"
+        "\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 
@@ -237,8 +270,14 @@ class HttpGate:
     ``models``. ``start()`` binds at once (a port in use raises OSError there) and serves from a thread of its
     own; ``stop()`` closes every connection."""
 
-    def __init__(self, host: str, port: int, upstream_port: int, models: set[str] | frozenset[str],
-                 limits: GateLimits | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        upstream_port: int,
+        models: set[str] | frozenset[str],
+        limits: GateLimits | None = None,
+    ) -> None:
         self.host, self.port, self.upstream_port = host, port, upstream_port
         self.models = frozenset(models)
         self.limits = limits or GateLimits()
@@ -301,8 +340,14 @@ class HttpGate:
                 return
             while await self._one(reader, writer, upstream):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
-                asyncio.CancelledError, OSError):
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            asyncio.TimeoutError,
+            asyncio.CancelledError,
+            OSError,
+        ):
             pass
         finally:
             self._connections -= 1
@@ -340,8 +385,15 @@ class HttpGate:
         await writer.drain()
         return keep
 
-    async def _infer(self, path: str, headers: dict[str, str], n: int, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter, upstream: list[Any]) -> tuple[bytes, bytes]:
+    async def _infer(
+        self,
+        path: str,
+        headers: dict[str, str],
+        n: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstream: list[Any],
+    ) -> tuple[bytes, bytes]:
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
@@ -357,11 +409,15 @@ class HttpGate:
         finally:
             await self._budget.give(n)
 
-    async def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes,
-                       upstream: list[Any]) -> tuple[bytes, bytes]:
+    async def _forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, upstream: list[Any]
+    ) -> tuple[bytes, bytes]:
         """Triton's answer (head, body), over this connection's own upstream connection."""
-        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n" + \
-            "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + "\r\n"
+        )
         for attempt in (0, 1):
             try:
                 if upstream[0] is None:
@@ -399,8 +455,11 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
         body = await reader.readexactly(int(headers.get("content-length", "0")))
     if status >= 400:
         body = _SHM_NAME.sub("<shared memory>", body.decode("utf-8", "replace")).encode()
-    extra = "".join(f"{k.title()}: {headers[k]}\r\n" for k in ("inference-header-content-length", "content-encoding")
-                    if k in headers)
+    extra = "".join(
+        f"{k.title()}: {headers[k]}\r\n"
+        for k in ("inference-header-content-length", "content-encoding")
+        if k in headers
+    )
     return _split(reply(status, body, headers.get("content-type", "application/json"), extra=extra))
 
 

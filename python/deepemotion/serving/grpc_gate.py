@@ -14,6 +14,7 @@ kept). The gate:
   (INVALID_ARGUMENT), so nothing short, long or oversized reaches Triton;
 - answers: Triton's, with the python backend's shared-memory names removed from error messages.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,16 @@ class GrpcGate:
     ``models``: grpc's asyncio server on an event loop in a thread of its own. ``start()`` binds at once (OSError
     when the port is taken); ``stop()`` ends every call."""
 
-    def __init__(self, host: str, port: int, upstream_port: int, models: set[str] | frozenset[str],
-                 max_message: int = 16 << 20, max_calls: int = 512, upstream_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        upstream_port: int,
+        models: set[str] | frozenset[str],
+        max_message: int = 16 << 20,
+        max_calls: int = 512,
+        upstream_timeout: float = 120.0,
+    ) -> None:
         import grpc
         from tritonclient.grpc import service_pb2
 
@@ -88,20 +97,29 @@ class GrpcGate:
 
     async def _open(self) -> None:
         grpc = self.grpc
-        limits = [("grpc.max_receive_message_length", self.max_message),
-                  ("grpc.max_send_message_length", self.max_message)]
+        limits = [
+            ("grpc.max_receive_message_length", self.max_message),
+            ("grpc.max_send_message_length", self.max_message),
+        ]
         # the port first: a gate that cannot listen must not have opened a channel (whose callbacks could outlive the
         # loop that start() then closes: "Event loop is closed" in grpc's poller thread)
-        self._server = grpc.aio.server(options=[*limits, ("grpc.so_reuseport", 0)],
-                                       maximum_concurrent_rpcs=self.max_calls)
+        self._server = grpc.aio.server(
+            options=[*limits, ("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=self.max_calls
+        )
         self._server.add_generic_rpc_handlers([_Handler(self)])
         address = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         if self._server.add_insecure_port(address) != self.port:
             raise OSError(f"cannot listen on {address}")
         # reconnect quickly: the server comes up after the gate, and comes back after a restart
-        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.upstream_port}", options=[
-            *limits, ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
-            ("grpc.max_reconnect_backoff_ms", 500)])
+        self._channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{self.upstream_port}",
+            options=[
+                *limits,
+                ("grpc.initial_reconnect_backoff_ms", 50),
+                ("grpc.min_reconnect_backoff_ms", 50),
+                ("grpc.max_reconnect_backoff_ms", 500),
+            ],
+        )
         await self._server.start()
 
     async def _close(self) -> None:
@@ -122,8 +140,12 @@ class GrpcGate:
         """Why the request must not pass (None: it may)."""
         if method in _GLOBAL:
             return None
-        kind = {"ModelInfer": self.pb.ModelInferRequest, "ModelConfig": self.pb.ModelConfigRequest,
-                "ModelReady": self.pb.ModelReadyRequest, "ModelMetadata": self.pb.ModelMetadataRequest}[method]
+        kind = {
+            "ModelInfer": self.pb.ModelInferRequest,
+            "ModelConfig": self.pb.ModelConfigRequest,
+            "ModelReady": self.pb.ModelReadyRequest,
+            "ModelMetadata": self.pb.ModelMetadataRequest,
+        }[method]
         msg = kind.FromString(request)
         name = msg.model_name if method == "ModelInfer" else msg.name
         if name not in self.models:
@@ -152,18 +174,20 @@ class GrpcGate:
 def check_infer(msg: Any) -> str | None:
     """Why a ModelInferRequest must not pass: shared-memory parameters, or inputs whose bytes do not match their
     shapes (None: it may pass)."""
+
     def shm(params: Any) -> bool:
         return any(str(k).startswith("shared_memory") for k in params)
 
-    if shm(msg.parameters) or any(shm(o.parameters) for o in msg.outputs) or any(shm(i.parameters)
-                                                                                for i in msg.inputs):
+    if shm(msg.parameters) or any(shm(o.parameters) for o in msg.outputs) or any(shm(i.parameters) for i in msg.inputs):
         return "shared memory is not exposed by this server"
     if len(msg.raw_input_contents) != len(msg.inputs) or not 1 <= len(msg.inputs) <= 8:
         return "send every input (1 to 8) as raw_input_contents, one per input"
     for tensor, raw in zip(msg.inputs, msg.raw_input_contents):
         if tensor.datatype not in ELEMENT_SIZE or len(tensor.shape) > 8 or any(d < 0 for d in tensor.shape):
-            return f"input {tensor.name[:64]!r}: datatype {tensor.datatype[:16]!r} shape {list(tensor.shape)[:8]} " \
-                   "is not served"
+            return (
+                f"input {tensor.name[:64]!r}: datatype {tensor.datatype[:16]!r} shape {list(tensor.shape)[:8]} "
+                "is not served"
+            )
         want = math.prod(tensor.shape) * ELEMENT_SIZE[tensor.datatype]
         if len(raw) != want:
             return f"input {tensor.name[:64]!r}: {len(raw)} bytes for shape {list(tensor.shape)} ({want} bytes)"
@@ -178,8 +202,9 @@ class _Handler:
 
     def service(self, details: Any) -> Any:
         grpc = self.gate.grpc
-        method = details.method[len(SERVICE):] if details.method.startswith(SERVICE) else ""
+        method = details.method[len(SERVICE) :] if details.method.startswith(SERVICE) else ""
         if method in _GLOBAL or method in _PER_MODEL:
+
             async def call(request: bytes, context: Any) -> bytes:
                 return await self.gate.forward(method, request, context)
         else:
@@ -188,4 +213,5 @@ class _Handler:
             async def call(request: bytes, context: Any) -> bytes:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
                 raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
         return grpc.unary_unary_rpc_method_handler(call)

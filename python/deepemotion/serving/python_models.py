@@ -1,4 +1,5 @@
 """What the python-backend models (``triton_models/``) share, importable without Triton (tested here)."""
+
 from __future__ import annotations
 
 import sys

@@ -15,6 +15,7 @@
 Writing the python form needs no torch and no onnx; the onnx and tensorrt forms need the ``onnx`` package (the
 uint8 / softmax wrapper graph).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,16 +39,16 @@ NORMALISED_INPUT = "normalised"
 @dataclass(frozen=True)
 class RepositoryOptions:
     form: str = "python"
-    model: str = "default"          # a bundled model name or an .onnx file (FP32 or INT8 graph, as it is)
+    model: str = "default"  # a bundled model name or an .onnx file (FP32 or INT8 graph, as it is)
     max_batch: int = 64
     instances: int = 1
-    kind: str = "cpu"               # instance group kind: cpu | gpu (onnx form); tensorrt is always gpu
+    kind: str = "cpu"  # instance group kind: cpu | gpu (onnx form); tensorrt is always gpu
     dynamic_batching: bool = True
-    queue_delay_us: int = 2000      # how long Triton may hold a request to batch it with others (fer-bench --serve:
-                                    # 0.85x local faces/s at 32 clients with 2 ms, 0.78x with 0.5 ms)
-    frames: bool = True             # also write the deepemotion_frames model (python form)
-    detector: str = "auto"          # the frames model's detector: auto (YuNet where its model file is, else Haar:
-                                    # the choice is made when the repository is written, and recorded in its config)
+    queue_delay_us: int = 2000  # how long Triton may hold a request to batch it with others (fer-bench --serve:
+    # 0.85x local faces/s at 32 clients with 2 ms, 0.78x with 0.5 ms)
+    frames: bool = True  # also write the deepemotion_frames model (python form)
+    detector: str = "auto"  # the frames model's detector: auto (YuNet where its model file is, else Haar:
+    # the choice is made when the repository is written, and recorded in its config)
 
     def __post_init__(self) -> None:
         if self.form not in FORMS:
@@ -61,8 +62,10 @@ class RepositoryOptions:
         if not 0 <= self.queue_delay_us <= 1_000_000:
             raise ValueError(f"queue_delay_us must be in 0..1000000, got {self.queue_delay_us}")
         if self.form == "python" and self.kind == "gpu":
-            raise ValueError("the python form runs on the CPU (deepemotion's ONNX Runtime backend in Triton's python "
-                             "backend); GPU instances are the onnx form's (--format onnx --kind gpu)")
+            raise ValueError(
+                "the python form runs on the CPU (deepemotion's ONNX Runtime backend in Triton's python "
+                "backend); GPU instances are the onnx form's (--format onnx --kind gpu)"
+            )
         if self.detector not in ("auto", "yunet", "haar"):
             raise ValueError(f"detector must be auto, yunet or haar, got {self.detector!r}")
 
@@ -83,8 +86,10 @@ def pbtxt_string(value: str) -> str:
 
 
 def _parameters(params: dict[str, str]) -> list[str]:
-    return [f"parameters {{ key: {pbtxt_string(k)} value: {{ string_value: {pbtxt_string(v)} }} }}"
-            for k, v in params.items()]
+    return [
+        f"parameters {{ key: {pbtxt_string(k)} value: {{ string_value: {pbtxt_string(v)} }} }}"
+        for k, v in params.items()
+    ]
 
 
 def _faces_inputs(form: str) -> str:
@@ -93,19 +98,28 @@ def _faces_inputs(form: str) -> str:
     faces = f'{{ name: "{FACES_INPUT}" data_type: TYPE_UINT8 dims: [ {INPUT_SIZE}, {INPUT_SIZE} ]'
     if form != "python":
         return f"input [ {faces} }} ]"
-    return (f'input [ {faces} optional: true }}, {{ name: "{NORMALISED_INPUT}" data_type: TYPE_FP32 '
-            f"dims: [ 1, {INPUT_SIZE}, {INPUT_SIZE} ] optional: true }} ]")
+    return (
+        f'input [ {faces} optional: true }}, {{ name: "{NORMALISED_INPUT}" data_type: TYPE_FP32 '
+        f"dims: [ 1, {INPUT_SIZE}, {INPUT_SIZE} ] optional: true }} ]"
+    )
 
 
 def faces_config(opts: RepositoryOptions, params: dict[str, str]) -> str:
     """config.pbtxt of the faces model (Triton's ModelConfig in text form)."""
-    head = {"python": 'backend: "python"', "onnx": 'platform: "onnxruntime_onnx"',
-            "tensorrt": 'platform: "tensorrt_plan"'}[opts.form]
+    head = {
+        "python": 'backend: "python"',
+        "onnx": 'platform: "onnxruntime_onnx"',
+        "tensorrt": 'platform: "tensorrt_plan"',
+    }[opts.form]
     kind = "KIND_GPU" if opts.form == "tensorrt" or opts.kind == "gpu" else "KIND_CPU"
-    lines = [f'name: "{FACES_MODEL}"', head, f"max_batch_size: {opts.max_batch}",
-             _faces_inputs(opts.form),
-             f'output [ {{ name: "{PROBS_OUTPUT}" data_type: TYPE_FP32 dims: [ {NUM_CLASSES} ] }} ]',
-             f"instance_group [ {{ count: {opts.instances} kind: {kind} }} ]"]
+    lines = [
+        f'name: "{FACES_MODEL}"',
+        head,
+        f"max_batch_size: {opts.max_batch}",
+        _faces_inputs(opts.form),
+        f'output [ {{ name: "{PROBS_OUTPUT}" data_type: TYPE_FP32 dims: [ {NUM_CLASSES} ] }} ]',
+        f"instance_group [ {{ count: {opts.instances} kind: {kind} }} ]",
+    ]
     if opts.dynamic_batching:
         lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {opts.queue_delay_us} }}")
     lines += _parameters(params)
@@ -114,11 +128,15 @@ def faces_config(opts: RepositoryOptions, params: dict[str, str]) -> str:
 
 def frames_config(opts: RepositoryOptions, params: dict[str, str]) -> str:
     """config.pbtxt of the frames model: one frame per request (frames differ in size), ``instances`` at once."""
-    lines = [f'name: "{FRAMES_MODEL}"', 'backend: "python"', "max_batch_size: 0",
-             'input [ { name: "image" data_type: TYPE_UINT8 dims: [ -1 ] } ]',
-             f'output [ {{ name: "boxes" data_type: TYPE_INT32 dims: [ -1, 4 ] }}, '
-             f'{{ name: "{PROBS_OUTPUT}" data_type: TYPE_FP32 dims: [ -1, {NUM_CLASSES} ] }} ]',
-             f"instance_group [ {{ count: {opts.instances} kind: KIND_CPU }} ]"]
+    lines = [
+        f'name: "{FRAMES_MODEL}"',
+        'backend: "python"',
+        "max_batch_size: 0",
+        'input [ { name: "image" data_type: TYPE_UINT8 dims: [ -1 ] } ]',
+        f'output [ {{ name: "boxes" data_type: TYPE_INT32 dims: [ -1, 4 ] }}, '
+        f'{{ name: "{PROBS_OUTPUT}" data_type: TYPE_FP32 dims: [ -1, {NUM_CLASSES} ] }} ]',
+        f"instance_group [ {{ count: {opts.instances} kind: KIND_CPU }} ]",
+    ]
     lines += _parameters(params)
     return "\n".join(lines) + "\n"
 
@@ -137,8 +155,9 @@ def model_graph(model: str) -> tuple[bytes, dict[str, str]]:
         return data, {"deepemotion_model": b.name, "precision": precision}
     path = Path(model)
     if path.suffix != ".onnx":
-        raise ValueError(f"{model}: give a bundled model name or an .onnx file (export a .pt checkpoint with "
-                         "fer-export onnx first)")
+        raise ValueError(
+            f"{model}: give a bundled model name or an .onnx file (export a .pt checkpoint with fer-export onnx first)"
+        )
     data, _ = onnx_bytes(str(path))
     check_graph(data, str(path))
     return data, {"deepemotion_model": path.name, "precision": "model"}
@@ -165,8 +184,10 @@ def repository_form(root: str | Path) -> str:
     root = Path(root)
     config = root / FACES_MODEL / "config.pbtxt"
     if not config.is_file():
-        raise FileNotFoundError(f"{root}: not a deepemotion model repository (no {FACES_MODEL}/config.pbtxt); write "
-                                "one with fer-export triton")
+        raise FileNotFoundError(
+            f"{root}: not a deepemotion model repository (no {FACES_MODEL}/config.pbtxt); write "
+            "one with fer-export triton"
+        )
     try:
         form = json.loads((root / "deepemotion_repository.json").read_text()).get("form")
         if form in FORMS:
@@ -209,8 +230,13 @@ def write_repository(out: str | Path, opts: RepositoryOptions, overwrite: bool =
     finally:
         if retired is not None:
             shutil.rmtree(retired, ignore_errors=True)
-    return {"repository": str(out), "form": opts.form, "models": sorted({f.split("/")[0] for f in files}),
-            "files": files, **facts}
+    return {
+        "repository": str(out),
+        "form": opts.form,
+        "models": sorted({f.split("/")[0] for f in files}),
+        "files": files,
+        **facts,
+    }
 
 
 def _write_forms(root: Path, opts: RepositoryOptions, graph: bytes, facts: dict[str, str]) -> list[str]:
@@ -234,8 +260,10 @@ def _write_forms(root: Path, opts: RepositoryOptions, graph: bytes, facts: dict[
         else:
             files[f"{FACES_MODEL}/model.uint8.onnx"] = wrapped
             files[f"{FACES_MODEL}/build_plan.sh"] = build_plan_script(opts)
-    files["deepemotion_repository.json"] = json.dumps({"form": opts.form, "max_batch": opts.max_batch,
-                                                       "instances": opts.instances, **facts}, indent=2) + "\n"
+    files["deepemotion_repository.json"] = (
+        json.dumps({"form": opts.form, "max_batch": opts.max_batch, "instances": opts.instances, **facts}, indent=2)
+        + "\n"
+    )
     for rel, content in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,19 +280,22 @@ def _write_forms(root: Path, opts: RepositoryOptions, graph: bytes, facts: dict[
 def build_plan_script(opts: RepositoryOptions) -> str:
     """Shell script that builds the TensorRT plan where it will run (the plan is tied to the GPU and TensorRT)."""
     lo, hi = max(1, opts.max_batch // 4), opts.max_batch
-    return "\n".join([
-        "#!/usr/bin/env bash",
-        "# Build deepemotion/1/model.plan on the machine (GPU + TensorRT version) that will serve it, e.g. inside",
-        "# NVIDIA's Triton container: a plan only runs where it was built. Needs deepemotion installed there and",
-        "# built against that TensorRT (so that lib/libdeepemotion_trt.so, the AffineGridSample plugin, exists).",
-        "set -euo pipefail",
-        'cd "$(dirname "$0")"',
-        f"fer-export engine --onnx model.uint8.onnx --precision fp16 --batch 1 {lo} {hi} --out 1/model.plan "
-        "--overwrite",
-        "plugin=$(python -c 'from deepemotion.runtime.backends.tensorrt import plugin_library as p; print(p())')",
-        'echo "built 1/model.plan; serve it with the plugin loaded:"',
-        'echo "  LD_PRELOAD=$plugin tritonserver --model-repository $(cd .. && pwd)"',
-        ""])
+    return "\n".join(
+        [
+            "#!/usr/bin/env bash",
+            "# Build deepemotion/1/model.plan on the machine (GPU + TensorRT version) that will serve it, e.g. inside",
+            "# NVIDIA's Triton container: a plan only runs where it was built. Needs deepemotion installed there and",
+            "# built against that TensorRT (so that lib/libdeepemotion_trt.so, the AffineGridSample plugin, exists).",
+            "set -euo pipefail",
+            'cd "$(dirname "$0")"',
+            f"fer-export engine --onnx model.uint8.onnx --precision fp16 --batch 1 {lo} {hi} --out 1/model.plan "
+            "--overwrite",
+            "plugin=$(python -c 'from deepemotion.runtime.backends.tensorrt import plugin_library as p; print(p())')",
+            'echo "built 1/model.plan; serve it with the plugin loaded:"',
+            'echo "  LD_PRELOAD=$plugin tritonserver --model-repository $(cd .. && pwd)"',
+            "",
+        ]
+    )
 
 
 def parse_config(text: str) -> Any:

@@ -25,6 +25,7 @@ the backend folder (a folder of links in the server's workspace).
 Known Triton behaviour handled here: when a python-backend stub process dies, the server stays "ready" but every
 request fails, so health is a real inference (`TritonServer.check`), never the readiness endpoint alone.
 """
+
 from __future__ import annotations
 
 import collections
@@ -59,8 +60,10 @@ MIN_TRITON = (2, 51, 0)
 #: 0.5.13 is the first release with Triton 2.51.0
 SERVER_WHEEL = "nvidia-pytriton==0.7.0"
 MIN_WHEEL = (0, 5, 13)
-INSTALL_HINT = (f'fer-serve needs the Triton server: pip install --no-deps "{SERVER_WHEEL}" (and deepemotion\'s '
-                '[serve] extra: pip install ".[serve]" in a checkout)')
+INSTALL_HINT = (
+    f'fer-serve needs the Triton server: pip install --no-deps "{SERVER_WHEEL}" (and deepemotion\'s '
+    '[serve] extra: pip install ".[serve]" in a checkout)'
+)
 #: Triton APIs nobody outside needs; restricted to a random key that is never shown
 RESTRICTED = "shared-memory,model-repository,statistics,trace,logging"
 LOG_CAP = 1 << 20  # bytes of tritonserver.log before it is rotated (once: .1)
@@ -74,8 +77,8 @@ class ServerFailed(RuntimeError):
 class TritonDistribution:
     binary: Path
     libs: Path
-    backend: Path          # the python backend's folder (libtriton_python.so, triton_python_backend_utils.py)
-    stub: Path             # triton_python_backend_stub for this Python version
+    backend: Path  # the python backend's folder (libtriton_python.so, triton_python_backend_utils.py)
+    stub: Path  # triton_python_backend_stub for this Python version
 
 
 def find_tritonserver() -> TritonDistribution:
@@ -89,15 +92,22 @@ def find_tritonserver() -> TritonDistribution:
     except importlib.metadata.PackageNotFoundError:
         wheel = None
     if wheel is not None and _version(wheel) < MIN_WHEEL:
-        raise ImportError(f"nvidia-pytriton {wheel} carries a tritonserver older than "
-                          f"{'.'.join(map(str, MIN_TRITON))}; {hint}")
+        raise ImportError(
+            f"nvidia-pytriton {wheel} carries a tritonserver older than {'.'.join(map(str, MIN_TRITON))}; {hint}"
+        )
     root = Path(list(spec.submodule_search_locations)[0]) / "tritonserver"
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    stubs = [root / "python_backend_stubs" / version / "triton_python_backend_stub",
-             root / "backends" / "python" / "triton_python_backend_stub"]
+    stubs = [
+        root / "python_backend_stubs" / version / "triton_python_backend_stub",
+        root / "backends" / "python" / "triton_python_backend_stub",
+    ]
     stub = next((s for s in stubs if s.is_file()), None)
-    dist = TritonDistribution(root / "bin" / "tritonserver", root.parent.parent / "nvidia_pytriton.libs",
-                              root / "backends" / "python", stub or stubs[0])
+    dist = TritonDistribution(
+        root / "bin" / "tritonserver",
+        root.parent.parent / "nvidia_pytriton.libs",
+        root / "backends" / "python",
+        stub or stubs[0],
+    )
     if not dist.binary.is_file():
         raise ImportError(f"{hint} (no tritonserver binary in {root})")
     if stub is None:
@@ -188,15 +198,24 @@ class TritonServer:
     context manager, or start()/stop(). ``orphan_cleanup``: folders to remove too if the process that started the
     server dies without stopping it (fer-serve's temporary repository)."""
 
-    def __init__(self, repository: str | Path, host: str = "127.0.0.1", http_port: int = 8000,
-                 grpc_port: int = 8001, metrics_port: int = 8002, limits: GateLimits | None = None,
-                 orphan_cleanup: tuple[str | Path, ...] = ()) -> None:
+    def __init__(
+        self,
+        repository: str | Path,
+        host: str = "127.0.0.1",
+        http_port: int = 8000,
+        grpc_port: int = 8001,
+        metrics_port: int = 8002,
+        limits: GateLimits | None = None,
+        orphan_cleanup: tuple[str | Path, ...] = (),
+    ) -> None:
         self.repository = Path(repository)
         form = repository_form(self.repository)
         if form != "python":
-            raise ValueError(f"{self.repository}: this repository is in the {form} form, which runs on NVIDIA's "
-                             "Triton container (export/triton/); fer-serve serves the python form (fer-export triton "
-                             "--format python, or fer-serve --model ...)")
+            raise ValueError(
+                f"{self.repository}: this repository is in the {form} form, which runs on NVIDIA's "
+                "Triton container (export/triton/); fer-serve serves the python form (fer-export triton "
+                "--format python, or fer-serve --model ...)"
+            )
         ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
         if len(set(ports.values())) != 3:
             raise ValueError(f"the HTTP, gRPC and metrics ports must differ, got {ports}")
@@ -235,15 +254,26 @@ class TritonServer:
         (backend / "triton_python_backend_stub").symlink_to(self.dist.stub)
         self._upstream, self._upstream_grpc = free_port(), free_port()
         key = f"deepemotion-admin={secrets.token_hex(16)}"  # never shown: these APIs are closed to everyone
-        return [str(self.dist.binary), f"--model-repository={self.repository.resolve()}",
-                f"--backend-directory={self.workspace / 'backends'}", f"--id={self.server_id}",
-                "--http-address=127.0.0.1", f"--http-port={self._upstream}",
-                "--grpc-address=127.0.0.1", f"--grpc-port={self._upstream_grpc}",
-                "--metrics-address=127.0.0.1", f"--metrics-port={self.ports['metrics']}",
-                f"--http-restricted-api={RESTRICTED}:{key}", f"--grpc-restricted-protocol={RESTRICTED}:{key}",
-                f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}", "--exit-on-error=true",
-                "--strict-readiness=true", "--disable-auto-complete-config", "--log-verbose=0",
-                "--exit-timeout-secs=5"]
+        return [
+            str(self.dist.binary),
+            f"--model-repository={self.repository.resolve()}",
+            f"--backend-directory={self.workspace / 'backends'}",
+            f"--id={self.server_id}",
+            "--http-address=127.0.0.1",
+            f"--http-port={self._upstream}",
+            "--grpc-address=127.0.0.1",
+            f"--grpc-port={self._upstream_grpc}",
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={self.ports['metrics']}",
+            f"--http-restricted-api={RESTRICTED}:{key}",
+            f"--grpc-restricted-protocol={RESTRICTED}:{key}",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+            "--exit-on-error=true",
+            "--strict-readiness=true",
+            "--disable-auto-complete-config",
+            "--log-verbose=0",
+            "--exit-timeout-secs=5",
+        ]
 
     def start(self, timeout: float = 60.0) -> float:
         """Start the server and wait until a real inference succeeds; returns the seconds that took."""
@@ -253,19 +283,30 @@ class TritonServer:
         cmd = self._prepare()
         assert self.workspace is not None
         self.gate = HttpGate(self.host, self.ports["http"], self._upstream, self.models, self.limits)
-        self.grpc_gate = GrpcGate(self.host, self.ports["grpc"], self._upstream_grpc, self.models,
-                                  max_message=self.limits.max_body + (64 << 10))
+        self.grpc_gate = GrpcGate(
+            self.host,
+            self.ports["grpc"],
+            self._upstream_grpc,
+            self.models,
+            max_message=self.limits.max_body + (64 << 10),
+        )
         for name, gate in (("http", self.gate), ("grpc", self.grpc_gate)):
             try:
                 gate.start()  # binds the public port now: a second server on it fails here
             except OSError as exc:
                 self.stop()
-                raise ValueError(f"{self.host}:{self.ports[name]} ({name}) cannot be used ({exc.strerror or exc}); "
-                                 f"choose another --{name}-port") from None
+                raise ValueError(
+                    f"{self.host}:{self.ports[name]} ({name}) cannot be used ({exc.strerror or exc}); "
+                    f"choose another --{name}-port"
+                ) from None
         self.process = subprocess.Popen(
-            _supervised(cmd, self.shm_prefix, (str(self.workspace), *self.orphan_cleanup)), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_environment(self.dist),
-            start_new_session=True)
+            _supervised(cmd, self.shm_prefix, (str(self.workspace), *self.orphan_cleanup)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=server_environment(self.dist),
+            start_new_session=True,
+        )
         assert self.process.stdout is not None
         self._log = LogPump(self.process.stdout, self.workspace / "tritonserver.log")
         while True:
@@ -284,8 +325,10 @@ class TritonServer:
         if _version(self.version) < MIN_TRITON:
             found = self.version
             self.stop()
-            raise ValueError(f"tritonserver {found} is older than {'.'.join(map(str, MIN_TRITON))} (it answers "
-                             f"inputs shorter than their shape from stale memory): {INSTALL_HINT}")
+            raise ValueError(
+                f"tritonserver {found} is older than {'.'.join(map(str, MIN_TRITON))} (it answers "
+                f"inputs shorter than their shape from stale memory): {INSTALL_HINT}"
+            )
         return time.monotonic() - t0
 
     def check(self, timeout: float = 5.0) -> None:
@@ -298,8 +341,9 @@ class TritonServer:
             import tritonclient.grpc as grpc
             import tritonclient.http as http
 
-            client = http.InferenceServerClient(f"{_url_host(self.host)}:{self.ports['http']}",
-                                                connection_timeout=timeout, network_timeout=timeout)
+            client = http.InferenceServerClient(
+                f"{_url_host(self.host)}:{self.ports['http']}", connection_timeout=timeout, network_timeout=timeout
+            )
             try:
                 face = np.zeros((1, INPUT_SIZE, INPUT_SIZE), np.uint8)
                 inp = http.InferInput(FACES_INPUT, list(face.shape), "UINT8")
@@ -313,13 +357,18 @@ class TritonServer:
             finally:
                 g.close()
         except Exception as exc:  # noqa: BLE001 - any failure of the round trip is "not healthy"
-            raise ServerFailed(f"the {FACES_MODEL} model does not answer ({str(exc).strip().splitlines()[0][:200]})"
-                               if str(exc).strip() else f"the {FACES_MODEL} model does not answer") from None
+            raise ServerFailed(
+                f"the {FACES_MODEL} model does not answer ({str(exc).strip().splitlines()[0][:200]})"
+                if str(exc).strip()
+                else f"the {FACES_MODEL} model does not answer"
+            ) from None
         if probs is None or probs.shape != (1, 7) or not np.isfinite(probs).all():
             raise ServerFailed(f"the {FACES_MODEL} model answered {None if probs is None else probs.shape}")
         if meta.get("name") != self.server_id:
-            raise ServerFailed(f"{self.grpc_url} is served by another server ({str(meta.get('name'))[:40]!r}), not "
-                               "this one: is another fer-serve using that port?")
+            raise ServerFailed(
+                f"{self.grpc_url} is served by another server ({str(meta.get('name'))[:40]!r}), not "
+                "this one: is another fer-serve using that port?"
+            )
         self.version = str(meta.get("version", ""))
 
     def log_tail(self) -> str:

@@ -14,6 +14,7 @@ from `choice`, a CPU generator (`gen` itself when None): reading them needs no w
 chain has two equal forms (`degrade`): `dense` runs each step on every face and keeps it where drawn (no
 host sync, a few large kernels: the GPU's form), the other on the chosen faces only (less work: the CPU's form).
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,17 +32,17 @@ from ..model import to_input
 class AugmentConfig:
     flip: bool = True
     rotate_deg: float = 10.0
-    scale: float = 0.15        # +- relative zoom
-    shear: float = 0.1         # +- (the paper's "small distortion")
-    translate: float = 0.15    # +- fraction of the half-size
-    brightness: float = 0.0    # +- relative gain on the intensities (0.4: x0.6..x1.4, as camera exposure varies)
-    contrast: float = 0.0      # +- relative contrast around each face's mean
-    erase_p: float = 0.5       # probability of erasing one random rectangle per face
+    scale: float = 0.15  # +- relative zoom
+    shear: float = 0.1  # +- (the paper's "small distortion")
+    translate: float = 0.15  # +- fraction of the half-size
+    brightness: float = 0.0  # +- relative gain on the intensities (0.4: x0.6..x1.4, as camera exposure varies)
+    contrast: float = 0.0  # +- relative contrast around each face's mean
+    erase_p: float = 0.5  # probability of erasing one random rectangle per face
     erase_area: tuple[float, float] = (0.02, 0.25)  # its area, as a fraction of the face
-    mixup: float = 0.0         # Beta(a, a) mixing of face pairs (0: off)
-    cutmix: float = 0.0        # Beta(a, a) area of a pasted rectangle (0: off)
-    mix_p: float = 0.5         # probability that a batch is mixed at all (when mixup or cutmix is on)
-    degrade: float = 0.0       # probability that a face goes through the camera chain of degrade() (0: off)
+    mixup: float = 0.0  # Beta(a, a) mixing of face pairs (0: off)
+    cutmix: float = 0.0  # Beta(a, a) area of a pasted rectangle (0: off)
+    mix_p: float = 0.5  # probability that a batch is mixed at all (when mixup or cutmix is on)
+    degrade: float = 0.0  # probability that a face goes through the camera chain of degrade() (0: off)
 
 
 def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -95,8 +96,9 @@ def _boxes(n: int, h: int, w: int, area: torch.Tensor, gen: torch.Generator) -> 
 def _box_mask(y0: torch.Tensor, y1: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor, h: int, w: int) -> torch.Tensor:
     ys = torch.arange(h, dtype=torch.float32, device=y0.device).view(1, h, 1)
     xs = torch.arange(w, dtype=torch.float32, device=y0.device).view(1, 1, w)
-    return ((ys >= y0.view(-1, 1, 1)) & (ys < y1.view(-1, 1, 1)) &
-            (xs >= x0.view(-1, 1, 1)) & (xs < x1.view(-1, 1, 1))).unsqueeze(1)
+    return (
+        (ys >= y0.view(-1, 1, 1)) & (ys < y1.view(-1, 1, 1)) & (xs >= x0.view(-1, 1, 1)) & (xs < x1.view(-1, 1, 1))
+    ).unsqueeze(1)
 
 
 def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -111,8 +113,15 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     return torch.where(mask, noise, x)
 
 
-def mix(x: torch.Tensor, y: torch.Tensor, num_classes: int, cfg: AugmentConfig, gen: torch.Generator,
-        label_smoothing: float = 0.0, choice: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mix(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    cfg: AugmentConfig,
+    gen: torch.Generator,
+    label_smoothing: float = 0.0,
+    choice: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixup or cutmix (one of them, chosen per batch with `choice`) with soft targets (N, C)."""
     n = x.shape[0]
     target = F.one_hot(y, num_classes).float()
@@ -166,9 +175,72 @@ LOW_RES_PX = (12, 14, 16, 18, 20, 24, 28, 32, 40)
 CHAIN_P = {"blur": 0.45, "motion": 0.2, "low_res": 0.6, "noise": 0.4, "jpeg": 0.5}
 
 #: the JPEG standard's luminance quantisation table (ITU-T T.81, Annex K, table K.1), row-major
-_JPEG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-              14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-              49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+_JPEG_LUMA = (
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
+)
 
 
 @functools.lru_cache(maxsize=32)
@@ -262,7 +334,7 @@ def filter2d(v: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     for dy in range(kh):
         for dx in range(kw):
             if used[dy][dx]:
-                out.addcmul_(x[..., dy:dy + h, dx:dx + w], kernels[:, dy, dx].view(n, 1, 1, 1))
+                out.addcmul_(x[..., dy : dy + h, dx : dx + w], kernels[:, dy, dx].view(n, 1, 1, 1))
     return out
 
 
@@ -287,23 +359,24 @@ def gaussian_blur(v: torch.Tensor, sigma: torch.Tensor, dense: bool = False) -> 
 class ChainDraw:
     """Every random choice of the camera chain for m faces but the noise itself (drawn as it is added)."""
 
-    blur: torch.Tensor       # (m,) bool: Gaussian blur ...
-    sigma: torch.Tensor      # ... of this sigma
-    motion: torch.Tensor     # (m,) bool: motion blur (never both) ...
-    length: torch.Tensor     # ... of this length
-    angle: torch.Tensor      # ... in this direction (one per batch)
-    small: torch.Tensor      # (m,) bool: seen at `size` pixels ...
+    blur: torch.Tensor  # (m,) bool: Gaussian blur ...
+    sigma: torch.Tensor  # ... of this sigma
+    motion: torch.Tensor  # (m,) bool: motion blur (never both) ...
+    length: torch.Tensor  # ... of this length
+    angle: torch.Tensor  # ... in this direction (one per batch)
+    small: torch.Tensor  # (m,) bool: seen at `size` pixels ...
     size: int
-    down: str                # ... shrunk with this resize mode
-    up: str                  # ... and brought back to 48 with this one
-    noise: torch.Tensor      # (m,) bool: sensor noise ...
-    noise_sd: torch.Tensor   # ... of this standard deviation (intensities in [0, 1])
-    jpeg: torch.Tensor       # (m,) bool: JPEG ...
-    quality: torch.Tensor    # ... at this quality
+    down: str  # ... shrunk with this resize mode
+    up: str  # ... and brought back to 48 with this one
+    noise: torch.Tensor  # (m,) bool: sensor noise ...
+    noise_sd: torch.Tensor  # ... of this standard deviation (intensities in [0, 1])
+    jpeg: torch.Tensor  # (m,) bool: JPEG ...
+    quality: torch.Tensor  # ... at this quality
 
 
 def draw_chain(m: int, gen: torch.Generator, choice: torch.Generator | None = None) -> ChainDraw:
     """The camera chain's choices for `m` faces: per face from `gen`, per batch from `choice` (or `gen`)."""
+
     def chance(step: str) -> torch.Tensor:
         return _rand(m, gen) < CHAIN_P[step]
 
@@ -325,8 +398,10 @@ def draw_chain(m: int, gen: torch.Generator, choice: torch.Generator | None = No
 def _chain_sparse(v: torch.Tensor, d: ChainDraw, gen: torch.Generator) -> torch.Tensor:
     """The chain on the faces that draw each step (the CPU's form: no work on faces a step skips)."""
     h = v.shape[-2]
-    for group, apply in ((d.blur, lambda t, i: gaussian_blur(t, d.sigma[i])),
-                         (d.motion, lambda t, i: filter2d(t, motion_kernels(d.length[i], d.angle[i])))):
+    for group, apply in (
+        (d.blur, lambda t, i: gaussian_blur(t, d.sigma[i])),
+        (d.motion, lambda t, i: filter2d(t, motion_kernels(d.length[i], d.angle[i]))),
+    ):
         sel = torch.nonzero(group).view(-1)
         if len(sel):
             v[sel] = apply(v[sel], sel)
@@ -366,8 +441,13 @@ def _chain_dense(v: torch.Tensor, d: ChainDraw, gen: torch.Generator) -> torch.T
     return where(d.small, resize(parts[0], h, d.up).clamp(0.0, 1.0), parts[1])
 
 
-def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, choice: torch.Generator | None = None,
-            dense: bool | None = None) -> torch.Tensor:
+def degrade(
+    x: torch.Tensor,
+    cfg: AugmentConfig,
+    gen: torch.Generator,
+    choice: torch.Generator | None = None,
+    dense: bool | None = None,
+) -> torch.Tensor:
     """The camera chain on normalised faces (N, 1, H, W): each face with probability `cfg.degrade`, and within it
     each step with its probability in CHAIN_P: Gaussian (sigma 0.4-2.0) or motion blur (3-11 px), a face of 12-40
     pixels (LOW_RES_PX: area averaging as OpenCV's INTER_AREA, or antialiased bilinear), sensor noise (sigma 2-12

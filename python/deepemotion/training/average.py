@@ -1,4 +1,5 @@
 """The weight average the trainer keeps beside the model (an exponential moving average of its weights)."""
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,9 @@ class WeightAverage:
         self.model.load_state_dict(model.state_dict())
         self.model.eval().requires_grad_(False)
         self.updates = 0
-        self._pairs: tuple[DeepEmotion, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor],
-                           list[torch.Tensor]] | None = None
+        self._pairs: (
+            tuple[DeepEmotion, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | None
+        ) = None
 
     def _tensors(self, model: DeepEmotion) -> tuple[list[torch.Tensor], ...]:
         """The average's tensors and the model's, floating-point and the rest (BN's batch counts), paired by name.
@@ -26,8 +28,13 @@ class WeightAverage:
             mine, theirs = self.model.state_dict(), model.state_dict()
             fl = [k for k, t in theirs.items() if t.is_floating_point()]
             other = [k for k, t in theirs.items() if not t.is_floating_point()]
-            self._pairs = (model, [mine[k] for k in fl], [theirs[k] for k in fl], [mine[k] for k in other],
-                           [theirs[k] for k in other])
+            self._pairs = (
+                model,
+                [mine[k] for k in fl],
+                [theirs[k] for k in fl],
+                [mine[k] for k in other],
+                [theirs[k] for k in other],
+            )
         return self._pairs[1:]
 
     @torch.no_grad()

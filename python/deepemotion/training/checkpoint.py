@@ -4,6 +4,7 @@ Everything in a checkpoint is tensors, numbers, strings, lists and dicts, so it 
 `torch.load(weights_only=True)`, which refuses pickled objects: a file that needs more than that
 (a pickle payload, or a foreign checkpoint) is refused with `CheckpointError`, never executed.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,22 @@ class CheckpointError(ValueError):
     """A file is not a (safe, readable) deepemotion checkpoint."""
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: DeepEmotion, meta: dict[str, Any],
-                    extra: dict[str, Any] | None = None, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: DeepEmotion,
+    meta: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
     """Write atomically (`deepemotion.files.atomic_write`): a crash never leaves a half-written checkpoint."""
     from ..files import atomic_write
 
-    ckpt = {"format": FORMAT, "config": model.config.to_dict(),
-            "state_dict": state_dict if state_dict is not None else model.state_dict(), "meta": meta}
+    ckpt = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "state_dict": state_dict if state_dict is not None else model.state_dict(),
+        "meta": meta,
+    }
     if extra:
         ckpt.update(extra)
     atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
@@ -43,8 +53,12 @@ def bundled_checkpoint(name: str | None) -> dict[str, Any]:
     meta = b.metadata()
     state = torch.load(b.path("pt"), map_location="cpu", weights_only=True)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    return {"format": FORMAT, "config": meta["config"], "state_dict": state,
-            "meta": {"bundled": b.name, "data": meta.get("training_data"), "command": meta.get("training_command")}}
+    return {
+        "format": FORMAT,
+        "config": meta["config"],
+        "state_dict": state,
+        "meta": {"bundled": b.name, "data": meta.get("training_data"), "command": meta.get("training_command")},
+    }
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -62,8 +76,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
-            raise CheckpointError(f"{path}: refused: the file holds Python objects, not only weights "
-                                  "(loading it could run code); deepemotion checkpoints never do") from None
+            raise CheckpointError(
+                f"{path}: refused: the file holds Python objects, not only weights "
+                "(loading it could run code); deepemotion checkpoints never do"
+            ) from None
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({msg})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") not in _READABLE:
         raise CheckpointError(f"{path}: not a deepemotion checkpoint (no format {FORMAT!r})")
@@ -119,7 +135,8 @@ def load_model(spec: Any = None) -> tuple[DeepEmotion, dict[str, Any]]:
         return model_from_state(ckpt["config"], ckpt["state_dict"], f"bundled model {b.name!r}"), b.metadata()
     path = os.fspath(spec)
     if path.endswith(".onnx"):
-        raise ValueError(f"{path}: an .onnx file is not a PyTorch checkpoint; give a .pt checkpoint or a bundled "
-                         "model name")
+        raise ValueError(
+            f"{path}: an .onnx file is not a PyTorch checkpoint; give a .pt checkpoint or a bundled model name"
+        )
     model, ckpt = load_checkpoint(path)
     return model, {**ckpt.get("meta", {}), "config": ckpt["config"]}

@@ -1,5 +1,6 @@
 """Knowledge distillation: the `Teacher` (trained checkpoints whose averaged logits a student learns from) and
 Hinton et al.'s distillation term (`kd_loss`)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,5 +32,6 @@ class Teacher:
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """Hinton et al.'s distillation term: T^2 * KL(softmax(teacher/T) || softmax(student/T))."""
     t = temperature
-    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean",
-                    log_target=True) * (t * t)
+    return F.kl_div(
+        F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean", log_target=True
+    ) * (t * t)

@@ -15,6 +15,7 @@ host path (tests/test_train.py), except that the camera chain then also takes it
 Run folder (`out_dir`): `best.pt` (the weights selected on validation), `last.pt` (resumable:
 model, weight average, optimiser, all RNG states, history), `metrics.json` / `metrics.csv`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -108,14 +109,20 @@ class EpochPlan:
         if epoch == self.plan_at:
             fit = epoch + int(max(0.0, self.budget - elapsed) // max(per, 1e-9))
             planned = max(epoch, min(self.epochs, fit))
-            print(f"time budget {self.budget:.0f} s: epoch {epoch} ended after {elapsed:.1f} s, {per:.1f} s per epoch "
-                  f"-> {planned} epochs (at most {self.epochs})", flush=True)
+            print(
+                f"time budget {self.budget:.0f} s: epoch {epoch} ended after {elapsed:.1f} s, {per:.1f} s per epoch "
+                f"-> {planned} epochs (at most {self.epochs})",
+                flush=True,
+            )
             self.epochs = planned
             return self.epochs, False
         stop = epoch < self.epochs and elapsed + per > self.budget
         if stop:
-            print(f"time budget {self.budget:.0f} s: after epoch {epoch} ({elapsed:.1f} s, {per:.1f} s per epoch) the "
-                  f"next would end past it; stopping at {epoch} of {self.epochs} epochs", flush=True)
+            print(
+                f"time budget {self.budget:.0f} s: after epoch {epoch} ({elapsed:.1f} s, {per:.1f} s per epoch) the "
+                f"next would end past it; stopping at {epoch} of {self.epochs} epochs",
+                flush=True,
+            )
         return self.epochs, stop
 
 
@@ -136,7 +143,7 @@ def keep_freed_memory() -> None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        libc.mallopt(m_mmap_threshold, 32 << 20)   # the largest value glibc accepts on 64-bit
+        libc.mallopt(m_mmap_threshold, 32 << 20)  # the largest value glibc accepts on 64-bit
         libc.mallopt(m_trim_threshold, (1 << 31) - 1)
         libc.mallopt(m_top_pad, 256 << 20)
     except (OSError, AttributeError):
@@ -146,15 +153,27 @@ def keep_freed_memory() -> None:
 class Trainer:
     """Trains `cfg.model` on `train_set`; keeps the best epoch on `val_set` (the last if None)."""
 
-    def __init__(self, cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir: str | os.PathLike[str],
-                 *, device: str = "cpu", meta: dict[str, Any] | None = None, resident: bool | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train_set: FaceSet,
+        val_set: FaceSet | None,
+        out_dir: str | os.PathLike[str],
+        *,
+        device: str = "cpu",
+        meta: dict[str, Any] | None = None,
+        resident: bool | None = None,
+    ) -> None:
         if len(train_set) < cfg.batch_size:
-            raise ValueError(f"{train_set.name}: {len(train_set)} training faces, fewer than one batch "
-                             f"({cfg.batch_size}); lower --batch-size")
+            raise ValueError(
+                f"{train_set.name}: {len(train_set)} training faces, fewer than one batch "
+                f"({cfg.batch_size}); lower --batch-size"
+            )
         n_classes = int(train_set.labels.max()) + 1
         if n_classes > cfg.model.num_classes:
-            raise ValueError(f"{train_set.name}: labels go up to {n_classes - 1} but the model has "
-                             f"{cfg.model.num_classes} classes")
+            raise ValueError(
+                f"{train_set.name}: labels go up to {n_classes - 1} but the model has {cfg.model.num_classes} classes"
+            )
         self.cfg, self.train_set, self.val_set = cfg, train_set, val_set
         self.out = Path(out_dir)
         self.meta = dict(meta or {})
@@ -209,16 +228,20 @@ class Trainer:
             return
         taken = [p.name for p in (last, self.out / "best.pt", self.out / "metrics.json") if p.exists()]
         if taken and not overwrite:
-            raise RunFolderInUse(f"{self.out}: holds a run ({', '.join(taken)}); continue it with --resume, or "
-                                 "replace it with --overwrite, or pick another --out")
+            raise RunFolderInUse(
+                f"{self.out}: holds a run ({', '.join(taken)}); continue it with --resume, or "
+                "replace it with --overwrite, or pick another --out"
+            )
         self.out.mkdir(parents=True, exist_ok=True)
 
     def load_state(self, path: Path) -> None:
         ck = read_checkpoint(path)
         # the recipe must match; the CPU threads are the machine's business (resume on a busier or bigger one)
         if comparable_recipe(ck.get("train_config")) != comparable_recipe(self.cfg.to_dict()):
-            raise CheckpointError(f"{path}: was written with a different training configuration; "
-                                  "use a new output folder or the same options")
+            raise CheckpointError(
+                f"{path}: was written with a different training configuration; "
+                "use a new output folder or the same options"
+            )
         self.model.load_state_dict(ck["state_dict"])
         self.opt.load_state_dict(ck["optimizer"])
         if self.ema is not None:
@@ -243,8 +266,11 @@ class Trainer:
             self.gen.manual_seed(seed)
             if self.choice is not None:
                 self.choice.manual_seed(seed + 1)
-            print(f"{self.out}: the saved random streams are for another device; continuing with fresh ones "
-                  f"(seed {seed})", flush=True)
+            print(
+                f"{self.out}: the saved random streams are for another device; continuing with fresh ones "
+                f"(seed {seed})",
+                flush=True,
+            )
 
     # -- one step / one epoch -----------------------------------------------------------------------
     def _batch_order(self) -> torch.Tensor:
@@ -269,8 +295,11 @@ class Trainer:
             logits = self.model(x).float()
             t_logits = None
             if self.teacher is not None:
-                t_in = x if clean is x else clean.to(self.device, non_blocking=True).contiguous(
-                    memory_format=torch.channels_last)
+                t_in = (
+                    x
+                    if clean is x
+                    else clean.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                )
                 t_logits = self.teacher(t_in)
         loss = F.cross_entropy(logits, target) + cfg.l2_fc * self.model.fc_l2()
         if t_logits is not None:
@@ -292,9 +321,13 @@ class Trainer:
         tot_loss = torch.zeros((), device=self.device)
         tot_correct = torch.zeros((), dtype=torch.int64, device=self.device)
         t0 = time.perf_counter()
-        bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=None if progress else True,  # None: a bar on a terminal only
-                   unit="batch")
+        bar = tqdm(
+            range(self.steps),
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=None if progress else True,  # None: a bar on a terminal only
+            unit="batch",
+        )
         for i in bar:
             lr = lr_at(epoch + i / self.steps, cfg)
             for g in self.opt.param_groups:
@@ -310,26 +343,38 @@ class Trainer:
         seconds = time.perf_counter() - t0
         if not math.isfinite(loss_mean):
             raise FloatingPointError(f"epoch {epoch + 1}: the training loss is {loss_mean}; lower --lr")
-        return {"epoch": epoch + 1, "lr": lr_at(epoch + 1 - 1e-9, cfg), "train_loss": loss_mean,
-                "train_accuracy": int(tot_correct) / seen, "epoch_seconds": seconds,
-                "images_per_second": seen / seconds}
+        return {
+            "epoch": epoch + 1,
+            "lr": lr_at(epoch + 1 - 1e-9, cfg),
+            "train_loss": loss_mean,
+            "train_accuracy": int(tot_correct) / seen,
+            "epoch_seconds": seconds,
+            "images_per_second": seen / seconds,
+        }
 
     def selected_model(self) -> DeepEmotion:
         """The weights that are evaluated and kept: the weight average if on, else the raw weights."""
         return self.ema.model if self.ema is not None else self.model
 
     # -- the whole run ------------------------------------------------------------------------------
-    def fit(self, *, progress: bool = True, stop_after: int | None = None,
-            on_epoch: Callable[[dict[str, Any]], None] | None = None, time_budget: float | None = None
-            ) -> TrainResult:
+    def fit(
+        self,
+        *,
+        progress: bool = True,
+        stop_after: int | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        time_budget: float | None = None,
+    ) -> TrainResult:
         """Train up to `cfg.epochs` (this call: at most `stop_after` of them). `time_budget` (seconds of this
         call, a fresh run only): see `EpochPlan` -- the schedule is planned to end inside it, and the run
         stops early if epochs slow down; the epochs chosen are what the checkpoints record (resume it with
         `--epochs` that many)."""
         if time_budget is not None and self.epoch > 0:
-            raise ValueError(f"a time budget sets the number of epochs of a fresh run; {self.out} is resumed at epoch "
-                             f"{self.epoch}: resume without one (and with --epochs {self.cfg.epochs}, as the run "
-                             "recorded)")
+            raise ValueError(
+                f"a time budget sets the number of epochs of a fresh run; {self.out} is resumed at epoch "
+                f"{self.epoch}: resume without one (and with --epochs {self.cfg.epochs}, as the run "
+                "recorded)"
+            )
         keep_freed_memory()
         plan = EpochPlan(time_budget, self.cfg.epochs) if time_budget is not None else None
         end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs, self.epoch + stop_after)
@@ -347,8 +392,9 @@ class Trainer:
             if on_epoch:
                 on_epoch(row)
         total = plan.clock() - plan.start if plan is not None else sum(h["epoch_seconds"] for h in self.history)
-        return TrainResult(self.best_epoch, self.best_acc, [h["epoch_seconds"] for h in self.history],
-                           self.history, total)
+        return TrainResult(
+            self.best_epoch, self.best_acc, [h["epoch_seconds"] for h in self.history], self.history, total
+        )
 
     def _validate(self, row: dict[str, Any]) -> float:
         """Validation accuracies into the epoch's `row`; returns what selects the kept epoch (the accuracy with
@@ -364,31 +410,59 @@ class Trainer:
         """After an epoch: best.pt when it is the best so far, last.pt, the history files and the progress line."""
         if acc > self.best_acc:
             self.best_acc, self.best_epoch = acc, self.epoch
-            save_checkpoint(self.out / "best.pt", self.selected_model(),
-                            {**self.meta, "epoch": self.epoch, "val_accuracy": row.get("val_accuracy"),
-                             "train_config": self.cfg.to_dict(), **self.info})
+            save_checkpoint(
+                self.out / "best.pt",
+                self.selected_model(),
+                {
+                    **self.meta,
+                    "epoch": self.epoch,
+                    "val_accuracy": row.get("val_accuracy"),
+                    "train_config": self.cfg.to_dict(),
+                    **self.info,
+                },
+            )
         self._save_last()
         write_history(self.out, self.history)
         val = f" val_acc {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
-        print(f"epoch {self.epoch:3d}/{self.cfg.epochs}  loss {row['train_loss']:.4f}  train_acc "
-              f"{row['train_accuracy']:.4f}{val}  ({row['epoch_seconds']:.1f} s, "
-              f"{row['images_per_second']:.0f} img/s)", flush=True)
+        print(
+            f"epoch {self.epoch:3d}/{self.cfg.epochs}  loss {row['train_loss']:.4f}  train_acc "
+            f"{row['train_accuracy']:.4f}{val}  ({row['epoch_seconds']:.1f} s, "
+            f"{row['images_per_second']:.0f} img/s)",
+            flush=True,
+        )
 
     def _save_last(self) -> None:
         extra: dict[str, Any] = {
-            "optimizer": self.opt.state_dict(), "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "numpy_rng": self.rng.bit_generator.state, "history": self.history, "epoch": self.epoch,
+            "optimizer": self.opt.state_dict(),
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "history": self.history,
+            "epoch": self.epoch,
             **({"choice_generator": self.choice.get_state()} if self.choice is not None else {}),
-            "best_val_accuracy": self.best_acc, "best_epoch": self.best_epoch, "train_config": self.cfg.to_dict()}
+            "best_val_accuracy": self.best_acc,
+            "best_epoch": self.best_epoch,
+            "train_config": self.cfg.to_dict(),
+        }
         if self.ema is not None:
             extra["ema_state_dict"] = self.ema.model.state_dict()
             extra["ema_updates"] = self.ema.updates
         save_checkpoint(self.out / "last.pt", self.model, {**self.meta, "epoch": self.epoch}, extra=extra)
 
 
-def train(cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet | None, out_dir: str | os.PathLike[str], *,
-          resume: bool = False, overwrite: bool = False, progress: bool = True, meta: dict[str, Any] | None = None,
-          stop_after: int | None = None, device: str = "cpu") -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    train_set: FaceSet,
+    val_set: FaceSet | None,
+    out_dir: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    meta: dict[str, Any] | None = None,
+    stop_after: int | None = None,
+    device: str = "cpu",
+) -> TrainResult:
     """Train with `cfg` into `out_dir` (see `Trainer`); `stop_after` ends this call after that many
     epochs (continue later with `resume=True`)."""
     trainer = Trainer(cfg, train_set, val_set, out_dir, device=device, meta=meta)

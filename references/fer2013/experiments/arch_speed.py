@@ -9,6 +9,7 @@ through ``Recognizer(model=..., detector=None).predict_faces`` beside the bundle
 (``fer-bench --faces``: alternated rounds, medians; ratios are the result, the machine is noisy). Prints parameters,
 MFLOP per face and faces/s per batch size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             export_portable(model, path)
             files.append(str(path))
             sizes[path.name] = {"spec": spec, **describe(model)}
-            print(f"{spec}: {sizes[path.name]['parameters']:,} parameters, "
-                  f"{sizes[path.name]['mflops_per_face']:.1f} MFLOP/face", flush=True)
+            print(
+                f"{spec}: {sizes[path.name]['parameters']:,} parameters, "
+                f"{sizes[path.name]['mflops_per_face']:.1f} MFLOP/face",
+                flush=True,
+            )
         res = bench_faces(["default", "tiny", *files], tuple(args.batches), rounds=args.rounds)
     for row in res["rows"]:
         row["model"] = sizes.get(Path(row["model"]).name, {}).get("spec", row["model"])

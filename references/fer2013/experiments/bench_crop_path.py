@@ -11,6 +11,7 @@ a grey level). Both paths exist in the runtime; they run side by side here, in t
 crops through the resampler as the runtime of then did, needed a switch that no longer exists; its answer is frozen in
 docs/notes/2026-12-01-gray-crops-skip-the-resampler.md (docs/results/archive/crop_path.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,12 +34,15 @@ def time_paths(recs: dict[str, Recognizer], batches: list[int], rounds: int) -> 
     faces = {"gray": gray, "bgr": np.repeat(gray[..., None], 3, axis=3)}
     out: dict[tuple[str, str, int], list[float]] = {}
     for b in batches:
-        calls = {(m, path): (lambda rec=rec, x=faces[path][:b]: rec.predict_faces(x))
-                 for m, rec in recs.items() for path in PATHS}
+        calls = {
+            (m, path): (lambda rec=rec, x=faces[path][:b]: rec.predict_faces(x))
+            for m, rec in recs.items()
+            for path in PATHS
+        }
         for r in range(rounds):
             named = {f"{m} {path}": fn for (m, path), fn in calls.items()}
             times = time_in_turns(named, 0.15, 5, warmup=5, reverse=r % 2 == 1)
-            for (m, path) in calls:
+            for m, path in calls:
                 out.setdefault((m, path, b), []).append(float(np.median(times[f"{m} {path}"])))
     return {k: float(np.median(v)) for k, v in out.items()}
 
@@ -56,11 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     for b in args.batches:
         for m in args.models:
             old, new = times[(m, "bgr", b)], times[(m, "gray", b)]
-            rows.append({"model": m, "batch": b, "bgr_resampled_ms": old * 1e3, "gray_direct_ms": new * 1e3,
-                         "latency_change": new / old - 1})
+            rows.append(
+                {
+                    "model": m,
+                    "batch": b,
+                    "bgr_resampled_ms": old * 1e3,
+                    "gray_direct_ms": new * 1e3,
+                    "latency_change": new / old - 1,
+                }
+            )
             change = 100 * (new / old - 1)
-            print(f"{m:10s} batch {b:3d}: {old * 1e3:7.3f} (BGR, resampled) -> {new * 1e3:7.3f} ms per call "
-                  f"(gray, direct) ({change:+.1f}%)")
+            print(
+                f"{m:10s} batch {b:3d}: {old * 1e3:7.3f} (BGR, resampled) -> {new * 1e3:7.3f} ms per call "
+                f"(gray, direct) ({change:+.1f}%)"
+            )
     if args.json is not None:
         print(f"wrote {atomic_write_text(args.json, json.dumps({'rounds': args.rounds, 'rows': rows}, indent=1))}")
     return 0

@@ -14,6 +14,7 @@ graph. The first study also ran the start graph with 48x48 crops through the C++
 did; that needed a switch that no longer exists, and its numbers are frozen in
 docs/notes/2026-12-02-default-latency-study.md and docs/notes/2026-12-01-gray-crops-skip-the-resampler.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ START = "58aa1d3"
 def graph_at(rev: str, folder: Path, name: str = "default", kind: str = "int8.onnx") -> Path:
     """A bundled model's graph (``kind``: "int8.onnx" or "onnx") as committed at ``rev``, written into ``folder``."""
     rel = bundled_model(name).path(kind).relative_to(ROOT)
-    data = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{rel.as_posix()}"], check=True,
-                          capture_output=True).stdout
+    data = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:{rel.as_posix()}"], check=True, capture_output=True
+    ).stdout
     path = folder / f"{name}_{rev}.{kind}"
     path.write_bytes(data)
     return path
@@ -66,13 +68,26 @@ def main(argv: list[str] | None = None) -> int:
         t0 = float(np.median(times[("start", b)]))
         for k in recs:
             t = float(np.median(times[(k, b)]))
-            rows.append({"setup": k, "backend": backends[k], "batch": b, "ms_per_call": t * 1e3,
-                         "change_vs_start": t / t0 - 1, "rounds_ms": [v * 1e3 for v in times[(k, b)]]})
+            rows.append(
+                {
+                    "setup": k,
+                    "backend": backends[k],
+                    "batch": b,
+                    "ms_per_call": t * 1e3,
+                    "change_vs_start": t / t0 - 1,
+                    "rounds_ms": [v * 1e3 for v in times[(k, b)]],
+                }
+            )
             print(f"batch {b:3d}  {k:6s} {t * 1e3:8.3f} ms per call  {100 * (t / t0 - 1):+6.1f}%")
     if args.json is not None:
-        result = {"machine": machine_info(), "command": f"python {PROG} " + " ".join(
-            argv if argv is not None else sys.argv[1:]), "model": args.model, "start": args.start,
-            "rounds": args.rounds, "rows": rows}
+        result = {
+            "machine": machine_info(),
+            "command": f"python {PROG} " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "model": args.model,
+            "start": args.start,
+            "rounds": args.rounds,
+            "rows": rows,
+        }
         print(f"wrote {atomic_write_text(args.json, json.dumps(result, indent=1) + chr(10))}")
     return 0
 

@@ -17,6 +17,7 @@ shear, translation as one batched affine warp):
 The two alternate for --rounds rounds of --steps steps each (after warm-up), so that load on the machine hits
 both alike; images/s is the median over rounds. Needs torch and $DEEPEMOTION_DATA.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,13 @@ LEGACY = replace(PAPER, widths=(32, 32), hidden=128, batch_norm=True)  # the 0.1
 def legacy_step_fn(model: DeepEmotion, images: torch.Tensor, labels: torch.Tensor, aug: AugmentConfig, seed: int):
     """The 0.1 training step: fp32, Adam(lr 0.005, wd 1e-3 except the FC weights), per-step host syncs."""
     fc = {id(model.fc1.weight), id(model.fc2.weight)}
-    opt = torch.optim.Adam([{"params": [p for p in model.parameters() if id(p) not in fc], "weight_decay": 1e-3},
-                            {"params": [p for p in model.parameters() if id(p) in fc], "weight_decay": 0.0}], lr=0.005)
+    opt = torch.optim.Adam(
+        [
+            {"params": [p for p in model.parameters() if id(p) not in fc], "weight_decay": 1e-3},
+            {"params": [p for p in model.parameters() if id(p) in fc], "weight_decay": 0.0},
+        ],
+        lr=0.005,
+    )
     gen = torch.Generator().manual_seed(seed)
     stats = {"loss": 0.0, "correct": 0, "seen": 0}
 
@@ -59,7 +65,7 @@ def legacy_step_fn(model: DeepEmotion, images: torch.Tensor, labels: torch.Tenso
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        stats["loss"] += float(loss.detach()) * len(y)       # host sync, as 0.1 did
+        stats["loss"] += float(loss.detach()) * len(y)  # host sync, as 0.1 did
         stats["correct"] += int((logits.argmax(1) == y).sum())  # and another
         stats["seen"] += len(y)
 
@@ -74,8 +80,15 @@ def make_arms(data: object, bs: int) -> dict[str, object]:
     aug = AugmentConfig(scale=0.1, translate=0.1, erase_p=0.0)  # 0.1's augmentation
     legacy_model = DeepEmotion(LEGACY).train()
     legacy_model.dropout = torch.nn.Dropout(LEGACY.dropout)  # 0.1 used PyTorch's dropout (bernoulli_ masks)
-    arms = {"0.1 loop": legacy_step_fn(legacy_model, torch.from_numpy(data.images),  # type: ignore[attr-defined]
-                                       torch.from_numpy(data.labels), aug, 0)}  # type: ignore[attr-defined]
+    arms = {
+        "0.1 loop": legacy_step_fn(
+            legacy_model,
+            torch.from_numpy(data.images),  # type: ignore[attr-defined]
+            torch.from_numpy(data.labels),
+            aug,
+            0,
+        )
+    }  # type: ignore[attr-defined]
     for name, a in (("Trainer", aug), ("Trainer + camera chain", replace(aug, degrade=0.5))):
         cfg = TrainConfig(model=LEGACY, augment=a, batch_size=bs, ema=0.0, label_smoothing=0.0)
         trainer = Trainer(cfg, data, None, "/tmp/unused-bench-run", meta={})  # type: ignore[arg-type]
@@ -120,14 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: float(np.median(v)) for k, v in rates.items()}
     from deepemotion.training.loop import bf16_native
 
-    res = {"config": f"0.1 bundled network (widths 32,32; hidden 128; BN), batch {bs}, FER2013 Training faces",
-           "torch": torch.__version__, "threads": torch.get_num_threads(), "bf16_native": bf16_native(),
-           "precision_trainer": "bf16" if autocast is not None else "fp32",
-           "images_per_second": med, "rounds": rates, "speedup": med["Trainer"] / med["0.1 loop"],
-           "camera_chain_cost": 1.0 - med["Trainer + camera chain"] / med["Trainer"],
-           "epoch_seconds_at_median": {k: math.ceil(len(data) / v) for k, v in med.items()},
-           "command": "python references/fer2013/experiments/bench_training.py "
-                      + " ".join(argv if argv is not None else sys.argv[1:])}
+    res = {
+        "config": f"0.1 bundled network (widths 32,32; hidden 128; BN), batch {bs}, FER2013 Training faces",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "bf16_native": bf16_native(),
+        "precision_trainer": "bf16" if autocast is not None else "fp32",
+        "images_per_second": med,
+        "rounds": rates,
+        "speedup": med["Trainer"] / med["0.1 loop"],
+        "camera_chain_cost": 1.0 - med["Trainer + camera chain"] / med["Trainer"],
+        "epoch_seconds_at_median": {k: math.ceil(len(data) / v) for k, v in med.items()},
+        "command": "python references/fer2013/experiments/bench_training.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     print(json.dumps(res, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")

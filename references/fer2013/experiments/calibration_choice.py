@@ -10,6 +10,7 @@ halves of PublicTest: fit on ``calibrate`` and measure the ECE on ``select``, fi
 ``calibrate``; a choice's figure is the mean of the two held-out ECEs, over the bundled models (their uncalibrated
 PyTorch FP32 logits, as bundle.py fits them). No figure is measured on faces its own fit saw.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,12 @@ from deepemotion.files import atomic_write_text
 from deepemotion.model import ScoreCalibration
 from deepemotion.training.checkpoint import load_model, model_from_state
 
-KNOT_SETS = {"2 knots": (1 / 7, 1.0), "3 knots": (1 / 7, 0.6, 1.0), "4 knots": (1 / 7, 0.5, 0.8, 1.0),
-             "5 knots": (1 / 7, 0.45, 0.7, 0.88, 1.0)}
+KNOT_SETS = {
+    "2 knots": (1 / 7, 1.0),
+    "3 knots": (1 / 7, 0.6, 1.0),
+    "4 knots": (1 / 7, 0.5, 0.8, 1.0),
+    "5 knots": (1 / 7, 0.45, 0.7, 0.88, 1.0),
+}
 SMOOTHNESS = (0.001, 0.01, 0.1)
 
 
@@ -40,8 +45,10 @@ def raw_logits(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     return predict_logits(raw, data.images), data.labels
 
 
-def held_out_ece(fit: Callable[[np.ndarray, np.ndarray], Callable[[torch.Tensor], torch.Tensor]],
-                 halves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+def held_out_ece(
+    fit: Callable[[np.ndarray, np.ndarray], Callable[[torch.Tensor], torch.Tensor]],
+    halves: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[str, float]:
     out = {}
     for a, b in (("calibrate", "select"), ("select", "calibrate")):
         f = fit(*halves[a])
@@ -59,13 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     choices: dict[str, Callable[..., Any]] = {
-        "none": lambda z, y: (lambda t: t),
-        "single temperature (NLL)": lambda z, y: (lambda t, T=fit_temperature(z, y): t / T)}
+        "none": lambda z, y: lambda t: t,
+        "single temperature (NLL)": lambda z, y: lambda t, T=fit_temperature(z, y): t / T,
+    }
     for name, knots in KNOT_SETS.items():
         for s in SMOOTHNESS:
             shipped = " (shipped)" if (knots, s) == (ScoreCalibration.KNOTS, ScoreCalibration.SMOOTHNESS) else ""
-            choices[f"{name}, smoothness {s:g}{shipped}"] = \
-                (lambda z, y, k=knots, s=s: ScoreCalibration.fit(z, y, k, s))
+            choices[f"{name}, smoothness {s:g}{shipped}"] = lambda z, y, k=knots, s=s: ScoreCalibration.fit(z, y, k, s)
     rows = []
     per_model = {m: {h: raw_logits(m, f"public_test:{h}") for h in ("calibrate", "select")} for m in args.models}
     for choice, fit in choices.items():
@@ -74,16 +81,23 @@ def main(argv: list[str] | None = None) -> int:
             row[m] = held_out_ece(fit, halves)
         row["mean_held_out_ece"] = float(np.mean([row[m]["mean"] for m in per_model]))
         rows.append(row)
-        print(f"{choice:34s} " + "  ".join(f"{m} {100 * row[m]['mean']:.2f}%" for m in per_model)
-              + f"  mean {100 * row['mean_held_out_ece']:.2f}%", flush=True)
+        print(
+            f"{choice:34s} "
+            + "  ".join(f"{m} {100 * row[m]['mean']:.2f}%" for m in per_model)
+            + f"  mean {100 * row['mean_held_out_ece']:.2f}%",
+            flush=True,
+        )
     best = min(rows[2:], key=lambda r: r["mean_held_out_ece"])
     print(f"lowest mean held-out ECE: {best['choice']}")
     if "(shipped)" not in best["choice"]:
         print("note: ScoreCalibration.KNOTS/SMOOTHNESS are not this choice")
     if args.json is not None:
-        result = {"command": f"python references/fer2013/experiments/calibration_choice.py --json {args.json}",
-                  "what": "held-out 15-bin ECE of each calibration choice, cross-fitted over PublicTest's halves",
-                  "rows": rows, "lowest": best["choice"]}
+        result = {
+            "command": f"python references/fer2013/experiments/calibration_choice.py --json {args.json}",
+            "what": "held-out 15-bin ECE of each calibration choice, cross-fitted over PublicTest's halves",
+            "rows": rows,
+            "lowest": best["choice"],
+        }
         print(f"wrote {atomic_write_text(args.json, json.dumps(result, indent=1) + chr(10))}")
     return 0
 

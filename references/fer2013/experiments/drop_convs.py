@@ -12,6 +12,7 @@ connected layers) as they are. The copy is a damaged network -- a start for ``fe
 as teacher, which recovers far faster than training the smaller member from scratch -- and the script prints its
 PublicTest ``select``-half accuracy before any fine-tuning, so one sees how much there is to recover.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,16 +25,18 @@ from deepemotion.model import DeepEmotion, DeepEmotionConfig, describe
 from deepemotion.training.checkpoint import model_from_state, read_checkpoint, save_checkpoint
 
 
-def shallower(config: DeepEmotionConfig, state: dict[str, torch.Tensor],
-              depths: tuple[int, ...]) -> tuple[DeepEmotionConfig, dict[str, torch.Tensor]]:
+def shallower(
+    config: DeepEmotionConfig, state: dict[str, torch.Tensor], depths: tuple[int, ...]
+) -> tuple[DeepEmotionConfig, dict[str, torch.Tensor]]:
     """(config, state dict) of the member with ``depths``, its weights taken from ``state`` (the first convolutions
     of each stage; every tensor outside the feature stages unchanged)."""
     if len(depths) != len(config.depths) or any(not 1 <= d <= old for d, old in zip(depths, config.depths)):
-        raise SystemExit(f"--depths {depths}: need one depth per stage, each from 1 to the model's own "
-                         f"{config.depths}")
+        raise SystemExit(f"--depths {depths}: need one depth per stage, each from 1 to the model's own {config.depths}")
     if not config.relu_each_conv:
-        raise SystemExit("the model's stages end in pool-then-ReLU (the paper's layout); only members with a ReLU "
-                         "after every convolution can lose convolutions this way")
+        raise SystemExit(
+            "the model's stages end in pool-then-ReLU (the paper's layout); only members with a ReLU "
+            "after every convolution can lose convolutions this way"
+        )
     new = replace(config, depths=tuple(depths))
     with torch.device("meta"):
         wanted = DeepEmotion(new).state_dict()
@@ -60,9 +63,12 @@ def main() -> int:
     depths = tuple(int(d) for d in args.depths.split(","))
     new, state = shallower(config, ckpt["state_dict"], depths)
     model = model_from_state(new.to_dict(), state, str(args.out))
-    meta = {"made_by": "references/fer2013/experiments/drop_convs.py", "from": str(args.model),
-            "depths_from": list(config.depths),
-            "depths": list(depths)}
+    meta = {
+        "made_by": "references/fer2013/experiments/drop_convs.py",
+        "from": str(args.model),
+        "depths_from": list(config.depths),
+        "depths": list(depths),
+    }
     save_checkpoint(args.out, model, meta)
     print(f"{args.out}: {describe(model)}")
     if not args.no_check:
@@ -71,8 +77,10 @@ def main() -> int:
 
         data = resolve_dataset("fer2013", split="public_test:select")
         pred = predict_logits(model, data.images).argmax(1)
-        print(f"public_test:select accuracy before fine-tuning: {100 * (pred == data.labels).mean():.2f}% "
-              f"({len(pred)} faces)")
+        print(
+            f"public_test:select accuracy before fine-tuning: {100 * (pred == data.labels).mean():.2f}% "
+            f"({len(pred)} faces)"
+        )
     return 0
 
 

@@ -10,6 +10,7 @@ grid and the sampling in float) -- and reports each graph's FER2013 PublicTest a
 ``Recognizer(detector=None).predict_faces`` time, rounds alternated in one run, medians, ratios to the shipped rule.
 Needs the data sets (``$DEEPEMOTION_DATA``) and the ``export`` extra.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,11 @@ def localization_quantized(model: bytes) -> list[str]:
     return [n for n in float_nodes(model) if "/localization/" not in n]
 
 
-RULES = {"shipped rule (STN in float)": float_nodes, "+ first conv in float": first_conv_too,
-         "localization net in INT8": localization_quantized}
+RULES = {
+    "shipped rule (STN in float)": float_nodes,
+    "+ first conv in float": first_conv_too,
+    "localization net in INT8": localization_quantized,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         for b in args.batches:
             t, base = (float(np.median(times[(k, b)])) for k in (r["rule"], first))
             r[f"batch{b}_ms"], r[f"batch{b}_speed_vs_shipped"] = t * 1e3, base / t
-        speeds = ", ".join(f"batch {b}: {r[f'batch{b}_ms']:.3f} ms ({r[f'batch{b}_speed_vs_shipped']:.2f}x)"
-                           for b in args.batches)
+        speeds = ", ".join(
+            f"batch {b}: {r[f'batch{b}_ms']:.3f} ms ({r[f'batch{b}_speed_vs_shipped']:.2f}x)" for b in args.batches
+        )
         print(f"{r['rule']:30s} accuracy {100 * r['accuracy']:.2f}%  {speeds}")
     if args.json is not None:
         args.json.write_text(json.dumps({"model": args.model, "rounds": args.rounds, "rows": rows}, indent=1) + "\n")

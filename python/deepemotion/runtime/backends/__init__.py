@@ -8,6 +8,7 @@ Policy: naming a backend that cannot run raises `BackendUnavailable` saying what
 the bundle recommends) and raises `BackendUnavailable` only when none of them can run here -- with the
 CPU's ONNX Runtime, a runtime dependency, that does not happen on a working install.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,8 +52,9 @@ def backend_help() -> str:
     return "auto | " + " | ".join(BACKENDS)
 
 
-def create_backend(name: Any = "auto", model: Any = None, device: str | None = None, *, idle_threads: bool = False,
-                   **kw: Any) -> Backend:
+def create_backend(
+    name: Any = "auto", model: Any = None, device: str | None = None, *, idle_threads: bool = False, **kw: Any
+) -> Backend:
     """Make the backend ``name`` (or take a Backend object as it is) for ``model`` (None or a bundled model name, a
     path, ONNX bytes). ``idle_threads``: a backend whose threads spin is told not to (``spinning=False``), for
     when something else needs the cores between runs (the Haar detector)."""
@@ -78,5 +80,15 @@ def _make(entry: BackendEntry, model: Any, device: str | None, idle_threads: boo
     return entry.factory(model, device=device, **kw)
 
 
-__all__ = ["BACKENDS", "Backend", "BackendEntry", "BackendUnavailable", "auto_order", "backend_help", "check_logits",
-           "chunks", "create_backend", "registry"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendEntry",
+    "BackendUnavailable",
+    "auto_order",
+    "backend_help",
+    "check_logits",
+    "chunks",
+    "create_backend",
+    "registry",
+]

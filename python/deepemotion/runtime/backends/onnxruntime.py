@@ -1,5 +1,6 @@
 """ONNX Runtime backends: the CPU default (FP32 or the calibrated INT8 graph), the CUDA provider, and a
 CPU arrangement tuned for this small network."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,10 @@ def onnx_bytes(model: str | os.PathLike[str] | bytes | None, kind: str = "onnx")
     if path.suffix == ".onnx":
         return path.read_bytes(), str(path)
     if path.suffix in (".pt", ".pth"):
-        raise ValueError(f"{path}: a PyTorch checkpoint runs on backend='torch'; for ONNX Runtime export it first: "
-                         f"fer-export onnx --model {path} --out {path.with_suffix('.onnx').name}")
+        raise ValueError(
+            f"{path}: a PyTorch checkpoint runs on backend='torch'; for ONNX Runtime export it first: "
+            f"fer-export onnx --model {path} --out {path.with_suffix('.onnx').name}"
+        )
     raise ValueError(f"{path}: unknown model format (expected .onnx, or a .pt checkpoint with backend='torch')")
 
 
@@ -59,13 +62,17 @@ def execution_providers(device: str, what: str, engine_cache: Path | None = None
     providers: list[Any] = ["CPUExecutionProvider"]
     if device in ("cuda", "tensorrt"):
         if "CUDAExecutionProvider" not in available:
-            raise BackendUnavailable(f"{what} needs ONNX Runtime's CUDA provider: pip install onnxruntime-gpu (and a "
-                                     "matching CUDA/cuDNN; on a Jetson NVIDIA's build for JetPack)")
+            raise BackendUnavailable(
+                f"{what} needs ONNX Runtime's CUDA provider: pip install onnxruntime-gpu (and a "
+                "matching CUDA/cuDNN; on a Jetson NVIDIA's build for JetPack)"
+            )
         providers.insert(0, "CUDAExecutionProvider")
     if device == "tensorrt":
         if "TensorrtExecutionProvider" not in available:
-            raise BackendUnavailable(f"{what} needs an onnxruntime-gpu with the TensorRT provider and TensorRT's "
-                                     "libraries (JetPack has them)")
+            raise BackendUnavailable(
+                f"{what} needs an onnxruntime-gpu with the TensorRT provider and TensorRT's "
+                "libraries (JetPack has them)"
+            )
         opts: dict[str, Any] = {"trt_fp16_enable": True}
         if engine_cache is not None:
             engine_cache.mkdir(parents=True, exist_ok=True)
@@ -82,9 +89,10 @@ def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str],
     except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "AffineGridSample" in first or "deepemotion" in first:
-            raise ValueError(f"{where}: a plugin-flavour graph (deepemotion::AffineGridSample) runs only on "
-                             "TensorRT; give ONNX Runtime the portable .onnx that fer-export writes beside it") \
-                from None
+            raise ValueError(
+                f"{where}: a plugin-flavour graph (deepemotion::AffineGridSample) runs only on "
+                "TensorRT; give ONNX Runtime the portable .onnx that fer-export writes beside it"
+            ) from None
         raise ValueError(f"{where}: ONNX Runtime cannot load this model ({first})") from None
     ins, outs = sess.get_inputs(), sess.get_outputs()
     if len(ins) != 1 or len(outs) != 1:
@@ -99,8 +107,9 @@ def _session(ort: Any, data: bytes, where: str, opts: Any, providers: list[str],
         out = sess.run(None, {ins[0].name: probe if head is None else head(probe)})[0]
     except Exception as exc:  # noqa: BLE001 - ORT raises its own types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ValueError(f"{where}: the model does not run on a (1, 1, {INPUT_SIZE}, {INPUT_SIZE}) face ({first})") \
-            from None
+        raise ValueError(
+            f"{where}: the model does not run on a (1, 1, {INPUT_SIZE}, {INPUT_SIZE}) face ({first})"
+        ) from None
     check_model_io(ins[0].shape if head is None else probe.shape, np.shape(out), where)
     return sess
 
@@ -171,9 +180,17 @@ class OnnxRuntimeBackend(Backend):
     CPU, a graph that starts with a constant warp (the bundled default's constant STN) has that head run by
     `ConstantWarpHead` and ONNX Runtime runs the rest (``warp_head`` says which ran)."""
 
-    def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str = "cpu",
-                 threads: int | None = None, optimized: bool = True, spinning: bool = True,
-                 precision: str = "fp32", profile_prefix: str | None = None, split_warp: bool = True) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | bytes | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        optimized: bool = True,
+        spinning: bool = True,
+        precision: str = "fp32",
+        profile_prefix: str | None = None,
+        split_warp: bool = True,
+    ) -> None:
         ort = _ort()
         if precision not in ("fp32", "int8"):
             raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
@@ -206,8 +223,9 @@ class OnnxRuntimeBackend(Backend):
         self.input_name = self.session.get_inputs()[0].name
         self.input_dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
         self.precision = precision
-        self.name = ("onnxruntime-cuda" if device == "cuda" else "onnxruntime") + \
-            ("-int8" if precision == "int8" else "")
+        self.name = ("onnxruntime-cuda" if device == "cuda" else "onnxruntime") + (
+            "-int8" if precision == "int8" else ""
+        )
         self.device = device
 
     def pipeline_twin(self) -> Backend:
@@ -219,9 +237,14 @@ class OnnxRuntimeBackend(Backend):
             return self
         with self._twin_lock:
             if self._twin is None:
-                self._twin = OnnxRuntimeBackend(self._model_bytes, threads=1, spinning=False,
-                                                optimized=self._optimized, precision=self.precision,
-                                                split_warp=self._split_warp)
+                self._twin = OnnxRuntimeBackend(
+                    self._model_bytes,
+                    threads=1,
+                    spinning=False,
+                    optimized=self._optimized,
+                    precision=self.precision,
+                    split_warp=self._split_warp,
+                )
                 self._twin.source, self._twin.name = self.source, self.name
         return self._twin
 
@@ -233,15 +256,33 @@ class OnnxRuntimeBackend(Backend):
         return self.session.run(None, {self.input_name: x})[0]
 
 
-register("onnxruntime", "ONNX Runtime on the CPU, FP32 graph", device="cpu", precision="fp32", needs="onnxruntime",
-         spins=True, auto=True)(
-    lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", **kw))
-register("onnxruntime-int8", "ONNX Runtime on the CPU, the calibrated INT8 (QDQ) graph", device="cpu",
-         precision="int8", needs="onnxruntime", spins=True, auto=True)(
-    lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", precision="int8", **kw))
-register("onnxruntime-cuda", "ONNX Runtime with the CUDA provider", device="cuda", precision="fp32",
-         needs="onnxruntime-gpu", spins=True, auto=True)(
-    lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device="cuda", **kw))
+register(
+    "onnxruntime",
+    "ONNX Runtime on the CPU, FP32 graph",
+    device="cpu",
+    precision="fp32",
+    needs="onnxruntime",
+    spins=True,
+    auto=True,
+)(lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", **kw))
+register(
+    "onnxruntime-int8",
+    "ONNX Runtime on the CPU, the calibrated INT8 (QDQ) graph",
+    device="cpu",
+    precision="int8",
+    needs="onnxruntime",
+    spins=True,
+    auto=True,
+)(lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device=device or "cpu", precision="int8", **kw))
+register(
+    "onnxruntime-cuda",
+    "ONNX Runtime with the CUDA provider",
+    device="cuda",
+    precision="fp32",
+    needs="onnxruntime-gpu",
+    spins=True,
+    auto=True,
+)(lambda model=None, device=None, **kw: OnnxRuntimeBackend(model, device="cuda", **kw))
 
 
 def fuse_friendly(model: bytes) -> bytes:
@@ -263,17 +304,22 @@ def fuse_friendly(model: bytes) -> bytes:
             continue
         relu = users[0]
         x, pooled, out = pool.input[0], pool.output[0], relu.output[0]
-        relu.input[0], relu.output[0] = x, pooled      # Relu now reads the pool's input
-        pool.input[0], pool.output[0] = pooled, out    # and MaxPool reads the Relu's output
+        relu.input[0], relu.output[0] = x, pooled  # Relu now reads the pool's input
+        pool.input[0], pool.output[0] = pooled, out  # and MaxPool reads the Relu's output
         a, b = nodes.index(pool), nodes.index(relu)
-        nodes[a], nodes[b] = relu, pool                 # keep topological order
+        nodes[a], nodes[b] = relu, pool  # keep topological order
     del proto.graph.node[:]
     proto.graph.node.extend(nodes)
     return proto.SerializeToString()
 
 
-@register("onnxruntime-tuned", "ONNX Runtime on the CPU, batch split over one single-threaded session per core",
-          device="cpu", precision="fp32", needs="onnxruntime")
+@register(
+    "onnxruntime-tuned",
+    "ONNX Runtime on the CPU, batch split over one single-threaded session per core",
+    device="cpu",
+    precision="fp32",
+    needs="onnxruntime",
+)
 class TunedOnnxRuntimeBackend(Backend):
     """ONNX Runtime on the CPU, arranged for this small network (see docs/benchmarks.md):
 
@@ -283,8 +329,14 @@ class TunedOnnxRuntimeBackend(Backend):
       by its own single-threaded session on its own thread (ONNX Runtime releases the GIL);
     - smaller batches run in one session with one intra-op thread per physical core."""
 
-    def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str | None = None,
-                 threads: int | None = None, split_min: int = 8, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | bytes | None = None,
+        device: str | None = None,
+        threads: int | None = None,
+        split_min: int = 8,
+        precision: str = "fp32",
+    ) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         ort = _ort()
@@ -307,8 +359,9 @@ class TunedOnnxRuntimeBackend(Backend):
 
         self.small = session(self.workers)
         self.slices = [session(1) for _ in range(self.workers)] if self.workers > 1 else []
-        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deepemotion-ort") \
-            if self.slices else None
+        self.pool = (
+            ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deepemotion-ort") if self.slices else None
+        )
         self.input_name = self.small.get_inputs()[0].name
         self.name, self.device = "onnxruntime-tuned", "cpu"
 
@@ -317,6 +370,9 @@ class TunedOnnxRuntimeBackend(Backend):
         if self.pool is None or n < self.split_min:
             return self.small.run(None, {self.input_name: x})[0]
         bounds = np.linspace(0, n, self.workers + 1).astype(int)
-        futures = [self.pool.submit(sess.run, None, {self.input_name: x[a:b]})
-                   for sess, a, b in zip(self.slices, bounds[:-1], bounds[1:]) if b > a]
+        futures = [
+            self.pool.submit(sess.run, None, {self.input_name: x[a:b]})
+            for sess, a, b in zip(self.slices, bounds[:-1], bounds[1:])
+            if b > a
+        ]
         return np.concatenate([f.result()[0] for f in futures])

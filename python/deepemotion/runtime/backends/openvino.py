@@ -1,4 +1,5 @@
 """OpenVINO on the CPU (``pip install openvino``)."""
+
 from __future__ import annotations
 
 import os
@@ -11,14 +12,14 @@ from .base import Backend, BackendUnavailable, register
 from .onnxruntime import onnx_bytes
 
 
-@register("openvino", "OpenVINO on the CPU, FP32 inference precision", device="cpu", precision="fp32",
-          needs="openvino")
+@register("openvino", "OpenVINO on the CPU, FP32 inference precision", device="cpu", precision="fp32", needs="openvino")
 class OpenVINOBackend(Backend):
     """FP32 inference precision so that outputs match the other backends (OpenVINO's BF16 default on
     recent CPUs changes logits by ~0.1). One infer request per thread: safe to share."""
 
-    def __init__(self, model: str | os.PathLike[str] | bytes | None = None, device: str | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, model: str | os.PathLike[str] | bytes | None = None, device: str | None = None, threads: int | None = None
+    ) -> None:
         try:
             import openvino as ov
         except ImportError:

@@ -1,5 +1,6 @@
 """PyTorch eager, the reference backend (``pip install ".[train]"`` in a checkout). Runs the bundled
 weights or a training checkpoint; the only backend that imports torch and the training code."""
+
 from __future__ import annotations
 
 import os
@@ -16,16 +17,23 @@ def load_torch_model(spec: Any = None) -> tuple[Any, dict[str, Any]]:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise BackendUnavailable("backend 'torch' needs PyTorch: pip install \".[train]\" in a deepemotion checkout "
-                                 "(or its wheel with [train])") from None
+        raise BackendUnavailable(
+            "backend 'torch' needs PyTorch: pip install \".[train]\" in a deepemotion checkout "
+            "(or its wheel with [train])"
+        ) from None
     from ...training.checkpoint import load_model
 
     return load_model(spec)
 
 
-@register("torch", "PyTorch eager, the reference", device="cpu", precision="fp32",
-          needs="the train extra: pip install \".[train]\"",
-          also_on=("cuda",))
+@register(
+    "torch",
+    "PyTorch eager, the reference",
+    device="cpu",
+    precision="fp32",
+    needs='the train extra: pip install ".[train]"',
+    also_on=("cuda",),
+)
 class TorchBackend(Backend):
     def __init__(self, model: Any = None, device: str | None = None) -> None:
         if model is None or isinstance(model, (str, os.PathLike)):

@@ -24,6 +24,7 @@ Connections: gRPC uses one channel for the backend (thread-safe; its answers cap
 HTTP one keep-alive connection per thread, closed when the thread ends (no descriptor is left behind by
 short-lived threads). So one backend may be shared by threads.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,8 +88,10 @@ def check_probs(probs: Any, n: int, where: str) -> np.ndarray:
     """A server's answer as (n, 7) float32 probabilities, or `ServerError` saying what is wrong with it."""
     probs = np.asarray(probs)
     if probs.dtype != np.float32 or probs.shape != (n, NUM_CLASSES):
-        raise ServerError(f"{where}: the server answered {probs.dtype} {probs.shape} for {n} faces; expected float32 "
-                          f"({n}, {NUM_CLASSES}) probabilities")
+        raise ServerError(
+            f"{where}: the server answered {probs.dtype} {probs.shape} for {n} faces; expected float32 "
+            f"({n}, {NUM_CLASSES}) probabilities"
+        )
     if not np.isfinite(probs).all() or probs.min() < 0 or probs.max() > 1 + 1e-6:
         raise ServerError(f"{where}: the server answered values outside [0, 1] (or not finite)")
     if n and np.abs(probs.sum(axis=1, dtype=np.float64) - 1).max() > 1e-3:
@@ -96,18 +99,31 @@ def check_probs(probs: Any, n: int, where: str) -> np.ndarray:
     return probs
 
 
-@register("triton", "a Triton Inference Server over gRPC or HTTP (fer-serve, or NVIDIA's container)", device="remote",
-          precision="model", needs='the client extra (pip install ".[client]") and a server: fer-serve')
+@register(
+    "triton",
+    "a Triton Inference Server over gRPC or HTTP (fer-serve, or NVIDIA's container)",
+    device="remote",
+    precision="model",
+    needs='the client extra (pip install ".[client]") and a server: fer-serve',
+)
 class TritonBackend(Backend):
     """``url``: "grpc://HOST:PORT" or "http://HOST:PORT"; ``timeout``: seconds a call may take in all, retries of a
     server that went away included; ``model_name``: the served model. ``model`` must be None or "default" (the
     server decides what it serves)."""
 
-    def __init__(self, model: Any = None, device: str | None = None, url: str | None = None, timeout: float = 10.0,
-                 model_name: str = DEFAULT_MODEL) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        device: str | None = None,
+        url: str | None = None,
+        timeout: float = 10.0,
+        model_name: str = DEFAULT_MODEL,
+    ) -> None:
         if model not in (None, "default"):
-            raise ValueError("with backend='triton' the server decides the model (fer-serve --model ...); leave "
-                             f"model unset, or name the served model with model_name= (got model={model!r})")
+            raise ValueError(
+                "with backend='triton' the server decides the model (fer-serve --model ...); leave "
+                f"model unset, or name the served model with model_name= (got model={model!r})"
+            )
         if device not in (None, "remote"):
             raise ValueError("backend 'triton' runs where the server is; device= does not apply")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
@@ -117,20 +133,27 @@ class TritonBackend(Backend):
         self.protocol, self.address = parse_url(url)
         self.url, self.timeout, self.model_name = url, float(timeout), model_name
         self.name, self.device = "triton", "remote"
-        self._wire: _Grpc | _Http = _Grpc(self.address, model_name) if self.protocol == "grpc" else \
-            _Http(self.address, model_name)
+        self._wire: _Grpc | _Http = (
+            _Grpc(self.address, model_name) if self.protocol == "grpc" else _Http(self.address, model_name)
+        )
         try:
             self.config = self._retrying(self._wire.config, "cannot reach a Triton server")
         except (ServerUnavailable, ServerError, ValueError) as exc:
             self.close()
-            raise BackendUnavailable(f"{exc} (is {model_name!r} in the server's repository?)"
-                                     if isinstance(exc, ValueError) else str(exc)) from None
+            raise BackendUnavailable(
+                f"{exc} (is {model_name!r} in the server's repository?)" if isinstance(exc, ValueError) else str(exc)
+            ) from None
         except BaseException:
             self.close()
             raise
         self.max_batch = check_config(self.config, f"{self.url}: model {self.model_name!r}")
-        self.takes_float = any(isinstance(i, dict) and i.get("name") == NORMALISED and i.get("data_type") == "TYPE_FP32"
-                               and _dims(i) == [1, INPUT_SIZE, INPUT_SIZE] for i in self.config.get("input", []))
+        self.takes_float = any(
+            isinstance(i, dict)
+            and i.get("name") == NORMALISED
+            and i.get("data_type") == "TYPE_FP32"
+            and _dims(i) == [1, INPUT_SIZE, INPUT_SIZE]
+            for i in self.config.get("input", [])
+        )
 
     def close(self) -> None:
         self._wire.close()
@@ -150,10 +173,13 @@ class TritonBackend(Backend):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     if error is not None:
-                        raise ServerError(f"{self.url}: the server answered with an error ({attempt} attempts "
-                                          f"within {self.timeout:g} s; last: {error})") from None
-                    raise ServerUnavailable(f"{self.url}: {what}: no answer within {self.timeout:g} s ({attempt} "
-                                            f"attempts; last: {exc})") from None
+                        raise ServerError(
+                            f"{self.url}: the server answered with an error ({attempt} attempts "
+                            f"within {self.timeout:g} s; last: {error})"
+                        ) from None
+                    raise ServerUnavailable(
+                        f"{self.url}: {what}: no answer within {self.timeout:g} s ({attempt} attempts; last: {exc})"
+                    ) from None
                 time.sleep(min(left, delay * (0.5 + random.random())))
                 delay = min(delay * 2, 1.0)
 
@@ -177,20 +203,30 @@ def check_config(cfg: Any, where: str) -> int:
     ins = {i.get("name"): i for i in cfg.get("input", []) if isinstance(i, dict)}
     outs = {o.get("name"): o for o in cfg.get("output", []) if isinstance(o, dict)}
     if FACES not in ins or PROBS not in outs:
-        raise BackendUnavailable(f"{where} has inputs {list(ins)[:8]} and outputs {list(outs)[:8]}; a deepemotion "
-                                 f"model has {FACES!r} and {PROBS!r} (fer-export triton / fer-serve)")
+        raise BackendUnavailable(
+            f"{where} has inputs {list(ins)[:8]} and outputs {list(outs)[:8]}; a deepemotion "
+            f"model has {FACES!r} and {PROBS!r} (fer-export triton / fer-serve)"
+        )
     mb = cfg.get("max_batch_size", 0)
     try:
         mb = int(mb)
     except (TypeError, ValueError):
         mb = -1
     if not 1 <= mb <= 65536:
-        raise BackendUnavailable(f"{where} has max_batch_size {str(cfg.get('max_batch_size'))[:20]}; a deepemotion "
-                                 "model batches faces (1..65536)")
-    if ins[FACES].get("data_type") != "TYPE_UINT8" or _dims(ins[FACES]) != [INPUT_SIZE, INPUT_SIZE] or \
-            outs[PROBS].get("data_type") != "TYPE_FP32" or _dims(outs[PROBS]) != [NUM_CLASSES]:
-        raise BackendUnavailable(f"{where}: {FACES!r} must be TYPE_UINT8 [{INPUT_SIZE}, {INPUT_SIZE}] and {PROBS!r} "
-                                 f"TYPE_FP32 [{NUM_CLASSES}]")
+        raise BackendUnavailable(
+            f"{where} has max_batch_size {str(cfg.get('max_batch_size'))[:20]}; a deepemotion "
+            "model batches faces (1..65536)"
+        )
+    if (
+        ins[FACES].get("data_type") != "TYPE_UINT8"
+        or _dims(ins[FACES]) != [INPUT_SIZE, INPUT_SIZE]
+        or outs[PROBS].get("data_type") != "TYPE_FP32"
+        or _dims(outs[PROBS]) != [NUM_CLASSES]
+    ):
+        raise BackendUnavailable(
+            f"{where}: {FACES!r} must be TYPE_UINT8 [{INPUT_SIZE}, {INPUT_SIZE}] and {PROBS!r} "
+            f"TYPE_FP32 [{NUM_CLASSES}]"
+        )
     return mb
 
 
@@ -218,13 +254,20 @@ class _Grpc:
             import grpc
             from tritonclient.grpc import service_pb2, service_pb2_grpc
         except ImportError:
-            raise BackendUnavailable("backend 'triton' over grpc needs tritonclient: pip install the client extra "
-                                     "(docs/serving.md)") from None
+            raise BackendUnavailable(
+                "backend 'triton' over grpc needs tritonclient: pip install the client extra (docs/serving.md)"
+            ) from None
         self.grpc, self.pb, self.model = grpc, service_pb2, model
-        self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", MAX_ANSWER), ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
-            ("grpc.max_reconnect_backoff_ms", 500)])
+        self.channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", MAX_ANSWER),
+                ("grpc.max_send_message_length", 64 << 20),
+                ("grpc.initial_reconnect_backoff_ms", 50),
+                ("grpc.min_reconnect_backoff_ms", 50),
+                ("grpc.max_reconnect_backoff_ms", 500),
+            ],
+        )
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
 
     def close(self) -> None:
@@ -240,8 +283,9 @@ class _Grpc:
             if code == self.grpc.StatusCode.INVALID_ARGUMENT:
                 raise _Refused(text) from None
             if code == self.grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise ServerError(f"the server's answer is larger than {MAX_ANSWER} bytes or refused ({text})") \
-                    from None
+                raise ServerError(
+                    f"the server's answer is larger than {MAX_ANSWER} bytes or refused ({text})"
+                ) from None
             answered = code not in (self.grpc.StatusCode.UNAVAILABLE, self.grpc.StatusCode.DEADLINE_EXCEEDED)
             raise _Transient(text, answered) from None
 
@@ -314,7 +358,7 @@ class _Connection:
             raise ServerError(f"the server's answer has Content-Length {length[:20]!r} (at most {MAX_ANSWER})")
         while len(self.buf) < int(length):
             self._recv(deadline)
-        body, self.buf = self.buf[:int(length)], self.buf[int(length):]
+        body, self.buf = self.buf[: int(length)], self.buf[int(length) :]
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, headers, body
@@ -335,10 +379,12 @@ class _Http:
             c.close()
             self.local.conn = None
 
-    def _request(self, method: str, path: str, body: bytes, headers: str, deadline: float
-                 ) -> tuple[dict[str, str], bytes]:
-        req = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
-               ).encode("latin-1") + body
+    def _request(
+        self, method: str, path: str, body: bytes, headers: str, deadline: float
+    ) -> tuple[dict[str, str], bytes]:
+        req = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n{headers}\r\n").encode(
+            "latin-1"
+        ) + body
         try:
             conn = getattr(self.local, "conn", None)
             if conn is None or conn.sock.fileno() < 0:
@@ -366,17 +412,31 @@ class _Http:
 
     def infer(self, name: str, faces: np.ndarray, dtype: str, deadline: float) -> np.ndarray:
         n = len(faces)
-        head = json.dumps({"inputs": [{"name": name, "shape": list(faces.shape), "datatype": dtype,
-                                       "parameters": {"binary_data_size": faces.nbytes}}],
-                           "outputs": [{"name": PROBS, "parameters": {"binary_data": True}}]}).encode()
-        hdrs, body = self._request("POST", f"/v2/models/{self.model}/infer", head + faces.tobytes(),
-                                   "Content-Type: application/octet-stream\r\n"
-                                   f"Inference-Header-Content-Length: {len(head)}\r\n", deadline)
+        head = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": name,
+                        "shape": list(faces.shape),
+                        "datatype": dtype,
+                        "parameters": {"binary_data_size": faces.nbytes},
+                    }
+                ],
+                "outputs": [{"name": PROBS, "parameters": {"binary_data": True}}],
+            }
+        ).encode()
+        hdrs, body = self._request(
+            "POST",
+            f"/v2/models/{self.model}/infer",
+            head + faces.tobytes(),
+            f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {len(head)}\r\n",
+            deadline,
+        )
         hlen = hdrs.get("inference-header-content-length", str(len(body)))
         if not hlen.isdigit() or int(hlen) > len(body):
             raise ServerError("the server's answer has a bad Inference-Header-Content-Length")
         try:
-            meta = json.loads(body[:int(hlen)])
+            meta = json.loads(body[: int(hlen)])
             outs = meta["outputs"]
             out = next(o for o in outs if isinstance(o, dict) and o.get("name") == PROBS)
         except (ValueError, KeyError, TypeError, StopIteration):
@@ -386,7 +446,7 @@ class _Http:
         size = (out.get("parameters") or {}).get("binary_data_size")
         if not isinstance(size, int) or size != n * NUM_CLASSES * 4 or int(hlen) + size > len(body):
             raise ServerError(f"the server's {PROBS!r} holds {size} bytes for {n} faces")
-        return np.frombuffer(body[int(hlen):int(hlen) + size], np.float32).reshape(n, NUM_CLASSES)
+        return np.frombuffer(body[int(hlen) : int(hlen) + size], np.float32).reshape(n, NUM_CLASSES)
 
 
 def _error_text(body: bytes) -> str:

@@ -1,6 +1,7 @@
 """Face detectors, one registry: YuNet (the default when its model file is available) and OpenCV's Haar cascade,
 each registered with what it can do (`DETECTORS`, `create_detector`); or any object with `detect(frame)`
 that declares its framing (`box_in_crop`)."""
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,7 @@ def _warn_once(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os.PathLike[str] | None = None
-                    ) -> Any:
+def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os.PathLike[str] | None = None) -> Any:
     """A detector from `spec`: "auto" (the registered detectors with an `auto_rank`, best first: the first that
     can run here, with a warning when it is not the first, once per process and reason), a registered name, None
     (no detector), or an object with `detect(frame)` and a declared `box_in_crop` (checked here)."""
@@ -61,8 +61,12 @@ def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os
     if spec is None:
         return None
     if spec == "auto":
-        ranked = [e for _, e in sorted(((e.auto_rank, e) for e in entries.values() if e.auto_rank is not None),
-                                       key=lambda pair: pair[0])]
+        ranked = [
+            e
+            for _, e in sorted(
+                ((e.auto_rank, e) for e in entries.values() if e.auto_rank is not None), key=lambda pair: pair[0]
+            )
+        ]
         reasons = []
         for e in ranked:
             try:
@@ -71,8 +75,10 @@ def create_detector(spec: Any = "auto", min_face: int = 40, model_path: str | os
                 reasons.append(f"{e.name}: {exc}")
                 continue
             if reasons:
-                _warn_once(f"deepemotion: using the {e.name} face detector, which finds fewer faces, because "
-                           + "; ".join(reasons))
+                _warn_once(
+                    f"deepemotion: using the {e.name} face detector, which finds fewer faces, because "
+                    + "; ".join(reasons)
+                )
             return det
         raise RuntimeError("no face detector can run here: " + "; ".join(reasons))
     if isinstance(spec, str):
@@ -90,6 +96,22 @@ def entry_of(detector: Any) -> DetectorEntry | None:
     return next((e for e in detector_registry().values() if isinstance(detector, e.cls)), None)
 
 
-__all__ = ["DETECTORS", "GIVEN_BOXES_FRAMING", "DetectorEntry", "Detections", "Detector", "HaarDetector",
-           "YuNetDetector", "box_in_crop", "calibration", "checked_detections", "clip_boxes", "create_detector",
-           "detector_framing", "detector_help", "detector_registry", "entry_of", "find_haar_cascade"]
+__all__ = [
+    "DETECTORS",
+    "GIVEN_BOXES_FRAMING",
+    "DetectorEntry",
+    "Detections",
+    "Detector",
+    "HaarDetector",
+    "YuNetDetector",
+    "box_in_crop",
+    "calibration",
+    "checked_detections",
+    "clip_boxes",
+    "create_detector",
+    "detector_framing",
+    "detector_help",
+    "detector_registry",
+    "entry_of",
+    "find_haar_cascade",
+]

@@ -9,6 +9,7 @@ YuNet orders them; "right" is the subject's right, which appears on the image's 
 Built-in detectors register with `register_detector`, declaring what they can do; `Recognizer`, the
 aligner and every tool read that one table (`DETECTORS`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,21 +31,27 @@ class Detector(Protocol):
 
 @dataclass
 class Detections:
-    boxes: np.ndarray                     # (N, 4) int32 x, y, w, h
-    scores: np.ndarray | None = None      # (N,) float32
-    landmarks: np.ndarray | None = None   # (N, 5, 2) float32, frame pixels
+    boxes: np.ndarray  # (N, 4) int32 x, y, w, h
+    scores: np.ndarray | None = None  # (N,) float32
+    landmarks: np.ndarray | None = None  # (N, 5, 2) float32, frame pixels
 
     def __len__(self) -> int:
         return len(self.boxes)
 
     @classmethod
     def empty(cls, with_landmarks: bool = False) -> Detections:
-        return cls(np.zeros((0, 4), np.int32), np.zeros(0, np.float32),
-                   np.zeros((0, 5, 2), np.float32) if with_landmarks else None)
+        return cls(
+            np.zeros((0, 4), np.int32),
+            np.zeros(0, np.float32),
+            np.zeros((0, 5, 2), np.float32) if with_landmarks else None,
+        )
 
     def take(self, keep: np.ndarray | slice) -> Detections:
-        return Detections(self.boxes[keep], None if self.scores is None else self.scores[keep],
-                          None if self.landmarks is None else self.landmarks[keep])
+        return Detections(
+            self.boxes[keep],
+            None if self.scores is None else self.scores[keep],
+            None if self.landmarks is None else self.landmarks[keep],
+        )
 
 
 def gray(frame: np.ndarray) -> np.ndarray:
@@ -72,31 +79,41 @@ class DetectorEntry:
     """One registered detector and what it can do. Code that chooses or frames reads these fields, never names."""
 
     name: str
-    factory: Callable[..., Any]   # factory(model_path=None, min_face=...) -> a detector; raises when it cannot run
-    cls: type                     # the class of the detectors it makes
+    factory: Callable[..., Any]  # factory(model_path=None, min_face=...) -> a detector; raises when it cannot run
+    cls: type  # the class of the detectors it makes
     description: str
-    needs: str                    # what it needs (a model file, OpenCV's data)
-    landmarks: bool               # gives the five landmarks (the "roll" and "landmarks" framings use them)
-    slowed_by_spinning: bool      # runs OpenCV's threads, which an ONNX Runtime pool that spins takes the cores from
+    needs: str  # what it needs (a model file, OpenCV's data)
+    landmarks: bool  # gives the five landmarks (the "roll" and "landmarks" framings use them)
+    slowed_by_spinning: bool  # runs OpenCV's threads, which an ONNX Runtime pool that spins takes the cores from
     auto_rank: int | None = None  # detector="auto" tries the ranked entries in increasing order
 
 
 _DETECTORS: dict[str, DetectorEntry] = {}
 
 
-def register_detector(name: str, description: str, *, cls: type, needs: str, landmarks: bool,
-                      slowed_by_spinning: bool, auto_rank: int | None = None
-                      ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register_detector(
+    name: str,
+    description: str,
+    *,
+    cls: type,
+    needs: str,
+    landmarks: bool,
+    slowed_by_spinning: bool,
+    auto_rank: int | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Class/function decorator: make a detector creatable by `name`. Its crop calibration (where its boxes sit
     in a FER2013-like crop) must be in `assets/alignment.json` under `box_in_crop[name]` (measured by
     scripts/calibrate_alignment.py); registering without one is refused."""
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
         if name not in calibration()["box_in_crop"]:
-            raise ValueError(f"detector {name!r} has no crop calibration in assets/alignment.json: measure it with "
-                             "scripts/calibrate_alignment.py")
-        _DETECTORS[name] = DetectorEntry(name, factory, cls, description, needs, landmarks, slowed_by_spinning,
-                                         auto_rank)
+            raise ValueError(
+                f"detector {name!r} has no crop calibration in assets/alignment.json: measure it with "
+                "scripts/calibrate_alignment.py"
+            )
+        _DETECTORS[name] = DetectorEntry(
+            name, factory, cls, description, needs, landmarks, slowed_by_spinning, auto_rank
+        )
         return factory
 
     return deco
@@ -129,8 +146,9 @@ def box_in_crop(framing: Any) -> tuple[float, float, float, float]:
     try:
         vals = tuple(float(v) for v in framing)
     except TypeError:
-        raise ValueError(f"box_in_crop must be a calibrated detector's name or (u0, v0, width, height), got "
-                         f"{framing!r}") from None
+        raise ValueError(
+            f"box_in_crop must be a calibrated detector's name or (u0, v0, width, height), got {framing!r}"
+        ) from None
     if len(vals) != 4 or not all(np.isfinite(vals)) or vals[2] <= 0 or vals[3] <= 0:
         raise ValueError(f"box_in_crop must be (u0, v0, width, height) with width, height > 0, got {framing!r}")
     return vals[0], vals[1], vals[2], vals[3]
@@ -142,10 +160,12 @@ def detector_framing(detector: Any) -> tuple[float, float, float, float]:
     clear error, never another detector's framing by accident."""
     framing = getattr(detector, "box_in_crop", None)
     if framing is None:
-        raise TypeError(f"the detector {type(detector).__name__} does not declare how its boxes frame a face: set its "
-                        "box_in_crop attribute to 'haar' (tight square face boxes) or 'yunet' (YuNet-like boxes), "
-                        "or to (u0, v0, width, height) -- where its box sits in a 48x48 training crop, in unit "
-                        "coordinates (scripts/calibrate_alignment.py measures it)")
+        raise TypeError(
+            f"the detector {type(detector).__name__} does not declare how its boxes frame a face: set its "
+            "box_in_crop attribute to 'haar' (tight square face boxes) or 'yunet' (YuNet-like boxes), "
+            "or to (u0, v0, width, height) -- where its box sits in a 48x48 training crop, in unit "
+            "coordinates (scripts/calibrate_alignment.py measures it)"
+        )
     return box_in_crop(framing)
 
 
@@ -185,6 +205,8 @@ def checked_detections(found: Any, shape: tuple[int, ...], who: str = "the detec
     clipped, keep = clip_boxes(np.rint(boxes).astype(np.int64), w, h)
     if not keep.all():
         i = int(np.flatnonzero(~keep)[0])
-        raise ValueError(f"{who} returned box {i} {tuple(int(v) for v in np.rint(boxes[i]))}, which has no area "
-                         f"inside the {w}x{h} frame (negative or zero size, or outside it)")
+        raise ValueError(
+            f"{who} returned box {i} {tuple(int(v) for v in np.rint(boxes[i]))}, which has no area "
+            f"inside the {w}x{h} frame (negative or zero size, or outside it)"
+        )
     return Detections(clipped, scores, marks)

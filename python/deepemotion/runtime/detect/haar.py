@@ -1,5 +1,6 @@
 """OpenCV's frontal-face Haar cascade (it ships inside the opencv-python(-headless) 4.x wheels): the
 fallback detector when YuNet's model file is not available."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,14 @@ def find_haar_cascade(name: str = "haarcascade_frontalface_default.xml") -> Path
     data = getattr(cv2, "data", None)
     if data is not None and getattr(data, "haarcascades", None):
         candidates.append(Path(data.haarcascades) / name)
-    candidates += [Path(p) / name for p in ("/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades",
-                                            "/usr/local/share/opencv4/haarcascades")]
+    candidates += [
+        Path(p) / name
+        for p in (
+            "/usr/share/opencv4/haarcascades",
+            "/usr/share/opencv/haarcascades",
+            "/usr/local/share/opencv4/haarcascades",
+        )
+    ]
     for c in candidates:
         if c.is_file():
             return c
@@ -47,8 +54,15 @@ class HaarDetector:
     name = "haar"
     box_in_crop = "haar"  # its crop calibration (assets/alignment.json)
 
-    def __init__(self, min_face: int = 40, max_side: int = 640, scale_factor: float = 1.1, min_neighbors: int = 5,
-                 equalize: bool = False, cascade: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        min_face: int = 40,
+        max_side: int = 640,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        equalize: bool = False,
+        cascade: str | os.PathLike[str] | None = None,
+    ) -> None:
         import cv2
 
         if min_face < 1 or max_side < 32:
@@ -79,14 +93,16 @@ class HaarDetector:
         g = gray(frame)
         h, w = g.shape
         s = min(1.0, self.max_side / max(h, w))
-        small = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
-            if s < 1.0 else g
+        small = (
+            cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1.0 else g
+        )
         if self.equalize:
             small = cv2.equalizeHist(small)
         mn = max(8, int(round(self.min_face * s)))
         with self._lock:
-            found = self._cascade.detectMultiScale(small, scaleFactor=self.scale_factor,
-                                                   minNeighbors=self.min_neighbors, minSize=(mn, mn))
+            found = self._cascade.detectMultiScale(
+                small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(mn, mn)
+            )
         if len(found) == 0:
             return Detections.empty()
         boxes, keep = clip_boxes(np.rint(np.asarray(found, np.float64) / s).astype(np.int32), w, h)
@@ -95,8 +111,14 @@ class HaarDetector:
         return Detections(boxes, np.ones(len(boxes), np.float32))
 
 
-@register_detector("haar", "OpenCV's frontal-face Haar cascade (in the opencv-python wheels); the fallback",
-                   cls=HaarDetector, needs="OpenCV's haarcascade_frontalface_default.xml", landmarks=False,
-                   slowed_by_spinning=True, auto_rank=20)
+@register_detector(
+    "haar",
+    "OpenCV's frontal-face Haar cascade (in the opencv-python wheels); the fallback",
+    cls=HaarDetector,
+    needs="OpenCV's haarcascade_frontalface_default.xml",
+    landmarks=False,
+    slowed_by_spinning=True,
+    auto_rank=20,
+)
 def _haar(model_path: str | os.PathLike[str] | None = None, min_face: int = 40) -> HaarDetector:
     return HaarDetector(min_face=min_face, cascade=model_path)

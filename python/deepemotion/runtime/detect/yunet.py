@@ -19,6 +19,7 @@ The model file is never bundled: `deepemotion.runtime.download.yunet_model_path`
 Frames are downscaled before detection so that the smallest face wanted (`min_face` frame pixels) still
 spans `MIN_DETECTOR_PX` detector pixels, and the longer side is at most `max_side`.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,9 @@ ENGINES = ("opencv", "onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt")
 MIN_DETECTOR_PX = 40
 
 
-def decode(outputs: dict[str, np.ndarray], width: int, height: int, score_threshold: float
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode(
+    outputs: dict[str, np.ndarray], width: int, height: int, score_threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """YuNet's anchor-free heads -> (boxes (N, 4) x, y, w, h, scores (N,), landmarks (N, 5, 2)), in input pixels.
 
     Each stride s has one prior per cell of its (height / s) x (width / s) grid, in row-major order. A prior
@@ -51,11 +53,17 @@ def decode(outputs: dict[str, np.ndarray], width: int, height: int, score_thresh
         cols, rows = width // s, height // s
         cls = outputs[f"cls_{s}"].reshape(-1)
         obj = outputs[f"obj_{s}"].reshape(-1)
-        for name, per_prior, out in (("cls", 1, cls), ("obj", 1, obj), ("bbox", 4, outputs[f"bbox_{s}"]),
-                                     ("kps", 10, outputs[f"kps_{s}"])):
+        for name, per_prior, out in (
+            ("cls", 1, cls),
+            ("obj", 1, obj),
+            ("bbox", 4, outputs[f"bbox_{s}"]),
+            ("kps", 10, outputs[f"kps_{s}"]),
+        ):
             if out.size != cols * rows * per_prior:
-                raise ValueError(f"YuNet output {name}_{s} has {out.size} values for a {cols}x{rows} grid "
-                                 f"({per_prior} per prior): not a YuNet model")
+                raise ValueError(
+                    f"YuNet output {name}_{s} has {out.size} values for a {cols}x{rows} grid "
+                    f"({per_prior} per prior): not a YuNet model"
+                )
         score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
         bb = outputs[f"bbox_{s}"].reshape(-1, 4)
         kp = outputs[f"kps_{s}"].reshape(-1, 5, 2)
@@ -113,8 +121,10 @@ def shape_generic(model: bytes, where: str = "YuNet model") -> bytes:
     shape = inputs[0].shape if inputs else None
     if missing or shape is None or len(shape) != 4 or shape[1] != 3:
         got = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-        raise ValueError(f"{where}: not a YuNet face-detector model (input shape {shape}, outputs {got or 'none'}; "
-                         f"YuNet has one N x 3 x H x W input and the outputs {OUTPUTS[0]} ... {OUTPUTS[-1]})")
+        raise ValueError(
+            f"{where}: not a YuNet face-detector model (input shape {shape}, outputs {got or 'none'}; "
+            f"YuNet has one N x 3 x H x W input and the outputs {OUTPUTS[0]} ... {OUTPUTS[-1]})"
+        )
     return make_dims_symbolic(model, {2: "height", 3: "width"}, {1: "priors"})
 
 
@@ -133,9 +143,15 @@ class YuNetDetector:
     name = "yunet"
     box_in_crop = "yunet"  # its crop calibration (assets/alignment.json)
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None, score_threshold: float = 0.6,
-                 nms_threshold: float = 0.3, min_face: int = 20, max_side: int = 640,
-                 engine: str = "onnxruntime") -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        min_face: int = 20,
+        max_side: int = 640,
+        engine: str = "onnxruntime",
+    ) -> None:
         from ..download import yunet_model_path
 
         if not 0 < score_threshold < 1 or not 0 < nms_threshold < 1:
@@ -158,8 +174,9 @@ class YuNetDetector:
                 raise RuntimeError("this OpenCV build has no cv2.FaceDetectorYN (needs OpenCV >= 4.5.4)")
             shape_generic(path.read_bytes(), str(path))  # refuses a file that is not YuNet, naming it
             try:
-                self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), self.score_threshold,
-                                                      self.nms_threshold)
+                self._det = cv2.FaceDetectorYN.create(
+                    str(path), "", (320, 320), self.score_threshold, self.nms_threshold
+                )
             except cv2.error as exc:
                 raise ValueError(f"{path}: OpenCV cannot load this YuNet model ({str(exc).strip()[:200]})") from None
         else:
@@ -223,15 +240,22 @@ class YuNetDetector:
         try:
             outs = dict(zip(names, self._session.run(None, {self._session.get_inputs()[0].name: x})))
         except Exception as exc:  # noqa: BLE001 - a graph that loads but cannot run: a broken model file
-            raise ValueError(f"{self.model_path}: ONNX Runtime cannot run this YuNet model on a {pw}x{ph} input "
-                             f"({_first_line(exc)})") from None
+            raise ValueError(
+                f"{self.model_path}: ONNX Runtime cannot run this YuNet model on a {pw}x{ph} input ({_first_line(exc)})"
+            ) from None
         boxes, scores, marks = decode(outs, pw, ph, self.score_threshold)
         keep = nms(boxes, scores, self.nms_threshold)
         return boxes[keep], scores[keep], marks[keep]
 
 
-@register_detector("yunet", "YuNet (Shiqi Yu et al. 2023) through ONNX Runtime, with five landmarks",
-                   cls=YuNetDetector, landmarks=True, slowed_by_spinning=False, auto_rank=10,
-                   needs="the YuNet model file: downloaded once into the cache, or $DEEPEMOTION_YUNET")
+@register_detector(
+    "yunet",
+    "YuNet (Shiqi Yu et al. 2023) through ONNX Runtime, with five landmarks",
+    cls=YuNetDetector,
+    landmarks=True,
+    slowed_by_spinning=False,
+    auto_rank=10,
+    needs="the YuNet model file: downloaded once into the cache, or $DEEPEMOTION_YUNET",
+)
 def _yunet(model_path: str | os.PathLike[str] | None = None, min_face: int = 40) -> YuNetDetector:
     return YuNetDetector(model_path, min_face=min_face)

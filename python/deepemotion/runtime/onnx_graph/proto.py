@@ -13,6 +13,7 @@ Beyond the interface, enough of a graph's nodes (`read_node`) and initializers (
 enough encoded (`encode_ints`, `input_field`, `with_tensor_dims`), for the warp-head pass (`warp_head.py`). A file
 that is not a well-formed protobuf (truncated, random bytes, empty) raises `ValueError`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,10 +61,10 @@ def parse(buf: bytes) -> list[Field]:
             payload = buf[start:pos]
         elif wire in (I64, I32):
             size = 8 if wire == I64 else 4
-            payload, pos = buf[pos:pos + size], pos + size
+            payload, pos = buf[pos : pos + size], pos + size
         elif wire == LEN:
             size, pos = read_varint(buf, pos)
-            payload, pos = buf[pos:pos + size], pos + size
+            payload, pos = buf[pos : pos + size], pos + size
         else:
             raise ValueError(f"unsupported wire type {wire}")
         if pos > len(buf):
@@ -89,7 +90,7 @@ def submessages(fields: list[Field], number: int) -> list[bytes]:
 @dataclass(frozen=True)
 class TensorInfo:
     name: str
-    elem_type: int | None            # ONNX TensorProto.DataType (1 = float, 10 = float16), None when not a tensor
+    elem_type: int | None  # ONNX TensorProto.DataType (1 = float, 10 = float16), None when not a tensor
     shape: tuple[int | str | None, ...] | None  # int: fixed, str: symbolic, None: unknown; None: rank unknown
 
 
@@ -192,8 +193,8 @@ class Node:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     attributes: dict[str, int | bytes]  # int and string attributes; others are left out
-    tensors: dict[str, bytes]            # tensor attributes (a Constant's value), as TensorProto bytes
-    ints: dict[str, list[int]]           # list-of-ints attributes (a Conv's kernel_shape, pads, strides)
+    tensors: dict[str, bytes]  # tensor attributes (a Constant's value), as TensorProto bytes
+    ints: dict[str, list[int]]  # list-of-ints attributes (a Conv's kernel_shape, pads, strides)
 
 
 def read_node(buf: bytes) -> Node:
@@ -215,8 +216,14 @@ def read_node(buf: bytes) -> Node:
         elif strs:
             attrs[name] = strs[0]
     text = [(n, p.decode("utf-8", "replace")) for n, w, p in f if w == LEN and n in (N_INPUT, N_OUTPUT, N_OP)]
-    return Node(next((t for n, t in text if n == N_OP), ""), tuple(t for n, t in text if n == N_INPUT),
-                tuple(t for n, t in text if n == N_OUTPUT), attrs, tensors, lists)
+    return Node(
+        next((t for n, t in text if n == N_OP), ""),
+        tuple(t for n, t in text if n == N_INPUT),
+        tuple(t for n, t in text if n == N_OUTPUT),
+        attrs,
+        tensors,
+        lists,
+    )
 
 
 def packed_ints(fields: list[Field], number: int, signed: bool) -> list[int]:
@@ -274,8 +281,10 @@ def with_tensor_dims(tensor: bytes, dims: list[int]) -> bytes:
 
 def input_field(name: str, elem_type: int, dims: list[int | str]) -> bytes:
     """A graph input (ValueInfoProto): a tensor of `elem_type` with `dims` (int: fixed, str: symbolic)."""
-    dim = [serialize([(DIM_PARAM, LEN, d.encode())] if isinstance(d, str)
-                     else [(DIM_VALUE, VARINT, encode_varint(d))]) for d in dims]
+    dim = [
+        serialize([(DIM_PARAM, LEN, d.encode())] if isinstance(d, str) else [(DIM_VALUE, VARINT, encode_varint(d))])
+        for d in dims
+    ]
     shape = serialize([(DIM, LEN, d) for d in dim])
     tensor = serialize([(ELEM_TYPE, VARINT, encode_varint(elem_type)), (SHAPE, LEN, shape)])
     return serialize([(NAME, LEN, name.encode()), (TYPE, LEN, serialize([(TENSOR_TYPE, LEN, tensor)]))])

@@ -4,6 +4,7 @@
 protobuf bytes (`proto.py`), without the `onnx` package; why and how much it gains:
 docs/notes/2026-12-02-constant-warp-in-cpp.md.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -97,8 +98,11 @@ class _GraphView:
         for k, node in enumerate(self.nodes):
             for name in node.inputs:
                 self.readers.setdefault(name, []).append(k)
-        self.constants = {node.outputs[0]: k for k, node in enumerate(self.nodes)
-                          if node.op_type == "Constant" and len(node.outputs) == 1 and "value" in node.tensors}
+        self.constants = {
+            node.outputs[0]: k
+            for k, node in enumerate(self.nodes)
+            if node.op_type == "Constant" and len(node.outputs) == 1 and "value" in node.tensors
+        }
 
     def only_reader(self, name: str, op: str) -> int | None:
         """The one node that reads `name`, when it is an `op` and `name` is not a graph output."""
@@ -129,8 +133,15 @@ def _qparams(g: _GraphView, k: int, head: list[int]) -> tuple[float, int] | None
     if len(node.inputs) != 3:
         return None
     scale, zp = g.const(node.inputs[1], found), g.const(node.inputs[2], found)
-    if scale is None or zp is None or scale.size != 1 or zp.size != 1 or zp.dtype != np.uint8 \
-            or not np.isfinite(scale).all() or float(scale.ravel()[0]) <= 0:
+    if (
+        scale is None
+        or zp is None
+        or scale.size != 1
+        or zp.size != 1
+        or zp.dtype != np.uint8
+        or not np.isfinite(scale).all()
+        or float(scale.ravel()[0]) <= 0
+    ):
         return None
     head += found
     return float(scale.ravel()[0]), int(zp.ravel()[0])
@@ -175,8 +186,7 @@ def _match_pre_warp(g: _GraphView, x: TensorInfo, head: list[int]) -> tuple[str,
         return None
     starts, ends, axes, steps = (np.ravel(a).tolist() for a in args)
     width = x.shape[3] if x.shape is not None and len(x.shape) == 4 else None
-    if not isinstance(width, int) or starts != [-1] or steps != [-1] or axes not in ([3], [-1]) \
-            or ends[0] > -width - 1:
+    if not isinstance(width, int) or starts != [-1] or steps != [-1] or axes not in ([3], [-1]) or ends[0] > -width - 1:
         return None
     head.append(sl)
     mirrored = _skip_requantize(g, g.nodes[sl].outputs[0], quant, head)
@@ -192,10 +202,17 @@ def _is_plain_grid_sample(grid: Any, attributes: dict[str, Any]) -> bool:
     align_corners=0 (what the head's sampler computes)."""
     import numpy as np
 
-    return grid is not None and grid.dtype == np.float32 and grid.ndim == 4 and grid.shape[0] == 1 \
-        and grid.shape[3] == 2 and bool(np.isfinite(grid).all()) and attributes.get("align_corners", 0) == 0 \
-        and attributes.get("padding_mode", b"zeros") == b"zeros" \
+    return (
+        grid is not None
+        and grid.dtype == np.float32
+        and grid.ndim == 4
+        and grid.shape[0] == 1
+        and grid.shape[3] == 2
+        and bool(np.isfinite(grid).all())
+        and attributes.get("align_corners", 0) == 0
+        and attributes.get("padding_mode", b"zeros") == b"zeros"
         and attributes.get("mode", b"bilinear") in (b"bilinear", b"linear")
+    )
 
 
 def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] | None, Any, bool] | None:
@@ -205,8 +222,14 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] |
     import numpy as np
 
     x = g.inputs[0] if len(g.inputs) == 1 else None
-    if x is None or x.shape is None or len(x.shape) != 4 or x.shape[1] != 1 or x.elem_type != 1 \
-            or not all(isinstance(d, int) for d in x.shape[2:]):
+    if (
+        x is None
+        or x.shape is None
+        or len(x.shape) != 4
+        or x.shape[1] != 1
+        or x.elem_type != 1
+        or not all(isinstance(d, int) for d in x.shape[2:])
+    ):
         return None
     head: list[int] = []
     pre = _match_pre_warp(g, x, head)
@@ -214,8 +237,11 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] |
         return None
     src, quant, flip = pre
     k = g.only_reader(src, "Reshape")
-    if k is None or g.nodes[k].inputs[0] != src \
-            or list(np.ravel(g.const(g.nodes[k].inputs[1], head))) != [1, -1, *x.shape[2:]]:
+    if (
+        k is None
+        or g.nodes[k].inputs[0] != src
+        or list(np.ravel(g.const(g.nodes[k].inputs[1], head))) != [1, -1, *x.shape[2:]]
+    ):
         return None
     head.append(k)
     r = _skip_requantize(g, g.nodes[k].outputs[0], quant, head)
@@ -227,8 +253,11 @@ def _match_head(g: _GraphView) -> tuple[list[int], Any, str, tuple[float, int] |
         return None
     head.append(k)
     k = g.only_reader(sample.outputs[0], "Reshape")
-    if k is None or g.nodes[k].inputs[0] != sample.outputs[0] \
-            or list(np.ravel(g.const(g.nodes[k].inputs[1], head))) != [-1, 1, *grid.shape[1:3]]:
+    if (
+        k is None
+        or g.nodes[k].inputs[0] != sample.outputs[0]
+        or list(np.ravel(g.const(g.nodes[k].inputs[1], head))) != [-1, 1, *grid.shape[1:3]]
+    ):
         return None
     head.append(k)
     cut = g.nodes[k].outputs[0]
@@ -260,10 +289,18 @@ def _match_patch_conv(g: _GraphView, cut: str, quant: tuple[float, int] | None) 
         return None
     dims = packed_ints(parse(g.inits[weight]), T_DIMS, signed=True)
     a = conv.attributes
-    if len(dims) != 4 or dims[1] != 1 or dims[2] != dims[3] or dims[2] % 2 != 1 or a.get("group", 1) != 1 \
-            or a.get("auto_pad", b"NOTSET") != b"NOTSET" or conv.ints.get("kernel_shape") != dims[2:] \
-            or conv.ints.get("strides", [1, 1]) != [1, 1] or conv.ints.get("dilations", [1, 1]) != [1, 1] \
-            or conv.ints.get("pads") != [dims[2] // 2] * 4:
+    if (
+        len(dims) != 4
+        or dims[1] != 1
+        or dims[2] != dims[3]
+        or dims[2] % 2 != 1
+        or a.get("group", 1) != 1
+        or a.get("auto_pad", b"NOTSET") != b"NOTSET"
+        or conv.ints.get("kernel_shape") != dims[2:]
+        or conv.ints.get("strides", [1, 1]) != [1, 1]
+        or conv.ints.get("dilations", [1, 1]) != [1, 1]
+        or conv.ints.get("pads") != [dims[2] // 2] * 4
+    ):
         return None
     return c, weight, dims[2] // 2
 
@@ -276,8 +313,13 @@ def _as_patch_conv(node: bytes) -> bytes:
             name = b"".join(submessages(parse(p), A_NAME))
             if name in (b"kernel_shape", b"pads"):
                 values = [1, 1] if name == b"kernel_shape" else [0, 0, 0, 0]
-                p = serialize([(A_NAME, LEN, name), (A_INTS, LEN, encode_ints(values)),
-                               (A_TYPE, VARINT, encode_varint(A_TYPE_INTS))])
+                p = serialize(
+                    [
+                        (A_NAME, LEN, name),
+                        (A_INTS, LEN, encode_ints(values)),
+                        (A_TYPE, VARINT, encode_varint(A_TYPE_INTS)),
+                    ]
+                )
         out.append((n, w, p))
     return serialize(out)
 
@@ -318,12 +360,16 @@ def _match_channels_last_flatten(g: _GraphView) -> tuple[int, str, int, int] | N
     gemm: int | None = g.only_reader(g.nodes[f].outputs[0], "QuantizeLinear")  # forward to the Gemm, through Q/DQ
     gemm = g.only_reader(g.nodes[gemm].outputs[0], "DequantizeLinear") if gemm is not None else None
     gemm = g.only_reader(g.nodes[gemm].outputs[0], "Gemm") if gemm is not None else None
-    if gemm is None or g.nodes[gemm].attributes.get("transB", 0) != 1 \
-            or g.nodes[gemm].attributes.get("transA", 0) != 0:
+    if gemm is None or g.nodes[gemm].attributes.get("transB", 0) != 1 or g.nodes[gemm].attributes.get("transA", 0) != 0:
         return None
     dq = g.producer.get(g.nodes[gemm].inputs[1], -1)
-    if dq < 0 or g.nodes[dq].op_type != "DequantizeLinear" or g.nodes[dq].attributes.get("axis", 1) != 0 \
-            or g.nodes[dq].inputs[0] not in g.inits or len(g.readers.get(g.nodes[dq].inputs[0], [])) != 1:
+    if (
+        dq < 0
+        or g.nodes[dq].op_type != "DequantizeLinear"
+        or g.nodes[dq].attributes.get("axis", 1) != 0
+        or g.nodes[dq].inputs[0] not in g.inits
+        or len(g.readers.get(g.nodes[dq].inputs[0], [])) != 1
+    ):
         return None
     weight = g.nodes[dq].inputs[0]
     dims = packed_ints(parse(g.inits[weight]), T_DIMS, signed=True)
@@ -343,14 +389,28 @@ def _with_columns_channels_last(tensor: bytes, channels: int, side: int) -> byte
     o = w.shape[0]
     w = np.ascontiguousarray(w.reshape(o, channels, side, side).transpose(0, 2, 3, 1).reshape(o, -1))
     raw = w.astype(w.dtype.newbyteorder("<")).tobytes()  # raw_data is little-endian
-    return serialize([f for f in parse(tensor) if f[0] not in (T_FLOAT, T_INT32, T_INT64, T_RAW)]
-                     + [(T_RAW, LEN, raw)])
+    return serialize([f for f in parse(tensor) if f[0] not in (T_FLOAT, T_INT32, T_INT64, T_RAW)] + [(T_RAW, LEN, raw)])
 
 
 def _transpose_node(src: str, dst: str, perm: list[int]) -> bytes:
-    return serialize([(N_INPUT, LEN, src.encode()), (N_OUTPUT, LEN, dst.encode()), (N_OP, LEN, b"Transpose"),
-                      (N_ATTR, LEN, serialize([(A_NAME, LEN, b"perm"), (A_INTS, LEN, encode_ints(perm)),
-                                                 (A_TYPE, VARINT, encode_varint(A_TYPE_INTS))]))])
+    return serialize(
+        [
+            (N_INPUT, LEN, src.encode()),
+            (N_OUTPUT, LEN, dst.encode()),
+            (N_OP, LEN, b"Transpose"),
+            (
+                N_ATTR,
+                LEN,
+                serialize(
+                    [
+                        (A_NAME, LEN, b"perm"),
+                        (A_INTS, LEN, encode_ints(perm)),
+                        (A_TYPE, VARINT, encode_varint(A_TYPE_INTS)),
+                    ]
+                ),
+            ),
+        ]
+    )
 
 
 def _tolerant(match: Any, *args: Any) -> Any:
@@ -362,8 +422,9 @@ def _tolerant(match: Any, *args: Any) -> Any:
         return None
 
 
-def _rest_nodes(g: _GraphView, graph: list[Field], head: list[int], conv: Any, flat: Any,
-                channels_last: tuple[str, str] | None) -> list[Field]:
+def _rest_nodes(
+    g: _GraphView, graph: list[Field], head: list[int], conv: Any, flat: Any, channels_last: tuple[str, str] | None
+) -> list[Field]:
     """The rest graph's nodes, in order: without the head's, the patch convolution's and the flatten's edited, and
     a Transpose first when the patches come channels last (`channels_last`: their name and the head's cut)."""
     nodes = [p for n, w, p in graph if n == NODE and w == LEN]
@@ -405,8 +466,7 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     name, out_size = (f"{cut}_channels_last" if last else cut), (int(grid.shape[1]), int(grid.shape[2]))
     x, k2 = g.inputs[0], (2 * pad + 1) ** 2
     batch = x.shape[0] if x.shape is not None and isinstance(x.shape[0], str) else "N"
-    new_input = input_field(name, 1 if scale is None else 2,
-                            [batch, *out_size, k2] if last else [batch, k2, *out_size])
+    new_input = input_field(name, 1 if scale is None else 2, [batch, *out_size, k2] if last else [batch, k2, *out_size])
     flat = _tolerant(_match_channels_last_flatten, g) if last else None  # INT8: features flattened channels last too
     # the rest: the head's nodes and the initializers only they read dropped, the input renamed and retyped, the
     # patch convolution's node and weight edited, for channels-last patches a Transpose first, and for the
@@ -414,8 +474,16 @@ def constant_warp_head(model: bytes, patches: bool = True) -> WarpHead | None:
     still_read = {t for k, node in enumerate(g.nodes) if k not in head for t in node.inputs}
     out = _rest_nodes(g, graph, head, conv, flat, (name, cut) if last else None)
     for n, w, p in graph:
-        if n == NODE and w == LEN or n == VALUE_INFO and w == LEN and tensor_info(p).name == cut \
-                or n == INITIALIZER and w == LEN and initializer_name(p) not in still_read:
+        if (
+            n == NODE
+            and w == LEN
+            or n == VALUE_INFO
+            and w == LEN
+            and tensor_info(p).name == cut
+            or n == INITIALIZER
+            and w == LEN
+            and initializer_name(p) not in still_read
+        ):
             continue
         if n == INPUT and w == LEN and tensor_info(p).name == x.name:
             p = new_input

@@ -14,6 +14,7 @@ The byte length of an input is not visible here (the python backend gives the
 declared shape only): inputs shorter than their shape are refused before they get here, by Triton >= 2.51 (gRPC)
 and by fer-serve's HTTP gate (serving/gate.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -97,8 +98,9 @@ class TritonPythonModel:
         good = [f for f in checked if isinstance(f, np.ndarray)]
         try:
             x = np.concatenate(good) if good else np.zeros((0, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
-            probs = softmax(self.backend.run(x)).astype(np.float32) if len(x) else \
-                np.zeros((0, NUM_CLASSES), np.float32)
+            probs = (
+                softmax(self.backend.run(x)).astype(np.float32) if len(x) else np.zeros((0, NUM_CLASSES), np.float32)
+            )
         except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error, the server lives on
             return [pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)[:500])) for _ in requests]
         out: list = []
@@ -107,7 +109,7 @@ class TritonPythonModel:
             if not isinstance(f, np.ndarray):
                 out.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(f)[:500])))
                 continue
-            part = np.ascontiguousarray(probs[start:start + len(f)])
+            part = np.ascontiguousarray(probs[start : start + len(f)])
             out.append(pb_utils.InferenceResponse([pb_utils.Tensor.from_dlpack("probs", part)]))
             start += len(f)
         return out

@@ -8,6 +8,7 @@ clients read it in the model's config), or ``auto`` (the server's ``Recognizer()
 file is there, else Haar). Each request is one frame: a uint8 vector of at most the gate's body size; frames are
 decoded with their declared size checked first (``files.decode_image``).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,12 @@ class TritonPythonModel:
         params = config.get("parameters", {})
         onnx_file = params.get("onnx_file", {}).get("string_value", "model.onnx")
         detector = params.get("detector", {}).get("string_value", "auto")
-        self.rec = Recognizer(model=str(folder / onnx_file), backend="onnxruntime", spinning=False,
-                              detector=detector if detector in ("yunet", "haar") else "auto")
+        self.rec = Recognizer(
+            model=str(folder / onnx_file),
+            backend="onnxruntime",
+            spinning=False,
+            detector=detector if detector in ("yunet", "haar") else "auto",
+        )
 
     def execute(self, requests: list) -> list:
         out = []
@@ -49,8 +54,11 @@ class TritonPythonModel:
                 faces = self.rec.predict(frame)
                 boxes = np.array([f.box for f in faces], np.int32).reshape(-1, 4)
                 probs = np.array([f.probs for f in faces], np.float32).reshape(-1, NUM_CLASSES)
-                out.append(pb_utils.InferenceResponse([pb_utils.Tensor.from_dlpack("boxes", boxes),
-                                                       pb_utils.Tensor.from_dlpack("probs", probs)]))
+                out.append(
+                    pb_utils.InferenceResponse(
+                        [pb_utils.Tensor.from_dlpack("boxes", boxes), pb_utils.Tensor.from_dlpack("probs", probs)]
+                    )
+                )
             except Exception as exc:  # noqa: BLE001 - this request fails with the reason, the server lives on
                 out.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)[:500])))
         return out
