@@ -2,13 +2,14 @@
 
     nox -s tests              # the README's test command: the package with its extras, then pytest
     nox -s tests -- -k ops    # arguments after -- go to pytest
-    nox -s lint docs          # ruff; the documentation site (mkdocs build --strict)
+    nox -s lint docs          # ruff check + format; the documentation site (mkdocs build --strict)
     nox -s ci                 # what CI runs (`nox --no-venv -s ci` in .ci/run's environment): the lent-GPU command
                               # rehearsed on the CPU, the docs, then the tests
 
 DEEPEMOTION_WHEEL=dist/deepemotion-*.whl installs a wheel built beforehand instead of building the checkout again
 (CI builds it once).
 """
+
 from __future__ import annotations
 
 import glob
@@ -50,8 +51,17 @@ def _pytest(session: nox.Session) -> None:
 def _docs(session: nox.Session) -> None:
     _pip(session, *DOCS)
     session.run("python", "scripts/model_cards.py", "--check", external=True)
-    session.run("python", "-m", "mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site",
-                env={"NO_MKDOCS_2_WARNING": "1"}, external=True)
+    session.run(
+        "python",
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        session.create_tmp() + "/site",
+        env={"NO_MKDOCS_2_WARNING": "1"},
+        external=True,
+    )
 
 
 @nox.session
@@ -63,9 +73,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
+    """ruff's checks and its formatting, over what tests/test_lint.py covers."""
     _pip(session, "ruff==0.17.6")
-    session.run("python", "-m", "ruff", "check", "python", "tests", "scripts", "references", "examples", "noxfile.py",
-                external=True)
+    linted = ("python", "tests", "scripts", "references", "examples", "noxfile.py")
+    session.run("python", "-m", "ruff", "check", *linted, external=True)
+    session.run("python", "-m", "ruff", "format", "--check", *linted, external=True)
 
 
 @nox.session
@@ -78,7 +90,11 @@ def docs(session: nox.Session) -> None:
 def ci(session: nox.Session) -> None:
     """What CI adds to the README's test command: the lent-GPU command on the CPU, the docs, then the tests."""
     _install(session)
-    session.run("bash", "scripts/device/gpu_run.sh", env={"DRY": "1", "OUT": session.create_tmp() + "/gpu_out",
-                                                  "WORK": session.create_tmp() + "/gpu_run"}, external=True)
+    session.run(
+        "bash",
+        "scripts/device/gpu_run.sh",
+        env={"DRY": "1", "OUT": session.create_tmp() + "/gpu_out", "WORK": session.create_tmp() + "/gpu_run"},
+        external=True,
+    )
     _docs(session)
     _pytest(session)

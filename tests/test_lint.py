@@ -1,5 +1,7 @@
-"""ruff (configured in pyproject.toml) over the package, tests, tools and examples: part of the test run,
-so CI and the README's test command lint too."""
+"""ruff (configured in pyproject.toml) over the package, tests, scripts, references and examples -- its checks and
+its formatting -- and the function-length limit: part of the test run, so CI and the README's test command lint
+too."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,11 +13,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ruff_is_clean():
+LINTED = ("python", "tests", "scripts", "references", "examples", "noxfile.py")
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["check", "format"])
+def test_ruff_is_clean(command):
+    """`ruff check` finds nothing and `ruff format` would change nothing (run `ruff format .` to apply it)."""
     pytest.importorskip("ruff")
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "python", "tests", "scripts", "references",
-                        "examples"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "--no-cache", *LINTED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
