@@ -229,18 +229,7 @@ def to_plugin_graph(portable: bytes) -> bytes:
     side = int(round(out_hw**0.5))
     if not np.allclose(grid, base_grid(side, side, bool(align)), atol=1e-6):
         raise ValueError("the MatMul constant is not the affine_grid base grid")
-    node = helper.make_node(
-        PLUGIN_OP,
-        [gs.input[0], transpose.input[0]],
-        list(gs.output),
-        name="stn/AffineGridSample",
-        domain=PLUGIN_DOMAIN,
-        out_h=side,
-        out_w=side,
-        align_corners=align,
-        plugin_version=PLUGIN_VERSION,
-        plugin_namespace=PLUGIN_DOMAIN,
-    )
+    node = _plugin_node([gs.input[0], transpose.input[0]], list(gs.output), side, align)
     dead = {id(gs), id(reshape), id(matmul), id(transpose)}  # a Cast left unused is pruned below
     nodes = []
     for n in g.node:
@@ -280,6 +269,24 @@ def _constant(g: Any, name: str) -> np.ndarray | None:
     return None
 
 
+def _plugin_node(inputs: list[str], outputs: list[str], side: int, align: int) -> Any:
+    """The AffineGridSample node (faces, θ) -> side x side samples, with the fields the plugin's creator reads."""
+    from onnx import helper
+
+    return helper.make_node(
+        PLUGIN_OP,
+        inputs,
+        outputs,
+        name="stn/AffineGridSample",
+        domain=PLUGIN_DOMAIN,
+        out_h=side,
+        out_w=side,
+        align_corners=align,
+        plugin_version=PLUGIN_VERSION,
+        plugin_namespace=PLUGIN_DOMAIN,
+    )
+
+
 def _folded_sampler(g: Any, gs: Any) -> tuple[Any, Any, list[Any]]:
     """The Reshape before a constant-grid GridSample, the Reshape after it, and between the first and the sampler the
     QuantizeLinear -> DequantizeLinear pairs an INT8 graph may put on the folded faces (None where a node is not
@@ -314,18 +321,7 @@ def _plugin_nodes(x: str, qdq: list[Any], outputs: list[str], side: int, align: 
             "Concat", ["stn/batch", "stn/theta_tail"], ["stn/theta_shape"], axis=0, name="stn/theta_shape"
         ),
         helper.make_node("Expand", ["stn/theta_const", "stn/theta_shape"], ["stn/theta"], name="stn/theta"),
-        helper.make_node(
-            PLUGIN_OP,
-            [x, "stn/theta"],
-            outputs,
-            name="stn/AffineGridSample",
-            domain=PLUGIN_DOMAIN,
-            out_h=side,
-            out_w=side,
-            align_corners=align,
-            plugin_version=PLUGIN_VERSION,
-            plugin_namespace=PLUGIN_DOMAIN,
-        ),
+        _plugin_node([x, "stn/theta"], outputs, side, align),
     ]
 
 

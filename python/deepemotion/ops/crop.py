@@ -48,6 +48,18 @@ def _crop_cuda(ext: Any, frame: Any, theta: np.ndarray, clip: np.ndarray, supers
     return out
 
 
+def boxes_outside(b: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Which (N, 4) boxes x, y, w, h are not crops of an h x w frame: a side below 1 or a part outside it."""
+    return (
+        (b[:, 2] < 1)
+        | (b[:, 3] < 1)
+        | (b[:, 0] < 0)
+        | (b[:, 1] < 0)
+        | (b[:, 0] + b[:, 2] > w)
+        | (b[:, 1] + b[:, 3] > h)
+    )
+
+
 def crop_faces(frame: Any, boxes: np.ndarray, supersample: int = 0, out_size: int = INPUT_SIZE) -> Any:
     """Boxes (N, 4) int32 x, y, w, h inside a uint8 HxW or HxWx3 frame -> (N, 1, out, out) float32.
     `supersample`: sub-samples per axis when shrinking (0: per box, about side / out, at most 4)."""
@@ -57,17 +69,7 @@ def crop_faces(frame: Any, boxes: np.ndarray, supersample: int = 0, out_size: in
         return ext.crop_faces(frame, b, int(out_size), MEAN, STD, int(supersample))
     h, w = frame.shape[:2]
     b = b.reshape(-1, 4)
-    if (
-        len(b)
-        and (
-            (b[:, 2] < 1)
-            | (b[:, 3] < 1)
-            | (b[:, 0] < 0)
-            | (b[:, 1] < 0)
-            | (b[:, 0] + b[:, 2] > w)
-            | (b[:, 1] + b[:, 3] > h)
-        ).any()
-    ):
+    if boxes_outside(b, h, w).any():
         raise ValueError(f"crop_faces: every box must have w, h >= 1 and lie inside the {w}x{h} frame")
     theta, clip = ext.crop_box_geometry(b)  # the one definition of a box's geometry (crop_faces.h)
     return _crop_cuda(ext, frame, theta, clip, int(supersample), int(out_size))

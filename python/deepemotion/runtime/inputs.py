@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..labels import MEAN, STD
+from ..ops.crop import boxes_outside
 
 MAX_SIDE = 1 << 15  # frames and crops larger than 32768 pixels on a side are refused
 
@@ -75,14 +76,7 @@ def check_boxes(boxes: Any, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError("boxes contain NaN or infinite values")
     b = np.rint(b)
     h, w = shape[:2]
-    bad = (
-        (b[:, 2] < 1)
-        | (b[:, 3] < 1)
-        | (b[:, 0] < 0)
-        | (b[:, 1] < 0)
-        | (b[:, 0] + b[:, 2] > w)
-        | (b[:, 1] + b[:, 3] > h)
-    )
+    bad = boxes_outside(b, h, w)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"box {i} {tuple(int(v) for v in b[i])} must have w, h >= 1 and lie inside the {w}x{h} frame")
