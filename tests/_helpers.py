@@ -79,6 +79,16 @@ def pickle_payload_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     return evil, marker
 
 
+def huge_network_checkpoint(tmp_path: Path) -> Path:
+    """A checkpoint of a few KB whose configuration asks for a network of billions of parameters (no weights)."""
+    import torch
+
+    huge = tmp_path / "huge.pt"
+    config = {"widths": [4096, 4096], "depths": [1, 1], "hidden": 60000}
+    torch.save({"format": "deepemotion-checkpoint-2", "config": config, "state_dict": {}, "meta": {}}, huge)
+    return huge
+
+
 def same_in_threads(work, expected, n_threads: int = 8, repeats: int = 4, atol: float = 1e-6) -> None:
     """Run ``work(k)`` ``repeats`` times in each of ``n_threads`` threads at once; every result must equal
     ``expected[k]`` (the sequential answer) and no thread may raise."""

@@ -20,7 +20,15 @@ import cv2
 import numpy as np
 import pytest
 
-from _helpers import assert_one_line_error, error_line, example_frame, partial_files, pickle_payload_checkpoint, run_cli
+from _helpers import (
+    assert_one_line_error,
+    error_line,
+    example_frame,
+    huge_network_checkpoint,
+    partial_files,
+    pickle_payload_checkpoint,
+    run_cli,
+)
 from deepemotion.runtime import download
 
 
@@ -108,19 +116,10 @@ def test_fer_eval_checks_its_options_before_evaluating(tmp_path, no_data, capsys
 
 
 def test_fer_eval_refuses_a_huge_network_before_the_data(tmp_path, no_data, capsys):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from deepemotion.cli.eval import main
 
-    huge = tmp_path / "huge.pt"
-    torch.save(
-        {
-            "format": "deepemotion-checkpoint-2",
-            "config": {"widths": [4096, 4096], "depths": [1, 1], "hidden": 60000},
-            "state_dict": {},
-            "meta": {},
-        },
-        huge,
-    )
+    huge = huge_network_checkpoint(tmp_path)
     assert main(["--model", str(huge), "--data", "fer2013", "--split", "public_test"]) == 2
     assert "huge.pt" in _error(capsys, "fer-eval")
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from _helpers import error_line, run_cli
+from _helpers import error_line, huge_network_checkpoint, run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -338,17 +338,8 @@ def test_fer_train_time_budget_is_checked(tmp_path, capsys):
 
 # --- checkpoints that are not what they claim -------------------------------------------------------------------
 def test_a_tiny_checkpoint_asking_for_a_huge_network_is_refused_at_once(tmp_path):
-    torch = pytest.importorskip("torch")
-    huge = tmp_path / "huge.pt"
-    torch.save(
-        {
-            "format": "deepemotion-checkpoint-2",
-            "config": {"widths": [4096, 4096], "depths": [1, 1], "hidden": 60000},
-            "state_dict": {},
-            "meta": {},
-        },
-        huge,
-    )
+    pytest.importorskip("torch")
+    huge = huge_network_checkpoint(tmp_path)
     assert huge.stat().st_size < 4000
     t0 = time.monotonic()
     r = run_cli("eval", "--model", str(huge), "--data", "fer2013", "--split", "public_test")
