@@ -149,10 +149,11 @@ def test_the_onnx_form_is_within_its_measured_bound_of_local():
     served, local = sess.run(None, {"faces": x})[0], probs(Recognizer(detector=None), x)
     assert np.abs(served - local).max() <= 1.5e-2
     # no answer whose margin over the runner-up exceeds twice the bound can change; on real faces none changed at
-    # all (the random faces of a plain clone, without the data, have near-ties: some of those may flip)
+    # all (the random faces of a plain clone, without the data, are mostly near-ties: 50 of the 512 have a clear
+    # margin, and some of the others may flip)
     top2 = np.sort(local, axis=1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > 3e-2
-    assert clear.sum() > len(x) // 4 and (served.argmax(1) == local.argmax(1))[clear].all()
+    assert clear.sum() >= 32 and (served.argmax(1) == local.argmax(1))[clear].all()
     if data_dir() is not None and (data_dir() / "fer2013.npz").is_file():
         assert (served.argmax(1) == local.argmax(1)).all()
 
