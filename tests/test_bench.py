@@ -272,3 +272,31 @@ def test_time_in_turns_gives_each_function_its_warm_up_and_block_in_the_order_as
     order.clear()
     back = time_in_turns(fns, min_time=0.0, min_runs=1, warmup=0, reverse=True)
     assert order == ["b", "a"] and list(back) == ["a", "b"]  # reversed turns, results keyed in the given order
+
+
+@pytest.mark.slow
+def test_fer_bench_cpp_times_the_sdk_beside_python(tmp_path, capsys):
+    """--cpp: the C++ SDK's predict(frame) and predict_faces timed beside Python's, with the same faces found; without
+    the YuNet test model (a plain clone) the frame part says why it was not timed."""
+    from deepemotion._ext import build_info
+
+    if not build_info()["sdk"]:
+        pytest.skip("this build has no C++ SDK (OpenCV's C++ development files were absent)")
+    js = tmp_path / "cpp.json"
+    args = ["--cpp", "--no-backends", "--no-stages", "--batches", "1", "3", "--min-time", "0.03"]
+    assert bench_main([*args, "--json", str(js), "--plot", ""]) == 0
+    out = capsys.readouterr().out
+    r = json.loads(js.read_text())["cpp"]
+    assert r["cpp_backend"] == "opencv" and set(r["python_backends"]) == {"python auto", "python onnxruntime"}
+    assert [row["batch"] for row in r["predict_faces"]] == [1, 3]
+    for row in r["predict_faces"]:
+        assert set(row["faces_per_s"]) == {"C++", "python auto", "python onnxruntime"}
+        assert all(v > 0 for v in row["faces_per_s"].values())
+    f = r["predict_frame"]
+    if YUNET.is_file():
+        assert f["faces"] == 1 and set(f["ms"]) == {"C++", "python auto", "python onnxruntime"}
+        assert f["cpp_time_vs"]["python auto"] == pytest.approx(f["ms"]["C++"] / f["ms"]["python auto"])
+        assert "predict(frame), 640x480 BGR with 1 face(s)" in out
+    else:
+        assert "haar" in f["skipped"] and "not timed" in out
+    assert "predict_faces, 48x48 crops, faces/s" in out

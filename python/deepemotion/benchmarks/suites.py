@@ -173,6 +173,18 @@ def _report_serve(r: Any) -> str:
     )
 
 
+def _cpp(args: argparse.Namespace) -> Any:
+    from .cpp import bench_cpp
+
+    return bench_cpp(tuple(args.batches), min_time=max(0.1, args.min_time / 3), model=args.model)
+
+
+def _report_cpp(r: Any) -> str:
+    from .cpp import format_cpp
+
+    return "the C++ SDK beside Python's Recognizer, in turns (medians over rounds):\n" + format_cpp(r)
+
+
 SUITES: tuple[Suite, ...] = (
     Suite(
         "backends", "every available backend at --batches (its own table and plot)", True, _backends, _report_backends
@@ -184,6 +196,13 @@ SUITES: tuple[Suite, ...] = (
         False,
         _recognizer,
         _report_recognizer,
+    ),
+    Suite(
+        "cpp",
+        "the C++ SDK (libdeepemotion) beside Python's Recognizer: predict(frame) and predict_faces",
+        False,
+        _cpp,
+        _report_cpp,
     ),
     Suite(
         "faces", "predict_faces faces/s of --models (default: --model and tiny), in turns", False, _faces, _report_faces

@@ -6,10 +6,11 @@
     fer-bench --profile --model tiny --batches 1 64   # ONNX Runtime's per-op / per-node kernel time
     fer-bench --faces --models default tiny --batches 1 64   # per-face throughput, models side by side
     fer-bench --serve --no-backends --no-stages       # local vs served by Triton at 1, 8, 32 clients
+    fer-bench --cpp --no-backends --no-stages --batches 1 64   # the C++ SDK beside Python
     fer-bench --compare a.json b.json          # ratios between two runs (b / a speed-up)
 
 The measurements are suites from one table (`deepemotion.benchmarks.suites.SUITES`): backends and stages run
-unless --no-backends / --no-stages; the others when named (--recognizer, --profile, --stream, --detectors,
+unless --no-backends / --no-stages; the others when named (--recognizer, --cpp, --profile, --stream, --detectors,
 --accuracy, --kernels, --serve). For each backend and batch size: warm-up, then timed runs until --min-time has
 passed (and at least --min-runs); p50/p90/p99 latency per batch, faces/s at p50, and peak memory. Backends that
 cannot run here are listed as skipped, with the reason. The JSON output is refused if it exists (--overwrite) or
