@@ -32,6 +32,8 @@ PROJECT = ROOT / "tests" / "cpp" / "plugin_contract"
 SHARED_HEADERS = ROOT.parent / "shared" / "third_party" / "tensorrt"
 PLUGIN_YAML = ROOT / "csrc" / "plugin" / "affine_grid_sample.yaml"
 RESULT = re.compile(r"^plugin_contract: (PASS|FAIL) .*$", re.M)
+# the executables' names: plugin_contract_<version><suffix>
+VARIANT_SUFFIX = {"asan": "_asan", "host": "_host", "plain": ""}
 
 
 def header_dirs() -> list[Path]:
@@ -86,11 +88,15 @@ def _env() -> dict[str, str]:
 def build(
     build_dir: Path, variants: tuple[str, ...] = ("asan",), headers: list[Path] | None = None, jobs: int | None = None
 ) -> dict[str, Path]:
-    """Configure and build; returns {"10.3_asan": executable, ...}. $DEEPEMOTION_PLUGIN_CONTRACT_BUILD names a
-    folder already built (by CI, say): its executables are used as they are."""
+    """Configure and build the variants (asan, host, plain: see the CMake project); returns {"10.3_asan":
+    executable, "10.3_host": ..., "10.3": ...}. $DEEPEMOTION_PLUGIN_CONTRACT_BUILD names a folder already built
+    (by CI, say): its executables are used as they are."""
     prebuilt = os.environ.get("DEEPEMOTION_PLUGIN_CONTRACT_BUILD")
     heads = headers if headers is not None else header_dirs()
-    names = [label(h) + ("_asan" if v == "asan" else "") for h in heads for v in variants]
+    unknown = sorted(set(variants) - set(VARIANT_SUFFIX))
+    if unknown:
+        raise ValueError(f"unknown variant(s) {', '.join(unknown)}: one of {', '.join(VARIANT_SUFFIX)}")
+    names = [label(h) + VARIANT_SUFFIX[v] for h in heads for v in variants]
     if prebuilt:
         build_dir = Path(prebuilt)
     else:
@@ -262,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--headers", action="append", default=None, help="a TensorRT include/ folder (repeatable)")
     ap.add_argument("--build", default=None, help="build folder (default: a temporary one)")
-    ap.add_argument("--variants", default="asan", help="asan, plain or asan,plain")
+    ap.add_argument("--variants", default="asan", help="comma-separated: asan, host (enqueue on host memory), plain")
     ap.add_argument("--enqueue", action="store_true", help="write PyTorch reference data for enqueue")
     ap.add_argument("--require-enqueue", action="store_true", help="fail unless enqueue ran on a GPU")
     ap.add_argument("--report", default=None, help="also write the output here")

@@ -4,8 +4,10 @@ tests/cpp/plugin_contract is built once per TensorRT header release in ../shared
 11.1) under AddressSanitizer + UndefinedBehaviorSanitizer, and run here: registration, the creator against the node
 ``fer-export onnx --flavour plugin`` writes, createPlugin with good and bad fields, output types and shapes, the
 format matrix, configurePlugin/onShapeChange, workspace, clone, serialization, attachToContext, enqueue's refusals,
-and the engine runner's checks. enqueue itself is compared with PyTorch where a CUDA GPU is visible (the plain
-build, reference data from tests/_plugin_contract.py); elsewhere the test says it skipped that part.
+and the engine runner's checks. enqueue itself is compared with PyTorch (reference data from
+tests/_plugin_contract.py) twice: everywhere in the host build, whose CUDA launchers are the CPU kernel on host
+memory (so all of enqueue but the device launch runs, under the sanitizers), and where a CUDA GPU is visible in the
+plain build, on the GPU; elsewhere the GPU part says it skipped.
 
 Skips with the reason when CMake, a C++ compiler, nvcc or the headers are missing.
 """
@@ -33,8 +35,8 @@ def _gpu() -> bool:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """{"10.3_asan": exe, ...} (+ the plain builds when a GPU is visible, for enqueue)."""
-    variants = ("asan", "plain") if _gpu() else ("asan",)
+    """{"10.3_asan": exe, "10.3_host": exe, ...} (+ the plain builds when a GPU is visible, for enqueue)."""
+    variants = ("asan", "host", "plain") if _gpu() else ("asan", "host")
     return pc.build(tmp_path_factory.mktemp("plugin_contract_build"), variants, HEADERS)
 
 
@@ -92,6 +94,25 @@ def test_plugin_contract(built, node, small_data, include):
         assert "enqueue vs PyTorch: " in line, line
     else:
         assert "enqueue vs PyTorch: SKIPPED: no CUDA GPU visible" in line, line
+    print(line)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("include", HEADERS, ids=[pc.label(h) for h in HEADERS])
+def test_enqueue_on_host_memory_matches_pytorch(built, node, small_data, include):
+    """The host build: enqueue hands the launcher the shape, type, addresses and stream it was given (checked per
+    call), and its output matches PyTorch for FP32 and FP16, both align_corners, batch 1, 64 and 256, under ASan +
+    UBSan. The device launch is the one thing this does not run."""
+    r = pc.run(built[pc.label(include) + "_host"], node[1], small_data[0])
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    line = _result(out)
+    assert line.startswith("plugin_contract: PASS") and "enqueue vs PyTorch: HOST: matched on the host" in line, line
+    assert "  ok    enqueue vs PyTorch on the host" in out, out[-4000:]
+    assert "  ok    enqueue: refused" in out, out[-4000:]
+    compared = [ln for ln in out.splitlines() if "max |Y - PyTorch|" in ln]
+    want = {f"{t} align_corners={ac} batch {n}:" for t in ("FP32", "FP16") for ac in (0, 1) for n in (1, 64, 256)}
+    assert {ln.split(" max")[0].strip() for ln in compared} == want, compared
     print(line)
 
 

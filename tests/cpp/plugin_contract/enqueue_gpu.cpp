@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include <sstream>
 
 #include "contract.h"
+#include "host_launch.h"
 
 namespace contract {
 namespace {
@@ -62,25 +64,62 @@ bool read_array(std::string const& path, size_t count, std::vector<T>& out, std:
   return true;
 }
 
+// Device memory, or in the host variant host memory of exactly the size asked (AddressSanitizer sees overruns).
 struct DeviceBuffer {
   void* ptr = nullptr;
   explicit DeviceBuffer(size_t bytes) {
-    if (cudaMalloc(&ptr, bytes) != cudaSuccess) ptr = nullptr;
+    if (kHostLaunch) {
+      ptr = std::malloc(bytes);
+    } else if (cudaMalloc(&ptr, bytes) != cudaSuccess) {
+      ptr = nullptr;
+    }
   }
   ~DeviceBuffer() {
-    if (ptr != nullptr) cudaFree(ptr);
+    if (ptr == nullptr) return;
+    if (kHostLaunch) {
+      std::free(ptr);
+    } else {
+      cudaFree(ptr);
+    }
   }
   DeviceBuffer(DeviceBuffer const&) = delete;
   DeviceBuffer& operator=(DeviceBuffer const&) = delete;
 };
 
+void copy(void* dst, void const* src, size_t bytes, cudaMemcpyKind kind) {
+  if (kHostLaunch) {
+    std::memcpy(dst, src, bytes);
+  } else {
+    cudaMemcpy(dst, src, bytes, kind);
+  }
+}
+
+// What the host variant's launcher must have been handed by the enqueue just made.
+void check_launch(size_t calls_before, int bits, deepemotion::SampleShape const& want, void const* in,
+                  void const* theta, void const* out, cudaStream_t stream, std::string const& label) {
+  auto const& calls = host_launches();
+  CHECK(calls.size() == calls_before + 1) << label << ": " << calls.size() - calls_before << " launches";
+  if (calls.size() != calls_before + 1) return;
+  Launch const& l = calls.back();
+  deepemotion::SampleShape const& s = l.shape;
+  CHECK(l.bits == bits) << label << ": the FP" << l.bits << " launcher was called";
+  CHECK(s.n == want.n && s.c == want.c && s.in_h == want.in_h && s.in_w == want.in_w && s.out_h == want.out_h &&
+        s.out_w == want.out_w && s.align_corners == want.align_corners)
+      << label << ": launched [" << s.n << ", " << s.c << ", " << s.in_h << ", " << s.in_w << "] -> " << s.out_h
+      << "x" << s.out_w << " align_corners " << s.align_corners;
+  CHECK(l.input == in && l.theta == theta && l.output == out) << label << ": other addresses than the bindings";
+  CHECK(l.stream == stream) << label << ": another stream than enqueue's";
+}
+
 }  // namespace
 
 std::string test_enqueue_gpu(std::string const& data_dir) {
   int devices = 0;
-  cudaError_t const err = cudaGetDeviceCount(&devices);
+  cudaError_t const err = kHostLaunch ? cudaErrorNoDevice : cudaGetDeviceCount(&devices);
   std::string gpu;
-  if (err == cudaSuccess && devices > 0) {
+  if (kHostLaunch) {
+    gpu = "the host (the CPU kernel linked in place of the CUDA launchers)";
+  } else if (err == cudaSuccess && devices > 0) {
     cudaDeviceProp prop{};
     cudaGetDeviceProperties(&prop, 0);
     gpu = std::string(prop.name) + ", sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
@@ -90,7 +129,9 @@ std::string test_enqueue_gpu(std::string const& data_dir) {
   std::string const no_gpu = "no CUDA GPU visible (" + std::string(err != cudaSuccess ? cudaGetErrorString(err)
                                                                                        : "0 devices") + ")";
   if (data_dir.empty()) {
-    std::string const why = gpu.empty() ? no_gpu : "a GPU is visible (" + gpu + ") but no --enqueue-data was given";
+    std::string const why = gpu.empty()   ? no_gpu
+                            : kHostLaunch ? "no --enqueue-data was given"
+                                          : "a GPU is visible (" + gpu + ") but no --enqueue-data was given";
     std::cout << "  SKIP  enqueue vs PyTorch: " << why << std::endl;
     return "SKIPPED: " + why;
   }
@@ -137,7 +178,11 @@ std::string test_enqueue_gpu(std::string const& data_dir) {
   }
   Section s("enqueue vs PyTorch on " + gpu + ": FP32/FP16 x align_corners x batch 1, 64, " + std::to_string(N));
   cudaStream_t stream = nullptr;
-  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  if (kHostLaunch) {
+    stream = reinterpret_cast<cudaStream_t>(&stream);  // never used as a stream: only passed on, and compared
+  } else {
+    CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  }
   TestRecorder context_rec;
   ResourceContext ctx(&context_rec);
   size_t const guard = 256;  // elements after the output that must stay untouched
@@ -169,16 +214,23 @@ std::string test_enqueue_gpu(std::string const& data_dir) {
         CHECK(dx.ptr && dth.ptr && dy.ptr) << label << ": cudaMalloc";
         if (!dx.ptr || !dth.ptr || !dy.ptr) continue;
         void const* src = t == DataType::kFLOAT ? static_cast<void const*>(x32.data()) : x16.data();
-        cudaMemcpy(dx.ptr, src, n_in * es, cudaMemcpyHostToDevice);
-        cudaMemcpy(dth.ptr, theta.data(), static_cast<size_t>(n) * 6 * 4, cudaMemcpyHostToDevice);
-        cudaMemset(dy.ptr, 0xFF, (n_out + guard) * es);  // NaN in both types: every output must be written
+        copy(dx.ptr, src, n_in * es, cudaMemcpyHostToDevice);
+        copy(dth.ptr, theta.data(), static_cast<size_t>(n) * 6 * 4, cudaMemcpyHostToDevice);
+        // NaN in both types: every output must be written
+        std::vector<unsigned char> host((n_out + guard) * es, 0xFF);
+        copy(dy.ptr, host.data(), host.size(), cudaMemcpyHostToDevice);
         void const* ins[2] = {dx.ptr, dth.ptr};
         void* outs[1] = {dy.ptr};
+        size_t const calls_before = host_launches().size();
         CHECK(runtime(p.get())->enqueue(in, out, ins, outs, nullptr, stream) == 0) << label;
-        cudaError_t const e = cudaStreamSynchronize(stream);
-        CHECK(e == cudaSuccess) << label << ": " << cudaGetErrorString(e);
-        std::vector<unsigned char> host((n_out + guard) * es);
-        cudaMemcpy(host.data(), dy.ptr, host.size(), cudaMemcpyDeviceToHost);
+        if (kHostLaunch) {
+          check_launch(calls_before, t == DataType::kFLOAT ? 32 : 16, {n, C, H, W, OH, OW, ac != 0}, dx.ptr,
+                       dth.ptr, dy.ptr, stream, label);
+        } else {
+          cudaError_t const e = cudaStreamSynchronize(stream);
+          CHECK(e == cudaSuccess) << label << ": " << cudaGetErrorString(e);
+        }
+        copy(host.data(), dy.ptr, host.size(), cudaMemcpyDeviceToHost);
         double max_err = 0.0;
         size_t bad = 0;
         double const tol = t == DataType::kFLOAT ? tol32 : tol16;
@@ -207,6 +259,7 @@ std::string test_enqueue_gpu(std::string const& data_dir) {
   }
   CHECK(context_rec.size() == 0) << context_rec.size() << " errors reported";
   for (auto const& e : context_rec.entries()) std::cout << "        reported: " << e.desc << std::endl;
+  if (kHostLaunch) return "HOST: matched on " + gpu + " (not a GPU)";
   if (stream != nullptr) cudaStreamDestroy(stream);
   return "ran on " + gpu;
 }

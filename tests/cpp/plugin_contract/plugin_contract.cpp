@@ -6,7 +6,8 @@
 //
 //   plugin_contract --onnx-node FILE [--enqueue-data DIR] [--require-enqueue]
 // FILE: the AffineGridSample node of a graph `fer-export onnx` wrote (tests/_plugin_contract.py writes it);
-// DIR: inputs and PyTorch's outputs for enqueue (compared where a CUDA GPU is visible).
+// DIR: inputs and PyTorch's outputs for enqueue (compared where a CUDA GPU is visible, and in the host variant,
+// whose CUDA launchers are the CPU kernel on host memory: host_launch.h).
 // Last line: "plugin_contract: PASS|FAIL ..."; exit status 0 only on PASS.
 #include "contract.h"
 
@@ -20,6 +21,8 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+
+#include "host_launch.h"
 
 using nvinfer1::DataType;
 using nvinfer1::DynamicPluginTensorDesc;
@@ -959,6 +962,7 @@ void test_enqueue_errors(TestRecorder& rec) {
   int dummy = 0;
   void const* ins[2] = {&dummy, &dummy};
   void* outs[1] = {&dummy};
+  size_t const launches = host_launches().size();  // the host variant counts launcher calls: none below
   for (auto const& k : bad) {
     RunDescs d = run_descs(4, 1, 48, 48, 36, 28, DataType::kFLOAT);
     k.edit(d);
@@ -979,6 +983,8 @@ void test_enqueue_errors(TestRecorder& rec) {
     CHECK(r->enqueue(d.in, d.out, nullptr, nullptr, nullptr, nullptr) == 0);
     CHECK(rec.size() == before);
   }
+  CHECK(host_launches().size() == launches) << "a refused enqueue or an empty batch reached the launcher";
+  if (kHostLaunch) return;  // the launcher is the CPU kernel: it cannot fail for want of a GPU
   int devices = 0;
   cudaError_t const err = cudaGetDeviceCount(&devices);
   if (err != cudaSuccess || devices == 0) {
