@@ -22,32 +22,6 @@ namespace {
 
 using nvinfer1::DataType;
 
-float half_to_float(uint16_t h) {
-  uint32_t const sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0x1Fu) {
-    bits = sign | 0x7F800000u | (mant << 13);  // inf / NaN
-  } else if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while ((mant & 0x400u) == 0);
-      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3FFu) << 13);
-    }
-  } else {
-    bits = sign | ((exp + 112u) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 template <typename T>
 bool read_array(std::string const& path, size_t count, std::vector<T>& out, std::string& error) {
   std::ifstream f(path, std::ios::binary);
@@ -169,8 +143,21 @@ std::string test_enqueue_gpu(std::string const& data_dir) {
     size_t differ = 0;
     for (size_t i = 0; i < x32.size(); ++i) differ += half_to_float(x16[i]) != x32[i] ? 1 : 0;
     CHECK(differ == 0) << differ << " FP16 inputs decode to other values than the FP32 inputs";
-    CHECK(half_to_float(0x3C00) == 1.0f && half_to_float(0xC000) == -2.0f && half_to_float(0x0001) == 5.960464477539063e-8f &&
-          half_to_float(0x7BFF) == 65504.0f && std::isinf(half_to_float(0x7C00)) && std::isnan(half_to_float(0x7E00)));
+    CHECK(half_to_float(0x3C00) == 1.0f && half_to_float(0xC000) == -2.0f &&
+          half_to_float(0x0001) == 5.960464477539063e-8f && half_to_float(0x7BFF) == 65504.0f &&
+          std::isinf(half_to_float(0x7C00)) && std::isnan(half_to_float(0x7E00)));
+    // the host build's FP16 stores: nearest, ties to even, overflow to infinity; every half survives a round trip
+    CHECK(float_to_half(1.0f) == 0x3C00 && float_to_half(-2.0f) == 0xC000 && float_to_half(65504.0f) == 0x7BFF &&
+          float_to_half(65519.0f) == 0x7BFF && float_to_half(65520.0f) == 0x7C00 && float_to_half(1e9f) == 0x7C00 &&
+          float_to_half(1.0f + 0x1p-11f) == 0x3C00 && float_to_half(1.0f + 0x3p-11f) == 0x3C02 &&
+          float_to_half(0x1p-25f) == 0x0000 && float_to_half(0x3p-25f) == 0x0002 && float_to_half(0x1p-24f) == 0x0001 &&
+          float_to_half(0x3FFp-24f + 0x1p-25f) == 0x0400 && (float_to_half(NAN) & 0x7FFFu) > 0x7C00u);
+    size_t trips = 0;
+    for (uint32_t h = 0; h < 0x10000u; ++h) {
+      auto const v = static_cast<uint16_t>(h);
+      trips += (std::isnan(half_to_float(v)) || float_to_half(half_to_float(v)) == v) ? 1 : 0;
+    }
+    CHECK(trips == 0x10000u) << 0x10000u - trips << " halves do not survive float and back";
   }
   if (gpu.empty()) {
     std::cout << "  SKIP  enqueue vs PyTorch: " << no_gpu << std::endl;
