@@ -1,5 +1,7 @@
 // CPU kernel of crop_faces: loops around the shared crop math (math.h), threads over faces.
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "common/parallel.h"
@@ -34,12 +36,40 @@ inline void axis_taps(float scale, float offset, int size, int fine, AxisTaps* t
 
 // A box (no rotation or shear): the taps of every sample column and row are computed once, and a BGR region is
 // turned gray once instead of at every tap. Same samples, weights and summation order as crop_pixel.
-template <typename Load>
-void crop_box(const CropFace& f, int n, int stride, Load load, float scale, float shift, float* out) {
-  const int fine = n * f.k;
+struct BoxTaps {
   AxisTaps xs[kMaxFastSamples], ys[kMaxFastSamples];
-  axis_taps(f.t[0], f.t[2], f.w, fine, xs);
-  axis_taps(f.t[4], f.t[5], f.h, fine, ys);
+  int fine;
+
+  BoxTaps(const CropFace& f, int n) : fine(n * f.k) {
+    axis_taps(f.t[0], f.t[2], f.w, fine, xs);
+    axis_taps(f.t[4], f.t[5], f.h, fine, ys);
+  }
+  // The columns [x0, x1) and rows [y0, y1) the taps read (clip coordinates), then the taps made relative to them.
+  void read_region(int& x0, int& x1, int& y0, int& y1) const {
+    auto span = [this](const AxisTaps* t, int& lo, int& hi) {
+      lo = t[0].i0, hi = t[0].i0;
+      for (int o = 0; o < fine; ++o) {
+        lo = std::min({lo, t[o].i0, t[o].i1});
+        hi = std::max({hi, t[o].i0, t[o].i1});
+      }
+      ++hi;
+    };
+    span(xs, x0, x1);
+    span(ys, y0, y1);
+  }
+  void shift(int dx, int dy) {
+    for (int o = 0; o < fine; ++o) {
+      xs[o].i0 -= dx, xs[o].i1 -= dx;
+      ys[o].i0 -= dy, ys[o].i1 -= dy;
+    }
+  }
+};
+
+template <typename Load>
+void crop_box(const CropFace& f, const BoxTaps& taps, int n, int stride, Load load, float scale, float shift,
+              float* out) {
+  const AxisTaps* xs = taps.xs;
+  const AxisTaps* ys = taps.ys;
   const float norm = static_cast<float>(f.k * f.k);
   for (int oy = 0; oy < n; ++oy) {
     for (int ox = 0; ox < n; ++ox) {
@@ -72,14 +102,19 @@ void crop_one(const FrameView& fr, const float* theta, const int32_t* clip, cons
   const float shift = p.mean / p.std;
   const int n = p.out_size;
   if (f.t[1] == 0.0f && f.t[3] == 0.0f && n * f.k <= kMaxFastSamples) {
+    auto taps = std::make_unique<BoxTaps>(f, n);
     if (Channels == 1) {
-      crop_box(f, n, fr.width, load, scale, shift, out);
-    } else {  // the clip region in gray, once (a few thousand pixels instead of 4 conversions per sample)
-      std::vector<float> gray(static_cast<size_t>(f.w) * f.h);
-      for (int y = 0; y < f.h; ++y) {
-        for (int x = 0; x < f.w; ++x) gray[static_cast<size_t>(y) * f.w + x] = load(y * fr.width + x);
+      crop_box(f, *taps, n, fr.width, load, scale, shift, out);
+    } else {  // the pixels the taps read in gray, once: not 4 conversions per sample, nor the whole clip (a frame)
+      int x0, x1, y0, y1;
+      taps->read_region(x0, x1, y0, y1);
+      taps->shift(x0, y0);
+      const int w = x1 - x0, h = y1 - y0;
+      std::vector<float> gray(static_cast<size_t>(w) * h);
+      for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) gray[static_cast<size_t>(y) * w + x] = load((y0 + y) * fr.width + x0 + x);
       }
-      crop_box(f, n, f.w, [&gray](int i) { return gray[static_cast<size_t>(i)]; }, scale, shift, out);
+      crop_box(f, *taps, n, w, [&gray](int i) { return gray[static_cast<size_t>(i)]; }, scale, shift, out);
     }
     return;
   }
