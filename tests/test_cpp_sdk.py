@@ -224,6 +224,102 @@ def test_bad_models_and_options_raise_clear_errors(tmp_path, yunet):
         _sdk.Recognizer(detector="none", min_face=0)
 
 
+def _grid(g):
+    gs = next(n for n in g.node if n.op_type == "GridSample")
+    return next(t for t in g.initializer if t.name == gs.input[1])
+
+
+def _grid_nan(g):
+    from onnx import numpy_helper
+
+    t = _grid(g)
+    a = numpy_helper.to_array(t).copy()
+    a.flat[7] = np.nan
+    t.CopyFrom(numpy_helper.from_array(a, t.name))
+
+
+def _grid_shape_lies(g):
+    t = _grid(g)
+    del t.dims[:]
+    t.dims.extend([1, 2000, 2000, 2])  # the data stays 48 x 48 x 2
+
+
+def _input_64(g):
+    dims = g.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value = dims[3].dim_value = 64
+
+
+def _gemm_without_outputs(g):
+    gemm = [n for n in g.node if n.op_type == "Gemm"][-1]
+    del gemm.output[:]
+
+
+def _calibration_nan(g):
+    from onnx import numpy_helper
+
+    add = next(n for n in g.node if n.op_type == "Add" and n.name.startswith("/calibration"))
+    const = next(n for n in g.node if n.op_type == "Constant" and n.output[0] in add.input)
+    value = next(a for a in const.attribute if a.name == "value")
+    value.t.CopyFrom(numpy_helper.from_array(np.full(numpy_helper.to_array(value.t).shape, np.nan, np.float32)))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_grid_nan, "grid holds NaN or infinite values"),
+        (_grid_shape_lies, "grid holds 4608 values, not the 8000000 of its shape"),
+        (_input_64, "the model's input is 64x64 but this library crops faces to 48x48"),
+        (_gemm_without_outputs, "a Gemm node without outputs"),
+        (_calibration_nan, "the score calibration holds NaN or infinite constants"),
+    ],
+    ids=lambda v: v.__name__.strip("_") if callable(v) else "",
+)
+def test_malformed_models_are_refused_when_loaded(tmp_path, edit, message):
+    """Graphs that are ours but damaged (a crafted or corrupted file) are refused with the reason: before, they
+    read past buffers (a grid whose shape lies, a 64x64 input), answered the same for every face (a NaN in the
+    grid), gave NaN probabilities (a NaN calibration) or escaped as another exception type."""
+    import onnx
+
+    from deepemotion.runtime.assets import bundled_model
+
+    m = onnx.load(str(bundled_model("tiny").path("onnx")))
+    edit(m.graph)
+    path = tmp_path / "damaged.onnx"
+    onnx.save(m, str(path))
+    with pytest.raises(ValueError, match=message):
+        _sdk.Recognizer(model=str(path), detector="none")
+
+
+@pytest.mark.slow
+def test_cpp_api_edges_end_in_clear_errors(tmp_path):
+    """tests/cpp/sdk_edges, built against the installed package as a user's CMake project is: a moved-from
+    Recognizer (it crashed), Framing and PixelFormat values outside the enums (taken as Roll and BGR), a batch
+    size whose bytes overflow size_t (std::length_error) all end in deepemotion::Error(InvalidArgument)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("cmake is not on PATH")
+    where = subprocess.run([sys.executable, "-m", "deepemotion", "--cmake-dir"], capture_output=True, text=True)
+    if where.returncode != 0:
+        pytest.skip(f"no CMake package in this installation: {where.stdout.strip() or where.stderr.strip()}")
+    src = Path(__file__).parent / "cpp" / "sdk_edges"
+    build = tmp_path / "build"
+    for cmd in (
+        [cmake, "-S", str(src), "-B", str(build), f"-Ddeepemotion_DIR={where.stdout.strip()}"],
+        [cmake, "--build", str(build), "-j2"],
+    ):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = subprocess.run([str(build / "sdk_edges")], capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    m = re.search(r"sdk_edges: (\d+)/(\d+) passed", out)
+    assert r.returncode == 0 and m and m.group(1) == m.group(2) and int(m.group(2)) >= 16, out[-4000:]
+
+
 def test_yunet_is_found_as_python_finds_it_and_never_downloaded(tmp_path, monkeypatch, yunet):
     monkeypatch.delenv("DEEPEMOTION_YUNET", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

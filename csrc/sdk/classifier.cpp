@@ -4,11 +4,11 @@
 #include <cmath>
 
 #include "deepemotion/errors.hpp"
+#include "sdk/config.h"
 #include "sdk/paths.h"
 
 namespace deepemotion {
 namespace {
-
 
 // faces, then their mirror images (the graph's in-graph flip averaging, done before the warp)
 std::vector<float> with_mirrors(const float* x, size_t n, int h, int w) {
@@ -55,8 +55,15 @@ OpenCvClassifier::OpenCvClassifier(const std::string& path) {
   const std::string onnx = read_file(path, "model file");
   try {
     split_ = split_graph(onnx, path);
-  } catch (const std::runtime_error& e) {
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // a malformed graph: any failure to read it is the model's
     throw Error(ErrorCode::Model, e.what());
+  }
+  if (split_.in_h != config::kInputSize || split_.in_w != config::kInputSize) {
+    throw Error(ErrorCode::Model, path + ": the model's input is " + std::to_string(split_.in_h) + "x" +
+                                      std::to_string(split_.in_w) + " but this library crops faces to " +
+                                      std::to_string(config::kInputSize) + "x" + std::to_string(config::kInputSize));
   }
   warp_ = std::make_unique<ConstantWarp>(split_.theta.data(), split_.in_h, split_.in_w, split_.out_h, split_.out_w,
                                          false);

@@ -18,6 +18,10 @@ cv::Mat checked_image(const ImageView& v, const char* what) {
     throw Error(ErrorCode::InvalidArgument, name + " is " + std::to_string(v.width) + "x" + std::to_string(v.height) +
                                                 "; sides above " + std::to_string(kMaxSide) + " pixels are not supported");
   }
+  if (v.format != PixelFormat::Gray && v.format != PixelFormat::BGR && v.format != PixelFormat::RGB) {
+    throw Error(ErrorCode::InvalidArgument, name + ": format must be PixelFormat::Gray, BGR or RGB, got " +
+                                                std::to_string(static_cast<int>(v.format)));
+  }
   const int channels = v.format == PixelFormat::Gray ? 1 : 3;
   const size_t packed = static_cast<size_t>(v.width) * static_cast<size_t>(channels);
   if (v.stride != 0 && v.stride < packed) {

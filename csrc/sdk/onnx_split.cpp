@@ -160,6 +160,18 @@ std::pair<int64_t, std::vector<int64_t>> tensor_type(std::string_view value_info
   return out;
 }
 
+constexpr int64_t kMaxGraphSide = 4096;  // input and warp sides accepted (the models are 48 x 48)
+
+// A node's first output (a crafted node may have none).
+const std::string& first_out(const Node& n, const std::string& where) {
+  if (n.out.empty()) fail(where, "a " + n.op + " node without outputs");
+  return n.out.front();
+}
+
+bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
 int only(const Graph& g, const std::string& op, const std::string& where) {
   int found = -1;
   for (int k = 0; k < static_cast<int>(g.nodes.size()); ++k) {
@@ -185,17 +197,28 @@ Head match_head(const Graph& g, const std::string& input, SplitGraph& s, const s
   if (!found || grid.type != 1 || grid.dims.size() != 4 || grid.dims[0] != 1 || grid.dims[3] != 2) {
     fail(where, "the GridSample's grid is not a constant (1, h, w, 2) float tensor: the STN is not constant");
   }
+  if (grid.dims[1] < 1 || grid.dims[1] > kMaxGraphSide || grid.dims[2] < 1 || grid.dims[2] > kMaxGraphSide) {
+    fail(where, "the GridSample's grid is " + std::to_string(grid.dims[1]) + "x" + std::to_string(grid.dims[2]) +
+                    ", not 1.." + std::to_string(kMaxGraphSide) + " on each side");
+  }
+  if (grid.values.size() != static_cast<size_t>(grid.dims[1] * grid.dims[2] * 2)) {
+    fail(where, "the GridSample's grid holds " + std::to_string(grid.values.size()) + " values, not the " +
+                    std::to_string(grid.dims[1] * grid.dims[2] * 2) + " of its shape");
+  }
+  if (!std::all_of(grid.values.begin(), grid.values.end(), [](double v) { return std::isfinite(v); })) {
+    fail(where, "the GridSample's grid holds NaN or infinite values");
+  }
   if (attr_int(sample, "align_corners", 0) != 0 || attr_str(sample, "padding_mode", "zeros") != "zeros" ||
       (attr_str(sample, "mode", "bilinear") != "bilinear" && attr_str(sample, "mode", "bilinear") != "linear")) {
     fail(where, "the GridSample is not bilinear with zeros padding and align_corners=0");
   }
-  const auto readers = g.readers.find(sample.out.at(0));
+  const auto readers = g.readers.find(first_out(sample, where));
   if (readers == g.readers.end() || readers->second.size() != 1 || g.nodes[readers->second[0]].op != "Reshape") {
     fail(where, "the GridSample's output is not reshaped back to (N, 1, h, w)");
   }
   Head h;
   h.last = readers->second[0];
-  h.cut = g.nodes[h.last].out.at(0);
+  h.cut = first_out(g.nodes[h.last], where);
   static const std::set<std::string> kHeadOps = {"Constant", "Reshape", "GridSample", "Slice", "Concat"};
   std::set<std::string> made;
   for (int k = 0; k <= h.last; ++k) {
@@ -256,6 +279,9 @@ int match_tail(const Graph& g, const Head& head, SplitGraph& s, const std::strin
   if (s.calibration.present &&
       (s.calibration.knots.empty() || s.calibration.knots.size() != s.calibration.scales.size())) {
     fail(where, "the score calibration's knots and scales do not match");
+  }
+  if (!all_finite(s.calibration.knots) || !all_finite(s.calibration.scales) || !std::isfinite(s.calibration.bias)) {
+    fail(where, "the score calibration holds NaN or infinite constants");
   }
   return gemm;
 }
@@ -336,7 +362,8 @@ std::array<double, 6> fit_affine_grid(const float* grid, int h, int w, double* r
       const float* t = grid + 2 * (static_cast<size_t>(y) * w + x);
       for (int o = 0; o < 2; ++o) {
         const double v = theta[3 * o] * axis(x, w) + theta[3 * o + 1] * axis(y, h) + theta[3 * o + 2];
-        worst = std::max(worst, std::fabs(v - t[o]));
+        const double d = std::fabs(v - t[o]);
+        if (!(d <= worst)) worst = d;  // NaN stays NaN: never "affine"
       }
     }
   }
@@ -366,17 +393,18 @@ SplitGraph split_graph(const std::string& onnx, const std::string& where) {
   }
   if (g.inputs.size() != 1 || g.outputs.size() != 1) fail(where, "expected one input and one output");
   const auto [elem, dims] = tensor_type(g.inputs.front());
-  if (elem != 1 || dims.size() != 4 || dims[1] != 1 || dims[2] < 1 || dims[3] < 1) {
-    fail(where, "the input is not float (N, 1, H, W)");
+  if (elem != 1 || dims.size() != 4 || dims[1] != 1 || dims[2] < 1 || dims[3] < 1 || dims[2] > kMaxGraphSide ||
+      dims[3] > kMaxGraphSide) {
+    fail(where, "the input is not float (N, 1, H, W) with sides 1.." + std::to_string(kMaxGraphSide));
   }
   SplitGraph s;
   s.in_h = static_cast<int>(dims[2]);
   s.in_w = static_cast<int>(dims[3]);
   const std::string input = value_info_name(g.inputs.front());
   const Head head = match_head(g, input, s, where);
-  if (s.residual > 1e-5) fail(where, "the warp's grid is not affine");
+  if (!(s.residual <= 1e-5)) fail(where, "the warp's grid is not affine");
   const int gemm = match_tail(g, head, s, where);
-  const std::string logits = g.nodes[gemm].out.at(0);
+  const std::string logits = first_out(g.nodes[gemm], where);
   bool found = false;
   const Tensor weight = g.nodes[gemm].in.size() > 1 ? constant(g, g.nodes[gemm].in[1], &found) : Tensor{};
   const int64_t classes = found && weight.dims.size() == 2 ? weight.dims[attr_int(g.nodes[gemm], "transB", 0) ? 0 : 1]

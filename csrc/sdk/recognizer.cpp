@@ -7,6 +7,7 @@
 #include <opencv2/core/persistence.hpp>
 
 #include <algorithm>
+#include <limits>
 
 #include "ops/crop_faces/crop_faces.h"
 #include "sdk/classifier.h"
@@ -70,6 +71,9 @@ frame::Framing framing_of(Framing f) {
 
 void check_options(const Options& o) {
   auto bad = [](const std::string& what) { throw Error(ErrorCode::InvalidArgument, what); };
+  if (o.framing != Framing::Roll && o.framing != Framing::Box && o.framing != Framing::Landmarks) {
+    bad("framing must be Framing::Roll, Box or Landmarks, got " + std::to_string(static_cast<int>(o.framing)));
+  }
   if (o.backend != "auto" && o.backend != "opencv") {
     if (o.backend == "tensorrt") {
       throw Error(ErrorCode::Unavailable, "backend 'tensorrt': the C++ Recognizer has no TensorRT backend yet; use "
@@ -191,20 +195,28 @@ Recognizer::Recognizer(const Options& options) : impl_(std::make_unique<Impl>())
 }
 
 Recognizer::~Recognizer() = default;
+
+const Recognizer::Impl& Recognizer::impl() const {
+  if (!impl_) {
+    throw Error(ErrorCode::InvalidArgument, "this Recognizer was moved from: assign a Recognizer to it before use");
+  }
+  return *impl_;
+}
+
 Recognizer::Recognizer(Recognizer&&) noexcept = default;
 Recognizer& Recognizer::operator=(Recognizer&&) noexcept = default;
 
 std::vector<Detection> Recognizer::detect(const ImageView& frame) const {
-  if (!impl_->detector) throw Error(ErrorCode::InvalidArgument, "this Recognizer has no detector (detector='none'): "
+  if (!impl().detector) throw Error(ErrorCode::InvalidArgument, "this Recognizer has no detector (detector='none'): "
                                                                 "pass boxes to predict");
-  return impl_->detector->detect(checked_image(frame, "frame"));
+  return impl().detector->detect(checked_image(frame, "frame"));
 }
 
 std::vector<Face> Recognizer::predict(const ImageView& frame) const {
   const cv::Mat img = checked_image(frame, "frame");
-  if (!impl_->detector) throw Error(ErrorCode::InvalidArgument, "this Recognizer has no detector (detector='none'): "
+  if (!impl().detector) throw Error(ErrorCode::InvalidArgument, "this Recognizer has no detector (detector='none'): "
                                                                 "pass boxes to predict");
-  return impl_->classify_faces(img, impl_->detector->detect(img), calibration().yunet);
+  return impl().classify_faces(img, impl().detector->detect(img), calibration().yunet);
 }
 
 std::vector<Face> Recognizer::predict(const ImageView& frame, const std::vector<Box>& boxes) const {
@@ -212,7 +224,7 @@ std::vector<Face> Recognizer::predict(const ImageView& frame, const std::vector<
   check_boxes(boxes, img.cols, img.rows);
   std::vector<Detection> faces(boxes.size());
   for (size_t i = 0; i < boxes.size(); ++i) faces[i].box = boxes[i];
-  return impl_->classify_faces(img, faces, calibration().given);
+  return impl().classify_faces(img, faces, calibration().given);
 }
 
 std::vector<float> Recognizer::crops(const ImageView& frame, const std::vector<Detection>& faces) const {
@@ -220,16 +232,21 @@ std::vector<float> Recognizer::crops(const ImageView& frame, const std::vector<D
   std::vector<Box> boxes;
   for (const auto& d : faces) boxes.push_back(d.box);
   check_boxes(boxes, img.cols, img.rows);
-  return impl_->crop(img, faces, impl_->detector ? calibration().yunet : calibration().given);
+  return impl().crop(img, faces, impl().detector ? calibration().yunet : calibration().given);
 }
 
 std::vector<Probs> Recognizer::classify(const float* batch, size_t n) const {
+  const Impl& im = impl();
   if (batch == nullptr && n > 0) throw Error(ErrorCode::InvalidArgument, "classify: batch is null");
-  const size_t values = n * static_cast<size_t>(config::kInputSize) * config::kInputSize;
+  const size_t plane = static_cast<size_t>(config::kInputSize) * config::kInputSize;
+  if (n > std::numeric_limits<size_t>::max() / plane / sizeof(float)) {
+    throw Error(ErrorCode::InvalidArgument, "classify: n = " + std::to_string(n) + " faces cannot be in memory");
+  }
+  const size_t values = n * plane;
   if (!std::all_of(batch, batch + values, [](float v) { return std::isfinite(v); })) {
     throw Error(ErrorCode::InvalidArgument, "classify: batch contains NaN or infinite values");
   }
-  return impl_->probs(batch, n);
+  return im.probs(batch, n);
 }
 
 std::vector<Face> Recognizer::predict_faces(const std::vector<ImageView>& crops) const {
@@ -249,9 +266,9 @@ std::vector<Face> Recognizer::predict_faces(const std::vector<ImageView>& crops)
     float theta[6];
     int32_t clip[4];
     box_geometry(box, theta, clip);
-    crop_faces_cpu(frame_view(img), theta, clip, 1, impl_->crop_params(), out);
+    crop_faces_cpu(frame_view(img), theta, clip, 1, impl().crop_params(), out);
   }
-  const std::vector<Probs> p = impl_->probs(batch.data(), crops.size());
+  const std::vector<Probs> p = impl().probs(batch.data(), crops.size());
   std::vector<Face> faces;
   for (size_t i = 0; i < crops.size(); ++i) faces.push_back(make_face(boxes[i], p[i], {}));
   return faces;
@@ -275,9 +292,15 @@ ImageView Recognizer::view(const cv::Mat& image) {
                    image.channels() == 1 ? PixelFormat::Gray : PixelFormat::BGR};
 }
 
-std::string Recognizer::backend_name() const { return "opencv"; }
-std::string Recognizer::detector_name() const { return impl_->detector ? "yunet" : "none"; }
-std::string Recognizer::model_path() const { return impl_->model_path; }
-int Recognizer::input_size() const { return config::kInputSize; }
+std::string Recognizer::backend_name() const {
+  impl();
+  return "opencv";
+}
+std::string Recognizer::detector_name() const { return impl().detector ? "yunet" : "none"; }
+std::string Recognizer::model_path() const { return impl().model_path; }
+int Recognizer::input_size() const {
+  impl();
+  return config::kInputSize;
+}
 
 }  // namespace deepemotion

@@ -8,7 +8,8 @@
 //
 // Thread safety: a Recognizer may be shared by threads; predict, predict_faces, detect, crops and classify are
 // const and safe to call concurrently (each engine call takes a network of a small pool, or a lock). Errors:
-// deepemotion::Error (errors.hpp) with a message naming the problem.
+// deepemotion::Error (errors.hpp) with a message naming the problem. A moved-from Recognizer throws
+// Error(InvalidArgument) from every call until a Recognizer is assigned to it.
 #pragma once
 
 #include <array>
@@ -101,6 +102,7 @@ class DEEPEMOTION_API Recognizer {
 
  private:
   struct Impl;
+  const Impl& impl() const;  // throws when moved from
   std::unique_ptr<Impl> impl_;
 };
 
