@@ -7,6 +7,7 @@
 #include <opencv2/core/persistence.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "ops/crop_faces/crop_faces.h"
@@ -19,6 +20,8 @@
 
 namespace deepemotion {
 namespace {
+
+constexpr float kMaxCropValue = 1.0e4f;  // classify's input bound (crops are within about +-3)
 
 static_assert(std::size(config::kClassNames) == kNumClasses, "face.hpp's kNumClasses is labels.py's class count");
 
@@ -245,6 +248,13 @@ std::vector<Probs> Recognizer::classify(const float* batch, size_t n) const {
   const size_t values = n * plane;
   if (!std::all_of(batch, batch + values, [](float v) { return std::isfinite(v); })) {
     throw Error(ErrorCode::InvalidArgument, "classify: batch contains NaN or infinite values");
+  }
+  // normalised crops lie within a few units of 0: far larger values are something else, and overflow the network
+  const auto far = std::find_if(batch, batch + values, [](float v) { return std::fabs(v) > kMaxCropValue; });
+  if (far != batch + values) {
+    throw Error(ErrorCode::InvalidArgument, "classify: the batch holds " + std::to_string(*far) +
+                                                "; it takes normalised crops (crops() gives them), whose values lie "
+                                                "within a few units of 0");
   }
   return im.probs(batch, n);
 }

@@ -81,7 +81,8 @@ class DEEPEMOTION_API Recognizer {
   std::vector<Face> predict_faces(const std::vector<ImageView>& crops) const;
 
   // The stages, for callers who need them: the detector's faces; their network input, (N, 1, 48, 48) floats
-  // normalised as in training, framed as predict frames them; probabilities of such a batch.
+  // normalised as in training, framed as predict(frame) frames the detector's faces (with detector "none": as
+  // predict(frame, boxes) frames boxes); probabilities of such a batch (values beyond +-1e4 are refused).
   std::vector<Detection> detect(const ImageView& frame) const;
   std::vector<float> crops(const ImageView& frame, const std::vector<Detection>& faces) const;
   std::vector<std::array<float, kNumClasses>> classify(const float* batch, size_t n) const;

@@ -89,6 +89,9 @@ int main() {
   expect_error("classify(batch, SIZE_MAX / 4)", inv, "cannot be in memory", [&] { b.classify(batch.data(), huge); });
   expect_error("classify(batch, 2^62)", inv, "cannot be in memory", [&] { b.classify(batch.data(), size_t{1} << 62); });
 
+  const std::vector<float> extreme(48 * 48, 3.0e38f);
+  expect_error("classify of 3e38 everywhere", inv, "normalised crops", [&] { b.classify(extreme.data(), 1); });
+
   std::cout << "sdk_edges: " << passed << "/" << total << " passed" << std::endl;
   return passed == total ? 0 : 1;
 }
