@@ -43,7 +43,10 @@ std::string model_file(const std::string& spec) {
     }
     return path;
   }
-  if (!is_file(path)) throw Error(ErrorCode::NotFound, path + ": model file not found");
+  if (!is_file(path)) {
+    throw Error(ErrorCode::NotFound, path + ": model file not found (Options::model is \"default\", \"tiny\" or the "
+                                            "path of a .onnx file fer-export wrote)");
+  }
   return path;
 }
 

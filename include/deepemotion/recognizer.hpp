@@ -94,6 +94,9 @@ class DEEPEMOTION_API Recognizer {
   }
   std::vector<Face> predict_faces(const std::vector<cv::Mat>& crops) const;
   std::vector<Detection> detect(const cv::Mat& frame) const { return detect(view(frame)); }
+  std::vector<float> crops(const cv::Mat& frame, const std::vector<Detection>& faces) const {
+    return crops(view(frame), faces);
+  }
   static ImageView view(const cv::Mat& image);
 
   std::string backend_name() const;   // "opencv"
