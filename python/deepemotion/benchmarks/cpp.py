@@ -5,8 +5,10 @@ The C++ side is `libdeepemotion` through its bindings (`deepemotion._sdk`, which
 the bundled FP32 graph through OpenCV's DNN module, YuNet through OpenCV's DNN module. The Python side is
 `Recognizer` with its default backend (the INT8 graph where the model recommends it) and with FP32 ONNX Runtime,
 YuNet through ONNX Runtime. Every setup is timed in its turn (`time_in_turns`: each setup brings a thread pool of
-its own), the order reversed every round; the medians over the rounds are reported, with the ratio of C++'s time to
-each Python setup's. Both sides get the same crops, as a list of arrays (what the C++ bindings take)."""
+its own), the order reversed every round; the medians over the rounds are reported. The ratio of C++'s time to each
+Python setup's is taken within each round (the turns of a round are seconds apart, while this shared machine has
+slower and faster phases lasting minutes: whole runs gave 1.2x to 2.6x) and reported as its median over the rounds,
+with its range. Both sides get the same crops, as a list of arrays (what the C++ bindings take)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from ..labels import INPUT_SIZE
 from .timing import time_in_turns
 
 
-def _rounds(calls: dict[str, Callable[[], Any]], min_time: float, rounds: int) -> dict[str, float]:
-    """Median seconds per call of each setup: `rounds` rounds in turns, the order reversed every other round."""
+def _rounds(calls: dict[str, Callable[[], Any]], min_time: float, rounds: int) -> dict[str, np.ndarray]:
+    """Each setup's median seconds per call in each of `rounds` rounds in turns (the order reversed every other
+    round)."""
     per_round = [time_in_turns(calls, min_time, 5, reverse=bool(r % 2)) for r in range(rounds)]
-    return {k: float(np.median([np.median(t[k]) for t in per_round])) for k in calls}
+    return {k: np.array([np.median(t[k]) for t in per_round]) for k in calls}
 
 
 def _frame_rows(py: dict[str, Any], model: str | None, min_time: float, rounds: int) -> dict[str, Any]:
@@ -40,16 +43,19 @@ def _frame_rows(py: dict[str, Any], model: str | None, min_time: float, rounds: 
     calls = {k: (lambda r=r: r.predict(frame)) for k, r in py.items()}
     calls["C++"] = lambda: cpp.predict(frame)
     t = _rounds(calls, min_time, rounds)
+    ratio = {k: t["C++"] / t[k] for k in py}  # within each round
     return {
         "frame": "640x480 BGR",
         "faces": faces["C++"],
-        "ms": {k: v * 1e3 for k, v in t.items()},
-        "cpp_time_vs": {k: t["C++"] / t[k] for k in py},
+        "ms": {k: float(np.median(v)) * 1e3 for k, v in t.items()},
+        "rounds_ms": {k: [float(x) * 1e3 for x in v] for k, v in t.items()},
+        "cpp_time_vs": {k: float(np.median(v)) for k, v in ratio.items()},
+        "cpp_time_vs_range": {k: [float(v.min()), float(v.max())] for k, v in ratio.items()},
     }
 
 
 def bench_cpp(
-    batches: tuple[int, ...] = (1, 64), min_time: float = 0.3, rounds: int = 3, model: str | None = None
+    batches: tuple[int, ...] = (1, 64), min_time: float = 0.3, rounds: int = 7, model: str | None = None
 ) -> dict[str, Any]:
     """See the module docstring; {"error": why} when this build has no C++ SDK."""
     from .._ext import build_info
@@ -72,7 +78,7 @@ def bench_cpp(
         calls = {k: (lambda r=r: r.predict_faces(crops)) for k, r in py.items()}
         calls["C++"] = lambda: cpp.predict_faces(crops)
         t = _rounds(calls, min_time, rounds)
-        rows.append({"batch": b, "faces_per_s": {k: b / v for k, v in t.items()}})
+        rows.append({"batch": b, "faces_per_s": {k: b / float(np.median(v)) for k, v in t.items()}})
     return {
         "model": model or "default",
         "python_backends": backends,
@@ -94,11 +100,17 @@ def format_cpp(r: dict[str, Any]) -> str:
     if "skipped" in f:
         lines.append(f"predict(frame): not timed: {f['skipped']}")
     else:
-        lines.append(f"predict(frame), {f['frame']} with {f['faces']} face(s), median ms (C++ time / this setup's):")
+        lines.append(
+            f"predict(frame), {f['frame']} with {f['faces']} face(s), median ms over {r['rounds']} rounds "
+            "(C++ time / this setup's within a round: median, range):"
+        )
+
+        def ratio(k: str) -> str:
+            lo, hi = f["cpp_time_vs_range"][k]
+            return f"   {f['cpp_time_vs'][k]:.2f}x ({lo:.2f}-{hi:.2f}x)"
+
         lines += [
-            f"  {k:20} {backends[k]:18} {f['ms'][k]:8.2f}"
-            + (f"   {f['cpp_time_vs'][k]:.2f}x" if k in f["cpp_time_vs"] else "")
-            for k in names
+            f"  {k:20} {backends[k]:18} {f['ms'][k]:8.2f}" + (ratio(k) if k in f["cpp_time_vs"] else "") for k in names
         ]
     lines.append("predict_faces, 48x48 crops, faces/s: " + "  ".join(f"{k} ({backends[k]})" for k in names))
     lines += [
