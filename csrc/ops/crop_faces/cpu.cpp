@@ -44,24 +44,27 @@ struct BoxTaps {
     axis_taps(f.t[0], f.t[2], f.w, fine, xs);
     axis_taps(f.t[4], f.t[5], f.h, fine, ys);
   }
-  // The columns [x0, x1) and rows [y0, y1) the taps read (clip coordinates), then the taps made relative to them.
-  void read_region(int& x0, int& x1, int& y0, int& y1) const {
-    auto span = [this](const AxisTaps* t, int& lo, int& hi) {
-      lo = t[0].i0, hi = t[0].i0;
+  // The distinct columns and rows the taps read (clip coordinates, ascending: at most 2 * fine each, whatever the
+  // face's size); the taps then index these lists instead of the clip.
+  void compact(std::vector<int>& cols, std::vector<int>& rows) {
+    auto squeeze = [this](AxisTaps* t, std::vector<int>& used) {
+      used.clear();
       for (int o = 0; o < fine; ++o) {
-        lo = std::min({lo, t[o].i0, t[o].i1});
-        hi = std::max({hi, t[o].i0, t[o].i1});
+        used.push_back(t[o].i0);
+        used.push_back(t[o].i1);
       }
-      ++hi;
+      std::sort(used.begin(), used.end());
+      used.erase(std::unique(used.begin(), used.end()), used.end());
+      auto at = [&used](int i) {
+        return static_cast<int>(std::lower_bound(used.begin(), used.end(), i) - used.begin());
+      };
+      for (int o = 0; o < fine; ++o) {
+        t[o].i0 = at(t[o].i0);
+        t[o].i1 = at(t[o].i1);
+      }
     };
-    span(xs, x0, x1);
-    span(ys, y0, y1);
-  }
-  void shift(int dx, int dy) {
-    for (int o = 0; o < fine; ++o) {
-      xs[o].i0 -= dx, xs[o].i1 -= dx;
-      ys[o].i0 -= dy, ys[o].i1 -= dy;
-    }
+    squeeze(xs, cols);
+    squeeze(ys, rows);
   }
 };
 
@@ -106,13 +109,12 @@ void crop_one(const FrameView& fr, const float* theta, const int32_t* clip, cons
     if (Channels == 1) {
       crop_box(f, *taps, n, fr.width, load, scale, shift, out);
     } else {  // the pixels the taps read in gray, once: not 4 conversions per sample, nor the whole clip (a frame)
-      int x0, x1, y0, y1;
-      taps->read_region(x0, x1, y0, y1);
-      taps->shift(x0, y0);
-      const int w = x1 - x0, h = y1 - y0;
-      std::vector<float> gray(static_cast<size_t>(w) * h);
-      for (int y = 0; y < h; ++y) {
-        for (int x = 0; x < w; ++x) gray[static_cast<size_t>(y) * w + x] = load((y0 + y) * fr.width + x0 + x);
+      std::vector<int> cols, rows;
+      taps->compact(cols, rows);
+      const int w = static_cast<int>(cols.size());
+      std::vector<float> gray(cols.size() * rows.size());
+      for (size_t y = 0; y < rows.size(); ++y) {
+        for (int x = 0; x < w; ++x) gray[y * w + x] = load(rows[y] * fr.width + cols[static_cast<size_t>(x)]);
       }
       crop_box(f, *taps, n, w, [&gray](int i) { return gray[static_cast<size_t>(i)]; }, scale, shift, out);
     }
