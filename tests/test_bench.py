@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from _helpers import YUNET
+from deepemotion.benchmarks.cpp import ROUNDS
 from deepemotion.cli.bench import main as bench_main
 from deepemotion.runtime.assets import bundled_model
 from deepemotion.runtime.backends import create_backend
@@ -297,7 +298,7 @@ def test_fer_bench_cpp_times_the_sdk_beside_python(tmp_path, capsys):
         assert f["faces"] == 1 and set(f["ms"]) == {"C++", "python auto", "python onnxruntime"}
         for k in ("python auto", "python onnxruntime"):  # the ratio is taken within each round
             per_round = [c / p for c, p in zip(f["rounds_ms"]["C++"], f["rounds_ms"][k])]
-            assert len(per_round) == r["rounds"] == 7
+            assert len(per_round) == r["rounds"] == ROUNDS
             assert f["cpp_time_vs"][k] == pytest.approx(float(np.median(per_round)))
             assert f["cpp_time_vs_range"][k] == pytest.approx([min(per_round), max(per_round)])
         assert "predict(frame), 640x480 BGR with 1 face(s)" in out

@@ -5,7 +5,7 @@ tests/cpp/plugin_contract is built once per TensorRT header release in ../shared
 ``fer-export onnx --flavour plugin`` writes, createPlugin with good and bad fields, output types and shapes, the
 format matrix, configurePlugin/onShapeChange, workspace, clone, serialization, attachToContext, enqueue's refusals,
 and the engine runner's checks. enqueue itself is compared with PyTorch (reference data from
-tests/_plugin_contract.py) twice: everywhere in the host build, whose CUDA launchers are the CPU kernel on host
+tests/_plugin_contract.py) twice: without a GPU in the host build, whose CUDA launchers are the CPU kernel on host
 memory (so all of enqueue but the device launch runs, under the sanitizers), and where a CUDA GPU is visible in the
 plain build, on the GPU; elsewhere the GPU part says it skipped.
 

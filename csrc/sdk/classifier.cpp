@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 
 #include "deepemotion/errors.hpp"
 #include "sdk/config.h"
@@ -56,6 +57,8 @@ OpenCvClassifier::OpenCvClassifier(const std::string& path) {
   try {
     split_ = split_graph(onnx, path);
   } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {  // out of memory is not a damaged model
     throw;
   } catch (const std::exception& e) {  // a malformed graph: any failure to read it is the model's
     throw Error(ErrorCode::Model, e.what());

@@ -363,7 +363,7 @@ std::array<double, 6> fit_affine_grid(const float* grid, int h, int w, double* r
       for (int o = 0; o < 2; ++o) {
         const double v = theta[3 * o] * axis(x, w) + theta[3 * o + 1] * axis(y, h) + theta[3 * o + 2];
         const double d = std::fabs(v - t[o]);
-        if (!(d <= worst)) worst = d;  // NaN stays NaN: never "affine"
+        worst = std::isnan(worst) || std::isnan(d) ? NAN : std::max(worst, d);  // a NaN is never "affine"
       }
     }
   }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "ops/crop_faces/crop_faces.h"
@@ -252,7 +253,9 @@ std::vector<Probs> Recognizer::classify(const float* batch, size_t n) const {
   // normalised crops lie within a few units of 0: far larger values are something else, and overflow the network
   const auto far = std::find_if(batch, batch + values, [](float v) { return std::fabs(v) > kMaxCropValue; });
   if (far != batch + values) {
-    throw Error(ErrorCode::InvalidArgument, "classify: the batch holds " + std::to_string(*far) +
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", static_cast<double>(*far));
+    throw Error(ErrorCode::InvalidArgument, std::string("classify: the batch holds ") + value +
                                                 "; it takes normalised crops (crops() gives them), whose values lie "
                                                 "within a few units of 0");
   }

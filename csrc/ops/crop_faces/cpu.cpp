@@ -68,6 +68,8 @@ struct BoxTaps {
   }
 };
 
+// `stride`: the row stride of what `load` indexes -- the frame's width, or after taps.compact() the number of
+// columns it kept (the taps then index those rows and columns, not the clip).
 template <typename Load>
 void crop_box(const CropFace& f, const BoxTaps& taps, int n, int stride, Load load, float scale, float shift,
               float* out) {

@@ -5,10 +5,11 @@ The C++ side is `libdeepemotion` through its bindings (`deepemotion._sdk`, which
 the bundled FP32 graph through OpenCV's DNN module, YuNet through OpenCV's DNN module. The Python side is
 `Recognizer` with its default backend (the INT8 graph where the model recommends it) and with FP32 ONNX Runtime,
 YuNet through ONNX Runtime. Every setup is timed in its turn (`time_in_turns`: each setup brings a thread pool of
-its own), the order reversed every round; the medians over the rounds are reported. The ratio of C++'s time to each
-Python setup's is taken within each round (the turns of a round are seconds apart, while this shared machine has
-slower and faster phases lasting minutes: whole runs gave 1.2x to 2.6x) and reported as its median over the rounds,
-with its range. Both sides get the same crops, as a list of arrays (what the C++ bindings take)."""
+its own), the order reversed every round (`ROUNDS` rounds); the medians over the rounds are reported. The ratio of
+C++'s time to each Python setup's is taken within each round (the turns of a round are seconds apart, while this
+shared machine has slower and faster phases lasting minutes: whole runs gave 1.2x to 2.6x) and reported as its
+median over the rounds, with its range. Both sides get the same crops, as a list of arrays (what the C++ bindings
+take)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import numpy as np
 
 from ..labels import INPUT_SIZE
 from .timing import time_in_turns
+
+#: rounds of turns per measurement (the C++/Python ratio is taken within each)
+ROUNDS = 7
 
 
 def _rounds(calls: dict[str, Callable[[], Any]], min_time: float, rounds: int) -> dict[str, np.ndarray]:
@@ -55,7 +59,7 @@ def _frame_rows(py: dict[str, Any], model: str | None, min_time: float, rounds: 
 
 
 def bench_cpp(
-    batches: tuple[int, ...] = (1, 64), min_time: float = 0.3, rounds: int = 7, model: str | None = None
+    batches: tuple[int, ...] = (1, 64), min_time: float = 0.3, rounds: int = ROUNDS, model: str | None = None
 ) -> dict[str, Any]:
     """See the module docstring; {"error": why} when this build has no C++ SDK."""
     from .._ext import build_info

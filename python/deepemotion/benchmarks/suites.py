@@ -174,9 +174,9 @@ def _report_serve(r: Any) -> str:
 
 
 def _cpp(args: argparse.Namespace) -> Any:
-    from .cpp import bench_cpp
+    from .cpp import ROUNDS, bench_cpp
 
-    return bench_cpp(tuple(args.batches), min_time=max(0.1, args.min_time / 7), rounds=7, model=args.model)
+    return bench_cpp(tuple(args.batches), min_time=max(0.1, args.min_time / ROUNDS), model=args.model)
 
 
 def _report_cpp(r: Any) -> str:
