@@ -1,7 +1,6 @@
 // CPU kernel of crop_faces: loops around the shared crop math (math.h), threads over faces.
 #include <algorithm>
 #include <cmath>
-#include <memory>
 #include <vector>
 
 #include "common/parallel.h"
@@ -107,18 +106,18 @@ void crop_one(const FrameView& fr, const float* theta, const int32_t* clip, cons
   const float shift = p.mean / p.std;
   const int n = p.out_size;
   if (f.t[1] == 0.0f && f.t[3] == 0.0f && n * f.k <= kMaxFastSamples) {
-    auto taps = std::make_unique<BoxTaps>(f, n);
+    BoxTaps taps(f, n);  // on the stack, as the tap tables always were (2 x kMaxFastSamples entries)
     if (Channels == 1) {
-      crop_box(f, *taps, n, fr.width, load, scale, shift, out);
+      crop_box(f, taps, n, fr.width, load, scale, shift, out);
     } else {  // the pixels the taps read in gray, once: not 4 conversions per sample, nor the whole clip (a frame)
       std::vector<int> cols, rows;
-      taps->compact(cols, rows);
+      taps.compact(cols, rows);
       const int w = static_cast<int>(cols.size());
       std::vector<float> gray(cols.size() * rows.size());
       for (size_t y = 0; y < rows.size(); ++y) {
         for (int x = 0; x < w; ++x) gray[y * w + x] = load(rows[y] * fr.width + cols[static_cast<size_t>(x)]);
       }
-      crop_box(f, *taps, n, w, [&gray](int i) { return gray[static_cast<size_t>(i)]; }, scale, shift, out);
+      crop_box(f, taps, n, w, [&gray](int i) { return gray[static_cast<size_t>(i)]; }, scale, shift, out);
     }
     return;
   }
