@@ -127,6 +127,13 @@ struct Recognizer::Impl {
   std::vector<Face> classify_faces(const cv::Mat& img, const std::vector<Detection>& faces,
                                    const frame::BoxInCrop& b) const;
   std::vector<Probs> probs(const float* batch, size_t n) const;
+  const YuNet& yunet() const {
+    if (!detector) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "this Recognizer has no detector (detector='none'): pass boxes to predict");
+    }
+    return *detector;
+  }
 };
 
 std::vector<float> Recognizer::Impl::crop(const cv::Mat& img, const std::vector<Detection>& faces,
@@ -211,16 +218,12 @@ Recognizer::Recognizer(Recognizer&&) noexcept = default;
 Recognizer& Recognizer::operator=(Recognizer&&) noexcept = default;
 
 std::vector<Detection> Recognizer::detect(const ImageView& frame) const {
-  if (!impl().detector) throw Error(ErrorCode::InvalidArgument, "this Recognizer has no detector (detector='none'): "
-                                                                "pass boxes to predict");
-  return impl().detector->detect(checked_image(frame, "frame"));
+  return impl().yunet().detect(checked_image(frame, "frame"));
 }
 
 std::vector<Face> Recognizer::predict(const ImageView& frame) const {
   const cv::Mat img = checked_image(frame, "frame");
-  if (!impl().detector) throw Error(ErrorCode::InvalidArgument, "this Recognizer has no detector (detector='none'): "
-                                                                "pass boxes to predict");
-  return impl().classify_faces(img, impl().detector->detect(img), calibration().yunet);
+  return impl().classify_faces(img, impl().yunet().detect(img), calibration().yunet);
 }
 
 std::vector<Face> Recognizer::predict(const ImageView& frame, const std::vector<Box>& boxes) const {
